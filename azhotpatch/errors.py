@@ -1,0 +1,214 @@
+"""One exception tree for everything a caller can catch.
+
+Every error says three things: which resource (or input) it is about, which rule was broken,
+and what to do about it. Azure's own errors are mapped onto this tree at the boundary
+(`azhotpatch._azure`), so callers never need to import azure-core to handle failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azhotpatch.models import Reason
+
+__all__ = [
+    "AmbiguousOperationError",
+    "AuthorizationError",
+    "AzureOperationError",
+    "ConflictError",
+    "DeadlineExceededError",
+    "FeatureRegistrationTimeout",
+    "HotpatchError",
+    "IneligibleError",
+    "InvalidArgumentError",
+    "InvalidInputError",
+    "InvalidResourceIdError",
+    "JournalError",
+    "OperationFailedError",
+    "PrerequisiteError",
+    "ResourceNotFoundError",
+    "ThrottledError",
+    "TransientError",
+    "UnsupportedImageError",
+    "UnsupportedRegionError",
+]
+
+
+class HotpatchError(Exception):
+    """Base of every error azhotpatch raises on purpose.
+
+    ``problem`` is the broken rule in plain words, ``resource`` the machine, subscription or
+    input it concerns, ``fix`` the action that resolves it. ``code`` is stable and meant for
+    scripts (it also appears in reports and journals).
+    """
+
+    code = "HotpatchError"
+
+    def __init__(self, problem: str, *, resource: str | None = None, fix: str | None = None):
+        self.problem = problem
+        self.resource = resource
+        self.fix = fix
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"{self.resource}: {self.problem}" if self.resource else self.problem
+        if self.fix:
+            text = f"{text} Fix: {self.fix}"
+        return text
+
+
+# --- bad input: raised before any call is made -------------------------------------------------
+
+
+class InvalidInputError(HotpatchError, ValueError):
+    """The caller passed something that can never work; nothing was sent to Azure."""
+
+    code = "InvalidInput"
+
+
+class InvalidResourceIdError(InvalidInputError):
+    """A string that is not the resource id of an Azure VM or an Arc-enabled server."""
+
+    code = "InvalidResourceId"
+
+    def __init__(self, given: object, problem: str, *, expected: str) -> None:
+        self.given = given
+        self.expected = expected
+        super().__init__(
+            f"{problem} (given: {given!r})",
+            resource="resource id",
+            fix=f"pass an id of the form {expected}",
+        )
+
+
+class InvalidArgumentError(InvalidInputError):
+    """An argument outside its allowed values (durations, classifications, empty fleets...)."""
+
+    code = "InvalidArgument"
+
+    def __init__(self, argument: str, problem: str, *, fix: str) -> None:
+        self.argument = argument
+        super().__init__(problem, resource=f"argument {argument!r}", fix=fix)
+
+
+# --- the machine cannot take Hotpatch ---------------------------------------------------------
+
+
+class IneligibleError(HotpatchError):
+    """The machine fails one or more Hotpatch prerequisites; ``reasons`` lists every one."""
+
+    code = "Ineligible"
+
+    def __init__(self, resource: str, reasons: Sequence[Reason]) -> None:
+        self.reasons = tuple(reasons)
+        problems = "; ".join(r.message for r in self.reasons) or "not eligible"
+        fixes = "; ".join(r.fix for r in self.reasons if r.fix) or None
+        super().__init__(f"cannot take Hotpatch: {problems}.", resource=resource, fix=fixes)
+
+
+class UnsupportedImageError(IneligibleError):
+    """The VM was not created from a Hotpatch-capable marketplace image."""
+
+    code = "UnsupportedImage"
+
+
+class UnsupportedRegionError(IneligibleError):
+    """The machine's region does not offer the Hotpatch image it needs."""
+
+    code = "UnsupportedRegion"
+
+
+class PrerequisiteError(IneligibleError):
+    """A setting or state the machine must have first (patch mode, VM agent, VBS, Arc link)."""
+
+    code = "Prerequisite"
+
+
+# --- Azure said no, or could not be reached ---------------------------------------------------
+
+
+class AzureOperationError(HotpatchError):
+    """An Azure call failed; ``status`` and ``azure_code`` carry what ARM returned."""
+
+    code = "AzureOperationError"
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        resource: str | None = None,
+        fix: str | None = None,
+        status: int | None = None,
+        azure_code: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        self.status = status
+        self.azure_code = azure_code
+        self.target = target
+        super().__init__(problem, resource=resource, fix=fix)
+
+
+class ResourceNotFoundError(AzureOperationError):
+    """The machine (or its subscription/resource group) does not exist or is not visible."""
+
+    code = "ResourceNotFound"
+
+
+class AuthorizationError(AzureOperationError):
+    """The credential lacks a permission the operation needs (HTTP 401/403)."""
+
+    code = "Authorization"
+
+
+class ThrottledError(AzureOperationError):
+    """Azure kept answering 429 past the operation's deadline."""
+
+    code = "Throttled"
+
+
+class ConflictError(AzureOperationError):
+    """Another operation held the machine (HTTP 409) past the operation's deadline."""
+
+    code = "Conflict"
+
+
+class TransientError(AzureOperationError):
+    """Server errors or broken connections persisted past the retry budget."""
+
+    code = "Transient"
+
+
+class OperationFailedError(AzureOperationError):
+    """Azure rejected the request or the long-running operation ended Failed/Canceled."""
+
+    code = "OperationFailed"
+
+
+class AmbiguousOperationError(AzureOperationError):
+    """A non-idempotent request may or may not have been accepted, and reading state did not
+    tell which. It is never re-sent blindly; the caller decides."""
+
+    code = "AmbiguousOperation"
+
+
+# --- the library's own limits -----------------------------------------------------------------
+
+
+class DeadlineExceededError(HotpatchError):
+    """The operation did not finish inside the deadline the caller set."""
+
+    code = "DeadlineExceeded"
+
+
+class FeatureRegistrationTimeout(DeadlineExceededError):  # noqa: N818 (public name)
+    """A preview feature stayed unregistered past the wait timeout."""
+
+    code = "FeatureRegistrationTimeout"
+
+
+class JournalError(HotpatchError):
+    """The run journal is unreadable or belongs to a different run."""
+
+    code = "Journal"

@@ -1,0 +1,51 @@
+"""Developer sessions. `nox` with no arguments runs what CI runs: tests, lint, typecheck."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+LINT_TOOLS = ["ruff>=0.6"]
+TYPECHECK_TOOLS = ["mypy>=1.11"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit, emulator and cassette-replay tests."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install(*LINT_TOOLS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[test]", *TYPECHECK_TOOLS)
+    session.run("mypy", "--strict", "azhotpatch")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (strict)."""
+    session.log("not yet: the documentation site lands with its issue")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Fleet-engine benchmarks against the emulator."""
+    session.log("not yet: the benchmarks land with their issue")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: a fleet enrollment, assess and install against the embedded emulator."""
+    session.log("not yet: the fleet engine lands with its issue")
