@@ -1,0 +1,42 @@
+"""Test Azure automation offline: a local HTTPS emulator of Azure Resource Manager.
+
+    from azhotpatch.testing import Emulator
+
+    with Emulator(fleet="sample:200", time_scale=600) as emu:
+        hotpatch = emu.client()
+        ...
+
+See `Emulator` for what it serves, `FleetSpec` for generated fleets, `Faults` for seeded
+fault injection and `Limits` for the throttling it enforces (Azure's documented limits by
+default).
+"""
+
+from __future__ import annotations
+
+from azhotpatch.testing._clock import Clock
+from azhotpatch.testing._faults import Faults
+from azhotpatch.testing._state import Durations
+from azhotpatch.testing._throttle import BucketLimit, Limits
+from azhotpatch.testing.emulator import (
+    AsyncEmulatorCredential,
+    Emulator,
+    EmulatorCredential,
+    EmulatorStats,
+)
+from azhotpatch.testing.fleet import ArcSpec, FleetSpec, MachineTruth, VmSpec
+
+__all__ = [
+    "ArcSpec",
+    "AsyncEmulatorCredential",
+    "BucketLimit",
+    "Clock",
+    "Durations",
+    "Emulator",
+    "EmulatorCredential",
+    "EmulatorStats",
+    "Faults",
+    "FleetSpec",
+    "Limits",
+    "MachineTruth",
+    "VmSpec",
+]

@@ -1,0 +1,432 @@
+"""From raw request to ARM response: authentication, routing, api-version, RBAC, injected
+faults, throttling, the handler, and the headers ARM puts on every answer.
+
+Independent of the HTTP server so the whole pipeline is one synchronous, lock-protected call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import hashlib
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from azhotpatch.testing._arm import API_VERSIONS, ArmError, Request, Response, Route, retry_after
+from azhotpatch.testing._compute import ComputeApi
+from azhotpatch.testing._features import FeaturesApi
+from azhotpatch.testing._graph import GraphApi
+from azhotpatch.testing._hybrid import HybridApi
+from azhotpatch.testing._state import World
+from azhotpatch.testing._throttle import Charge, Limits, Throttler, Verdict
+
+TOKEN_PREFIX = "azhotpatch-emulator."  # noqa: S105 (a marker, not a secret)
+_FAULT_THROTTLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the emulator saw it (no bodies, no tokens)."""
+
+    seq: int
+    at: float  # emulated seconds
+    method: str
+    route: str
+    status: int
+    principal: str
+    subscription: str | None
+    action: str | None
+    fault: str | None = None
+    throttled_by: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What the HTTP layer must do: answer, or drop the connection before/after processing."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    drop: bool = False
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        world: World,
+        limits: Limits,
+        *,
+        roles: Mapping[str, list[str]] | None = None,
+        record_requests: bool = True,
+        region: str = "westeurope",
+    ) -> None:
+        self.world = world
+        self.throttler = Throttler(limits)
+        self.graph = GraphApi(world)
+        self.routes: list[Route] = [
+            *ComputeApi(world).routes(),
+            *HybridApi(world).routes(),
+            *FeaturesApi(world).routes(),
+            *self.graph.routes(),
+        ]
+        self.roles = {k: list(v) for k, v in (roles or {}).items()}
+        self.record_requests = record_requests
+        self.region = region.upper()
+        self.lock = threading.RLock()
+        self.records: list[RequestRecord] = []
+        self.counts: Counter[tuple[str, int]] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.faults_served: Counter[str] = Counter()
+        self._attempts: Counter[str] = Counter()
+        self._seq = 0
+
+    # --- entry point ----------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        query_string: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        base_url: str,
+    ) -> Outcome:
+        with self.lock:
+            now = self.world.settle()
+            request = Request(
+                method=method.upper(),
+                path=unquote(raw_path),
+                query={k.lower(): v for k, v in parse_qsl(query_string, keep_blank_values=True)},
+                headers=headers,
+                body=body,
+                base_url=base_url,
+                now=now,
+                now_dt=self.world.clock.at(now),
+            )
+            outcome, record = self._process(request)
+            if self.record_requests:
+                self.records.append(record)
+            self.counts[(record.route, record.status)] += 1
+            return outcome
+
+    def _process(self, request: Request) -> tuple[Outcome, RequestRecord]:
+        state: dict[str, Any] = {"fault": None, "throttled": None}
+        try:
+            request.principal = _principal(request.headers)
+            response, drop_after = self._serve(request, state)
+        except ArmError as error:
+            response, drop_after = error.response(), False
+        except _DropConnectionError:
+            state["fault"] = "reset"
+            self.faults_served["reset"] += 1
+            return Outcome(drop=True), self._record(request, 0, state)
+        if drop_after:
+            self.faults_served["reset_after_commit"] += 1
+            return Outcome(drop=True), self._record(request, 0, state)
+        response.headers = {**state.get("headers", {}), **response.headers}
+        self._decorate(request, response)
+        return (
+            Outcome(response.status, response.headers, response.encode()),
+            self._record(request, response.status, state),
+        )
+
+    def _serve(self, request: Request, state: dict[str, Any]) -> tuple[Response, bool]:
+        route = self._match(request)
+        request.route = route
+        self._check_api_version(request, route)
+        self._authorize(request, route)
+        fault = self._fault(request, route)
+        state["fault"] = fault
+        if fault == "reset":
+            raise _DropConnectionError
+        self._throttle(request, route, state)
+        response = route.handler(request)
+        return response, fault == "reset_after_commit"
+
+    # --- stages ---------------------------------------------------------------------------
+
+    def _match(self, request: Request) -> Route:
+        allowed = False
+        for candidate in self.routes:
+            params = candidate.pattern.match(request.path)
+            if params is None:
+                continue
+            if candidate.method != request.method:
+                allowed = True
+                continue
+            request.params = params.groupdict()
+            return candidate
+        if allowed:
+            raise ArmError(
+                405,
+                "MethodNotAllowed",
+                f"The HTTP method '{request.method}' is not supported on '{request.path}'.",
+            )
+        raise ArmError(
+            404,
+            "InvalidResourceType",
+            f"The resource type for '{request.path}' could not be found; the emulator serves "
+            "the operations azhotpatch uses (see azhotpatch.testing docs).",
+        )
+
+    def _check_api_version(self, request: Request, route: Route) -> None:
+        location = request.params.get("location")
+        API_VERSIONS[route.provider].check(request.api_version, location)
+
+    def _authorize(self, request: Request, route: Route) -> None:
+        if not self.roles:
+            return
+        action = route.action.format(**request.params)
+        allowed = self.roles.get(request.principal, self.roles.get("*", []))
+        if any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in allowed):
+            return
+        scope = request.path.rsplit("/", 1)[0] if route.method == "POST" else request.path
+        raise ArmError(
+            403,
+            "AuthorizationFailed",
+            f"The client '{request.principal}' with object id '{request.principal}' does not have "
+            f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
+            "invalid. If access was recently granted, please refresh your credentials.",
+        )
+
+    def _fault(self, request: Request, route: Route) -> str | None:
+        faults = self.world.faults
+        if not faults.active:
+            return None
+        key = f"{request.method} {request.path.lower()}"
+        self._attempts[key] += 1
+        fault = faults.request_fault(key, self._attempts[key], is_write=route.machine_write)
+        if fault is None or fault in ("reset", "reset_after_commit"):
+            return fault
+        self.faults_served[fault] += 1
+        if fault == "server_error":
+            raise _server_error(request, key)
+        if fault == "conflict":
+            raise ArmError(
+                409,
+                "Conflict",
+                "The request failed because another operation is in progress on the resource. "
+                "Retry after it completes.",
+            )
+        wall = self.world.clock.to_wall(_FAULT_THROTTLE_SECONDS)
+        raise ArmError(
+            429,
+            "TooManyRequests",
+            "The request is being throttled. Retry after the interval in the Retry-After header.",
+            headers=retry_after(wall, precise=self.world.clock.time_scale != 1.0),
+        )
+
+    def _throttle(self, request: Request, route: Route, state: dict[str, Any]) -> None:
+        throttler = self.throttler
+        if route.scope == "tenant":
+            self._draw(throttler.tenant_charges(request.principal, route.arm_kind), request, state)
+            self._graph_quota(request, state)
+            return
+        sub = request.params.get("sub", "").lower()
+        self._draw(throttler.arm_charges(request.principal, sub, route.arm_kind), request, state)
+        key = route.compute(request) if route.compute else None
+        if key is not None:
+            policy, region, resource = key
+            self._draw(throttler.compute_charges(policy, sub, region, resource), request, state)
+
+    def _draw(self, charges: list[Charge], request: Request, state: dict[str, Any]) -> None:
+        verdict = self.throttler.draw(charges, request.now)
+        request_headers = state.setdefault("headers", {})
+        _merge_rate_headers(request_headers, verdict.headers)
+        if verdict.allowed:
+            return
+        assert verdict.rejected_by is not None
+        state["throttled"] = verdict.rejected_by.label
+        self.throttled[verdict.rejected_by.label] += 1
+        raise self._too_many(request, verdict, request_headers)
+
+    def _too_many(self, request: Request, verdict: Verdict, headers: dict[str, str]) -> ArmError:
+        charge = verdict.rejected_by
+        assert charge is not None
+        clock = self.world.clock
+        wait = max(verdict.wait_seconds, 1e-3)
+        all_headers = {
+            **headers,
+            **retry_after(clock.to_wall(wait), precise=clock.time_scale != 1.0),
+        }
+        if charge.key[0] == "compute":
+            policy = charge.label
+            limit = charge.limit
+            start = clock.at(request.now - 60.0)
+            detail = json.dumps(
+                {
+                    "operationGroup": charge.key[1],
+                    "startTime": start.isoformat(),
+                    "endTime": clock.at(request.now).isoformat(),
+                    "allowedRequestCount": int(limit.capacity),
+                    "measuredRequestCount": int(limit.capacity) + 1,
+                }
+            )
+            return ArmError(
+                429,
+                "OperationNotAllowed",
+                "The server rejected the request because too many requests have been received "
+                "for this subscription.",
+                details=[{"code": "TooManyRequests", "target": policy, "message": detail}],
+                headers=all_headers,
+            )
+        kind = charge.label
+        sub = request.params.get("sub", "")
+        seconds = max(1, round(clock.to_wall(wait)))
+        return ArmError(
+            429,
+            "SubscriptionRequestsThrottled" if sub else "TenantRequestsThrottled",
+            f"Number of '{kind}' requests for subscription '{sub}' actor '{request.principal}' "
+            f"against '{self.region}' exceeded. Please try again after '{seconds}' "
+            "seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling "
+            "for additional information.",
+            headers=all_headers,
+        )
+
+    def _graph_quota(self, request: Request, state: dict[str, Any]) -> None:
+        allowed, remaining, resets = self.throttler.graph_draw(request.principal, request.now)
+        wall = self.world.clock.to_wall(resets)
+        headers = state.setdefault("headers", {})
+        headers["x-ms-user-quota-remaining"] = str(remaining)
+        headers["x-ms-user-quota-resets-after"] = _timespan(wall)
+        headers["x-ms-ratelimit-remaining-tenant-resource-requests"] = str(remaining)
+        if allowed:
+            return
+        state["throttled"] = "graph"
+        self.throttled["graph"] += 1
+        raise ArmError(
+            429,
+            "RateLimiting",
+            f"Please provide below info when asking for support: the client '{request.principal}' "
+            f"exceeded its Resource Graph quota; retry after {_timespan(wall)}.",
+            headers={**headers, **retry_after(wall, precise=self.world.clock.time_scale != 1.0)},
+        )
+
+    # --- response -------------------------------------------------------------------------
+
+    def _decorate(self, request: Request, response: Response) -> None:
+        request_id = str(uuid.uuid4())
+        correlation = (
+            request.headers.get("x-ms-correlation-request-id")
+            or request.headers.get("x-ms-client-request-id")
+            or request_id
+        )
+        stamp = (request.now_dt or self.world.clock.now()).strftime("%Y%m%dT%H%M%SZ")
+        base = {
+            "Cache-Control": "no-cache",
+            "Pragma": "no-cache",
+            "x-ms-request-id": request_id,
+            "x-ms-correlation-request-id": correlation,
+            "x-ms-routing-request-id": f"{self.region}:{stamp}:{request_id}",
+            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if "x-ms-client-request-id" in request.headers:
+            base["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
+        if response.body is not None or response.raw is not None:
+            base["Content-Type"] = "application/json; charset=utf-8"
+        base.update(response.headers)
+        response.headers = base
+
+    def _record(self, request: Request, status: int, state: dict[str, Any]) -> RequestRecord:
+        self._seq += 1
+        route = request.route
+        action = route.action.format(**request.params) if route else None
+        return RequestRecord(
+            seq=self._seq,
+            at=request.now,
+            method=request.method,
+            route=route.name if route else "unmatched",
+            status=status,
+            principal=request.principal,
+            subscription=request.params.get("sub", "").lower() or None,
+            action=action,
+            fault=state.get("fault"),
+            throttled_by=state.get("throttled"),
+        )
+
+
+class _DropConnectionError(Exception):
+    """Close the connection without answering."""
+
+
+def _merge_rate_headers(into: dict[str, str], new: dict[str, str]) -> None:
+    for name, value in new.items():
+        if name == "x-ms-ratelimit-remaining-resource" and name in into:
+            into[name] = f"{into[name]},{value}"
+        else:
+            into[name] = value
+
+
+def _server_error(request: Request, key: str) -> ArmError:
+    digest = hashlib.blake2b(key.encode(), digest_size=1).digest()[0]
+    if digest % 2:
+        return ArmError(
+            503,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable. Please try again later.",
+        )
+    return ArmError(
+        500,
+        "InternalServerError",
+        "Encountered internal server error. Diagnostic information: timestamp "
+        f"'{request.now_dt:%Y%m%dT%H%M%SZ}', tracking id '{uuid.uuid4()}'.",
+    )
+
+
+def _timespan(seconds: float) -> str:
+    """.NET TimeSpan spelling, as ARG's quota header: hh:mm:ss[.fffffff]."""
+    whole = int(seconds)
+    text = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    fraction = seconds - whole
+    return text + (f".{round(fraction * 1e7):07d}" if fraction > 1e-7 else "")
+
+
+def _principal(headers: Mapping[str, str]) -> str:
+    """Who is calling, from the bearer token; ARM answers 401 without one."""
+    value = headers.get("Authorization") or headers.get("authorization")
+    if not value:
+        raise ArmError(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+            headers={
+                "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/'
+                'common", error="invalid_token", error_description="The authentication failed '
+                "because of missing 'Authorization' header.\""
+            },
+        )
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ArmError(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid: the 'Authorization' header must be 'Bearer <token>'.",
+        )
+    if token.startswith(TOKEN_PREFIX):
+        return token[len(TOKEN_PREFIX) :].split(".", 1)[0] or "anonymous"
+    claims = _jwt_claims(token)
+    for claim in ("oid", "appid", "sub"):
+        if isinstance(claims.get(claim), str):
+            return str(claims[claim])
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except (ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}

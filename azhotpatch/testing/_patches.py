@@ -1,0 +1,339 @@
+"""A seeded, calendar-driven model of what Windows Update offers a machine.
+
+Good enough to make assessments and installs behave like the real thing where it matters to
+Hotpatch: each Patch Tuesday brings a cumulative update (needs a reboot) or, for an enrolled
+machine on a current baseline in a hotpatch month, a hotpatch (``NeverReboots``); Defender
+definitions and the malicious-software removal tool never reboot; .NET updates can. Installing
+removes a patch from later assessments. KB numbers are a pure function of the product and the
+month, so every machine in a fleet sees the same KB for the same release.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+
+from azhotpatch.calendar import MonthKind, month_kind, next_release
+from azhotpatch.testing._faults import chance
+
+WINDOWS_CLASSIFICATIONS = (
+    "Critical",
+    "Security",
+    "UpdateRollUp",
+    "FeaturePack",
+    "ServicePack",
+    "Definition",
+    "Tools",
+    "Updates",
+)
+LINUX_CLASSIFICATIONS = ("Critical", "Security", "Other")
+REBOOTING = ("CanRequestReboot", "AlwaysRequiresReboot")
+_ARC_COUNT_KEYS = {
+    "Security": "security",
+    "Critical": "critical",
+    "Definition": "definition",
+    "UpdateRollUp": "updateRollup",
+    "FeaturePack": "featurePack",
+    "ServicePack": "servicePack",
+    "Tools": "tools",
+    "Updates": "updates",
+}
+
+
+@dataclass(frozen=True)
+class OsProduct:
+    """The Windows Server release a machine runs, as Windows Update names it."""
+
+    key: str
+    display: str
+    version_label: str
+    build: str
+
+
+PRODUCTS = {
+    "ws2025": OsProduct("ws2025", "Windows Server 2025", "24H2", "26100"),
+    "ws2022": OsProduct("ws2022", "Windows Server 2022", "21H2", "20348"),
+    "ws2019": OsProduct("ws2019", "Windows Server 2019", "1809", "17763"),
+    "ws2016": OsProduct("ws2016", "Windows Server 2016", "1607", "14393"),
+}
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One update as an assessment lists it."""
+
+    key: str  # what "installed" remembers (KB, or KB@version for re-released ones)
+    name: str
+    kb: str | None
+    version: str | None
+    classification: str
+    reboot: str
+    published: datetime
+    msrc_severity: str | None = None
+
+    @property
+    def needs_reboot(self) -> bool:
+        return self.reboot in REBOOTING
+
+    @property
+    def patch_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, f"azhotpatch-emulator/{self.key}"))
+
+
+def _kb(seed: int, *parts: object) -> str:
+    return str(5_000_000 + int(chance(seed, "kb", *parts) * 99_999))
+
+
+def _month_of(now: datetime) -> tuple[int, int]:
+    """The month of the latest Patch Tuesday on or before ``now``."""
+    today = now.date()
+    release = next_release(date(today.year, today.month, 1), inclusive=True)
+    if release.date <= today:
+        return release.year, release.month
+    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    return year, month
+
+
+def _shift(year: int, month: int, back: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) - back
+    return index // 12, index % 12 + 1
+
+
+def _last_baseline(year: int, month: int) -> tuple[int, int]:
+    back = 0
+    while month_kind(*_shift(year, month, back)) is not MonthKind.BASELINE:
+        back += 1
+    return _shift(year, month, back)
+
+
+def _tuesday(year: int, month: int) -> datetime:
+    day = next_release(date(year, month, 1), inclusive=True).date
+    return datetime.combine(day, time(17, 0), tzinfo=timezone.utc)
+
+
+@dataclass
+class PatchModel:
+    """What Windows Update offers a machine, given the month and what it has installed."""
+
+    seed: int
+    unplanned: Sequence[str] = ()
+
+    # --- the catalog ----------------------------------------------------------------------
+
+    def lcu(self, product: OsProduct, year: int, month: int) -> Patch:
+        kb = _kb(self.seed, "lcu", product.key, year, month)
+        return Patch(
+            key=kb,
+            name=(
+                f"{year}-{month:02d} Cumulative Update for Microsoft server operating system "
+                f"version {product.version_label} for x64-based Systems (KB{kb})"
+            ),
+            kb=kb,
+            version=None,
+            classification="Security",
+            reboot="CanRequestReboot",
+            published=_tuesday(year, month),
+            msrc_severity="Critical",
+        )
+
+    def hotpatch(self, product: OsProduct, year: int, month: int) -> Patch:
+        kb = _kb(self.seed, "hotpatch", product.key, year, month)
+        return Patch(
+            key=kb,
+            name=(
+                f"{year}-{month:02d} Security Hotpatch Update for {product.display} "
+                f"for x64-based Systems (KB{kb})"
+            ),
+            kb=kb,
+            version=None,
+            classification="Security",
+            reboot="NeverReboots",
+            published=_tuesday(year, month),
+            msrc_severity="Important",
+        )
+
+    def dotnet(self, product: OsProduct, year: int, month: int) -> Patch | None:
+        if chance(self.seed, "dotnet", year, month) >= 0.5:
+            return None
+        kb = _kb(self.seed, "dotnet", product.key, year, month)
+        return Patch(
+            key=kb,
+            name=(
+                f"{year}-{month:02d} Cumulative Update for .NET Framework 3.5 and 4.8.1 for "
+                f"{product.display} (KB{kb})"
+            ),
+            kb=kb,
+            version=None,
+            classification="Security",
+            reboot="CanRequestReboot",
+            published=_tuesday(year, month),
+            msrc_severity="Important",
+        )
+
+    def msrt(self, year: int, month: int) -> Patch:
+        version = f"5.{(year - 2000) * 12 + month - 140}"
+        return Patch(
+            key=f"890830@{year}-{month:02d}",
+            name=f"Windows Malicious Software Removal Tool x64 - v{version} (KB890830)",
+            kb="890830",
+            version=None,
+            classification="UpdateRollUp",
+            reboot="NeverReboots",
+            published=_tuesday(year, month),
+        )
+
+    def defender(self, day: date) -> Patch:
+        build = (day - date(2020, 1, 1)).days
+        return Patch(
+            key=f"2267602@{day.isoformat()}",
+            name=(
+                "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602 "
+                f"(Version 1.{400 + build // 365}.{build % 1000}.0)"
+            ),
+            kb="2267602",
+            version=None,
+            classification="Definition",
+            reboot="NeverReboots",
+            published=datetime.combine(day, time(6, 0), tzinfo=timezone.utc),
+        )
+
+    def linux_packages(self, machine_key: str, year: int, month: int) -> list[Patch]:
+        names = ("openssl", "libc6", "openssh-server", "curl", "tzdata", "systemd")
+        patches = []
+        for name in names:
+            if chance(self.seed, "pkg", machine_key, name, year, month) < 0.4:
+                version = f"{year - 2000}.{month}.{int(chance(self.seed, name) * 9)}"
+                patches.append(
+                    Patch(
+                        key=f"{name}@{version}",
+                        name=name,
+                        kb=None,
+                        version=version,
+                        classification="Security" if name != "tzdata" else "Other",
+                        reboot="NeverReboots" if name != "libc6" else "CanRequestReboot",
+                        published=_tuesday(year, month),
+                    )
+                )
+        return patches
+
+    # --- what a machine is offered --------------------------------------------------------
+
+    def baseline_of(self, product: OsProduct, now: datetime) -> Patch:
+        """The cumulative update of the latest baseline month (what an enrolled machine needs
+        before hotpatches apply)."""
+        return self.lcu(product, *_last_baseline(*_month_of(now)))
+
+    def initial_installed(
+        self, product: OsProduct | None, machine_key: str, now: datetime, months_behind: int
+    ) -> set[str]:
+        """A machine that last patched ``months_behind`` months ago."""
+        if product is None:
+            return set()
+        year, month = _shift(*_month_of(now), months_behind)
+        installed = {self.lcu(product, year, month).key, self.msrt(year, month).key}
+        dotnet = self.dotnet(product, year, month)
+        if dotnet:
+            installed.add(dotnet.key)
+        return installed
+
+    def offered(
+        self,
+        product: OsProduct | None,
+        machine_key: str,
+        *,
+        enrolled: bool,
+        installed: Iterable[str],
+        now: datetime,
+    ) -> list[Patch]:
+        """Every update the machine would install now, newest release only (cumulative)."""
+        have = set(installed)
+        year, month = _month_of(now)
+        if product is None:
+            return [p for p in self.linux_packages(machine_key, year, month) if p.key not in have]
+        security = self._security_update(product, year, month, enrolled, have)
+        candidates = [security, self.msrt(year, month), self.defender(now.date())]
+        dotnet = self.dotnet(product, year, month)
+        if dotnet:
+            candidates.append(dotnet)
+        return [p for p in candidates if p.key not in have]
+
+    def _security_update(
+        self, product: OsProduct, year: int, month: int, enrolled: bool, have: set[str]
+    ) -> Patch:
+        kind = month_kind(year, month, unplanned=list(self.unplanned))
+        if enrolled and kind is MonthKind.HOTPATCH:
+            baseline = self.lcu(product, *_last_baseline(year, month))
+            if baseline.key in have:
+                return self.hotpatch(product, year, month)
+            return baseline
+        return self.lcu(product, year, month)
+
+
+# --- selection for an install ----------------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    """How an install request sorts the offered patches."""
+
+    installed: list[Patch] = field(default_factory=list)
+    failed: list[Patch] = field(default_factory=list)
+    excluded: list[Patch] = field(default_factory=list)
+    not_selected: list[Patch] = field(default_factory=list)
+    pending: list[Patch] = field(default_factory=list)
+
+
+def _kb_set(values: object) -> set[str]:
+    if not isinstance(values, list):
+        return set()
+    return {str(v).upper().removeprefix("KB") for v in values}
+
+
+def select(
+    offered: list[Patch],
+    parameters: dict[str, object],
+    *,
+    is_linux: bool,
+    fails: set[str],
+) -> Selection:
+    """Apply an install request's filters to the offered patches, as Azure documents them:
+    classifications and KBs to include select, KBs to exclude and (optionally) reboot-needing
+    KBs are excluded, and nothing published after ``maxPatchPublishDate`` is installed."""
+    section = parameters.get("linuxParameters" if is_linux else "windowsParameters")
+    options = section if isinstance(section, dict) else {}
+    classes = {str(c).lower() for c in options.get("classificationsToInclude") or []}
+    include = _kb_set(options.get("kbNumbersToInclude"))
+    exclude = _kb_set(options.get("kbNumbersToExclude"))
+    skip_reboot = bool(options.get("excludeKbsRequiringReboot"))
+    latest = _parse_date(options.get("maxPatchPublishDate"))
+    chosen = Selection()
+    for patch in offered:
+        kb = (patch.kb or "").upper()
+        if (
+            kb in exclude
+            or (skip_reboot and patch.needs_reboot)
+            or (latest is not None and patch.published > latest)
+        ):
+            chosen.excluded.append(patch)
+        elif patch.classification.lower() in classes or (kb and kb in include):
+            (chosen.failed if patch.key in fails else chosen.installed).append(patch)
+        else:
+            chosen.not_selected.append(patch)
+    return chosen
+
+
+def _parse_date(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def arc_counts(patches: Iterable[Patch]) -> dict[str, int]:
+    """``availablePatchCountByClassification`` as Arc reports it."""
+    counts = dict.fromkeys((*_ARC_COUNT_KEYS.values(), "other"), 0)
+    for patch in patches:
+        counts[_ARC_COUNT_KEYS.get(patch.classification, "other")] += 1
+    return counts

@@ -1,0 +1,505 @@
+"""`Emulator`: a local HTTPS stand-in for Azure Resource Manager.
+
+    with Emulator(fleet="sample:200", time_scale=600) as emu:
+        client = ComputeManagementClient(emu.credential(), sub, base_url=emu.endpoint,
+                                         connection_verify=emu.ca_path)
+        ...
+
+It serves the Compute, HybridCompute, Features, Resources and Resource Graph operations that
+azhotpatch uses, faithfully enough that the unmodified azure-mgmt SDK clients work against it:
+same paths, api-versions, JSON shapes, ARM errors, LRO protocol and throttling headers. Time
+runs ``time_scale`` times faster than the wall clock. Everything random is seeded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+from azhotpatch.testing._clock import Clock
+from azhotpatch.testing._compute import new_vm
+from azhotpatch.testing._dispatch import TOKEN_PREFIX, Dispatcher, RequestRecord
+from azhotpatch.testing._faults import Faults
+from azhotpatch.testing._hybrid import new_arc_key
+from azhotpatch.testing._server import Server, Tls
+from azhotpatch.testing._state import (
+    ArcMachine,
+    Durations,
+    InstallRecord,
+    World,
+    default_region_skus,
+)
+from azhotpatch.testing._throttle import Limits
+from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
+
+if TYPE_CHECKING:
+    from azhotpatch.client import Hotpatch
+
+__all__ = ["AsyncEmulatorCredential", "Emulator", "EmulatorCredential", "EmulatorStats"]
+
+_TOKEN_LIFETIME = 3600
+
+
+class EmulatorCredential:
+    """A token credential the emulator accepts. ``principal`` names the caller (ARM's
+    throttling and RBAC are per principal), so several credentials act as several identities."""
+
+    def __init__(self, principal: str = "emulator-user") -> None:
+        self.principal = principal
+
+    def _token(self) -> str:
+        return f"{TOKEN_PREFIX}{self.principal}.{uuid.uuid4().hex}"
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+
+
+class AsyncEmulatorCredential(EmulatorCredential):
+    """The same, for the SDKs' ``.aio`` clients."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
+        return AccessToken(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+
+    async def get_token_info(  # type: ignore[override]
+        self, *scopes: str, options: Any = None
+    ) -> AccessTokenInfo:
+        return AccessTokenInfo(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncEmulatorCredential:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class EmulatorStats:
+    """What the emulator has served so far."""
+
+    requests: int
+    by_route: dict[str, int]
+    by_status: dict[int, int]
+    throttled: dict[str, int]
+    faults: dict[str, int]
+    in_flight: int
+    installs: int
+    machines_with_repeat_installs: int
+    emulated_seconds: float
+
+    @property
+    def throttled_total(self) -> int:
+        return sum(self.throttled.values())
+
+
+class Emulator:
+    """A local Azure Resource Manager. Use as a context manager, or `start`/`stop`."""
+
+    def __init__(
+        self,
+        *,
+        fleet: FleetSpec | str | None = None,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start: datetime | None = None,
+        limits: Limits | None = None,
+        faults: Faults | None = None,
+        durations: Durations | None = None,
+        regions: Iterable[str] | None = None,
+        regions_without_2025: Iterable[str] | None = None,
+        pending_features: Iterable[str] = (),
+        roles: Mapping[str, list[str]] | None = None,
+        page_size: int = 50,
+        record_requests: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ca_path: str | Path | None = None,
+    ) -> None:
+        self.clock = Clock(time_scale, start)
+        region_args: dict[str, Any] = {}
+        if regions is not None:
+            region_args["regions"] = tuple(regions)
+        if regions_without_2025 is not None:
+            region_args["without_2025"] = tuple(regions_without_2025)
+        self.world = World(
+            self.clock,
+            seed=seed,
+            faults=faults or Faults(seed=seed),
+            durations=durations or Durations(),
+            region_skus=default_region_skus(**region_args),
+            pending_features=pending_features,
+            page_size=page_size,
+        )
+        self.limits = limits or Limits()
+        self.dispatcher = Dispatcher(
+            self.world, self.limits, roles=roles, record_requests=record_requests
+        )
+        self.fleet: Fleet | None = None
+        if fleet is not None:
+            spec = FleetSpec.parse(fleet, seed=seed) if isinstance(fleet, str) else fleet
+            self.load_fleet(spec)
+        self._host, self._port = host, port
+        self._ca_path = Path(ca_path) if ca_path else None
+        self._tls: Tls | None = None
+        self._server: Server | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            return self
+        self._tls = Tls.create(self._ca_path)
+        self._server = Server(
+            self.dispatcher, self._admin, host=self._host, port=self._port, tls=self._tls
+        )
+        self._server.start_in_thread()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop_thread()
+            self._server = None
+        if self._tls is not None:
+            self._tls.cleanup()
+            self._tls = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- connection details ---------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The ARM endpoint (``base_url`` for SDK clients)."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use `with Emulator() as emu:`")
+        return self._server.base_url
+
+    @property
+    def ca_path(self) -> str:
+        """PEM bundle of the emulator's CA (``connection_verify`` for SDK clients)."""
+        if self._tls is None:
+            raise RuntimeError("the emulator is not running; use `with Emulator() as emu:`")
+        return str(self._tls.ca_path)
+
+    def credential(self, principal: str = "emulator-user") -> EmulatorCredential:
+        return EmulatorCredential(principal)
+
+    def async_credential(self, principal: str = "emulator-user") -> AsyncEmulatorCredential:
+        return AsyncEmulatorCredential(principal)
+
+    @property
+    def polling_interval(self) -> float:
+        """Seconds between LRO polls that match Azure's 30 s cadence at this time scale."""
+        return 30.0 / self.clock.time_scale
+
+    def client(self, **options: Any) -> Hotpatch:
+        """An `azhotpatch.Hotpatch` wired to this emulator."""
+        from azhotpatch.client import Hotpatch
+
+        credential = options.pop("credential", None) or self.credential()
+        settings: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "connection_verify": self.ca_path,
+            "polling_interval": self.polling_interval,
+        }
+        settings.update(options)
+        return Hotpatch(credential, **settings)
+
+    # --- building the world ---------------------------------------------------------------
+
+    def add_subscription(
+        self, subscription_id: str | None = None, *, groups: Iterable[str] = ("rg-hotpatch",)
+    ) -> str:
+        with self.dispatcher.lock:
+            sub_id = (subscription_id or str(uuid.uuid4())).lower()
+            sub = self.world.subscription(sub_id, create=True)
+            assert sub is not None
+            for group in groups:
+                sub.add_group(group)
+            self.world.changed()
+            return sub_id
+
+    def add_vm(self, spec: VmSpec | None = None, **fields: Any) -> str:
+        """Add a VM (a `VmSpec`, or its fields as keywords); returns its resource id."""
+        vm_spec = replace(spec, **fields) if spec else VmSpec(**fields)
+        with self.dispatcher.lock:
+            self._ensure_group(vm_spec.subscription, vm_spec.group)
+            vm = new_vm(
+                self.world,
+                vm_spec.subscription,
+                vm_spec.group,
+                vm_spec.name,
+                vm_spec.location,
+                _vm_document(vm_spec),
+            )
+            vm.power = vm_spec.power
+            vm.agent_ready = vm_spec.agent_ready
+            vm.patches.installed = self.world.patch_model.initial_installed(
+                vm.product, vm.key, self.clock.now(), vm_spec.months_behind
+            )
+            self.world.vms[vm.key] = vm
+            self.world.changed()
+            return vm.id
+
+    def add_arc(self, spec: ArcSpec | None = None, **fields: Any) -> str:
+        """Add an Arc-enabled server; returns its resource id."""
+        arc_spec = replace(spec, **fields) if spec else ArcSpec(**fields)
+        with self.dispatcher.lock:
+            self._ensure_group(arc_spec.subscription, arc_spec.group)
+            machine = _arc_machine(self.world, arc_spec)
+            machine.patches.installed = self.world.patch_model.initial_installed(
+                machine.product, machine.key, self.clock.now(), arc_spec.months_behind
+            )
+            self.world.arcs[machine.key] = machine
+            self.world.changed()
+            return machine.id
+
+    def load_fleet(self, spec: FleetSpec) -> Fleet:
+        fleet = generate(spec)
+        for sub, groups in fleet.groups.items():
+            self.add_subscription(sub, groups=groups)
+        for vm in fleet.vms:
+            self.add_vm(vm)
+        for arc in fleet.arcs:
+            self.add_arc(arc)
+        with self.dispatcher.lock:
+            for group, subs in fleet.management_groups.items():
+                self.world.management_groups[group] = {s.lower() for s in subs}
+        self.fleet = fleet
+        return fleet
+
+    def _ensure_group(self, sub: str, group: str) -> None:
+        subscription = self.world.subscription(sub, create=True)
+        assert subscription is not None
+        subscription.add_group(group)
+
+    # --- time -----------------------------------------------------------------------------
+
+    def advance(self, delta: timedelta | float) -> None:
+        """Move the emulated clock forward (operations finish, registrations complete)."""
+        self.clock.advance(delta)
+        with self.dispatcher.lock:
+            self.world.settle()
+
+    # --- observability --------------------------------------------------------------------
+
+    def stats(self) -> EmulatorStats:
+        with self.dispatcher.lock:
+            self.world.settle()
+            by_route: Counter[str] = Counter()
+            by_status: Counter[int] = Counter()
+            for (route, status), count in self.dispatcher.counts.items():
+                by_route[route] += count
+                by_status[status] += count
+            installs = self.world.installs
+            return EmulatorStats(
+                requests=sum(by_route.values()),
+                by_route=dict(by_route),
+                by_status=dict(by_status),
+                throttled=dict(self.dispatcher.throttled),
+                faults=dict(self.dispatcher.faults_served),
+                in_flight=sum(1 for op in self.world.operations.values() if not op.done),
+                installs=sum(len(v) for v in installs.values()),
+                machines_with_repeat_installs=sum(1 for v in installs.values() if len(v) > 1),
+                emulated_seconds=self.clock.seconds(),
+            )
+
+    def requests(self) -> list[RequestRecord]:
+        """Every request served, in order (method, route, status, principal, RBAC action...)."""
+        with self.dispatcher.lock:
+            return list(self.dispatcher.records)
+
+    def install_history(self) -> dict[str, list[InstallRecord]]:
+        """Accepted installPatches POSTs per machine id (lower-cased)."""
+        with self.dispatcher.lock:
+            return {k: list(v) for k, v in self.world.installs.items()}
+
+    def truth(self) -> dict[str, MachineTruth]:
+        """The generated fleet's ground truth, keyed by lower-cased resource id."""
+        return dict(self.fleet.truth) if self.fleet else {}
+
+    def machine(self, resource_id: str) -> Any:
+        """The emulated machine behind an id (for tests that inspect or alter its state)."""
+        key = resource_id.lower()
+        return self.world.vms.get(key) or self.world.arcs.get(key)
+
+    def _admin(self, method: str, path: str, payload: dict[str, Any]) -> Any:
+        if (method, path) == ("GET", "stats"):
+            return asdict(self.stats())
+        if (method, path) == ("GET", "installs"):
+            return {k: [asdict(r) for r in v] for k, v in self.install_history().items()}
+        if (method, path) == ("GET", "requests"):
+            offset = int(payload.get("offset", 0))
+            return [asdict(r) for r in self.requests()[offset:]]
+        if (method, path) == ("GET", "truth"):
+            return {
+                k: {
+                    **asdict(v),
+                    "blockers": sorted(v.blockers),
+                    "inventory_blockers": sorted(v.visible_blockers),
+                }
+                for k, v in self.truth().items()
+            }
+        if (method, path) == ("POST", "advance"):
+            self.advance(float(payload["seconds"]))
+            return {"emulated_seconds": self.clock.seconds()}
+        if (method, path) == ("GET", "info"):
+            return {
+                "endpoint": self.endpoint,
+                "ca_path": self.ca_path,
+                "time_scale": self.clock.time_scale,
+                "subscriptions": sorted(self.world.subscriptions),
+            }
+        raise KeyError(f"{method} {path}")
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+
+def _vm_document(spec: VmSpec) -> dict[str, Any]:
+    image: dict[str, Any]
+    if spec.image_id:
+        image = {"id": spec.image_id}
+    else:
+        image = {
+            "publisher": spec.publisher,
+            "offer": spec.offer,
+            "sku": spec.sku,
+            "version": "latest",
+            "exactVersion": "26100.4946.250905",
+        }
+    os_profile: dict[str, Any] = {
+        "computerName": spec.name[:15],
+        "adminUsername": "azureuser",
+        "secrets": [],
+        "allowExtensionOperations": True,
+        "requireGuestProvisionSignal": True,
+    }
+    if spec.os_type.lower() == "linux":
+        os_profile["linuxConfiguration"] = {
+            "disablePasswordAuthentication": True,
+            "provisionVMAgent": spec.provision_vm_agent,
+            "patchSettings": {
+                "patchMode": spec.patch_mode or "ImageDefault",
+                "assessmentMode": "ImageDefault",
+            },
+        }
+    else:
+        patch_settings: dict[str, Any] = {"assessmentMode": "ImageDefault"}
+        if spec.patch_mode:
+            patch_settings["patchMode"] = spec.patch_mode
+        if spec.enable_hotpatching is not None:
+            patch_settings["enableHotpatching"] = spec.enable_hotpatching
+        if spec.bypass_platform_safety_checks is not None:
+            patch_settings["automaticByPlatformSettings"] = {
+                "rebootSetting": "IfRequired",
+                "bypassPlatformSafetyChecksOnUserSchedule": spec.bypass_platform_safety_checks,
+            }
+        os_profile["windowsConfiguration"] = {
+            "provisionVMAgent": spec.provision_vm_agent,
+            "enableAutomaticUpdates": spec.enable_automatic_updates,
+            "patchSettings": patch_settings,
+            "enableVMAgentPlatformUpdates": False,
+        }
+    return {
+        "tags": dict(spec.tags),
+        "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+            "storageProfile": {
+                "imageReference": image,
+                "osDisk": {
+                    "osType": spec.os_type,
+                    "name": f"{spec.name}_OsDisk_1",
+                    "createOption": "FromImage",
+                    "caching": "ReadWrite",
+                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                    "diskSizeGB": 127,
+                },
+                "dataDisks": [],
+            },
+            "osProfile": os_profile,
+            "networkProfile": {
+                "networkInterfaces": [
+                    {
+                        "id": f"/subscriptions/{spec.subscription}/"
+                        f"resourceGroups/{spec.group}/providers/Microsoft.Network/"
+                        f"networkInterfaces/{spec.name}-nic"
+                    }
+                ]
+            },
+            "securityProfile": {
+                "securityType": "TrustedLaunch",
+                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+            },
+        },
+    }
+
+
+def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
+    key = new_arc_key(spec.subscription, spec.group, spec.name)
+    machine = ArcMachine(
+        key=key,
+        id=spec.id,
+        subscription=spec.subscription.lower(),
+        group=spec.group,
+        name=spec.name,
+        location=spec.location.lower(),
+        tags=dict(spec.tags),
+        status=spec.status,
+        os_name=spec.os_name,
+        os_sku=spec.os_sku,
+        os_version=spec.os_version,
+        os_type=spec.os_type,
+        detected={
+            "cloudprovider": "N/A",
+            "manufacturer": "Dell Inc.",
+            "model": "PowerEdge R760",
+            "coreCount": str(spec.cores),
+            "logicalCoreCount": str(spec.cores * 2),
+            "processorCount": "1",
+            "processorNames": "Intel(R) Xeon(R) Gold 6430",
+            "totalPhysicalMemoryInGigabytes": str(spec.cores * 8),
+        },
+        vbs_running=spec.vbs_running,
+        vm_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"vmuuid/{key}")),
+        created=world.clock.now(),
+        enable_hotpatching=spec.enable_hotpatching,
+        hotpatch_status=spec.hotpatch_status,
+    )
+    if spec.licensed:
+        now = world.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        machine.license = {
+            "softwareAssurance": {"softwareAssuranceCustomer": False},
+            "productProfile": {
+                "productType": "WindowsServer",
+                "subscriptionStatus": "Enabled",
+                "enrollmentDate": now,
+                "billingStartDate": now,
+                "productFeatures": [
+                    {
+                        "name": "Hotpatch",
+                        "subscriptionStatus": "Enabled",
+                        "enrollmentDate": now,
+                        "billingStartDate": now,
+                    }
+                ],
+            },
+        }
+    return machine
