@@ -13,10 +13,11 @@ default).
 
 from __future__ import annotations
 
+from azhotpatch.limits import Bucket, ThrottleLimits
 from azhotpatch.testing._clock import Clock
 from azhotpatch.testing._faults import Faults
 from azhotpatch.testing._state import Durations
-from azhotpatch.testing._throttle import BucketLimit, Limits
+from azhotpatch.testing._throttle import Limits
 from azhotpatch.testing.emulator import (
     AsyncEmulatorCredential,
     Emulator,
@@ -28,7 +29,7 @@ from azhotpatch.testing.fleet import ArcSpec, FleetSpec, MachineTruth, VmSpec
 __all__ = [
     "ArcSpec",
     "AsyncEmulatorCredential",
-    "BucketLimit",
+    "Bucket",
     "Clock",
     "Durations",
     "Emulator",
@@ -38,5 +39,6 @@ __all__ = [
     "FleetSpec",
     "Limits",
     "MachineTruth",
+    "ThrottleLimits",
     "VmSpec",
 ]

@@ -34,19 +34,20 @@ Supported KQL subset (Azure Resource Graph emulator):
   query       table ( '|' operator )*
   table       resources, patchassessmentresources, patchinstallationresources,
               maintenanceresources, or any other table the emulator supplies
-  operators   where <predicate>
+  operators   where <predicate>  (or filter <predicate>)
               project <column> | <name> = <expr> [, ...]
                   (a bare path is named after its last key: properties.osSku -> osSku,
                    tags['env'] -> env; a computed expression needs a name)
               project-away <column> [, ...]
-              extend <name> = <expr> [, ...]   (later items and operators see the new columns)
+              extend <name> = <expr> | <path> [, ...]
+                  (later items and later operators see the new columns)
               order by | sort by <expr> [asc | desc] [nulls first | nulls last] [, ...]
                   (default: desc, nulls last)
               take <n> | limit <n>
               count                              (one row: Count)
               summarize [<name> =] count() [by <column> | <name> = <expr> [, ...]]
                   (columns: the by-columns, then count_)
-              distinct <column> [, ...]
+              distinct <column> | <name> = <expr> [, ...]
   literals    'text' "text" (escapes \\\\ \\' \\" \\n \\r \\t \\uXXXX), @'verbatim' @"verbatim",
               42, 4.2, 1e3, true, false, null, datetime(2026-11-10), datetime(2026-11-10T12:00:00Z),
               timespans 7d 1h 30m 10s 100ms
@@ -99,8 +100,19 @@ class KqlError(ValueError):
     ) -> None:
         self.message = message
         self.position = position
+        self.query = query
         self.hint = hint
         super().__init__(_render_error(message, position, query, hint))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The emulator may run in another process; keep the fields, not just the rendered text.
+        return _restore_error, (self.message, self.position, self.query, self.hint)
+
+
+def _restore_error(
+    message: str, position: int | None, query: str | None, hint: str | None
+) -> KqlError:
+    return KqlError(message, position, query=query, hint=hint)
 
 
 def _render_error(message: str, position: int | None, query: str | None, hint: str | None) -> str:
@@ -1359,22 +1371,19 @@ _INFIX: dict[str, int] = {
     "*": _BP_MULTIPLY,
     "/": _BP_MULTIPLY,
 }
+# Real KQL operators outside the subset, named as such rather than as "unexpected" tokens.
 _UNSUPPORTED_INFIX = frozenset(
     {
         "between",
         "has_any",
         "has_all",
         "hasprefix",
-        "hassuffix",
         "hasprefix_cs",
+        "hassuffix",
         "hassuffix_cs",
-        "like",
-        "notlike",
-        "contains_any",
-        "in_any",
         "notcontains",
+        "notcontainscs",
         "notbetween",
-        "has_any_cs",
     }
 )
 _UNSUPPORTED_OPERATORS = {

@@ -18,84 +18,41 @@ each. A rejected request takes nothing. Buckets refill continuously.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class BucketLimit:
-    """A bucket of ``capacity`` tokens refilled at ``per_minute`` tokens per minute."""
-
-    capacity: float
-    per_minute: float
-
-    @property
-    def per_second(self) -> float:
-        return self.per_minute / 60.0
-
-    def scaled(self, factor: float) -> BucketLimit:
-        return BucketLimit(self.capacity * factor, self.per_minute * factor)
-
-
-def _per_second(capacity: float, per_second: float) -> BucketLimit:
-    return BucketLimit(capacity, per_second * 60.0)
+from azhotpatch.limits import Bucket, ThrottleLimits
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Every throttling limit the emulator enforces; the defaults are Azure's documented ones.
-
-    Use `Limits.unlimited()` to switch throttling off, or ``dataclasses.replace`` to change one.
-    """
+    """The throttling the emulator enforces: Azure's documented limits by default (the same
+    `azhotpatch.limits.ThrottleLimits` the client pacer mirrors), or none at all."""
 
     enabled: bool = True
-    # ARM, per principal + subscription (request-limits-and-throttling, token bucket, 2024+)
-    arm_reads: BucketLimit = field(default_factory=lambda: _per_second(250, 25))
-    arm_writes: BucketLimit = field(default_factory=lambda: _per_second(200, 10))
-    arm_deletes: BucketLimit = field(default_factory=lambda: _per_second(200, 10))
-    arm_global_factor: float = 15.0
-    # Microsoft.Compute, per subscription+region and per resource (compute-throttling-limits)
-    guest_patch_subscription: BucketLimit = field(default_factory=lambda: BucketLimit(600, 200))
-    guest_patch_resource: BucketLimit = field(default_factory=lambda: BucketLimit(6, 2))
-    update_vm_subscription: BucketLimit = field(default_factory=lambda: BucketLimit(1500, 500))
-    update_vm_resource: BucketLimit = field(default_factory=lambda: BucketLimit(12, 4))
-    low_cost_get_subscription: BucketLimit = field(default_factory=lambda: BucketLimit(24000, 8000))
-    low_cost_get_resource: BucketLimit = field(default_factory=lambda: BucketLimit(36, 12))
-    high_cost_get_subscription: BucketLimit = field(default_factory=lambda: BucketLimit(900, 300))
-    get_operation_subscription: BucketLimit = field(
-        default_factory=lambda: BucketLimit(15000, 5000)
-    )
-    get_operation_resource: BucketLimit = field(default_factory=lambda: BucketLimit(45, 15))
-    # Resource Graph, per user (guidance-for-throttled-requests)
-    graph_queries_per_window: int = 15
-    graph_window_seconds: float = 5.0
+    buckets: ThrottleLimits = field(default_factory=ThrottleLimits)
 
     @classmethod
     def unlimited(cls) -> Limits:
         return cls(enabled=False)
 
-    def compute_policy(self, name: str) -> tuple[BucketLimit, BucketLimit | None]:
+    def arm(self, kind: str) -> Bucket:
+        return self.buckets.arm(kind)
+
+    def compute_policy(self, name: str) -> tuple[Bucket, Bucket | None]:
         """(subscription bucket, per-resource bucket) of a Compute policy."""
-        return {
-            "VMGuestPatchOperation": (self.guest_patch_subscription, self.guest_patch_resource),
-            "UpdateVM": (self.update_vm_subscription, self.update_vm_resource),
-            "LowCostGet": (self.low_cost_get_subscription, self.low_cost_get_resource),
-            "HighCostGet": (self.high_cost_get_subscription, None),
-            "GetOperation": (self.get_operation_subscription, self.get_operation_resource),
-        }[name]
+        return self.buckets.compute[name]
 
-    def arm(self, kind: str) -> BucketLimit:
-        return {"reads": self.arm_reads, "writes": self.arm_writes, "deletes": self.arm_deletes}[
-            kind
-        ]
+    @property
+    def arm_global_factor(self) -> float:
+        return self.buckets.arm_global_factor
 
-    def with_arm_scaled(self, factor: float) -> Limits:
-        """ARM buckets multiplied (e.g. to study Compute's limits alone)."""
-        return replace(
-            self,
-            arm_reads=self.arm_reads.scaled(factor),
-            arm_writes=self.arm_writes.scaled(factor),
-            arm_deletes=self.arm_deletes.scaled(factor),
-        )
+    @property
+    def graph_queries_per_window(self) -> int:
+        return self.buckets.graph_queries_per_window
+
+    @property
+    def graph_window_seconds(self) -> float:
+        return self.buckets.graph_window_seconds
 
 
 class TokenBucket:
@@ -103,7 +60,7 @@ class TokenBucket:
 
     __slots__ = ("capacity", "last", "rate", "tokens")
 
-    def __init__(self, limit: BucketLimit, now: float) -> None:
+    def __init__(self, limit: Bucket, now: float) -> None:
         self.capacity = limit.capacity
         self.rate = limit.per_second
         self.tokens = limit.capacity
@@ -130,7 +87,7 @@ class Charge:
     """One bucket a request draws from, and how its remaining count is reported."""
 
     key: tuple[str, ...]
-    limit: BucketLimit
+    limit: Bucket
     header: str  # header name, or "resource:<Policy>" for the Compute pair header
     label: str  # what a 429 message names (e.g. "write", "VMGuestPatchOperationResource")
 

@@ -1,0 +1,110 @@
+"""Azure's documented throttling limits, as data.
+
+The client-side pacer mirrors these buckets so a fleet run approaches Azure's ceiling without
+tripping it, and the emulator enforces the same numbers by default. Sources:
+
+* ARM: learn.microsoft.com, "Understand how Azure Resource Manager throttles requests"
+  (token bucket per region, per subscription and principal, per operation type; a global
+  subscription limit 15x that across principals). Sovereign clouds keep the older hourly
+  limits until the end of 2026.
+* Compute: learn.microsoft.com, "Compute throttling limits" (per region, per minute, a bucket
+  per subscription and one per resource).
+* Resource Graph: learn.microsoft.com, "Guidance for throttled requests" (15 queries per 5 s
+  per user, "subject to change").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+__all__ = ["COMPUTE_POLICIES", "Bucket", "ThrottleLimits"]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: ``capacity`` tokens (the burst), refilled at ``per_minute``."""
+
+    capacity: float
+    per_minute: float
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+    def scaled(self, factor: float) -> Bucket:
+        return Bucket(self.capacity * factor, self.per_minute * factor)
+
+    def sped_up(self, time_scale: float) -> Bucket:
+        """The same bucket seen from a clock running ``time_scale`` times faster."""
+        return Bucket(self.capacity, self.per_minute * time_scale)
+
+
+def _per_second(capacity: float, per_second: float) -> Bucket:
+    return Bucket(capacity, per_second * 60.0)
+
+
+# Compute policy -> (per subscription and region, per resource). Names as Compute reports them
+# in x-ms-ratelimit-remaining-resource ("<Policy>SubscriptionMaximum", "<Policy>Resource").
+COMPUTE_POLICIES: Mapping[str, tuple[Bucket, Bucket | None]] = MappingProxyType(
+    {
+        "VMGuestPatchOperation": (Bucket(600, 200), Bucket(6, 2)),
+        "UpdateVM": (Bucket(1500, 500), Bucket(12, 4)),
+        "LowCostGet": (Bucket(24000, 8000), Bucket(36, 12)),
+        "HighCostGet": (Bucket(900, 300), None),
+        "GetOperation": (Bucket(15000, 5000), Bucket(45, 15)),
+    }
+)
+
+
+@dataclass(frozen=True)
+class ThrottleLimits:
+    """Every limit in one place. ``time_scale`` > 1 describes an emulator whose clock runs
+    faster (its buckets refill that much faster per wall-clock second)."""
+
+    arm_reads: Bucket = field(default_factory=lambda: _per_second(250, 25))
+    arm_writes: Bucket = field(default_factory=lambda: _per_second(200, 10))
+    arm_deletes: Bucket = field(default_factory=lambda: _per_second(200, 10))
+    arm_global_factor: float = 15.0
+    compute: Mapping[str, tuple[Bucket, Bucket | None]] = field(
+        default_factory=lambda: COMPUTE_POLICIES
+    )
+    graph_queries_per_window: int = 15
+    graph_window_seconds: float = 5.0
+
+    @classmethod
+    def sovereign(cls) -> ThrottleLimits:
+        """The hourly limits national clouds still use (reads 12,000/h, writes 1,200/h,
+        deletes 15,000/h), expressed as buckets of one hour's worth."""
+        return cls(
+            arm_reads=Bucket(12000, 200),
+            arm_writes=Bucket(1200, 20),
+            arm_deletes=Bucket(15000, 250),
+        )
+
+    def arm(self, kind: str) -> Bucket:
+        return {"reads": self.arm_reads, "writes": self.arm_writes, "deletes": self.arm_deletes}[
+            kind
+        ]
+
+    @property
+    def graph(self) -> Bucket:
+        """Resource Graph's window quota as an equivalent bucket."""
+        return Bucket(
+            self.graph_queries_per_window,
+            self.graph_queries_per_window * 60.0 / self.graph_window_seconds,
+        )
+
+    def sped_up(self, time_scale: float) -> ThrottleLimits:
+        return replace(
+            self,
+            arm_reads=self.arm_reads.sped_up(time_scale),
+            arm_writes=self.arm_writes.sped_up(time_scale),
+            arm_deletes=self.arm_deletes.sped_up(time_scale),
+            compute={
+                name: (sub.sped_up(time_scale), res.sped_up(time_scale) if res else None)
+                for name, (sub, res) in self.compute.items()
+            },
+            graph_window_seconds=self.graph_window_seconds / time_scale,
+        )
