@@ -197,9 +197,21 @@ class AmbiguousOperationError(AzureOperationError):
 
 
 class DeadlineExceededError(HotpatchError):
-    """The operation did not finish inside the deadline the caller set."""
+    """The operation did not finish inside the deadline the caller set. When it is still
+    running in Azure, ``handle_token`` resumes waiting for it (`Hotpatch.resume`)."""
 
     code = "DeadlineExceeded"
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        resource: str | None = None,
+        fix: str | None = None,
+        handle_token: str | None = None,
+    ) -> None:
+        self.handle_token = handle_token
+        super().__init__(problem, resource=resource, fix=fix)
 
 
 class FeatureRegistrationTimeout(DeadlineExceededError):  # noqa: N818 (public name)

@@ -7,10 +7,39 @@ tests, so they are immutable, hashable where it makes sense, and free of I/O.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from types import MappingProxyType
+from typing import TypeVar
 
-__all__ = ["Eligibility", "Reason", "Rule"]
+from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.ids import MachineKind
+
+__all__ = [
+    "Assessment",
+    "Classification",
+    "Eligibility",
+    "Enrollment",
+    "EnrollmentState",
+    "FeatureRegistration",
+    "HotpatchStatus",
+    "InstallOptions",
+    "Installation",
+    "InstallationState",
+    "InstalledPatch",
+    "OperationError",
+    "OperationStatus",
+    "Patch",
+    "PatchSummary",
+    "Reason",
+    "RebootBehavior",
+    "RebootSetting",
+    "RebootStatus",
+    "Registration",
+    "Rule",
+]
 
 
 class Rule(str, enum.Enum):
@@ -115,3 +144,460 @@ class Eligibility:
         lines += [f"  - [{r.rule.value}] {r}" for r in self.blockers]
         lines += [f"  ~ [{r.rule.value}] {r}" for r in self.changes]
         return "\n".join(lines)
+
+
+# --- patch operations ------------------------------------------------------------------------
+
+
+_E = TypeVar("_E", bound="_Lenient")
+
+
+class _Lenient(str, enum.Enum):
+    """Azure adds enum values over time; unknown ones map to UNKNOWN instead of failing."""
+
+    @classmethod
+    def parse(cls: type[_E], value: object) -> _E:
+        text = str(value or "")
+        for member in cls:
+            if member.value.lower() == text.lower():
+                return member
+        return cls("Unknown")
+
+
+class OperationStatus(_Lenient):
+    UNKNOWN = "Unknown"
+    IN_PROGRESS = "InProgress"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+    COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
+
+    @property
+    def done(self) -> bool:
+        return self not in (OperationStatus.IN_PROGRESS, OperationStatus.UNKNOWN)
+
+
+class RebootBehavior(_Lenient):
+    UNKNOWN = "Unknown"
+    NEVER_REBOOTS = "NeverReboots"
+    ALWAYS_REQUIRES_REBOOT = "AlwaysRequiresReboot"
+    CAN_REQUEST_REBOOT = "CanRequestReboot"
+
+
+class RebootStatus(_Lenient):
+    UNKNOWN = "Unknown"
+    NOT_NEEDED = "NotNeeded"
+    REQUIRED = "Required"
+    STARTED = "Started"
+    FAILED = "Failed"
+    COMPLETED = "Completed"
+
+
+class InstallationState(_Lenient):
+    UNKNOWN = "Unknown"
+    INSTALLED = "Installed"
+    FAILED = "Failed"
+    EXCLUDED = "Excluded"
+    NOT_SELECTED = "NotSelected"
+    PENDING = "Pending"
+
+
+class Classification(str, enum.Enum):
+    """Windows update classifications installPatches accepts."""
+
+    CRITICAL = "Critical"
+    SECURITY = "Security"
+    UPDATE_ROLLUP = "UpdateRollUp"
+    FEATURE_PACK = "FeaturePack"
+    SERVICE_PACK = "ServicePack"
+    DEFINITION = "Definition"
+    TOOLS = "Tools"
+    UPDATES = "Updates"
+
+
+class RebootSetting(str, enum.Enum):
+    IF_REQUIRED = "IfRequired"
+    NEVER = "Never"
+    ALWAYS = "Always"
+
+
+@dataclass(frozen=True)
+class OperationError:
+    """The error Azure attached to a patch operation."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An available update. A hotpatch is a security update that never reboots."""
+
+    name: str
+    kb_id: str | None
+    classifications: tuple[str, ...]
+    reboot_behavior: RebootBehavior
+    published: datetime | None = None
+    patch_id: str | None = None
+
+    @property
+    def never_reboots(self) -> bool:
+        return self.reboot_behavior is RebootBehavior.NEVER_REBOOTS
+
+    @property
+    def is_hotpatch(self) -> bool:
+        """Security or critical, and applied without a reboot (Defender definitions also never
+        reboot, but are not hotpatches)."""
+        security = {"security", "critical"} & {c.lower() for c in self.classifications}
+        return self.never_reboots and bool(security)
+
+
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a machine can install now. VMs list every patch; Arc reports counts only
+    (``patches`` is None there), as Azure does."""
+
+    resource: str
+    kind: MachineKind
+    status: OperationStatus
+    activity_id: str | None
+    started: datetime | None
+    reboot_pending: bool | None
+    counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)
+    patches: tuple[Patch, ...] | None = None
+    error: OperationError | None = None
+
+    @property
+    def total(self) -> int:
+        return len(self.patches) if self.patches is not None else sum(self.counts.values())
+
+    @property
+    def hotpatches(self) -> tuple[Patch, ...]:
+        return tuple(p for p in self.patches or () if p.is_hotpatch)
+
+    @property
+    def needing_reboot(self) -> tuple[Patch, ...]:
+        return tuple(p for p in self.patches or () if not p.never_reboots)
+
+    @property
+    def critical_and_security(self) -> int:
+        return self.counts.get("critical", 0) + self.counts.get("security", 0)
+
+
+@dataclass(frozen=True)
+class InstalledPatch:
+    name: str
+    kb_id: str | None
+    classifications: tuple[str, ...]
+    state: InstallationState
+
+
+@dataclass(frozen=True)
+class Installation:
+    """The outcome of an install. VMs list every patch; Arc reports counts only."""
+
+    resource: str
+    kind: MachineKind
+    status: OperationStatus
+    activity_id: str | None
+    started: datetime | None
+    reboot_status: RebootStatus
+    maintenance_window_exceeded: bool
+    installed: int
+    failed: int
+    pending: int
+    excluded: int
+    not_selected: int
+    patches: tuple[InstalledPatch, ...] | None = None
+    error: OperationError | None = None
+
+    @property
+    def rebooted(self) -> bool:
+        return self.reboot_status in (RebootStatus.STARTED, RebootStatus.COMPLETED)
+
+    @property
+    def reboot_required(self) -> bool:
+        return self.reboot_status is RebootStatus.REQUIRED
+
+
+_KB = re.compile(r"^(?:KB)?(\d{6,8})$", re.IGNORECASE)
+_MAX_DURATION = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """What to install and how, validated before anything is sent.
+
+    ``max_duration`` bounds the maintenance window (Azure allows up to 4 hours; Arc requires
+    one, so it is always sent). KB numbers may be given as ``KB5041578`` or ``5041578``.
+    """
+
+    classifications: tuple[Classification, ...] = (Classification.CRITICAL, Classification.SECURITY)
+    reboot: RebootSetting = RebootSetting.IF_REQUIRED
+    max_duration: timedelta = timedelta(hours=2)
+    kb_include: tuple[str, ...] = ()
+    kb_exclude: tuple[str, ...] = ()
+    exclude_kbs_requiring_reboot: bool = False
+    max_patch_publish_date: datetime | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        classifications: Iterable[str | Classification] = ("Critical", "Security"),
+        reboot: str | RebootSetting = RebootSetting.IF_REQUIRED,
+        max_duration: timedelta = timedelta(hours=2),
+        kb_include: Iterable[str] = (),
+        kb_exclude: Iterable[str] = (),
+        exclude_kbs_requiring_reboot: bool = False,
+        max_patch_publish_date: datetime | date | None = None,
+    ) -> InstallOptions:
+        return cls(
+            classifications=_classifications(classifications),
+            reboot=_reboot(reboot),
+            max_duration=_duration(max_duration),
+            kb_include=_kbs("kb_include", kb_include),
+            kb_exclude=_kbs("kb_exclude", kb_exclude),
+            exclude_kbs_requiring_reboot=bool(exclude_kbs_requiring_reboot),
+            max_patch_publish_date=_publish_date(max_patch_publish_date),
+        )
+
+    def __post_init__(self) -> None:
+        _classifications(self.classifications)
+        _duration(self.max_duration)
+        overlap = set(self.kb_include) & set(self.kb_exclude)
+        if overlap:
+            raise InvalidArgumentError(
+                "kb_exclude",
+                f"{sorted(overlap)} are both included and excluded",
+                fix="list each KB in kb_include or kb_exclude, not both",
+            )
+
+    @property
+    def iso_duration(self) -> str:
+        return iso_duration(self.max_duration)
+
+    def request_body(self) -> dict[str, object]:
+        """The installPatches JSON body (Windows parameters)."""
+        windows: dict[str, object] = {
+            "classificationsToInclude": [c.value for c in self.classifications],
+        }
+        if self.kb_include:
+            windows["kbNumbersToInclude"] = list(self.kb_include)
+        if self.kb_exclude:
+            windows["kbNumbersToExclude"] = list(self.kb_exclude)
+        if self.exclude_kbs_requiring_reboot:
+            windows["excludeKbsRequiringReboot"] = True
+        if self.max_patch_publish_date is not None:
+            windows["maxPatchPublishDate"] = self.max_patch_publish_date.isoformat()
+        return {
+            "maximumDuration": self.iso_duration,
+            "rebootSetting": self.reboot.value,
+            "windowsParameters": windows,
+        }
+
+
+def iso_duration(value: timedelta) -> str:
+    """``timedelta(hours=1, minutes=30)`` -> ``PT1H30M``."""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    return text + (f"{seconds}S" if seconds or text == "PT" else "")
+
+
+def _classifications(values: Iterable[str | Classification]) -> tuple[Classification, ...]:
+    if isinstance(values, str):
+        values = [values]
+    by_name = {c.value.lower(): c for c in Classification}
+    chosen: list[Classification] = []
+    for value in values:
+        key = value.value if isinstance(value, Classification) else str(value)
+        found = by_name.get(key.lower().replace(" ", "").replace("_", ""))
+        if found is None:
+            raise InvalidArgumentError(
+                "classifications",
+                f"{value!r} is not a Windows update classification",
+                fix=f"use any of {', '.join(c.value for c in Classification)}",
+            )
+        if found not in chosen:
+            chosen.append(found)
+    if not chosen:
+        raise InvalidArgumentError(
+            "classifications",
+            "no classification given, so nothing would be installed",
+            fix="pass at least one, e.g. ('Critical', 'Security')",
+        )
+    return tuple(chosen)
+
+
+def _reboot(value: str | RebootSetting) -> RebootSetting:
+    if isinstance(value, RebootSetting):
+        return value
+    for member in RebootSetting:
+        if member.value.lower() == str(value).lower():
+            return member
+    raise InvalidArgumentError(
+        "reboot",
+        f"{value!r} is not a reboot setting",
+        fix="use 'IfRequired', 'Never' or 'Always'",
+    )
+
+
+def _duration(value: timedelta) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= _MAX_DURATION:
+        raise InvalidArgumentError(
+            "max_duration",
+            f"{value!r} is not a duration above zero and at most 4 hours",
+            fix="pass a timedelta, e.g. timedelta(hours=2); Azure caps the window at 4 hours",
+        )
+    if value.total_seconds() != int(value.total_seconds()):
+        raise InvalidArgumentError(
+            "max_duration", f"{value!r} has fractions of a second", fix="use whole seconds"
+        )
+    return value
+
+
+def _kbs(argument: str, values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    normalised: list[str] = []
+    for value in values:
+        match = _KB.match(str(value).strip())
+        if not match:
+            raise InvalidArgumentError(
+                argument,
+                f"{value!r} is not a KB number",
+                fix="write KB numbers as 'KB5041578' or '5041578' (6 to 8 digits)",
+            )
+        kb = f"KB{match.group(1)}"
+        if kb not in normalised:
+            normalised.append(kb)
+    return tuple(normalised)
+
+
+def _publish_date(value: datetime | date | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidArgumentError(
+                "max_patch_publish_date",
+                f"{value!r} has no time zone, so the cut-off is ambiguous",
+                fix="pass an aware datetime (e.g. tzinfo=timezone.utc) or a date",
+            )
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59), tzinfo=timezone.utc)
+    raise InvalidArgumentError(
+        "max_patch_publish_date",
+        f"{value!r} is not a date or datetime",
+        fix="pass a datetime.date or an aware datetime.datetime",
+    )
+
+
+# --- enrollment and status -------------------------------------------------------------------
+
+
+class EnrollmentState(str, enum.Enum):
+    """Where a machine stands with Hotpatch, the same words for VMs and Arc."""
+
+    NOT_ENROLLED = "NotEnrolled"
+    PENDING = "Pending"
+    ENROLLED = "Enrolled"
+    ACTION_REQUIRED = "ActionRequired"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What `enable`/`disable` did: the state before and after, and whether anything changed."""
+
+    resource: str
+    kind: MachineKind
+    before: EnrollmentState
+    after: EnrollmentState
+    changed: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        action = "changed" if self.changed else "no change needed"
+        text = f"{self.resource}: {self.before.value} -> {self.after.value} ({action})"
+        return f"{text}; {self.detail}" if self.detail else text
+
+
+@dataclass(frozen=True)
+class PatchSummary:
+    """The latest assessment or installation as the machine's status reports it."""
+
+    status: OperationStatus
+    activity_id: str | None
+    started: datetime | None
+    finished: datetime | None
+    counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)
+    reboot_status: RebootStatus | None = None
+    error: OperationError | None = None
+
+
+@dataclass(frozen=True)
+class HotpatchStatus:
+    """One object for both machine kinds: enrollment, the platform's verdict, and the last
+    assessment and installation."""
+
+    resource: str
+    kind: MachineKind
+    enrollment: EnrollmentState
+    enablement_status: str | None
+    patch_mode: str | None
+    location: str | None
+    reboot_pending: bool | None
+    last_assessment: PatchSummary | None
+    last_installation: PatchSummary | None
+    power_state: str | None = None
+    connection: str | None = None
+
+    @property
+    def operation_in_progress(self) -> bool:
+        return any(
+            s is not None and s.status is OperationStatus.IN_PROGRESS
+            for s in (self.last_assessment, self.last_installation)
+        )
+
+
+@dataclass(frozen=True)
+class FeatureRegistration:
+    """A preview feature's state in a subscription."""
+
+    name: str
+    state: str
+
+    @property
+    def registered(self) -> bool:
+        return self.state.lower() == "registered"
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.state.lower() == "pending"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """`register_preview_features`' outcome for one subscription."""
+
+    subscription_id: str
+    features: tuple[FeatureRegistration, ...]
+    provider_state: str
+    provider_reregistered: bool
+
+    @property
+    def complete(self) -> bool:
+        return all(f.registered for f in self.features) and self.provider_state == "Registered"
+
+    @property
+    def awaiting_approval(self) -> tuple[FeatureRegistration, ...]:
+        return tuple(f for f in self.features if f.awaiting_approval)

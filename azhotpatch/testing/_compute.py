@@ -527,7 +527,7 @@ def render_instance_view(world: World, vm: VirtualMachine) -> dict[str, Any]:
             },
             {"code": f"PowerState/{vm.power}", "level": "Info", "displayStatus": f"VM {vm.power}"},
         ],
-        "patchStatus": _patch_status(vm),
+        "patchStatus": _patch_status(world, vm),
     }
     if vm.power == "running":
         ready = vm.agent_ready
@@ -550,7 +550,7 @@ def render_instance_view(world: World, vm: VirtualMachine) -> dict[str, Any]:
     return view
 
 
-def _patch_status(vm: VirtualMachine) -> dict[str, Any]:
+def _patch_status(world: World, vm: VirtualMachine) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if vm.patches.last_assessment is not None:
         summary = vm.patches.last_assessment
@@ -565,10 +565,18 @@ def _patch_status(vm: VirtualMachine) -> dict[str, Any]:
             "error": summary.get("error"),
         }
     running = vm.patches.operation
-    if running is not None and not running.done and running.kind == "installPatches":
+    in_progress = running is not None and not running.done
+    if in_progress and running is not None and running.kind == "assessPatches":
+        status["availablePatchSummary"] = {
+            "status": "InProgress",
+            "assessmentActivityId": running.id,
+            "startTime": iso(world.clock.at(running.start)),
+        }
+    if in_progress and running is not None and running.kind == "installPatches":
         status["lastPatchInstallationSummary"] = {
             "status": "InProgress",
             "installationActivityId": running.id,
+            "startTime": iso(world.clock.at(running.start)),
         }
     elif vm.patches.last_installation is not None:
         status["lastPatchInstallationSummary"] = vm.patches.last_installation

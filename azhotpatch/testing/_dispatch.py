@@ -11,6 +11,7 @@ import binascii
 import fnmatch
 import hashlib
 import json
+import logging
 import threading
 import uuid
 from collections import Counter
@@ -27,6 +28,7 @@ from azhotpatch.testing._hybrid import HybridApi
 from azhotpatch.testing._state import World
 from azhotpatch.testing._throttle import Charge, Limits, Throttler, Verdict
 
+logger = logging.getLogger("azhotpatch.testing")
 TOKEN_PREFIX = "azhotpatch-emulator."  # noqa: S105 (a marker, not a secret)
 _FAULT_THROTTLE_SECONDS = 5.0
 
@@ -127,6 +129,14 @@ class Dispatcher:
             state["fault"] = "reset"
             self.faults_served["reset"] += 1
             return Outcome(drop=True), self._record(request, 0, state)
+        except Exception as error:  # an emulator bug: say so loudly, in ARM's shape
+            logger.exception("emulator failure on %s %s", request.method, request.path)
+            response, drop_after = (
+                ArmError(
+                    500, "EmulatorInternalError", f"The emulator failed: {error!r}"
+                ).response(),
+                False,
+            )
         if drop_after:
             self.faults_served["reset_after_commit"] += 1
             return Outcome(drop=True), self._record(request, 0, state)
@@ -202,7 +212,9 @@ class Dispatcher:
             return None
         key = f"{request.method} {request.path.lower()}"
         self._attempts[key] += 1
-        fault = faults.request_fault(key, self._attempts[key], is_write=route.machine_write)
+        fault = faults.request_fault(
+            key, self._attempts[key], is_write=route.machine_write, route=route.name
+        )
         if fault is None or fault in ("reset", "reset_after_commit"):
             return fault
         self.faults_served[fault] += 1

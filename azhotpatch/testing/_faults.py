@@ -9,7 +9,7 @@ results run after run.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 def chance(seed: int, *key: object) -> float:
@@ -17,6 +17,18 @@ def chance(seed: int, *key: object) -> float:
     text = "|".join(str(k) for k in (seed, *key)).encode()
     digest = hashlib.blake2b(text, digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
+
+
+_RATES = (
+    "server_error",
+    "reset",
+    "reset_after_commit",
+    "conflict",
+    "throttle",
+    "lro_failure",
+    "slow_lro",
+    "patch_failure",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,9 @@ class Faults:
     * ``lro_failure``: a long-running operation ends ``Failed``.
     * ``slow_lro``: a long-running operation takes ``slow_factor`` times longer.
     * ``patch_failure``: an individual patch fails to install (CompletedWithWarnings).
+
+    ``routes`` limits the request faults to those operations (names as in the request log,
+    e.g. ``("vm.installPatches",)``); empty means every operation.
     """
 
     seed: int = 0
@@ -44,14 +59,13 @@ class Faults:
     slow_lro: float = 0.0
     slow_factor: float = 5.0
     patch_failure: float = 0.0
+    routes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            if f.name in ("seed", "slow_factor"):
-                continue
-            value = getattr(self, f.name)
+        for name in _RATES:
+            value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"fault rate {f.name}={value!r} must be between 0 and 1")
+                raise ValueError(f"fault rate {name}={value!r} must be between 0 and 1")
 
     @classmethod
     def chaos(cls, rate: float = 0.1, *, seed: int = 0) -> Faults:
@@ -72,12 +86,14 @@ class Faults:
 
     @property
     def active(self) -> bool:
-        return any(
-            getattr(self, f.name) > 0 for f in fields(self) if f.name not in ("seed", "slow_factor")
-        )
+        return any(getattr(self, name) > 0 for name in _RATES)
 
-    def request_fault(self, key: str, attempt: int, *, is_write: bool) -> str | None:
+    def request_fault(
+        self, key: str, attempt: int, *, is_write: bool, route: str = ""
+    ) -> str | None:
         """Which transport/service fault (if any) hits this request."""
+        if self.routes and route not in self.routes:
+            return None
         roll = chance(self.seed, "request", key, attempt)
         for name, rate, writes_only in (
             ("server_error", self.server_error, False),

@@ -1,0 +1,173 @@
+"""Azure's failures, classified for retrying and mapped onto `azhotpatch.errors`.
+
+This is the boundary: nothing above `_azure` sees an azure-core exception.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from azhotpatch.errors import (
+    AuthorizationError,
+    AzureOperationError,
+    ConflictError,
+    HotpatchError,
+    OperationFailedError,
+    ResourceNotFoundError,
+    ThrottledError,
+    TransientError,
+)
+
+_RETRYABLE_CONFLICTS = {
+    "conflict",
+    "anotheroperationinprogress",
+    "operationpreempted",
+    "retryableerror",
+    "retryableerrorduetoanotheroperation",
+}
+_ACTION = re.compile(r"perform action '([^']+)'")
+
+
+class Failure(enum.Enum):
+    """Why a call failed, as far as retrying is concerned."""
+
+    THROTTLED = "throttled"  # 429: rejected before processing; retry after Retry-After
+    CONFLICT = "conflict"  # 409 another operation in progress: not accepted; retry later
+    NOT_SENT = "not-sent"  # connection failed before the request left: always safe to retry
+    TRANSIENT = "transient"  # 5xx, reset, timeout after sending: safe only if idempotent
+    FATAL = "fatal"  # 4xx and everything else: retrying cannot help
+
+
+def classify(error: BaseException) -> Failure:
+    if isinstance(error, ClientAuthenticationError):
+        return Failure.FATAL
+    if isinstance(error, ServiceRequestError):
+        return Failure.NOT_SENT
+    if isinstance(error, ServiceResponseError):
+        return Failure.TRANSIENT
+    if isinstance(error, HttpResponseError):
+        status = error.status_code or 0
+        if status == 429:
+            return Failure.THROTTLED
+        if status == 409 and azure_code(error).lower() in _RETRYABLE_CONFLICTS:
+            return Failure.CONFLICT
+        if status in (408, 500, 502, 503, 504):
+            return Failure.TRANSIENT
+    return Failure.FATAL
+
+
+def azure_code(error: HttpResponseError) -> str:
+    odata = getattr(error, "error", None)
+    return str(getattr(odata, "code", "") or "")
+
+
+def response_headers(error: BaseException) -> Mapping[str, str]:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    return headers if headers is not None else {}
+
+
+def to_hotpatch_error(error: BaseException, resource: str, *, doing: str) -> HotpatchError:
+    """One exception from our tree for an Azure failure; the message says what we were doing,
+    what Azure said, and what to try."""
+    if isinstance(error, HotpatchError):
+        return error
+    if isinstance(error, ClientAuthenticationError) and error.status_code is None:
+        return AuthorizationError(
+            f"could not get a token while {doing}: {_first_line(error)}",
+            resource=resource,
+            fix="sign in (az login) or configure the credential (AZURE_CLIENT_ID, ...), and "
+            "check the cloud/authority matches the tenant",
+        )
+    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        return TransientError(
+            f"the connection to Azure failed while {doing}: {_first_line(error)}",
+            resource=resource,
+            fix="check network access to the Resource Manager endpoint and retry",
+        )
+    if not isinstance(error, HttpResponseError):
+        return AzureOperationError(f"{doing} failed: {error!r}", resource=resource)
+    return _from_response(error, resource, doing)
+
+
+def _from_response(error: HttpResponseError, resource: str, doing: str) -> HotpatchError:
+    status = error.status_code
+    code = azure_code(error)
+    odata = getattr(error, "error", None)
+    message = str(getattr(odata, "message", "") or _first_line(error))
+    target = getattr(odata, "target", None)
+    if status is not None and status < 400:
+        said = f"the operation ended Failed ({code or 'no code'}): {message}"
+    else:
+        said = f"Azure answered {status} {code}: {message}"
+    kind, problem, fix = _explain(status, code, message, target, doing)
+    return kind(
+        f"{problem}. {said}",
+        resource=resource,
+        fix=fix,
+        status=status,
+        azure_code=code or None,
+        target=target,
+    )
+
+
+def _explain(
+    status: int | None, code: str, message: str, target: str | None, doing: str
+) -> tuple[type[AzureOperationError], str, str]:
+    if status == 404:
+        return (
+            ResourceNotFoundError,
+            f"not found while {doing}",
+            "check the resource id (subscription, resource group, name) and that the "
+            "credential can see that subscription",
+        )
+    if status in (401, 403):
+        action = _ACTION.search(message)
+        needed = f"the RBAC action {action.group(1)!r}" if action else "the needed RBAC action"
+        return (
+            AuthorizationError,
+            f"not allowed while {doing}",
+            f"grant the identity {needed} on this scope (see the security guide for the "
+            "least-privilege role)",
+        )
+    if status == 429:
+        return (
+            ThrottledError,
+            f"still throttled after retrying while {doing}",
+            "lower the concurrency, or raise the deadline so the pacer can wait it out",
+        )
+    if status == 409:
+        return (
+            ConflictError,
+            f"another operation held the machine while {doing}",
+            "wait for the running operation to finish (see `status`) and try again",
+        )
+    if status is not None and status >= 500:
+        return (
+            TransientError,
+            f"Azure kept failing while {doing}",
+            "retry later; if it persists, check Azure status for the region",
+        )
+    return OperationFailedError, f"{doing} was rejected", _fix_for(code, target)
+
+
+def _fix_for(code: str, target: str | None) -> str:
+    if target:
+        return f"correct {target!r} as the message says"
+    if code == "OperationNotAllowed":
+        return "start the machine or wait until it is running, then retry"
+    return "correct the request as Azure's message says"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

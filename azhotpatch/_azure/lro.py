@@ -1,0 +1,116 @@
+"""Long-running operations: waiting on SDK pollers under the retry policy and a deadline,
+resuming them from continuation tokens, and the serialisable handle callers keep.
+
+A poll that fails (429, 5xx, reset) is retried by resuming a fresh poller from the
+continuation token taken right after the operation started; polling is a read, so this is
+always safe, and it never re-sends the request that started the operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from azhotpatch._azure.retry import Deadline
+from azhotpatch._azure.session import Session
+from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
+
+Resume = Callable[[str], Awaitable[Any]]
+
+_TOKEN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OperationToken:
+    """Everything needed to find a started operation again, as one opaque string.
+
+    ``sdk_token`` is the SDK poller's continuation token (None when the operation was found by
+    reading the machine's state after an ambiguous send). ``previous_activity`` is the activity
+    id of the machine's latest operation of this kind *before* ours was sent: a different id in
+    the machine's state later means ours was accepted, with no clocks to compare.
+    """
+
+    action: str  # "assess" | "install"
+    resource: str
+    previous_activity: str | None = None
+    sdk_token: str | None = None
+
+    def encode(self) -> str:
+        payload = {"v": _TOKEN_VERSION, **asdict(self)}
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> OperationToken:
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(text.encode()))
+            if payload.pop("v") != _TOKEN_VERSION:
+                raise ValueError("version")
+            return cls(**payload)
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            raise InvalidArgumentError(
+                "token",
+                "is not an operation handle from this version of azhotpatch",
+                fix="pass the string from PendingOperation.token (or a journal) unchanged",
+            ) from None
+
+
+async def wait_for_poller(
+    session: Session,
+    poller: Any,
+    resume: Resume,
+    *,
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+    handle: OperationToken | None = None,
+) -> Any:
+    """The poller's result, retrying failed polls by resuming from its continuation token."""
+    token: str = poller.continuation_token()
+    current: Any = poller
+
+    async def attempt() -> Any:
+        nonlocal current
+        if current is None:
+            current = await resume(token)
+        try:
+            return await _bounded(current.result(), deadline, resource, doing, handle)
+        except BaseException:
+            current = None
+            raise
+
+    return await session.call(
+        attempt, resource=resource, doing=doing, idempotent=True, deadline=deadline
+    )
+
+
+async def _bounded(
+    awaitable: Awaitable[Any],
+    deadline: Deadline,
+    resource: str,
+    doing: str,
+    handle: OperationToken | None,
+) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, timeout=max(0.0, deadline.remaining()))
+    except asyncio.TimeoutError:
+        raise timed_out(resource, doing, deadline, handle) from None
+
+
+def timed_out(
+    resource: str, doing: str, deadline: Deadline, handle: OperationToken | None
+) -> DeadlineExceededError:
+    resumable = handle is not None
+    return DeadlineExceededError(
+        f"{doing} did not finish within {deadline.seconds:.0f} s"
+        + ("; it is still running in Azure" if resumable else ""),
+        resource=resource,
+        fix="resume waiting with Hotpatch.resume(error.handle_token)"
+        if resumable
+        else "raise the deadline and retry",
+        handle_token=handle.encode() if handle else None,
+    )

@@ -1,0 +1,293 @@
+"""Client-side pacing that mirrors Azure's throttling buckets.
+
+Every request the SDK sends (including LRO polls and page fetches) first reserves a slot in
+each Azure bucket it will draw from: ARM's per-subscription reads/writes/deletes, Compute's
+per-region policy buckets (per subscription and per VM), Resource Graph's per-user quota.
+
+Buckets use the generic cell rate algorithm: a bucket is a "theoretical arrival time", and a
+reservation returns the instant the request may go. Thousands of waiting tasks therefore each
+sleep exactly once, until their own slot, instead of waking in a herd whenever a token
+appears. A 429 pauses the whole bucket for its Retry-After. Remaining-count headers from Azure
+are authoritative: when they show fewer tokens than the model (another client shares the
+subscription, or the limits differ), the model moves back to match. The model never grants
+more than the documented limits, with a little headroom, so a well-paced run does not trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from azhotpatch.limits import Bucket, ThrottleLimits
+
+BucketKey = tuple[str, ...]
+
+DEFAULT_HEADROOM = 0.97
+DEFAULT_RESERVE = 1.0
+
+
+@dataclass
+class _Cell:
+    """One bucket in GCRA form."""
+
+    interval: float  # seconds per token
+    tolerance: float  # how far ahead of now the schedule may run (the burst)
+    capacity: float
+    tat: float  # theoretical arrival time of the next token
+    acquired: int = 0
+    in_flight: int = 0
+
+    def allowed_at(self, now: float) -> float:
+        return max(now, self.tat - self.tolerance)
+
+    def reserve(self, at: float) -> None:
+        self.tat = max(self.tat, at) + self.interval
+        self.acquired += 1
+        self.in_flight += 1
+
+    def tokens(self, now: float) -> float:
+        return self.capacity - max(0.0, self.tat - now) / self.interval
+
+    def align(self, now: float, server_remaining: float) -> bool:
+        """Move the schedule back if Azure reports fewer tokens than the model has."""
+        if server_remaining >= self.tokens(now) - 1.0:
+            return False
+        self.tat = max(self.tat, now + (self.capacity - server_remaining) * self.interval)
+        return True
+
+    def pause(self, now: float, seconds: float) -> None:
+        self.tat = max(self.tat, now + seconds + self.tolerance)
+
+
+@dataclass
+class Ticket:
+    """A granted reservation; settle it with the response so the model learns from it."""
+
+    keys: tuple[BucketKey, ...]
+    sequence: dict[BucketKey, int]
+    sent_at: float
+
+
+@dataclass
+class PacerStats:
+    reservations: int = 0
+    waited_seconds: float = 0.0
+    realigned: int = 0
+    pauses: int = 0
+    by_bucket: dict[str, int] = field(default_factory=dict)
+
+
+class Pacer:
+    """Reserve-before-send across every Azure bucket a request draws from."""
+
+    def __init__(
+        self,
+        limits: ThrottleLimits | None = None,
+        *,
+        headroom: float = DEFAULT_HEADROOM,
+        reserve: float = DEFAULT_RESERVE,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < headroom <= 1:
+            raise ValueError("headroom must be in (0, 1]")
+        self.limits = limits or ThrottleLimits()
+        self.headroom = headroom
+        self.reserve = reserve
+        self.enabled = enabled
+        self.clock = clock
+        self.stats = PacerStats()
+        self._cells: dict[BucketKey, _Cell] = {}
+        self._sequence = itertools.count()
+
+    # --- reservation --------------------------------------------------------------------------
+
+    async def acquire(self, keys: Sequence[BucketKey]) -> Ticket:
+        """Wait until every bucket in ``keys`` has room, holding a slot in each."""
+        now = self.clock()
+        if not self.enabled:
+            return Ticket(tuple(keys), {}, now)
+        cells = [self._cell(key, now) for key in keys]
+        at = max((cell.allowed_at(now) for cell in cells), default=now)
+        sequence = {}
+        for key, cell in zip(keys, cells, strict=True):
+            cell.reserve(at)
+            sequence[key] = cell.acquired
+        self.stats.reservations += 1
+        delay = at - now
+        if delay > 0:
+            self.stats.waited_seconds += delay
+            await asyncio.sleep(delay)
+        return Ticket(tuple(keys), sequence, self.clock())
+
+    def settle(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
+        """Learn from a response (or from no response: ``status`` None)."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        remaining = parse_remaining(headers)
+        for key in ticket.keys:
+            cell = self._cell(key, now)
+            cell.in_flight = max(0, cell.in_flight - 1)
+            if key[0] == "graph":
+                self._settle_graph(cell, headers, now)
+                continue
+            reported = remaining.get(_header_name(key))
+            if reported is not None:
+                issued_after = cell.acquired - ticket.sequence.get(key, cell.acquired)
+                if cell.align(now, reported - issued_after):
+                    self.stats.realigned += 1
+        if status == 429:
+            self._pause(ticket, headers, remaining, now)
+
+    def _settle_graph(self, cell: _Cell, headers: Mapping[str, str], now: float) -> None:
+        """Resource Graph counts queries in fixed windows and says when the window resets:
+        with the quota nearly spent, hold everything until then."""
+        quota = _int_header(headers, "x-ms-user-quota-remaining")
+        resets = parse_timespan(headers.get("x-ms-user-quota-resets-after"))
+        if quota is not None and resets is not None and quota <= self.reserve:
+            cell.pause(now, resets)
+            self.stats.pauses += 1
+
+    def _pause(
+        self, ticket: Ticket, headers: Mapping[str, str], remaining: dict[str, int], now: float
+    ) -> None:
+        """Pause the buckets that are empty (all of the request's if none says so)."""
+        wait = retry_after_seconds(headers) or 1.0
+        empty = [k for k in ticket.keys if remaining.get(_header_name(k)) == 0]
+        for key in empty or ticket.keys:
+            self._cell(key, now).pause(now, wait)
+            self.stats.pauses += 1
+
+    # --- buckets ------------------------------------------------------------------------------
+
+    def _cell(self, key: BucketKey, now: float) -> _Cell:
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._new_cell(self._limit(key), now)
+        return cell
+
+    def _new_cell(self, bucket: Bucket, now: float) -> _Cell:
+        rate = bucket.per_second * self.headroom
+        interval = 1.0 / rate if rate > 0 else math.inf
+        usable = max(1.0, bucket.capacity - self.reserve)
+        return _Cell(interval, (usable - 1.0) * interval, bucket.capacity, tat=now)
+
+    def _limit(self, key: BucketKey) -> Bucket:
+        family = key[0]
+        if family == "graph":
+            return _graph_bucket(self.limits, self.reserve)
+        if family == "arm":
+            return self.limits.arm(key[2])
+        subscription_bucket, resource_bucket = self.limits.compute[key[1]]
+        if family == "compute":
+            return subscription_bucket
+        assert resource_bucket is not None
+        return resource_bucket
+
+    def bucket_state(self, key: BucketKey) -> tuple[float, int]:
+        """(tokens the model holds now, requests in flight) for a bucket; for reports/tests."""
+        cell = self._cell(key, self.clock())
+        return cell.tokens(self.clock()), cell.in_flight
+
+
+def _graph_bucket(limits: ThrottleLimits, reserve: float) -> Bucket:
+    """A token bucket that can never exceed Resource Graph's fixed-window quota: any window of
+    ``span`` seconds admits at most burst + rate x span = quota - reserve queries."""
+    quota, span = limits.graph_queries_per_window, limits.graph_window_seconds
+    burst = 2.0
+    sustained = max(1.0, quota - reserve - burst)
+    return Bucket(burst + 1.0, sustained * 60.0 / span)
+
+
+# --- bucket keys and header names ---------------------------------------------------------------
+
+
+def arm_key(subscription: str, kind: str) -> BucketKey:
+    return ("arm", subscription.lower(), kind)
+
+
+def compute_key(policy: str, subscription: str, region: str) -> BucketKey:
+    return ("compute", policy, subscription.lower(), region.lower())
+
+
+def compute_resource_key(policy: str, resource: str) -> BucketKey:
+    return ("compute-resource", policy, resource.lower())
+
+
+def graph_key(principal: str = "self") -> BucketKey:
+    return ("graph", principal)
+
+
+def _header_name(key: BucketKey) -> str:
+    """The name under which Azure reports this bucket's remaining count."""
+    family = key[0]
+    if family == "arm":
+        return f"x-ms-ratelimit-remaining-subscription-{key[2]}"
+    if family == "compute":
+        return f"Microsoft.Compute/{key[1]}SubscriptionMaximum"
+    if family == "compute-resource":
+        return f"Microsoft.Compute/{key[1]}Resource"
+    return "x-ms-user-quota-remaining"
+
+
+def parse_remaining(headers: Mapping[str, str]) -> dict[str, int]:
+    """All remaining counts in a response: ARM's per-kind headers and Compute's
+    comma-separated ``Policy;remaining`` pairs."""
+    found: dict[str, int] = {}
+    for kind in ("reads", "writes", "deletes"):
+        name = f"x-ms-ratelimit-remaining-subscription-{kind}"
+        value = _int_header(headers, name)
+        if value is not None:
+            found[name] = value
+    pairs = headers.get("x-ms-ratelimit-remaining-resource")
+    if pairs:
+        for pair in pairs.split(","):
+            name, _, count = pair.strip().partition(";")
+            if count.strip().lstrip("-").isdigit():
+                found[name.strip()] = int(count)
+    return found
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``retry-after-ms`` / ``x-ms-retry-after-ms`` first (finer), then ``Retry-After``
+    (seconds; an HTTP date is not used by ARM and is ignored)."""
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / 1000.0)
+            except ValueError:
+                pass
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def parse_timespan(text: str | None) -> float | None:
+    """``hh:mm:ss[.fffffff]`` (Resource Graph's quota reset) to seconds."""
+    if not text:
+        return None
+    try:
+        hours, minutes, seconds = text.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None

@@ -1,0 +1,67 @@
+"""The azure-core pipeline policy through which every request the SDK sends is paced and
+counted: first attempts, retries, LRO polls and page fetches alike."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+
+from azhotpatch._azure.pacing import Pacer
+from azhotpatch._azure.routing import bucket_keys
+
+
+@dataclass
+class Metrics:
+    """What this client sent and what came back (for reports and benchmarks)."""
+
+    requests: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+    throttled: int = 0
+    transport_errors: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "transport_errors": self.transport_errors,
+            "by_status": dict(sorted(self.by_status.items())),
+        }
+
+
+class RegionCache(dict[str, str]):
+    """VM resource key (lower-cased id) -> region, learned from reads and inventories, so
+    Compute's per-region buckets can be told apart."""
+
+    def lookup(self, resource: str) -> str | None:
+        return self.get(resource.lower())
+
+
+class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """Reserve the request's Azure buckets, send, then teach the pacer from the response."""
+
+    def __init__(self, pacer: Pacer, regions: RegionCache, metrics: Metrics) -> None:
+        super().__init__()
+        self.pacer = pacer
+        self.regions = regions
+        self.metrics = metrics
+
+    async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+        http = request.http_request
+        keys = bucket_keys(http.method, http.url, self.regions.lookup)
+        ticket = await self.pacer.acquire(keys)
+        self.metrics.requests += 1
+        try:
+            response: PipelineResponse = await self.next.send(request)  # type: ignore[type-arg]
+        except Exception:
+            self.metrics.transport_errors += 1
+            self.pacer.settle(ticket, None, {})
+            raise
+        status = response.http_response.status_code
+        self.metrics.by_status[status] += 1
+        if status == 429:
+            self.metrics.throttled += 1
+        self.pacer.settle(ticket, status, response.http_response.headers)
+        return response

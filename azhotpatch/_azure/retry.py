@@ -1,0 +1,173 @@
+"""The one retry policy.
+
+Who retries what, decided once:
+
+* azure-core's own RetryPolicy is switched off (``retry_total=0``) on every client, so a
+  failing call is never retried 10 x 10 times by stacked layers.
+* This module retries, with tenacity, according to why the call failed (`errors.classify`)
+  and whether the call is idempotent:
+
+  - 429: no sleeping here. The pacer has paused the bucket for Retry-After; the retry waits
+    in the pacer with everyone else instead of every task sleeping on its own.
+  - 409 "another operation in progress": the request was not accepted; back off and retry.
+  - connection refused/failed before sending: always safe to retry.
+  - 5xx, resets and timeouts after sending: retried only for idempotent calls (GET, PUT and
+    PATCH of desired state). For a POST such as installPatches the request may have been
+    accepted, so `AmbiguousSendError` goes up to the operation, which settles it by reading
+    state and never by sending the POST again blindly.
+
+* Every wait honours Retry-After (capped at ``retry_after_max``) and stops at the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from azhotpatch._azure.errors import Failure, classify, response_headers, to_hotpatch_error
+from azhotpatch._azure.pacing import retry_after_seconds
+from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. ``backoff`` is the first wait after a transient failure; waits double
+    up to ``backoff_max`` with full jitter. ``attempts`` counts every try, the first included."""
+
+    attempts: int = 8
+    backoff: float = 1.0
+    backoff_max: float = 60.0
+    retry_after_max: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise InvalidArgumentError("attempts", "must be at least 1", fix="pass attempts>=1")
+        if self.backoff < 0 or self.backoff_max < self.backoff or self.retry_after_max < 0:
+            raise InvalidArgumentError(
+                "backoff",
+                "needs 0 <= backoff <= backoff_max and retry_after_max >= 0",
+                fix="e.g. RetryPolicy(backoff=1, backoff_max=60)",
+            )
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        """The same policy on a clock ``factor`` times faster (an emulator's time_scale)."""
+        return RetryPolicy(
+            self.attempts,
+            self.backoff / factor,
+            self.backoff_max / factor,
+            self.retry_after_max / factor,
+        )
+
+
+class Deadline:
+    """An absolute point in (monotonic) time an operation must finish by."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self) -> float:
+        return self.at - self.clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class AmbiguousSendError(Exception):
+    """A non-idempotent request failed after it may have reached Azure."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def should_retry(error: BaseException, *, idempotent: bool, conflicts: bool = True) -> bool:
+    failure = classify(error)
+    if failure is Failure.CONFLICT:
+        return conflicts
+    if failure in (Failure.THROTTLED, Failure.NOT_SENT):
+        return True
+    return failure is Failure.TRANSIENT and idempotent
+
+
+class _Wait:
+    def __init__(self, policy: RetryPolicy, deadline: Deadline, *, paced: bool) -> None:
+        self.policy = policy
+        self.deadline = deadline
+        self.paced = paced
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if error is None:
+            return 0.0
+        failure = classify(error)
+        told = retry_after_seconds(response_headers(error))
+        if failure is Failure.THROTTLED:
+            wait = 0.0 if self.paced else (told if told is not None else self.policy.backoff)
+        elif told is not None:
+            wait = told
+        else:
+            ceiling = min(
+                self.policy.backoff_max, self.policy.backoff * 2 ** (state.attempt_number - 1)
+            )
+            wait = random.uniform(0, ceiling)
+        wait = min(wait, self.policy.retry_after_max)
+        return max(0.0, min(wait, self.deadline.remaining()))
+
+
+class _Stop:
+    def __init__(self, policy: RetryPolicy, deadline: Deadline) -> None:
+        self.policy = policy
+        self.deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return state.attempt_number >= self.policy.attempts or self.deadline.expired()
+
+
+async def call(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    deadline: Deadline,
+    idempotent: bool,
+    resource: str,
+    doing: str,
+    paced: bool = True,
+    retry_conflicts: bool = True,
+) -> T:
+    """Run ``operation`` under the retry policy; failures leave as `HotpatchError`s, except
+    a possibly-accepted non-idempotent request, which leaves as `AmbiguousSendError`."""
+    retrying = AsyncRetrying(
+        stop=_Stop(policy, deadline),
+        wait=_Wait(policy, deadline, paced=paced),
+        retry=retry_if_exception(
+            lambda e: should_retry(e, idempotent=idempotent, conflicts=retry_conflicts)
+        ),
+        reraise=True,
+        sleep=asyncio.sleep,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                return await operation()
+    except Exception as error:
+        if not idempotent and classify(error) is Failure.TRANSIENT:
+            raise AmbiguousSendError(error) from error
+        if deadline.expired() and classify(error) is not Failure.FATAL:
+            raise DeadlineExceededError(
+                f"gave up {doing} at the deadline ({deadline.seconds:.0f} s); last error: "
+                f"{to_hotpatch_error(error, resource, doing=doing).problem}",
+                resource=resource,
+                fix="raise the deadline, or resume later from the operation's handle",
+            ) from error
+        raise to_hotpatch_error(error, resource, doing=doing) from error
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

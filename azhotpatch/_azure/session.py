@@ -1,0 +1,183 @@
+"""A session: the SDK clients, the shared connection pool, the pacer and the retry policy.
+
+One per `azhotpatch.aio.Hotpatch`. Clients are created on first use, one per provider and
+subscription, all sharing one aiohttp connection pool (bounded, so a fleet run cannot open
+thousands of sockets) and one pacing policy.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.hybridcompute.aio import HybridComputeManagementClient
+from azure.mgmt.resource.features.aio import FeatureClient
+from azure.mgmt.resource.resources.aio import ResourceManagementClient
+from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+
+from azhotpatch._azure import retry
+from azhotpatch._azure.credentials import async_credential
+from azhotpatch._azure.pacing import Pacer
+from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
+from azhotpatch._azure.retry import Deadline, RetryPolicy
+from azhotpatch.clouds import Cloud
+from azhotpatch.limits import ThrottleLimits
+
+T = TypeVar("T")
+USER_AGENT = "azhotpatch/0.1.0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes how we talk to Azure."""
+
+    cloud: Cloud
+    endpoint: str
+    connection_verify: bool | str = True
+    polling_interval: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: ThrottleLimits | None = None
+    pacing: bool = True
+    headroom: float = 0.97
+    connections: int = 200
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    default_deadline: float = 3600.0
+
+    @property
+    def credential_scope(self) -> str:
+        return self.cloud.credential_scope
+
+
+class Session:
+    def __init__(self, credential: Any, settings: Settings) -> None:
+        self.settings = settings
+        self.credential, self._owns_credential = async_credential(credential, settings.cloud)
+        self.pacer = Pacer(
+            settings.limits or settings.cloud.limits,
+            headroom=settings.headroom,
+            enabled=settings.pacing,
+        )
+        self.metrics = Metrics()
+        self.regions = RegionCache()
+        self.sku_cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        self._policy = PacingPolicy(self.pacer, self.regions, self.metrics)
+        self._http: aiohttp.ClientSession | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    # --- clients ------------------------------------------------------------------------------
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            verify = self.settings.connection_verify
+            tls: ssl.SSLContext | bool
+            if isinstance(verify, str):
+                tls = ssl.create_default_context(cafile=verify)
+            else:
+                tls = bool(verify)
+            connector = aiohttp.TCPConnector(ssl=tls, limit=self.settings.connections)
+            self._http = aiohttp.ClientSession(connector=connector, trust_env=True)
+        return self._http
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "base_url": self.settings.endpoint,
+            "credential_scopes": [self.settings.credential_scope],
+            "transport": AioHttpTransport(
+                session=self._http_session(),
+                session_owner=False,
+                connection_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.read_timeout,
+            ),
+            "retry_total": 0,
+            "per_retry_policies": [self._policy],
+            "user_agent": USER_AGENT,
+        }
+        if self.settings.polling_interval is not None:
+            options["polling_interval"] = self.settings.polling_interval
+        return options
+
+    def _client(self, kind: str, subscription: str, factory: Callable[..., Any]) -> Any:
+        key = (kind, subscription.lower())
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = factory(self.credential, subscription, **self._options())
+        return client
+
+    def compute(self, subscription: str) -> ComputeManagementClient:
+        client: ComputeManagementClient = self._client(
+            "compute", subscription, ComputeManagementClient
+        )
+        return client
+
+    def hybrid(self, subscription: str) -> HybridComputeManagementClient:
+        client: HybridComputeManagementClient = self._client(
+            "hybrid", subscription, HybridComputeManagementClient
+        )
+        return client
+
+    def features(self, subscription: str) -> FeatureClient:
+        client: FeatureClient = self._client("features", subscription, FeatureClient)
+        return client
+
+    def resources(self, subscription: str) -> ResourceManagementClient:
+        client: ResourceManagementClient = self._client(
+            "resources", subscription, ResourceManagementClient
+        )
+        return client
+
+    def graph(self) -> ResourceGraphClient:
+        key = ("graph", "")
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = ResourceGraphClient(self.credential, **self._options())
+        graph: ResourceGraphClient = client
+        return graph
+
+    # --- calls --------------------------------------------------------------------------------
+
+    @property
+    def poll_every(self) -> float:
+        """Seconds between reads when waiting on state (Azure's LRO cadence by default)."""
+        interval = self.settings.polling_interval
+        return 30.0 if interval is None else interval
+
+    def deadline(self, seconds: float | None = None) -> Deadline:
+        return Deadline(self.settings.default_deadline if seconds is None else seconds)
+
+    async def call(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        *,
+        resource: str,
+        doing: str,
+        idempotent: bool = True,
+        deadline: Deadline | None = None,
+        retry_conflicts: bool = True,
+    ) -> T:
+        """One Azure call under the retry policy (see `azhotpatch._azure.retry`)."""
+        return await retry.call(
+            operation,
+            policy=self.settings.retry,
+            deadline=deadline or self.deadline(),
+            idempotent=idempotent,
+            resource=resource,
+            doing=doing,
+            paced=self.settings.pacing,
+            retry_conflicts=retry_conflicts,
+        )
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._owns_credential:
+            await self.credential.close()

@@ -1,0 +1,142 @@
+"""Starting a non-idempotent operation (assessPatches, installPatches) exactly once.
+
+The POST is sent under the retry policy, which resends it only when Azure provably did not
+accept it (429, 409 "in progress", connection refused). When it may have been accepted (5xx,
+reset or timeout after sending), the machine's own record decides: its latest operation of
+this kind had activity id ``previous`` before we sent; a different id now means ours was
+accepted, and we attach to it by reading state instead of polling an LRO URL we never got.
+Only when several reads still show nothing new is the POST sent once more, and a 409 to that
+second POST means the first one is running after all, so we attach to it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from azhotpatch._azure.lro import timed_out
+from azhotpatch._azure.retry import AmbiguousSendError, Deadline
+from azhotpatch._azure.session import Session
+from azhotpatch.errors import AmbiguousOperationError, ConflictError
+from azhotpatch.models import OperationStatus
+
+Summary = Mapping[str, Any]
+_SIGHTINGS = 3
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to read the machine's latest operation of one kind. ``activity_keys`` name what
+    identifies an operation, first match wins (Resource Graph's assessment rows carry no
+    activity id, only their start time)."""
+
+    read: Callable[[], Awaitable[Summary | None]]
+    activity_keys: tuple[str, ...]
+
+    def activity(self, summary: Summary | None) -> str | None:
+        if not summary:
+            return None
+        for key in self.activity_keys:
+            value = summary.get(key)
+            if value:
+                return str(value)
+        return None
+
+
+@dataclass(frozen=True)
+class Started:
+    """Either an SDK poller to wait on, or (attached) nothing but the machine's state."""
+
+    poller: Any | None
+
+    @property
+    def attached(self) -> bool:
+        return self.poller is None
+
+
+async def trigger(
+    session: Session,
+    start: Callable[[], Awaitable[Any]],
+    probe: Probe,
+    previous: str | None,
+    *,
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+) -> Started:
+    try:
+        poller = await session.call(
+            start, resource=resource, doing=doing, idempotent=False, deadline=deadline
+        )
+        return Started(poller)
+    except AmbiguousSendError as first:
+        if await _appeared(session, probe, previous, resource, doing, deadline):
+            return Started(None)
+        try:
+            poller = await session.call(
+                start,
+                resource=resource,
+                doing=doing,
+                idempotent=False,
+                deadline=deadline,
+                retry_conflicts=False,
+            )
+            return Started(poller)
+        except ConflictError:
+            return Started(None)
+        except AmbiguousSendError as second:
+            if await _appeared(session, probe, previous, resource, doing, deadline):
+                return Started(None)
+            raise AmbiguousOperationError(
+                f"{doing}: twice the request may or may not have reached Azure ({first}; "
+                f"{second}) and the machine shows no new operation",
+                resource=resource,
+                fix="check the machine's patch history (status) before starting it again",
+            ) from second
+
+
+async def _appeared(
+    session: Session,
+    probe: Probe,
+    previous: str | None,
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+) -> bool:
+    """Did an operation newer than ``previous`` show up? Looks a few times, since Azure can
+    take a moment to record an accepted operation."""
+    for sighting in range(_SIGHTINGS):
+        summary = await session.call(
+            probe.read,
+            resource=resource,
+            doing=f"checking whether {doing} started",
+            deadline=deadline,
+        )
+        found = probe.activity(summary)
+        if found is not None and found != previous:
+            return True
+        if sighting + 1 < _SIGHTINGS:
+            await asyncio.sleep(min(session.poll_every, max(0.0, deadline.remaining())))
+    return False
+
+
+async def wait_attached(
+    session: Session,
+    probe: Probe,
+    previous: str | None,
+    *,
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+) -> Summary:
+    """Read the machine's state until the operation newer than ``previous`` is done."""
+    while True:
+        summary = await session.call(probe.read, resource=resource, doing=doing, deadline=deadline)
+        found = probe.activity(summary)
+        if summary and found != previous and OperationStatus.parse(summary.get("status")).done:
+            return summary
+        if deadline.remaining() <= 0:
+            raise timed_out(resource, doing, deadline, None)
+        await asyncio.sleep(min(session.poll_every, max(0.0, deadline.remaining())))

@@ -1,0 +1,341 @@
+"""`Hotpatch` for asyncio callers, on the SDKs' ``.aio`` clients.
+
+    from azhotpatch.aio import Hotpatch
+
+    async with Hotpatch() as hotpatch:                      # DefaultAzureCredential, public Azure
+        verdict = await hotpatch.check(vm_id)
+        await hotpatch.enable(vm_id)
+        result = await hotpatch.install(vm_id, classifications=["Critical", "Security"])
+
+The synchronous `azhotpatch.Hotpatch` has the same methods and runs this class on a private
+event loop, so both behave identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from azhotpatch import arc, features, vm
+from azhotpatch._azure.lro import OperationToken
+from azhotpatch._azure.retry import Deadline, RetryPolicy
+from azhotpatch._azure.session import Session, Settings
+from azhotpatch._azure.trigger import Started
+from azhotpatch.clouds import Cloud, get_cloud
+from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.limits import ThrottleLimits
+from azhotpatch.models import (
+    Assessment,
+    Classification,
+    Eligibility,
+    Enrollment,
+    HotpatchStatus,
+    Installation,
+    InstallOptions,
+    RebootSetting,
+    Registration,
+)
+
+if TYPE_CHECKING:
+    from azhotpatch._azure.policies import Metrics
+
+__all__ = ["Hotpatch", "PendingOperation"]
+
+Seconds = float | timedelta | None
+
+
+def _seconds(value: Seconds, argument: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise InvalidArgumentError(
+            argument, f"{value!r} is not a positive duration", fix="pass e.g. timedelta(minutes=30)"
+        )
+    return seconds
+
+
+class PendingOperation:
+    """An assessment or installation that was started and is (or was) running in Azure.
+
+    ``token`` is a plain string: store it, and `Hotpatch.resume` it later, from another
+    process if need be, to wait for the same operation without starting it again.
+    """
+
+    def __init__(self, client: Hotpatch, token: OperationToken, started: Started | None) -> None:
+        self._client = client
+        self._token = token
+        self._started = started
+
+    @property
+    def token(self) -> str:
+        return self._token.encode()
+
+    @property
+    def resource(self) -> str:
+        return self._token.resource
+
+    @property
+    def action(self) -> str:
+        return self._token.action
+
+    async def result(self, *, deadline: Seconds = None) -> Assessment | Installation:
+        """Wait for the operation to finish and return its typed result."""
+        return await self._client._finish(self._token, self._started, deadline)
+
+    def __repr__(self) -> str:
+        return f"PendingOperation({self.action} on {self.resource})"
+
+
+class Hotpatch:
+    """Hotpatch operations on one machine at a time, by resource id (VM or Arc).
+
+    ``credential`` defaults to ``DefaultAzureCredential`` for the cloud. ``cloud`` picks the
+    Azure cloud (``AzureCloud``, ``AzureUSGovernment``, ``AzureChinaCloud``); ``endpoint``
+    overrides its Resource Manager URL (e.g. an emulator), ``connection_verify`` its TLS trust
+    (a CA bundle path). ``time_scale`` is only for emulators whose clock runs faster than
+    Azure's: pacing and back-off speed up to match. ``deadline`` bounds each operation.
+    """
+
+    def __init__(
+        self,
+        credential: Any = None,
+        *,
+        cloud: str | Cloud = "AzureCloud",
+        endpoint: str | None = None,
+        connection_verify: bool | str = True,
+        polling_interval: float | None = None,
+        retry: RetryPolicy | None = None,
+        pacing: bool = True,
+        limits: ThrottleLimits | None = None,
+        time_scale: float = 1.0,
+        deadline: Seconds = timedelta(hours=1),
+        connections: int = 200,
+    ) -> None:
+        chosen = get_cloud(cloud)
+        if time_scale <= 0:
+            raise InvalidArgumentError("time_scale", "must be > 0", fix="leave it at 1 for Azure")
+        base_limits = limits or chosen.limits
+        policy = retry or RetryPolicy()
+        settings = Settings(
+            cloud=chosen,
+            endpoint=(endpoint or chosen.resource_manager).rstrip("/"),
+            connection_verify=connection_verify,
+            polling_interval=polling_interval,
+            retry=policy.scaled(time_scale) if time_scale != 1 else policy,
+            limits=base_limits.sped_up(time_scale) if time_scale != 1 else base_limits,
+            pacing=pacing,
+            connections=connections,
+            default_deadline=_seconds(deadline, "deadline") or 3600.0,
+        )
+        self._session = Session(credential, settings)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def __aenter__(self) -> Hotpatch:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def metrics(self) -> Metrics:
+        """Requests sent, 429s received and transport errors, so far."""
+        return self._session.metrics
+
+    @property
+    def session(self) -> Session:
+        """The underlying session (clients, pacer); for the fleet engine and diagnostics."""
+        return self._session
+
+    def _deadline(self, value: Seconds) -> Deadline:
+        return self._session.deadline(_seconds(value, "deadline"))
+
+    # --- single machine -----------------------------------------------------------------------
+
+    async def check(self, resource_id: str | ResourceId) -> Eligibility:
+        """Can this machine take Hotpatch? Every reason it cannot, each with its fix."""
+        rid = parse_resource_id(resource_id)
+        if rid.kind is MachineKind.VM:
+            return await vm.check(self._session, rid)
+        return await arc.check(self._session, rid)
+
+    async def enable(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        wait: bool = True,
+        force: bool = False,
+        deadline: Seconds = None,
+    ) -> Enrollment:
+        """Enroll the machine, or do nothing if it already is.
+
+        Refuses before any write when `check` finds a blocker, raising the reasons.
+        ``force=True`` overrides only what Azure does not enforce itself (the region's live
+        image catalog and the VM's current power/agent state); image and agent rules still
+        refuse, since Azure would reject the change anyway.
+        """
+        rid = parse_resource_id(resource_id)
+        limit = self._deadline(deadline)
+        if rid.kind is MachineKind.VM:
+            return await vm.enable(self._session, rid, wait=wait, force=force, deadline=limit)
+        return await arc.enable(self._session, rid, wait=wait, deadline=limit)
+
+    async def disable(
+        self, resource_id: str | ResourceId, *, wait: bool = True, deadline: Seconds = None
+    ) -> Enrollment:
+        """Turn Hotpatch off (VM: enableHotpatching=false; Arc: the flag and the license
+        feature, which stops its billing)."""
+        rid = parse_resource_id(resource_id)
+        limit = self._deadline(deadline)
+        if rid.kind is MachineKind.VM:
+            return await vm.disable(self._session, rid, wait=wait, deadline=limit)
+        return await arc.disable(self._session, rid, wait=wait, deadline=limit)
+
+    async def status(self, resource_id: str | ResourceId) -> HotpatchStatus:
+        """Enrollment, the platform's verdict and the last assessment and installation."""
+        rid = parse_resource_id(resource_id)
+        if rid.kind is MachineKind.VM:
+            return await vm.status(self._session, rid)
+        return await arc.status(self._session, rid)
+
+    @overload
+    async def assess(
+        self, resource_id: str | ResourceId, *, wait: Literal[True] = ..., deadline: Seconds = ...
+    ) -> Assessment: ...
+
+    @overload
+    async def assess(
+        self, resource_id: str | ResourceId, *, wait: Literal[False], deadline: Seconds = ...
+    ) -> PendingOperation: ...
+
+    async def assess(
+        self, resource_id: str | ResourceId, *, wait: bool = True, deadline: Seconds = None
+    ) -> Assessment | PendingOperation:
+        """Assess available patches now. ``wait=False`` returns a `PendingOperation`."""
+        rid = parse_resource_id(resource_id)
+        pending = await self._start(rid, "assess", None, deadline)
+        if not wait:
+            return pending
+        result = await pending.result(deadline=deadline)
+        assert isinstance(result, Assessment)
+        return result
+
+    @overload
+    async def install(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        classifications: Iterable[str | Classification] = ...,
+        reboot: str | RebootSetting = ...,
+        max_duration: timedelta = ...,
+        kb_include: Iterable[str] = ...,
+        kb_exclude: Iterable[str] = ...,
+        exclude_kbs_requiring_reboot: bool = ...,
+        max_patch_publish_date: datetime | date | None = ...,
+        options: InstallOptions | None = ...,
+        wait: Literal[True] = ...,
+        deadline: Seconds = ...,
+    ) -> Installation: ...
+
+    @overload
+    async def install(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        classifications: Iterable[str | Classification] = ...,
+        reboot: str | RebootSetting = ...,
+        max_duration: timedelta = ...,
+        kb_include: Iterable[str] = ...,
+        kb_exclude: Iterable[str] = ...,
+        exclude_kbs_requiring_reboot: bool = ...,
+        max_patch_publish_date: datetime | date | None = ...,
+        options: InstallOptions | None = ...,
+        wait: Literal[False],
+        deadline: Seconds = ...,
+    ) -> PendingOperation: ...
+
+    async def install(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        classifications: Iterable[str | Classification] = ("Critical", "Security"),
+        reboot: str | RebootSetting = "IfRequired",
+        max_duration: timedelta = timedelta(hours=2),
+        kb_include: Iterable[str] = (),
+        kb_exclude: Iterable[str] = (),
+        exclude_kbs_requiring_reboot: bool = False,
+        max_patch_publish_date: datetime | date | None = None,
+        options: InstallOptions | None = None,
+        wait: bool = True,
+        deadline: Seconds = None,
+    ) -> Installation | PendingOperation:
+        """Install patches now. Arguments are validated before anything is sent; pass
+        ``options`` (an `InstallOptions`) instead to reuse one set across machines.
+
+        The installPatches request is sent once: if the connection fails after sending, the
+        machine's patch history decides whether it was accepted, and it is never re-sent
+        blindly. The deadline defaults to ``max_duration`` plus 30 minutes.
+        """
+        rid = parse_resource_id(resource_id)
+        chosen = options or InstallOptions.build(
+            classifications=classifications,
+            reboot=reboot,
+            max_duration=max_duration,
+            kb_include=kb_include,
+            kb_exclude=kb_exclude,
+            exclude_kbs_requiring_reboot=exclude_kbs_requiring_reboot,
+            max_patch_publish_date=max_patch_publish_date,
+        )
+        limit = deadline if deadline is not None else chosen.max_duration + timedelta(minutes=30)
+        pending = await self._start(rid, "install", chosen, limit)
+        if not wait:
+            return pending
+        result = await pending.result(deadline=limit)
+        assert isinstance(result, Installation)
+        return result
+
+    async def resume(self, token: str) -> PendingOperation:
+        """A `PendingOperation` for a handle's token (from ``PendingOperation.token``, a
+        ``DeadlineExceededError.handle_token``, or a journal)."""
+        return PendingOperation(self, OperationToken.decode(token), None)
+
+    async def _start(
+        self, rid: ResourceId, action: str, options: InstallOptions | None, deadline: Seconds
+    ) -> PendingOperation:
+        limit = self._deadline(deadline)
+        if rid.kind is MachineKind.VM:
+            token, started = await vm.start(self._session, rid, action, options, limit)
+        else:
+            token, started = await arc.start(self._session, rid, action, options, limit)
+        return PendingOperation(self, token, started)
+
+    async def _finish(
+        self, token: OperationToken, started: Started | None, deadline: Seconds
+    ) -> Assessment | Installation:
+        rid = parse_resource_id(token.resource)
+        limit = self._deadline(deadline)
+        if rid.kind is MachineKind.VM:
+            return await vm.finish(self._session, token, started, limit)
+        return await arc.finish(self._session, token, started, limit)
+
+    # --- per subscription ---------------------------------------------------------------------
+
+    async def register_preview_features(
+        self,
+        subscription_id: str,
+        *,
+        wait: bool = True,
+        timeout: Seconds = timedelta(minutes=20),
+    ) -> Registration:
+        """Register the Compute preview features older Hotpatch automation expects, wait
+        until each is Registered (or Pending approval), then re-register Microsoft.Compute."""
+        subscription = features.check_subscription(subscription_id)
+        return await features.register_preview_features(
+            self._session, subscription, wait=wait, deadline=self._deadline(timeout)
+        )

@@ -1,0 +1,359 @@
+"""Hotpatch on Azure Arc-enabled servers, one machine at a time.
+
+Enrollment has two knobs and both are set: the license profile's Hotpatch feature
+(``licenseProfiles/default``; a PUT creates it with ``Enabled``, a PATCH changes it with
+``Enable``/``Disable`` — the two verbs take different enums) and the machine's
+``patchSettings.enableHotpatching``. The machine then evaluates itself and reports
+``hotpatchEnablementStatus``; `enable` waits for that verdict, and ``ActionRequired``
+(VBS not running, or CHPE on Arm64) comes back as a `PrerequisiteError` with the registry fix.
+
+Arc machines carry no patch summaries, so state for `status` and for settling ambiguous
+sends comes from Resource Graph's patch tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError as AzureNotFound
+from azure.mgmt.hybridcompute.models import (
+    LicenseProfile,
+    LicenseProfileUpdate,
+    MachineInstallPatchesParameters,
+    MachineUpdate,
+)
+
+from azhotpatch import catalog
+from azhotpatch._azure import graph
+from azhotpatch._azure.lro import OperationToken, wait_for_poller
+from azhotpatch._azure.retry import Deadline
+from azhotpatch._azure.session import Session
+from azhotpatch._azure.trigger import Probe, Started, trigger, wait_attached
+from azhotpatch.eligibility import arc_eligibility, refusal
+from azhotpatch.errors import DeadlineExceededError, OperationFailedError, PrerequisiteError
+from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.models import (
+    Assessment,
+    Eligibility,
+    Enrollment,
+    EnrollmentState,
+    HotpatchStatus,
+    Installation,
+    InstallOptions,
+)
+from azhotpatch.parse import ArcFacts, arc_assessment, arc_facts, arc_status, installation
+
+HOTPATCH_FEATURE = "Hotpatch"
+_SETTLED = ("enabled", "actionrequired", "disabled")
+
+
+async def read(session: Session, rid: ResourceId, deadline: Deadline | None = None) -> ArcFacts:
+    client = session.hybrid(rid.subscription_id)
+
+    async def get() -> Any:
+        return await client.machines.get(rid.resource_group, rid.name)
+
+    model = await session.call(
+        get, resource=str(rid), doing="reading the Arc machine", deadline=deadline
+    )
+    return arc_facts(model.as_dict())
+
+
+async def check(session: Session, rid: ResourceId) -> Eligibility:
+    return arc_eligibility(await read(session, rid))
+
+
+# --- enrollment ---------------------------------------------------------------------------------
+
+
+async def enable(
+    session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
+) -> Enrollment:
+    facts = await read(session, rid, deadline)
+    verdict = arc_eligibility(facts)
+    if not verdict.ok:
+        raise refusal(str(rid), verdict.blockers)
+    before = facts.enrollment
+    changes = await _set_license(session, rid, facts, enable=True, deadline=deadline)
+    if facts.enable_hotpatching is not True:
+        await _set_machine_flag(session, rid, True, deadline)
+        changes.append("enableHotpatching=True")
+    if not changes:
+        return Enrollment(str(rid), MachineKind.ARC, before, before, False, "already enrolled")
+    if not wait:
+        return Enrollment(
+            str(rid),
+            MachineKind.ARC,
+            before,
+            EnrollmentState.PENDING,
+            True,
+            "set " + ", ".join(changes),
+        )
+    after = await _await_verdict(session, rid, deadline)
+    if after.enrollment is EnrollmentState.ACTION_REQUIRED:
+        reasons = catalog.check_arc_state(
+            status=after.status, hotpatch_enablement_status=after.enablement_status
+        ).blockers
+        raise PrerequisiteError(str(rid), reasons)
+    return Enrollment(
+        str(rid), MachineKind.ARC, before, after.enrollment, True, "set " + ", ".join(changes)
+    )
+
+
+async def disable(
+    session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
+) -> Enrollment:
+    facts = await read(session, rid, deadline)
+    before = facts.enrollment
+    changes: list[str] = []
+    if facts.enable_hotpatching:
+        await _set_machine_flag(session, rid, False, deadline)
+        changes.append("enableHotpatching=False")
+    changes += await _set_license(session, rid, facts, enable=False, deadline=deadline)
+    if not changes:
+        return Enrollment(str(rid), MachineKind.ARC, before, before, False, "already disabled")
+    after = EnrollmentState.PENDING
+    if wait:
+        after = (await _await_verdict(session, rid, deadline)).enrollment
+    return Enrollment(str(rid), MachineKind.ARC, before, after, True, "set " + ", ".join(changes))
+
+
+async def _license(session: Session, rid: ResourceId, deadline: Deadline) -> dict[str, Any] | None:
+    client = session.hybrid(rid.subscription_id)
+
+    async def get() -> Any:
+        try:
+            return await client.license_profiles.get(rid.resource_group, rid.name)
+        except AzureNotFound:
+            return None
+
+    found = await session.call(
+        get, resource=str(rid), doing="reading the license profile", deadline=deadline
+    )
+    return None if found is None else dict(found.as_dict())
+
+
+def _hotpatch_state(profile: dict[str, Any] | None) -> str | None:
+    features = ((profile or {}).get("properties") or {}).get("productProfile", {}).get(
+        "productFeatures"
+    ) or []
+    feature = next((f for f in features if str(f.get("name")).lower() == "hotpatch"), None)
+    return None if feature is None else str(feature.get("subscriptionStatus"))
+
+
+async def _set_license(
+    session: Session, rid: ResourceId, facts: ArcFacts, *, enable: bool, deadline: Deadline
+) -> list[str]:
+    """Turn the license profile's Hotpatch feature on or off; returns what changed."""
+    wanted = "Enabled" if enable else "Disabled"
+    if facts.hotpatch_license == wanted:
+        return []
+    profile = await _license(session, rid, deadline)
+    current = _hotpatch_state(profile)
+    if current == wanted or (profile is None and not enable):
+        return []
+    client = session.hybrid(rid.subscription_id)
+    if profile is None:
+        body: dict[str, Any] = {
+            "location": facts.location,
+            "properties": {
+                "productProfile": {
+                    "productType": "WindowsServer",
+                    "productFeatures": [{"name": HOTPATCH_FEATURE, "subscriptionStatus": wanted}],
+                }
+            },
+        }
+
+        async def begin() -> Any:
+            return await client.license_profiles.begin_create_or_update(
+                rid.resource_group, rid.name, LicenseProfile(body)
+            )
+
+        async def resume(token: str) -> Any:
+            return await client.license_profiles.begin_create_or_update(
+                rid.resource_group, rid.name, LicenseProfile(body), continuation_token=token
+            )
+    else:
+        verb = "Enable" if enable else "Disable"
+        body = {
+            "properties": {
+                "productProfile": {
+                    "productFeatures": [{"name": HOTPATCH_FEATURE, "subscriptionStatus": verb}]
+                }
+            }
+        }
+
+        async def begin() -> Any:
+            return await client.license_profiles.begin_update(
+                rid.resource_group, rid.name, LicenseProfileUpdate(body)
+            )
+
+        async def resume(token: str) -> Any:
+            return await client.license_profiles.begin_update(
+                rid.resource_group, rid.name, LicenseProfileUpdate(body), continuation_token=token
+            )
+
+    doing = "setting the license profile's Hotpatch feature"
+    poller = await session.call(begin, resource=str(rid), doing=doing, deadline=deadline)
+    result = await wait_for_poller(
+        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
+    )
+    state = _hotpatch_state(result.as_dict())
+    if state != wanted:
+        raise OperationFailedError(
+            f"the license profile's Hotpatch feature is {state!r} after the update, not {wanted!r}",
+            resource=str(rid),
+            fix="check the license profile in the portal; the subscription may not allow it",
+        )
+    return [f"licenseProfile Hotpatch={wanted}"]
+
+
+async def _set_machine_flag(
+    session: Session, rid: ResourceId, value: bool, deadline: Deadline
+) -> None:
+    client = session.hybrid(rid.subscription_id)
+    body = {
+        "properties": {
+            "osProfile": {"windowsConfiguration": {"patchSettings": {"enableHotpatching": value}}}
+        }
+    }
+
+    async def update() -> Any:
+        return await client.machines.update(rid.resource_group, rid.name, MachineUpdate(body))
+
+    await session.call(
+        update, resource=str(rid), doing="setting enableHotpatching", deadline=deadline
+    )
+
+
+async def _await_verdict(session: Session, rid: ResourceId, deadline: Deadline) -> ArcFacts:
+    """Read the machine until it reports Enabled, ActionRequired or Disabled."""
+    while True:
+        facts = await read(session, rid, deadline)
+        if (facts.enablement_status or "").lower() in _SETTLED:
+            return facts
+        if deadline.remaining() <= 0:
+            raise DeadlineExceededError(
+                f"the machine still reports hotpatchEnablementStatus "
+                f"{facts.enablement_status!r} after {deadline.seconds:.0f} s",
+                resource=str(rid),
+                fix="the agent evaluates Hotpatch on its own schedule: check `status` later, "
+                "and make sure the machine is connected",
+            )
+        await asyncio.sleep(min(session.poll_every, max(0.0, deadline.remaining())))
+
+
+# --- status, assess, install --------------------------------------------------------------------
+
+
+_TABLES = {
+    "assess": ("patchassessmentresources", "patchassessmentresults", "assessmentActivityId"),
+    "install": ("patchinstallationresources", "patchinstallationresults", "installationActivityId"),
+}
+
+
+async def latest_run(session: Session, rid: ResourceId, action: str) -> dict[str, Any] | None:
+    """The machine's latest assessment/installation summary from Resource Graph."""
+    table, suffix, activity = _TABLES[action]
+    query = (
+        f"{table} | where type =~ 'microsoft.hybridcompute/machines/{suffix}' "
+        f"| where tolower(id) startswith '{rid.key}/' "
+        f"| extend started = todatetime(properties.startDateTime) "
+        f"| order by started desc | take 1 | project id, properties"
+    )
+    async for row in graph.rows(session, query, subscriptions=[rid.subscription_id]):
+        properties = dict(row.get("properties") or {})
+        if action == "install":
+            properties.setdefault(activity, str(row.get("id", "")).rsplit("/", 1)[-1])
+        return properties
+    return None
+
+
+async def status(session: Session, rid: ResourceId) -> HotpatchStatus:
+    facts = await read(session, rid)
+    return arc_status(
+        str(rid),
+        facts,
+        await latest_run(session, rid, "assess"),
+        await latest_run(session, rid, "install"),
+    )
+
+
+def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
+    async def latest() -> Any:
+        return await latest_run(session, rid, action)
+
+    return Probe(latest, (_TABLES[action][2], "startDateTime"))
+
+
+async def start(
+    session: Session,
+    rid: ResourceId,
+    action: str,
+    options: InstallOptions | None,
+    deadline: Deadline,
+) -> tuple[OperationToken, Started]:
+    probe = _probe(session, rid, action)
+    previous = probe.activity(await probe.read())
+    client = session.hybrid(rid.subscription_id)
+
+    async def begin() -> Any:
+        if action == "install":
+            assert options is not None
+            return await client.machines.begin_install_patches(
+                rid.resource_group,
+                rid.name,
+                MachineInstallPatchesParameters(options.request_body()),
+            )
+        return await client.machines.begin_assess_patches(rid.resource_group, rid.name)
+
+    doing = "installing patches" if action == "install" else "assessing patches"
+    started = await trigger(
+        session, begin, probe, previous, resource=str(rid), doing=doing, deadline=deadline
+    )
+    sdk_token = started.poller.continuation_token() if started.poller is not None else None
+    return OperationToken(action, str(rid), previous, sdk_token), started
+
+
+async def finish(
+    session: Session, token: OperationToken, started: Started | None, deadline: Deadline
+) -> Assessment | Installation:
+    rid = parse_resource_id(token.resource)
+    doing = "installing patches" if token.action == "install" else "assessing patches"
+    if token.sdk_token is None:
+        body = await wait_attached(
+            session,
+            _probe(session, rid, token.action),
+            token.previous_activity,
+            resource=str(rid),
+            doing=doing,
+            deadline=deadline,
+        )
+    else:
+        machines = session.hybrid(rid.subscription_id).machines
+
+        async def resume(sdk_token: str) -> Any:
+            if token.action == "install":
+                return await machines.begin_install_patches(
+                    rid.resource_group,
+                    rid.name,
+                    MachineInstallPatchesParameters({}),
+                    continuation_token=sdk_token,
+                )
+            return await machines.begin_assess_patches(
+                rid.resource_group, rid.name, continuation_token=sdk_token
+            )
+
+        poller = (
+            started.poller
+            if started and started.poller is not None
+            else await resume(token.sdk_token)
+        )
+        result = await wait_for_poller(
+            session, poller, resume, resource=str(rid), doing=doing, deadline=deadline, handle=token
+        )
+        body = result.as_dict()
+    if token.action == "install":
+        return installation(str(rid), MachineKind.ARC, body)
+    return arc_assessment(str(rid), body)

@@ -1,0 +1,213 @@
+"""`Hotpatch`: the synchronous API (scripts, notebooks). Same methods as `azhotpatch.aio`.
+
+from azhotpatch import Hotpatch
+
+with Hotpatch() as hotpatch:          # DefaultAzureCredential, public Azure
+    print(hotpatch.check(vm_id))
+    hotpatch.enable(vm_id)
+    print(hotpatch.install(vm_id))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from azhotpatch import aio
+from azhotpatch._sync import LoopThread
+from azhotpatch.ids import ResourceId
+from azhotpatch.models import (
+    Assessment,
+    Classification,
+    Eligibility,
+    Enrollment,
+    HotpatchStatus,
+    Installation,
+    InstallOptions,
+    RebootSetting,
+    Registration,
+)
+
+if TYPE_CHECKING:
+    from azhotpatch._azure.policies import Metrics
+
+__all__ = ["Hotpatch", "PendingOperation"]
+
+Seconds = aio.Seconds
+
+
+class PendingOperation:
+    """A started assessment or installation; ``token`` resumes it later (`Hotpatch.resume`)."""
+
+    def __init__(self, loop: LoopThread, pending: aio.PendingOperation) -> None:
+        self._loop = loop
+        self._pending = pending
+
+    @property
+    def token(self) -> str:
+        return self._pending.token
+
+    @property
+    def resource(self) -> str:
+        return self._pending.resource
+
+    @property
+    def action(self) -> str:
+        return self._pending.action
+
+    def result(self, *, deadline: Seconds = None) -> Assessment | Installation:
+        return self._loop.run(self._pending.result(deadline=deadline))
+
+    def __repr__(self) -> str:
+        return f"PendingOperation({self.action} on {self.resource})"
+
+
+class Hotpatch:
+    """Hotpatch operations on one machine at a time; see `azhotpatch.aio.Hotpatch` for the
+    options (credential, cloud, endpoint, connection_verify, retry, pacing, deadline)."""
+
+    def __init__(self, credential: Any = None, **options: Any) -> None:
+        self._loop = LoopThread()
+        self._async = aio.Hotpatch(credential, **options)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self._async.close())
+        finally:
+            self._loop.stop()
+
+    def __enter__(self) -> Hotpatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._async.metrics
+
+    @property
+    def aio(self) -> aio.Hotpatch:
+        """The async client this one drives (shares pacing and connections)."""
+        return self._async
+
+    # --- operations -------------------------------------------------------------------------
+
+    def check(self, resource_id: str | ResourceId) -> Eligibility:
+        return self._loop.run(self._async.check(resource_id))
+
+    def enable(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        wait: bool = True,
+        force: bool = False,
+        deadline: Seconds = None,
+    ) -> Enrollment:
+        return self._loop.run(
+            self._async.enable(resource_id, wait=wait, force=force, deadline=deadline)
+        )
+
+    def disable(
+        self, resource_id: str | ResourceId, *, wait: bool = True, deadline: Seconds = None
+    ) -> Enrollment:
+        return self._loop.run(self._async.disable(resource_id, wait=wait, deadline=deadline))
+
+    def status(self, resource_id: str | ResourceId) -> HotpatchStatus:
+        return self._loop.run(self._async.status(resource_id))
+
+    @overload
+    def assess(
+        self, resource_id: str | ResourceId, *, wait: Literal[True] = ..., deadline: Seconds = ...
+    ) -> Assessment: ...
+
+    @overload
+    def assess(
+        self, resource_id: str | ResourceId, *, wait: Literal[False], deadline: Seconds = ...
+    ) -> PendingOperation: ...
+
+    def assess(
+        self, resource_id: str | ResourceId, *, wait: bool = True, deadline: Seconds = None
+    ) -> Assessment | PendingOperation:
+        if wait:
+            return self._loop.run(self._async.assess(resource_id, wait=True, deadline=deadline))
+        pending = self._loop.run(self._async.assess(resource_id, wait=False, deadline=deadline))
+        return PendingOperation(self._loop, pending)
+
+    @overload
+    def install(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        classifications: Iterable[str | Classification] = ...,
+        reboot: str | RebootSetting = ...,
+        max_duration: timedelta = ...,
+        kb_include: Iterable[str] = ...,
+        kb_exclude: Iterable[str] = ...,
+        exclude_kbs_requiring_reboot: bool = ...,
+        max_patch_publish_date: datetime | date | None = ...,
+        options: InstallOptions | None = ...,
+        wait: Literal[True] = ...,
+        deadline: Seconds = ...,
+    ) -> Installation: ...
+
+    @overload
+    def install(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        classifications: Iterable[str | Classification] = ...,
+        reboot: str | RebootSetting = ...,
+        max_duration: timedelta = ...,
+        kb_include: Iterable[str] = ...,
+        kb_exclude: Iterable[str] = ...,
+        exclude_kbs_requiring_reboot: bool = ...,
+        max_patch_publish_date: datetime | date | None = ...,
+        options: InstallOptions | None = ...,
+        wait: Literal[False],
+        deadline: Seconds = ...,
+    ) -> PendingOperation: ...
+
+    def install(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        classifications: Iterable[str | Classification] = ("Critical", "Security"),
+        reboot: str | RebootSetting = "IfRequired",
+        max_duration: timedelta = timedelta(hours=2),
+        kb_include: Iterable[str] = (),
+        kb_exclude: Iterable[str] = (),
+        exclude_kbs_requiring_reboot: bool = False,
+        max_patch_publish_date: datetime | date | None = None,
+        options: InstallOptions | None = None,
+        wait: bool = True,
+        deadline: Seconds = None,
+    ) -> Installation | PendingOperation:
+        arguments: dict[str, Any] = {
+            "classifications": classifications,
+            "reboot": reboot,
+            "max_duration": max_duration,
+            "kb_include": kb_include,
+            "kb_exclude": kb_exclude,
+            "exclude_kbs_requiring_reboot": exclude_kbs_requiring_reboot,
+            "max_patch_publish_date": max_patch_publish_date,
+            "options": options,
+            "deadline": deadline,
+        }
+        if wait:
+            return self._loop.run(self._async.install(resource_id, wait=True, **arguments))
+        pending = self._loop.run(self._async.install(resource_id, wait=False, **arguments))
+        return PendingOperation(self._loop, pending)
+
+    def resume(self, token: str) -> PendingOperation:
+        return PendingOperation(self._loop, self._loop.run(self._async.resume(token)))
+
+    def register_preview_features(
+        self, subscription_id: str, *, wait: bool = True, timeout: Seconds = timedelta(minutes=20)
+    ) -> Registration:
+        return self._loop.run(
+            self._async.register_preview_features(subscription_id, wait=wait, timeout=timeout)
+        )

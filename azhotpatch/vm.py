@@ -1,0 +1,300 @@
+"""Hotpatch on Azure VMs: read, check, enroll, assess, install, one machine at a time.
+
+Enrollment is a read-compare-write PATCH of ``osProfile.windowsConfiguration`` (only what
+differs is sent: every VM update spends a token of Compute's per-VM bucket, 4 per minute).
+Assess and install go through `azhotpatch._azure.trigger`, which never sends the same POST
+twice when the first may have been accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
+
+from azhotpatch._azure.lro import OperationToken, wait_for_poller
+from azhotpatch._azure.retry import Deadline
+from azhotpatch._azure.session import Session
+from azhotpatch._azure.trigger import Probe, Started, trigger, wait_attached
+from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
+from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.models import (
+    Assessment,
+    Eligibility,
+    Enrollment,
+    EnrollmentState,
+    HotpatchStatus,
+    Installation,
+    InstallOptions,
+)
+from azhotpatch.parse import VmFacts, installation, vm_assessment, vm_facts, vm_status
+
+_ASSESS_ACTIVITY = "assessmentActivityId"
+_INSTALL_ACTIVITY = "installationActivityId"
+
+
+async def read(session: Session, rid: ResourceId, deadline: Deadline | None = None) -> VmFacts:
+    """The VM with its instance view (power, agent, patch summaries)."""
+    client = session.compute(rid.subscription_id)
+
+    async def get() -> Any:
+        return await client.virtual_machines.get(
+            rid.resource_group, rid.name, expand="instanceView"
+        )
+
+    model = await session.call(get, resource=str(rid), doing="reading the VM", deadline=deadline)
+    facts = vm_facts(model.as_dict())
+    session.regions[rid.key] = facts.location
+    return facts
+
+
+async def offered_skus(session: Session, rid: ResourceId, facts: VmFacts) -> tuple[str, ...] | None:
+    """The region's live SKU list for the VM's publisher/offer, cached per region and offer."""
+    publisher = str(facts.image.get("publisher") or "")
+    offer = str(facts.image.get("offer") or "")
+    if not (publisher and offer and facts.location):
+        return None
+    key = (facts.location, publisher.lower(), offer.lower())
+    cached = session.sku_cache.get(key)
+    if cached is not None:
+        return cached
+    client = session.compute(rid.subscription_id)
+
+    async def list_skus() -> Any:
+        return await client.virtual_machine_images.list_skus(facts.location, publisher, offer)
+
+    found = await session.call(
+        list_skus, resource=str(rid), doing=f"listing image SKUs offered in {facts.location}"
+    )
+    skus = tuple(str(item.name) for item in found)
+    session.sku_cache[key] = skus
+    return skus
+
+
+async def check(session: Session, rid: ResourceId) -> Eligibility:
+    facts = await read(session, rid)
+    return vm_eligibility(facts, offered_skus=await offered_skus(session, rid, facts))
+
+
+# --- enrollment -----------------------------------------------------------------------------
+
+
+def enrollment_patch(facts: VmFacts, *, enable: bool) -> dict[str, Any] | None:
+    """The smallest PATCH body that gives the VM the settings Hotpatch needs (or turns it
+    off), None when it already has them."""
+    settings: dict[str, Any] = {}
+    windows: dict[str, Any] = {}
+    if enable:
+        if (facts.patch_mode or "").lower() != "automaticbyplatform":
+            settings["patchMode"] = "AutomaticByPlatform"
+        if facts.enable_hotpatching is not True:
+            settings["enableHotpatching"] = True
+        if facts.bypass_platform_safety_checks:
+            settings["automaticByPlatformSettings"] = {
+                "bypassPlatformSafetyChecksOnUserSchedule": False
+            }
+        if facts.enable_automatic_updates is False:
+            windows["enableAutomaticUpdates"] = True
+    elif facts.enable_hotpatching:
+        settings["enableHotpatching"] = False
+    if settings:
+        if "enableHotpatching" in settings and "patchMode" not in settings:
+            # Compute validates the whole patchSettings object; restate the mode with the flag.
+            settings["patchMode"] = facts.patch_mode or "AutomaticByPlatform"
+        windows["patchSettings"] = settings
+    if not windows:
+        return None
+    return {"properties": {"osProfile": {"windowsConfiguration": windows}}}
+
+
+def _describe(body: dict[str, Any]) -> str:
+    windows = body["properties"]["osProfile"]["windowsConfiguration"]
+    settings = windows.get("patchSettings", {})
+    parts = [f"{k}={v}" for k, v in settings.items() if not isinstance(v, dict)]
+    if "automaticByPlatformSettings" in settings:
+        parts.append("bypassPlatformSafetyChecksOnUserSchedule=False")
+    if "enableAutomaticUpdates" in windows:
+        parts.append("enableAutomaticUpdates=True")
+    return "set " + ", ".join(parts)
+
+
+async def enable(
+    session: Session, rid: ResourceId, *, wait: bool, force: bool, deadline: Deadline
+) -> Enrollment:
+    facts = await read(session, rid, deadline)
+    verdict = vm_eligibility(facts, offered_skus=await offered_skus(session, rid, facts))
+    blockers = [r for r in verdict.blockers if not (force and r.rule in OVERRIDABLE)]
+    if blockers:
+        raise refusal(str(rid), blockers)
+    return await _write(session, rid, facts, enable_it=True, wait=wait, deadline=deadline)
+
+
+async def disable(
+    session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
+) -> Enrollment:
+    facts = await read(session, rid, deadline)
+    return await _write(session, rid, facts, enable_it=False, wait=wait, deadline=deadline)
+
+
+async def _write(
+    session: Session,
+    rid: ResourceId,
+    facts: VmFacts,
+    *,
+    enable_it: bool,
+    wait: bool,
+    deadline: Deadline,
+) -> Enrollment:
+    before = facts.enrollment
+    body = enrollment_patch(facts, enable=enable_it)
+    if body is None:
+        return Enrollment(
+            str(rid), MachineKind.VM, before, before, changed=False, detail="already as requested"
+        )
+    client = session.compute(rid.subscription_id)
+    doing = "enabling Hotpatch" if enable_it else "disabling Hotpatch"
+
+    async def start() -> Any:
+        return await client.virtual_machines.begin_update(
+            rid.resource_group, rid.name, VirtualMachineUpdate(body)
+        )
+
+    async def resume(token: str) -> Any:
+        return await client.virtual_machines.begin_update(
+            rid.resource_group, rid.name, VirtualMachineUpdate(body), continuation_token=token
+        )
+
+    poller = await session.call(start, resource=str(rid), doing=doing, deadline=deadline)
+    if not wait:
+        return Enrollment(
+            str(rid), MachineKind.VM, before, EnrollmentState.PENDING, True, _describe(body)
+        )
+    result = await wait_for_poller(
+        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
+    )
+    after = vm_facts(result.as_dict()).enrollment
+    return Enrollment(str(rid), MachineKind.VM, before, after, changed=True, detail=_describe(body))
+
+
+async def status(session: Session, rid: ResourceId) -> HotpatchStatus:
+    return vm_status(str(rid), await read(session, rid))
+
+
+# --- assess and install -----------------------------------------------------------------------
+
+
+def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
+    key = "lastPatchInstallationSummary" if action == "install" else "availablePatchSummary"
+
+    async def latest() -> Any:
+        facts = await read(session, rid)
+        return facts.patch_status.get(key)
+
+    return Probe(latest, (_INSTALL_ACTIVITY if action == "install" else _ASSESS_ACTIVITY,))
+
+
+async def start(
+    session: Session,
+    rid: ResourceId,
+    action: str,
+    options: InstallOptions | None,
+    deadline: Deadline,
+) -> tuple[OperationToken, Started]:
+    """Send assessPatches/installPatches once; return the handle and how to wait for it."""
+    probe = _probe(session, rid, action)
+    previous = probe.activity(await probe.read())
+    client = session.compute(rid.subscription_id)
+
+    async def begin() -> Any:
+        if action == "install":
+            assert options is not None
+            return await client.virtual_machines.begin_install_patches(
+                rid.resource_group,
+                rid.name,
+                VirtualMachineInstallPatchesParameters(options.request_body()),
+            )
+        return await client.virtual_machines.begin_assess_patches(rid.resource_group, rid.name)
+
+    started = await trigger(
+        session, begin, probe, previous, resource=str(rid), doing=_doing(action), deadline=deadline
+    )
+    sdk_token = started.poller.continuation_token() if started.poller is not None else None
+    return OperationToken(action, str(rid), previous, sdk_token), started
+
+
+async def finish(
+    session: Session, token: OperationToken, started: Started | None, deadline: Deadline
+) -> Assessment | Installation:
+    """Wait for an operation from `start` (or from a resumed handle) and parse its result."""
+    rid = parse_resource_id(token.resource)
+    doing = _doing(token.action)
+    if token.sdk_token is None:
+        summary = await wait_attached(
+            session,
+            _probe(session, rid, token.action),
+            token.previous_activity,
+            resource=str(rid),
+            doing=doing,
+            deadline=deadline,
+        )
+        return _from_summary(rid, token.action, summary)
+    client = session.compute(rid.subscription_id)
+    operations = client.virtual_machines
+
+    async def resume(sdk_token: str) -> Any:
+        if token.action == "install":
+            return await operations.begin_install_patches(
+                rid.resource_group,
+                rid.name,
+                VirtualMachineInstallPatchesParameters({}),
+                continuation_token=sdk_token,
+            )
+        return await operations.begin_assess_patches(
+            rid.resource_group, rid.name, continuation_token=sdk_token
+        )
+
+    poller = (
+        started.poller if started and started.poller is not None else await resume(token.sdk_token)
+    )
+    result = await wait_for_poller(
+        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline, handle=token
+    )
+    body = result.as_dict()
+    if token.action == "install":
+        return installation(str(rid), MachineKind.VM, body)
+    return vm_assessment(str(rid), body)
+
+
+def _from_summary(rid: ResourceId, action: str, summary: Any) -> Assessment | Installation:
+    """Results read back from the instance view (counts only: no patch list there)."""
+    if action == "install":
+        return installation(str(rid), MachineKind.VM, summary)
+    assessment = vm_assessment(str(rid), summary)
+    return Assessment(
+        resource=assessment.resource,
+        kind=MachineKind.VM,
+        status=assessment.status,
+        activity_id=assessment.activity_id,
+        started=assessment.started,
+        reboot_pending=assessment.reboot_pending,
+        counts=assessment.counts,
+        patches=None,
+        error=assessment.error,
+    )
+
+
+def _doing(action: str) -> str:
+    return "installing patches" if action == "install" else "assessing patches"
+
+
+__all__ = [
+    "check",
+    "disable",
+    "enable",
+    "enrollment_patch",
+    "finish",
+    "offered_skus",
+    "read",
+    "start",
+    "status",
+]
