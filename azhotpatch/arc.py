@@ -42,7 +42,14 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
 )
-from azhotpatch.parse import ArcFacts, arc_assessment, arc_facts, arc_status, installation
+from azhotpatch.parse import (
+    ArcFacts,
+    arc_assessment,
+    arc_facts,
+    arc_status,
+    installation,
+    license_hotpatch_state,
+)
 
 HOTPATCH_FEATURE = "Hotpatch"
 _SETTLED = ("enabled", "actionrequired", "disabled")
@@ -134,14 +141,6 @@ async def _license(session: Session, rid: ResourceId, deadline: Deadline) -> dic
     return None if found is None else dict(found.as_dict())
 
 
-def _hotpatch_state(profile: dict[str, Any] | None) -> str | None:
-    features = ((profile or {}).get("properties") or {}).get("productProfile", {}).get(
-        "productFeatures"
-    ) or []
-    feature = next((f for f in features if str(f.get("name")).lower() == "hotpatch"), None)
-    return None if feature is None else str(feature.get("subscriptionStatus"))
-
-
 async def _set_license(
     session: Session, rid: ResourceId, facts: ArcFacts, *, enable: bool, deadline: Deadline
 ) -> list[str]:
@@ -150,7 +149,7 @@ async def _set_license(
     if facts.hotpatch_license == wanted:
         return []
     profile = await _license(session, rid, deadline)
-    current = _hotpatch_state(profile)
+    current = license_hotpatch_state(profile)
     if current == wanted or (profile is None and not enable):
         return []
     client = session.hybrid(rid.subscription_id)
@@ -199,7 +198,7 @@ async def _set_license(
     result = await wait_for_poller(
         session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
     )
-    state = _hotpatch_state(result.as_dict())
+    state = license_hotpatch_state(result.as_dict())
     if state != wanted:
         raise OperationFailedError(
             f"the license profile's Hotpatch feature is {state!r} after the update, not {wanted!r}",

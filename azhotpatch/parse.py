@@ -301,6 +301,13 @@ def arc_facts(body: Json) -> ArcFacts:
     )
 
 
+def license_hotpatch_state(profile: Json | None) -> str | None:
+    """The Hotpatch feature's ``subscriptionStatus`` in a license profile, None if absent."""
+    features = get(profile, "properties", "productProfile", "productFeatures") or ()
+    feature = next((f for f in features if str(f.get("name", "")).lower() == "hotpatch"), None)
+    return None if feature is None else str(feature.get("subscriptionStatus"))
+
+
 # --- status ----------------------------------------------------------------------------------
 
 

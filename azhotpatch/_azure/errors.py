@@ -9,6 +9,7 @@ import enum
 import re
 from collections.abc import Mapping
 
+import aiohttp
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -51,7 +52,7 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, ClientAuthenticationError):
         return Failure.FATAL
     if isinstance(error, ServiceRequestError):
-        return Failure.NOT_SENT
+        return Failure.NOT_SENT if _never_left(error) else Failure.TRANSIENT
     if isinstance(error, ServiceResponseError):
         return Failure.TRANSIENT
     if isinstance(error, HttpResponseError):
@@ -63,6 +64,20 @@ def classify(error: BaseException) -> Failure:
         if status in (408, 500, 502, 503, 504):
             return Failure.TRANSIENT
     return Failure.FATAL
+
+
+def _never_left(error: ServiceRequestError) -> bool:
+    """azure-core's aiohttp transport reports *any* aiohttp client error as a request error,
+    including a server that dropped the connection after reading the request. Only a failure
+    to connect at all proves the request was never sent."""
+    cause: BaseException | None = getattr(error, "inner_exception", None) or error.__cause__
+    while cause is not None:
+        if isinstance(cause, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+            return True
+        if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def azure_code(error: HttpResponseError) -> str:

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from azhotpatch.limits import Bucket, ThrottleLimits
@@ -92,6 +92,7 @@ class Pacer:
         reserve: float = DEFAULT_RESERVE,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
@@ -100,6 +101,7 @@ class Pacer:
         self.reserve = reserve
         self.enabled = enabled
         self.clock = clock
+        self.sleep = sleep
         self.stats = PacerStats()
         self._cells: dict[BucketKey, _Cell] = {}
         self._sequence = itertools.count()
@@ -121,7 +123,7 @@ class Pacer:
         delay = at - now
         if delay > 0:
             self.stats.waited_seconds += delay
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
         return Ticket(tuple(keys), sequence, self.clock())
 
     def settle(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:

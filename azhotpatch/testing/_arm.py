@@ -271,11 +271,17 @@ API_VERSIONS = {
 
 
 def retry_after(wall_seconds: float, *, precise: bool) -> dict[str, str]:
-    """Retry-After in whole seconds (never 0 for a real wait), plus ``retry-after-ms`` when the
-    emulator runs sped up or the wait is under a second, which azure-core honours first."""
-    headers = {"Retry-After": str(max(1, math.ceil(wall_seconds)) if wall_seconds > 0 else 0)}
-    if precise or 0 < wall_seconds < 1:
-        headers["retry-after-ms"] = str(max(1, math.ceil(wall_seconds * 1000)))
+    """When to come back. ``Retry-After`` is whole seconds, which cannot say "in 25 ms", and
+    azure-core reads it before anything else; so a sub-second wait (only possible when the
+    emulator runs sped up) is sent as ``retry-after-ms`` alone, which azure-core and
+    azhotpatch both honour. Longer waits carry ``Retry-After`` as Azure does, plus
+    ``retry-after-ms`` when sped up."""
+    milliseconds = str(max(1, math.ceil(wall_seconds * 1000)))
+    if wall_seconds < 1:
+        return {"retry-after-ms": milliseconds}
+    headers = {"Retry-After": str(math.ceil(wall_seconds))}
+    if precise:
+        headers["retry-after-ms"] = milliseconds
     return headers
 
 

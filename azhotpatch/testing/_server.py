@@ -150,7 +150,7 @@ class Server:
             transport = request.transport
             if transport is not None:
                 transport.abort()
-            raise ConnectionResetError("emulated connection reset")
+            return web.Response(status=500)  # never written: the connection is gone
         return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:

@@ -218,6 +218,7 @@ class Emulator:
             "endpoint": self.endpoint,
             "connection_verify": self.ca_path,
             "polling_interval": self.polling_interval,
+            "time_scale": self.clock.time_scale,
         }
         settings.update(options)
         return Hotpatch(credential, **settings)

@@ -417,7 +417,8 @@ def test_arc_assess_and_install(emu: Emulator) -> None:
     assert initial.status_code == 202
     assert "updateCenterOperationResults" in initial.headers["Location"]
     assert "Azure-AsyncOperation" not in initial.headers
-    assert initial.headers["Retry-After"] == "1"  # 60 s of Azure time at 1200x
+    assert initial.headers["retry-after-ms"] == "50"  # 60 s of Azure time at 1200x
+    assert "Retry-After" not in initial.headers  # whole seconds cannot say 50 ms
     assessed = poller.result()
     counts = assessed.available_patch_count_by_classification
     assert assessed.status == "Succeeded"

@@ -1,0 +1,166 @@
+"""The client-side pacer: GCRA buckets that mirror Azure's, on a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from azhotpatch._azure.pacing import (
+    Pacer,
+    arm_key,
+    compute_key,
+    compute_resource_key,
+    graph_key,
+    parse_remaining,
+    retry_after_seconds,
+)
+from azhotpatch._azure.routing import bucket_keys
+from azhotpatch.limits import Bucket, ThrottleLimits
+
+
+class FakeClock:
+    """Time that moves only when the pacer sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.slept.append(delay)
+        self.now += delay
+
+
+def pacer_on(clock: FakeClock, **options: float) -> Pacer:
+    return Pacer(ThrottleLimits(), clock=clock, sleep=clock.sleep, **options)  # type: ignore[arg-type]
+
+
+def reservations(pacer: Pacer, clock: FakeClock, key: tuple[str, ...], count: int) -> list[float]:
+    """Departure times of ``count`` back-to-back requests (sleeps advance the fake clock)."""
+    times: list[float] = []
+
+    async def run() -> None:
+        for _ in range(count):
+            ticket = await pacer.acquire([key])
+            times.append(ticket.sent_at)
+            pacer.settle(ticket, 200, {})
+
+    asyncio.run(run())
+    return times
+
+
+def test_burst_then_documented_rate_with_headroom() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock, headroom=0.95, reserve=1)
+    times = reservations(pacer, clock, arm_key("s", "writes"), 260)
+    start = times[0]
+    burst = sum(1 for t in times if t == start)
+    assert burst == 199  # 200 tokens, one held back
+    steady = times[burst:]
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    assert rate == pytest.approx(10 * 0.95, rel=1e-6)  # 10 writes/s, 5% headroom
+
+
+def test_never_exceeds_any_window() -> None:
+    """Over any 60 s window, the guest-patch bucket (600 + 200/min) is never overdrawn."""
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    key = compute_key("VMGuestPatchOperation", "s", "westeurope")
+    times = reservations(pacer, clock, key, 1200)
+    for i, start in enumerate(times):
+        in_window = sum(1 for t in times[i:] if t < start + 60)
+        assert in_window <= 600 + 200
+
+
+def test_graph_quota_is_respected_in_fixed_windows() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    times = reservations(pacer, clock, graph_key(), 100)
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 5.0) <= 15 - 1
+
+
+def test_server_remaining_realigns_the_model() -> None:
+    """Another client is spending the same subscription's writes: Azure's count wins."""
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    key = arm_key("s", "writes")
+
+    async def run() -> tuple[float, float]:
+        ticket = await pacer.acquire([key])
+        before = pacer.bucket_state(key)[0]
+        pacer.settle(ticket, 200, {"x-ms-ratelimit-remaining-subscription-writes": "20"})
+        return before, pacer.bucket_state(key)[0]
+
+    before, after = asyncio.run(run())
+    assert before == pytest.approx(199)
+    assert after == pytest.approx(20)
+    assert pacer.stats.realigned == 1
+
+
+def test_429_pauses_the_bucket_for_retry_after() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    key = compute_key("VMGuestPatchOperation", "s", "westeurope")
+
+    async def run() -> float:
+        ticket = await pacer.acquire([key])
+        pacer.settle(
+            ticket,
+            429,
+            {
+                "Retry-After": "17",
+                "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/VMGuestPatchOperationSubscriptionMaximum;0",
+            },
+        )
+        await pacer.acquire([key])
+        return sum(clock.slept)
+
+    assert asyncio.run(run()) == pytest.approx(17.0)
+    assert pacer.stats.pauses == 1
+
+
+def test_time_scale_speeds_refill_only() -> None:
+    limits = ThrottleLimits().sped_up(600)
+    assert limits.arm_writes == Bucket(200, 10 * 60 * 600)
+    assert limits.compute["VMGuestPatchOperation"][0].capacity == 600
+    assert limits.graph_window_seconds == pytest.approx(5 / 600)
+
+
+def test_bucket_keys_for_each_call() -> None:
+    regions = {
+        "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm": "westeurope"
+    }.get
+    base = "https://management.azure.com"
+    vm = f"{base}/subscriptions/S/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm"
+    assert bucket_keys("POST", f"{vm}/installPatches?api-version=1", regions) == [
+        arm_key("s", "writes"),
+        compute_key("VMGuestPatchOperation", "s", "westeurope"),
+        compute_resource_key("VMGuestPatchOperation", vm.split(base)[1].lower()),
+    ]
+    assert bucket_keys("PATCH", vm, regions)[1] == compute_key("UpdateVM", "s", "westeurope")
+    assert bucket_keys("GET", f"{vm}?$expand=instanceView", regions)[1][1] == "LowCostGet"
+    op = f"{base}/subscriptions/s/providers/Microsoft.Compute/locations/westus/operations/1?p=x"
+    assert bucket_keys("GET", op, regions) == [
+        arm_key("s", "reads"),
+        compute_key("GetOperation", "s", "westus"),
+    ]
+    arc = f"{base}/subscriptions/s/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/m"
+    assert bucket_keys("PATCH", arc, regions) == [arm_key("s", "writes")]
+    assert bucket_keys("POST", f"{base}/providers/Microsoft.ResourceGraph/resources", regions) == [
+        graph_key()
+    ]
+    assert bucket_keys("DELETE", f"{arc}/licenseProfiles/default", regions) == [
+        arm_key("s", "deletes")
+    ]
+
+
+def test_header_parsing_edge_cases() -> None:
+    assert parse_remaining(
+        {"x-ms-ratelimit-remaining-resource": "Microsoft.Compute/A;3, Microsoft.Compute/B;x"}
+    ) == {"Microsoft.Compute/A": 3}
+    assert retry_after_seconds({"retry-after-ms": "250", "Retry-After": "1"}) == 0.25
+    assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
