@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.ids import MachineKind
 from azhotpatch.models import (
     Assessment,
     Classification,
@@ -14,7 +15,6 @@ from azhotpatch.models import (
     RebootBehavior,
     RebootSetting,
 )
-from azhotpatch.ids import MachineKind
 
 
 def test_install_options_request_body() -> None:

@@ -34,16 +34,16 @@ def test_vm_assessment_from_the_location_url() -> None:
     assessment = parse.vm_assessment(VM, body("vm_assess_result"))
     assert assessment.status is OperationStatus.SUCCEEDED
     assert assessment.kind is MachineKind.VM
-    assert assessment.patches is not None and len(assessment.patches) == len(
-        body("vm_assess_result")["availablePatches"]
-    )
+    assert assessment.patches is not None
+    assert len(assessment.patches) == len(body("vm_assess_result")["availablePatches"])
     behaviours = {p.reboot_behavior for p in assessment.patches}
     assert behaviours <= {RebootBehavior.NEVER_REBOOTS, RebootBehavior.CAN_REQUEST_REBOOT}
     assert (
         assessment.counts["critical_and_security"]
         == body("vm_assess_result")["criticalAndSecurityPatchCount"]
     )
-    assert assessment.started is not None and assessment.started.tzinfo is not None
+    assert assessment.started is not None
+    assert assessment.started.tzinfo is not None
     assert all(p.kb_id for p in assessment.patches)
 
 
@@ -73,7 +73,8 @@ def test_vm_installation(name: str) -> None:
 
 def test_linux_installation_with_versions_not_kbs() -> None:
     result = parse.installation(VM, MachineKind.VM, body("vm_install_result_linux"))
-    assert result.patches and all(p.kb_id is None for p in result.patches)
+    assert result.patches
+    assert all(p.kb_id is None for p in result.patches)
     assert result.error is None  # error.code "0" is success too
 
 
@@ -119,7 +120,8 @@ def test_recorded_errors_and_registration_states() -> None:
     assert body("feature_register_pending")["properties"]["state"] == "Pending"
     assert body("provider_registering")["registrationState"] == "Registering"
     page = body("graph_page")
-    assert page["resultTruncated"] == "false" and "$skipToken" in page
+    assert page["resultTruncated"] == "false"
+    assert "$skipToken" in page
 
 
 # --- the emulator agrees with the recordings ----------------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
-
 import pytest
 
 from azhotpatch.errors import AmbiguousOperationError, HotpatchError
@@ -27,11 +25,11 @@ def workload(emu: Emulator) -> tuple[Counter[str], dict[str, int]]:
     with emu.client(deadline=DEADLINE) as client:
         for rid in ids:
             for name, action in (
-                ("check", lambda: client.check(rid)),
-                ("enable", lambda: client.enable(rid)),
-                ("assess", lambda: client.assess(rid)),
-                ("install", lambda: client.install(rid)),
-                ("status", lambda: client.status(rid)),
+                ("check", lambda rid=rid: client.check(rid)),
+                ("enable", lambda rid=rid: client.enable(rid)),
+                ("assess", lambda rid=rid: client.assess(rid)),
+                ("install", lambda rid=rid: client.install(rid)),
+                ("status", lambda rid=rid: client.status(rid)),
             ):
                 started = time.monotonic()
                 try:
@@ -138,7 +136,3 @@ def test_failed_lro_is_a_typed_error() -> None:
             client.assess(vm)
         assert info.value.azure_code == "InternalExecutionError"
         assert "ended Failed" in str(info.value)
-
-
-def _unused(_: Any) -> None:  # keep linters quiet about helpers used via lambdas
-    return None

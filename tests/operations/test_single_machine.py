@@ -31,7 +31,8 @@ from .conftest import SUB, arc_spec, vm_spec, writes
 def test_vm_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> None:
     vm = emu.add_vm(vm_spec(patch_mode="AutomaticByOS", months_behind=1))
     verdict = hotpatch.check(vm)
-    assert verdict.ok and not verdict.compliant
+    assert verdict.ok
+    assert not verdict.compliant
     assert {Rule.PATCH_MODE, Rule.HOTPATCH_SETTING_OFF} == verdict.rules
     assert hotpatch.status(vm).enrollment is EnrollmentState.NOT_ENROLLED
 
@@ -46,7 +47,8 @@ def test_vm_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> N
 
     assessment = hotpatch.assess(vm)
     assert assessment.status is OperationStatus.SUCCEEDED
-    assert assessment.patches and assessment.critical_and_security >= 0
+    assert assessment.patches
+    assert assessment.critical_and_security >= 0
     security = [p for p in assessment.patches if "Security" in p.classifications]
     assert security, "a machine a month behind has a security update"
 
@@ -128,7 +130,8 @@ def test_arc_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> 
     )
     assert "licenseProfile Hotpatch=Enabled" in enrolled.detail
     machine = emu.machine(arc)
-    assert machine.licensed_for_hotpatch and machine.hotpatch_status == "Enabled"
+    assert machine.licensed_for_hotpatch
+    assert machine.hotpatch_status == "Enabled"
     put = [r for r in emu.requests() if r.route == "arc.license.put"]
     assert len(put) == 1  # created with PUT ('Enabled'), as the profile did not exist
 
@@ -138,7 +141,8 @@ def test_arc_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> 
     assert assessment.counts["security"] >= 1
     installed = hotpatch.install(arc)
     assert isinstance(installed, Installation)
-    assert installed.installed >= 1 and installed.patches is None
+    assert installed.installed >= 1
+    assert installed.patches is None
     status = hotpatch.status(arc)
     assert status.enrollment is EnrollmentState.ENROLLED
     assert status.enablement_status == "Enabled"
@@ -155,7 +159,8 @@ def test_arc_existing_profile_is_patched_with_the_patch_enum(
     machine.license["productProfile"]["productFeatures"][0]["subscriptionStatus"] = "Disabled"
     hotpatch.enable(arc)
     routes = [r.route for r in emu.requests() if r.method in ("PUT", "PATCH")]
-    assert "arc.license.patch" in routes and "arc.license.put" not in routes
+    assert "arc.license.patch" in routes
+    assert "arc.license.put" not in routes
     assert machine.licensed_for_hotpatch
 
 
@@ -271,7 +276,8 @@ def test_missing_machine(emu: Emulator, hotpatch: Hotpatch) -> None:
     with pytest.raises(ResourceNotFoundError) as info:
         hotpatch.check(vm_spec("nope").id)
     message = str(info.value)
-    assert "virtualMachines/nope" in message and "Fix:" in message
+    assert "virtualMachines/nope" in message
+    assert "Fix:" in message
 
 
 # --- handles, resume, deadlines ---------------------------------------------------------------
@@ -307,7 +313,8 @@ def test_preview_features_idempotent_and_pending() -> None:
         emu.add_subscription(SUB)
         with emu.client() as client:
             first = client.register_preview_features(SUB)
-            assert first.provider_reregistered and first.provider_state == "Registered"
+            assert first.provider_reregistered
+            assert first.provider_state == "Registered"
             states = {f.name.split("/")[1]: f.state for f in first.features}
             assert states == {
                 "InGuestHotPatchVMPreview": "Registered",
