@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+
 import pytest
 
 from azhotpatch.errors import AmbiguousOperationError, HotpatchError
