@@ -176,7 +176,7 @@ def installation(resource: str, kind: MachineKind, body: Json) -> Installation:
 # --- machines --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VmFacts:
     """What the Hotpatch rules need to know about a VM, from ARM or from Resource Graph."""
 
@@ -247,7 +247,7 @@ def _agent_status(view: Json) -> str | None:
     return next((str(s.get("displayStatus")) for s in statuses if s.get("displayStatus")), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArcFacts:
     """What the Hotpatch rules need to know about an Arc-enabled server."""
 

@@ -1,0 +1,315 @@
+"""A plan before acting: for every machine, whether it is eligible (with every reason),
+what enrollment will change, which steps will run, what Arc Hotpatch will cost over the
+coming months, and where the Hotpatch calendar stands.
+
+Building a plan reads nothing per machine: the inventory's facts plus one image-catalog
+listing per region are enough. Plans print as a table, export as JSON or CSV, and render as
+HTML in notebooks.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import html
+import io
+import json
+from collections import Counter
+from collections.abc import AsyncIterable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from azhotpatch import calendar, catalog, pricing, vm
+from azhotpatch._azure.session import Session
+from azhotpatch.eligibility import arc_eligibility, vm_eligibility
+from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet.inventory import MachineRecord
+from azhotpatch.ids import MachineKind
+from azhotpatch.models import Eligibility, InstallOptions, Reason
+from azhotpatch.parse import VmFacts
+
+__all__ = ["Action", "Plan", "PlanItem", "build_plan", "parse_actions"]
+
+
+class Action(str, enum.Enum):
+    ENABLE = "enable"
+    DISABLE = "disable"
+    ASSESS = "assess"
+    INSTALL = "install"
+
+
+def parse_actions(actions: Iterable[Action | str] | Action | str) -> tuple[Action, ...]:
+    """Validate a pipeline of actions: each known, none twice, enable xor disable, in the
+    order enable/disable -> assess -> install."""
+    if isinstance(actions, (str, Action)):
+        actions = [actions]
+    chosen: list[Action] = []
+    for value in actions:
+        try:
+            action = Action(str(value.value if isinstance(value, Action) else value).lower())
+        except ValueError:
+            raise InvalidArgumentError(
+                "actions",
+                f"{value!r} is not an action",
+                fix=f"use any of {', '.join(a.value for a in Action)}",
+            ) from None
+        if action in chosen:
+            raise InvalidArgumentError(
+                "actions", f"{action.value} is listed twice", fix="list it once"
+            )
+        chosen.append(action)
+    if not chosen:
+        raise InvalidArgumentError(
+            "actions", "no action given", fix="e.g. ['enable', 'assess', 'install']"
+        )
+    if Action.ENABLE in chosen and Action.DISABLE in chosen:
+        raise InvalidArgumentError("actions", "enable and disable together", fix="choose one")
+    order = list(Action)
+    return tuple(sorted(chosen, key=order.index))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """What the run will do to one machine, and why."""
+
+    machine: MachineRecord
+    eligibility: Eligibility
+    steps: tuple[Action, ...]
+    skip: Reason | None = None
+    monthly_cost: Decimal | None = None
+
+    @property
+    def resource(self) -> str:
+        return str(self.machine.id)
+
+    @property
+    def skipped(self) -> bool:
+        return self.skip is not None
+
+    @property
+    def changes(self) -> tuple[str, ...]:
+        return tuple(r.rule.value for r in self.eligibility.changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "kind": self.machine.kind.value,
+            "location": self.machine.location,
+            "steps": [s.value for s in self.steps],
+            "skipped": self.skipped,
+            "reason": self.skip.rule.value if self.skip else None,
+            "message": self.skip.message if self.skip else None,
+            "fix": self.skip.fix if self.skip else None,
+            "blockers": [r.rule.value for r in self.eligibility.blockers],
+            "changes": list(self.changes),
+            "cores": self.machine.cores,
+            "monthly_cost_usd": str(self.monthly_cost) if self.monthly_cost is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    items: tuple[PlanItem, ...]
+    today: date
+    install: InstallOptions | None = None
+    months_ahead: int = 3
+    cost: Decimal = Decimal("0.00")
+    cost_lines: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise InvalidArgumentError(
+                "fleet",
+                "the fleet is empty: no machine matched",
+                fix="check the inventory filter (subscriptions, groups, tags, locations)",
+            )
+
+    # --- summary ------------------------------------------------------------------------------
+
+    @property
+    def to_run(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if not i.skipped)
+
+    @property
+    def skipped(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.skipped)
+
+    @property
+    def skip_reasons(self) -> Counter[str]:
+        return Counter(i.skip.rule.value for i in self.items if i.skip)
+
+    @property
+    def calendar_note(self) -> str:
+        current = calendar.month_kind(self.today.year, self.today.month)
+        coming = calendar.next_release(self.today)
+        kinds = {
+            "B": "a baseline month (installs reboot)",
+            "H": "a hotpatch month (no reboot)",
+            "U": "an unplanned baseline month (installs reboot)",
+        }
+        return (
+            f"{self.today:%B %Y} is {kinds[current.value]}; next release "
+            f"{coming.date.isoformat()} ({kinds[coming.kind.value].split(' (')[0]})"
+        )
+
+    def summary(self) -> str:
+        by_kind = Counter(i.machine.kind.value for i in self.items)
+        lines = [
+            f"Plan: {', '.join(a.value for a in self.actions)} on {len(self.items)} machines "
+            f"({by_kind.get('vm', 0)} VMs, {by_kind.get('arc', 0)} Arc)",
+            f"  will run on {len(self.to_run)}, skip {len(self.skipped)}",
+        ]
+        lines += [f"    skip {count:>5}  {rule}" for rule, count in self.skip_reasons.most_common()]
+        lines.append(f"  calendar: {self.calendar_note}")
+        lines.append(
+            f"  Arc Hotpatch cost for the next {self.months_ahead} months: USD {self.cost}"
+        )
+        return "\n".join(lines)
+
+    # --- renderings ---------------------------------------------------------------------------
+
+    def table(self, limit: int | None = 50) -> str:
+        rows = [("machine", "kind", "steps", "skip reason")]
+        for item in self.items[:limit]:
+            rows.append(
+                (
+                    item.machine.id.name,
+                    item.machine.kind.value,
+                    "+".join(s.value for s in item.steps) or "-",
+                    item.skip.rule.value if item.skip else "",
+                )
+            )
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        text = "\n".join(
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows
+        )
+        more = len(self.items) - len(rows) + 1
+        return text + (f"\n... and {more} more" if more > 0 else "")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "actions": [a.value for a in self.actions],
+            "today": self.today.isoformat(),
+            "calendar": self.calendar_note,
+            "cost_usd": str(self.cost),
+            "months_ahead": self.months_ahead,
+            "machines": len(self.items),
+            "to_run": len(self.to_run),
+            "skip_reasons": dict(self.skip_reasons),
+            "items": [i.as_dict() for i in self.items],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        columns = [
+            "resource",
+            "kind",
+            "location",
+            "steps",
+            "skipped",
+            "reason",
+            "message",
+            "cores",
+            "monthly_cost_usd",
+        ]
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for item in self.items:
+            row = item.as_dict()
+            row["steps"] = "+".join(row["steps"])
+            writer.writerow(row)
+        return buffer.getvalue()
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("machine", "kind", "steps", "skip reason", "fix"))
+        body = "".join(
+            "<tr>"
+            f"<td>{html.escape(i.machine.id.name)}</td><td>{i.machine.kind.value}</td>"
+            f"<td>{html.escape('+'.join(s.value for s in i.steps) or '-')}</td>"
+            f"<td>{html.escape(i.skip.rule.value if i.skip else '')}</td>"
+            f"<td>{html.escape(i.skip.fix if i.skip else '')}</td></tr>"
+            for i in self.items[:200]
+        )
+        summary = html.escape(self.summary()).replace("\n", "<br>")
+        return f"<p>{summary}</p><table><tr>{head}</tr>{body}</table>"
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+async def build_plan(
+    session: Session,
+    machines: AsyncIterable[MachineRecord] | Iterable[MachineRecord],
+    actions: Sequence[Action],
+    *,
+    today: date,
+    install: InstallOptions | None = None,
+    months_ahead: int = 3,
+) -> Plan:
+    items: list[PlanItem] = []
+    total = Decimal("0.00")
+    end = _add_months(today, months_ahead)
+    async for machine in _iterate(machines):
+        item = await _item(session, machine, actions, today, end)
+        if item.monthly_cost is not None and not item.skipped and Action.ENABLE in actions:
+            assert machine.cores is not None
+            total += pricing.estimate(machine.cores, today, end).total
+        items.append(item)
+    return Plan(tuple(actions), tuple(items), today, install, months_ahead, total)
+
+
+async def _iterate(
+    machines: AsyncIterable[MachineRecord] | Iterable[MachineRecord],
+) -> Any:
+    if isinstance(machines, AsyncIterable):
+        async for machine in machines:
+            yield machine
+    else:
+        for machine in machines:
+            yield machine
+
+
+async def _item(
+    session: Session, machine: MachineRecord, actions: Sequence[Action], today: date, end: date
+) -> PlanItem:
+    if isinstance(machine.facts, VmFacts):
+        verdict = vm_eligibility(machine.facts, offered_skus=await _skus(session, machine))
+    else:
+        verdict = arc_eligibility(machine.facts)
+    cost = None
+    if machine.kind is MachineKind.ARC and machine.cores:
+        month_end = _add_months(today, 1)
+        cost = pricing.estimate(machine.cores, today, month_end).total
+    gated = [a for a in actions if a is not Action.DISABLE]
+    if gated and verdict.blockers:
+        return PlanItem(machine, verdict, (), verdict.blockers[0], cost)
+    return PlanItem(machine, verdict, tuple(actions), None, cost)
+
+
+async def _skus(session: Session, machine: MachineRecord) -> tuple[str, ...] | None:
+    """The region's live SKU list, fetched only for supported images (once per region)."""
+    assert isinstance(machine.facts, VmFacts)
+    image = machine.facts.image
+    supported = catalog.find_image(
+        str(image.get("publisher") or ""),
+        str(image.get("offer") or ""),
+        str(image.get("sku") or ""),
+    )
+    if supported is None:
+        return None
+    return await vm.offered_skus(session, machine.id, machine.facts)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, 28))
