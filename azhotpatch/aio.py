@@ -13,8 +13,9 @@ event loop, so both behave identically.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from azhotpatch import arc, features, vm
@@ -24,6 +25,12 @@ from azhotpatch._azure.session import Session, Settings
 from azhotpatch._azure.trigger import Started
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet import inventory as fleet_inventory
+from azhotpatch.fleet import runner as fleet_runner
+from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
+from azhotpatch.fleet.plan import Action, Plan, build_plan, parse_actions
+from azhotpatch.fleet.report import Report
+from azhotpatch.fleet.runner import ProgressEvent, RunOptions
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.limits import ThrottleLimits
 from azhotpatch.models import (
@@ -44,6 +51,13 @@ if TYPE_CHECKING:
 __all__ = ["Hotpatch", "PendingOperation"]
 
 Seconds = float | timedelta | None
+
+
+async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineRecord]) -> Any:
+    for record in first:
+        yield record
+    async for record in then:
+        yield record
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
@@ -129,6 +143,7 @@ class Hotpatch:
             pacing=pacing,
             connections=connections,
             default_deadline=_seconds(deadline, "deadline") or 3600.0,
+            time_scale=time_scale,
         )
         self._session = Session(credential, settings)
 
@@ -323,6 +338,90 @@ class Hotpatch:
         if rid.kind is MachineKind.VM:
             return await vm.finish(self._session, token, started, limit)
         return await arc.finish(self._session, token, started, limit)
+
+    # --- fleets -------------------------------------------------------------------------------
+
+    def inventory(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        subscriptions: Iterable[str] = (),
+        management_groups: Iterable[str] = (),
+        resource_groups: Iterable[str] = (),
+        locations: Iterable[str] = (),
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] = (MachineKind.VM, MachineKind.ARC),
+    ) -> AsyncIterator[MachineRecord]:
+        """Every VM and Arc machine in scope, from Resource Graph, streamed. ``machines``
+        names exact ids instead of a filter. Arguments are validated before any query."""
+        if machines is not None:
+            scope = InventoryFilter.of_ids(machines)
+        else:
+            scope = InventoryFilter.build(
+                subscriptions=subscriptions,
+                management_groups=management_groups,
+                resource_groups=resource_groups,
+                locations=locations,
+                tags=tags,
+                kinds=kinds,
+            )
+        return fleet_inventory.inventory(self._session, scope)
+
+    async def plan(
+        self,
+        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
+        *,
+        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
+        install: InstallOptions | None = None,
+        today: date | None = None,
+        months_ahead: int = 3,
+        **scope: Any,
+    ) -> Plan:
+        """A plan for the machines (records, ids, or the inventory filter in ``scope``):
+        eligibility with every reason, the steps, Arc cost and the calendar. Nothing is
+        changed."""
+        chosen = parse_actions(actions)
+        records: Any
+        if machines is None:
+            records = self.inventory(**scope)
+        else:
+            given = list(machines)
+            known = [m for m in given if isinstance(m, MachineRecord)]
+            ids = [m for m in given if not isinstance(m, MachineRecord)]
+            records = known if not ids else _chain(known, self.inventory(ids))
+        return await build_plan(
+            self._session,
+            records,
+            chosen,
+            today=today or date.today(),
+            install=install,
+            months_ahead=months_ahead,
+        )
+
+    async def run(
+        self,
+        plan: Plan | None = None,
+        *,
+        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
+        install: InstallOptions | None = None,
+        concurrency: int = 2000,
+        journal: str | Path | None = None,
+        progress: Callable[[ProgressEvent], None] | None = None,
+        deadline: Seconds = None,
+        **scope: Any,
+    ) -> Report:
+        """Run a plan (or plan ``actions`` over ``scope`` first) across the fleet, paced to
+        Azure's throttling; with ``journal`` a killed run resumes where it stopped."""
+        if concurrency < 1:
+            raise InvalidArgumentError("concurrency", "must be at least 1", fix="e.g. 500")
+        chosen = plan or await self.plan(actions=actions, install=install, **scope)
+        options = RunOptions(
+            concurrency=concurrency,
+            install=install or chosen.install or InstallOptions(),
+            journal=journal,
+            deadline=_seconds(deadline, "deadline"),
+        )
+        return await fleet_runner.run(self._session, chosen, options, progress)
 
     # --- per subscription ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ sends comes from Resource Graph's patch tables.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError as AzureNotFound
@@ -29,7 +30,7 @@ from azhotpatch._azure import graph
 from azhotpatch._azure.lro import OperationToken, wait_for_poller
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Probe, Started, trigger, wait_attached
+from azhotpatch._azure.trigger import Probe, Started, activity_of, trigger, wait_attached
 from azhotpatch.eligibility import arc_eligibility, refusal
 from azhotpatch.errors import DeadlineExceededError, OperationFailedError, PrerequisiteError
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
@@ -81,31 +82,42 @@ async def enable(
     verdict = arc_eligibility(facts)
     if not verdict.ok:
         raise refusal(str(rid), verdict.blockers)
+    return await enroll(session, rid, facts, wait=wait, deadline=deadline)
+
+
+VerdictWaiter = Callable[[ResourceId, Deadline], Awaitable[ArcFacts]]
+
+
+async def enroll(
+    session: Session,
+    rid: ResourceId,
+    facts: ArcFacts,
+    *,
+    wait: bool,
+    deadline: Deadline,
+    await_verdict: VerdictWaiter | None = None,
+) -> Enrollment:
+    """Set both knobs the facts show are off, then (``wait``) wait for the machine's verdict.
+    ``await_verdict`` lets a fleet wait on one shared Resource Graph watcher instead of one
+    poll loop per machine."""
     before = facts.enrollment
     changes = await _set_license(session, rid, facts, enable=True, deadline=deadline)
     if facts.enable_hotpatching is not True:
         await _set_machine_flag(session, rid, True, deadline)
         changes.append("enableHotpatching=True")
-    if not changes:
+    if not changes and before is EnrollmentState.ENROLLED:
         return Enrollment(str(rid), MachineKind.ARC, before, before, False, "already enrolled")
+    detail = "set " + ", ".join(changes) if changes else "waited for the machine's verdict"
     if not wait:
-        return Enrollment(
-            str(rid),
-            MachineKind.ARC,
-            before,
-            EnrollmentState.PENDING,
-            True,
-            "set " + ", ".join(changes),
-        )
-    after = await _await_verdict(session, rid, deadline)
+        return Enrollment(str(rid), MachineKind.ARC, before, EnrollmentState.PENDING, True, detail)
+    waiter = await_verdict or (lambda r, d: _await_verdict(session, r, d))
+    after = await waiter(rid, deadline)
     if after.enrollment is EnrollmentState.ACTION_REQUIRED:
         reasons = catalog.check_arc_state(
             status=after.status, hotpatch_enablement_status=after.enablement_status
         ).blockers
         raise PrerequisiteError(str(rid), reasons)
-    return Enrollment(
-        str(rid), MachineKind.ARC, before, after.enrollment, True, "set " + ", ".join(changes)
-    )
+    return Enrollment(str(rid), MachineKind.ARC, before, after.enrollment, bool(changes), detail)
 
 
 async def disable(
@@ -283,7 +295,16 @@ def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
     async def latest() -> Any:
         return await latest_run(session, rid, action)
 
-    return Probe(latest, (_TABLES[action][2], "startDateTime"))
+    return Probe(latest, _keys(action))
+
+
+def _keys(action: str) -> tuple[str, ...]:
+    """Installation rows carry an activity id; assessment rows only their start time."""
+    return (_TABLES[action][2], "startDateTime")
+
+
+def _activity(summary: dict[str, Any] | None, action: str) -> str | None:
+    return activity_of(summary, _keys(action))
 
 
 async def start(
@@ -293,11 +314,22 @@ async def start(
     options: InstallOptions | None,
     deadline: Deadline,
 ) -> tuple[OperationToken, Started]:
-    probe = _probe(session, rid, action)
-    previous = probe.activity(await probe.read())
+    previous = _activity(await latest_run(session, rid, action), action)
+    return await begin(session, rid, action, options, previous, deadline)
+
+
+async def begin(
+    session: Session,
+    rid: ResourceId,
+    action: str,
+    options: InstallOptions | None,
+    previous: str | None,
+    deadline: Deadline,
+) -> tuple[OperationToken, Started]:
+    """Send the request, knowing the machine's latest activity of this kind before it."""
     client = session.hybrid(rid.subscription_id)
 
-    async def begin() -> Any:
+    async def send() -> Any:
         if action == "install":
             assert options is not None
             return await client.machines.begin_install_patches(
@@ -309,10 +341,52 @@ async def start(
 
     doing = "installing patches" if action == "install" else "assessing patches"
     started = await trigger(
-        session, begin, probe, previous, resource=str(rid), doing=doing, deadline=deadline
+        session,
+        send,
+        _probe(session, rid, action),
+        previous,
+        resource=str(rid),
+        doing=doing,
+        deadline=deadline,
     )
     sdk_token = started.poller.continuation_token() if started.poller is not None else None
     return OperationToken(action, str(rid), previous, sdk_token), started
+
+
+async def settle_intent(
+    session: Session,
+    rid: ResourceId,
+    action: str,
+    options: InstallOptions | None,
+    previous: str | None,
+    deadline: Deadline,
+) -> tuple[OperationToken, Started]:
+    """After a crash between recording an intent and hearing back (see `vm.settle_intent`)."""
+    found = _activity(await latest_run(session, rid, action), action)
+    if found is not None and found != previous:
+        return OperationToken(action, str(rid), previous, None), Started(None)
+    return await begin(session, rid, action, options, previous, deadline)
+
+
+async def history(session: Session, subscriptions: list[str]) -> dict[tuple[str, str], str | None]:
+    """(machine key, action) -> latest activity, for every Arc machine in the subscriptions,
+    in a few Resource Graph queries (the fleet's stand-in for one probe per machine)."""
+    latest: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for action, (table, suffix, _) in _TABLES.items():
+        query = (
+            f"{table} | where type =~ 'microsoft.hybridcompute/machines/{suffix}' "
+            "| project id, properties"
+        )
+        async for row in graph.rows(session, query, subscriptions=subscriptions):
+            machine = str(row.get("id", "")).lower().split(f"/{suffix}/")[0]
+            properties = dict(row.get("properties") or {})
+            if action == "install":
+                properties.setdefault(_TABLES[action][2], str(row.get("id", "")).rsplit("/", 1)[-1])
+            started = str(properties.get("startDateTime") or "")
+            key = (machine, action)
+            if key not in latest or started > latest[key][0]:
+                latest[key] = (started, _activity(properties, action))
+    return {key: value for key, (_, value) in latest.items()}
 
 
 async def finish(

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from azhotpatch import aio
 from azhotpatch._sync import LoopThread
+from azhotpatch.fleet.inventory import MachineRecord
+from azhotpatch.fleet.plan import Plan
+from azhotpatch.fleet.report import Report
 from azhotpatch.ids import ResourceId
 from azhotpatch.models import (
     Assessment,
@@ -204,6 +207,26 @@ class Hotpatch:
 
     def resume(self, token: str) -> PendingOperation:
         return PendingOperation(self._loop, self._loop.run(self._async.resume(token)))
+
+    # --- fleets ---------------------------------------------------------------------------
+
+    def inventory(
+        self, machines: Iterable[str | ResourceId] | None = None, **scope: Any
+    ) -> list[MachineRecord]:
+        """Every machine in scope (see `azhotpatch.aio.Hotpatch.inventory`), as a list."""
+
+        async def collect() -> list[MachineRecord]:
+            return [record async for record in self._async.inventory(machines, **scope)]
+
+        return self._loop.run(collect())
+
+    def plan(self, machines: Iterable[Any] | None = None, **options: Any) -> Plan:
+        """See `azhotpatch.aio.Hotpatch.plan`."""
+        return self._loop.run(self._async.plan(machines, **options))
+
+    def run(self, plan: Plan | None = None, **options: Any) -> Report:
+        """See `azhotpatch.aio.Hotpatch.run`."""
+        return self._loop.run(self._async.run(plan, **options))
 
     def register_preview_features(
         self, subscription_id: str, *, wait: bool = True, timeout: Seconds = timedelta(minutes=20)

@@ -126,33 +126,35 @@ async def enable(
     blockers = [r for r in verdict.blockers if not (force and r.rule in OVERRIDABLE)]
     if blockers:
         raise refusal(str(rid), blockers)
-    return await _write(session, rid, facts, enable_it=True, wait=wait, deadline=deadline)
+    return await apply(session, rid, facts, enable=True, wait=wait, deadline=deadline)
 
 
 async def disable(
     session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
 ) -> Enrollment:
     facts = await read(session, rid, deadline)
-    return await _write(session, rid, facts, enable_it=False, wait=wait, deadline=deadline)
+    return await apply(session, rid, facts, enable=False, wait=wait, deadline=deadline)
 
 
-async def _write(
+async def apply(
     session: Session,
     rid: ResourceId,
     facts: VmFacts,
     *,
-    enable_it: bool,
+    enable: bool,
     wait: bool,
     deadline: Deadline,
 ) -> Enrollment:
+    """Write the enrollment settings the facts show are missing (no read of its own: the
+    fleet passes facts from its inventory)."""
     before = facts.enrollment
-    body = enrollment_patch(facts, enable=enable_it)
+    body = enrollment_patch(facts, enable=enable)
     if body is None:
         return Enrollment(
             str(rid), MachineKind.VM, before, before, changed=False, detail="already as requested"
         )
     client = session.compute(rid.subscription_id)
-    doing = "enabling Hotpatch" if enable_it else "disabling Hotpatch"
+    doing = "enabling Hotpatch" if enable else "disabling Hotpatch"
 
     async def start() -> Any:
         return await client.virtual_machines.begin_update(
@@ -193,6 +195,14 @@ def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
     return Probe(latest, (_INSTALL_ACTIVITY if action == "install" else _ASSESS_ACTIVITY,))
 
 
+def latest_activity(facts: VmFacts, action: str) -> str | None:
+    """The activity id of the VM's latest operation of this kind, from its instance view."""
+    key = "lastPatchInstallationSummary" if action == "install" else "availablePatchSummary"
+    summary = facts.patch_status.get(key) or {}
+    value = summary.get(_INSTALL_ACTIVITY if action == "install" else _ASSESS_ACTIVITY)
+    return str(value) if value else None
+
+
 async def start(
     session: Session,
     rid: ResourceId,
@@ -201,11 +211,22 @@ async def start(
     deadline: Deadline,
 ) -> tuple[OperationToken, Started]:
     """Send assessPatches/installPatches once; return the handle and how to wait for it."""
-    probe = _probe(session, rid, action)
-    previous = probe.activity(await probe.read())
+    facts = await read(session, rid, deadline)
+    return await begin(session, rid, action, options, latest_activity(facts, action), deadline)
+
+
+async def begin(
+    session: Session,
+    rid: ResourceId,
+    action: str,
+    options: InstallOptions | None,
+    previous: str | None,
+    deadline: Deadline,
+) -> tuple[OperationToken, Started]:
+    """Send the request, knowing the machine's latest activity id before it (``previous``)."""
     client = session.compute(rid.subscription_id)
 
-    async def begin() -> Any:
+    async def send() -> Any:
         if action == "install":
             assert options is not None
             return await client.virtual_machines.begin_install_patches(
@@ -216,10 +237,33 @@ async def start(
         return await client.virtual_machines.begin_assess_patches(rid.resource_group, rid.name)
 
     started = await trigger(
-        session, begin, probe, previous, resource=str(rid), doing=_doing(action), deadline=deadline
+        session,
+        send,
+        _probe(session, rid, action),
+        previous,
+        resource=str(rid),
+        doing=_doing(action),
+        deadline=deadline,
     )
     sdk_token = started.poller.continuation_token() if started.poller is not None else None
     return OperationToken(action, str(rid), previous, sdk_token), started
+
+
+async def settle_intent(
+    session: Session,
+    rid: ResourceId,
+    action: str,
+    options: InstallOptions | None,
+    previous: str | None,
+    deadline: Deadline,
+) -> tuple[OperationToken, Started]:
+    """After a crash between recording an intent and hearing back: if the machine shows an
+    operation newer than ``previous``, ours was accepted and we attach; otherwise send."""
+    probe = _probe(session, rid, action)
+    found = probe.activity(await probe.read())
+    if found is not None and found != previous:
+        return OperationToken(action, str(rid), previous, None), Started(None)
+    return await begin(session, rid, action, options, previous, deadline)
 
 
 async def finish(
@@ -288,13 +332,17 @@ def _doing(action: str) -> str:
 
 
 __all__ = [
+    "apply",
+    "begin",
     "check",
     "disable",
     "enable",
     "enrollment_patch",
     "finish",
+    "latest_activity",
     "offered_skus",
     "read",
+    "settle_intent",
     "start",
     "status",
 ]

@@ -48,6 +48,7 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     default_deadline: float = 3600.0
+    time_scale: float = 1.0  # > 1 only for emulators whose clock runs faster than Azure's
 
     @property
     def credential_scope(self) -> str:
@@ -146,6 +147,10 @@ class Session:
         """Seconds between reads when waiting on state (Azure's LRO cadence by default)."""
         interval = self.settings.polling_interval
         return 30.0 if interval is None else interval
+
+    def azure_seconds(self, seconds: float) -> float:
+        """Wall-clock seconds for a span of Azure time (differs only against emulators)."""
+        return seconds / self.settings.time_scale
 
     def deadline(self, seconds: float | None = None) -> Deadline:
         return Deadline(self.settings.default_deadline if seconds is None else seconds)

@@ -36,13 +36,16 @@ class Probe:
     activity_keys: tuple[str, ...]
 
     def activity(self, summary: Summary | None) -> str | None:
-        if not summary:
-            return None
-        for key in self.activity_keys:
-            value = summary.get(key)
-            if value:
-                return str(value)
-        return None
+        return activity_of(summary, self.activity_keys)
+
+
+def activity_of(summary: Summary | None, keys: tuple[str, ...]) -> str | None:
+    """What identifies the operation a summary describes: the first of ``keys`` it has."""
+    for key in keys:
+        value = (summary or {}).get(key)
+        if value:
+            return str(value)
+    return None
 
 
 @dataclass(frozen=True)

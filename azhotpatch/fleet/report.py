@@ -1,0 +1,195 @@
+"""What a fleet run did: every machine in exactly one outcome, with its reason.
+
+Counts per outcome and per reason, per-machine rows with step durations, the requests sent
+and the 429s seen; a rich table in a terminal, JSON for machines, HTML in notebooks.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ExitCode", "MachineResult", "Outcome", "Report", "StepResult"]
+
+
+class Outcome(str, enum.Enum):
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class ExitCode(enum.IntEnum):
+    """What the command line returns, so scripts can act on it."""
+
+    SUCCEEDED = 0  # every machine succeeded
+    SKIPPED = 1  # nothing failed, but some machines were skipped as ineligible
+    FAILED = 2  # at least one machine failed
+    USAGE = 64  # bad input; nothing was sent
+    UNAVAILABLE = 69  # Azure (or the emulator) could not be reached / authenticated
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    action: str
+    outcome: Outcome
+    code: str | None = None
+    message: str | None = None
+    detail: dict[str, Any] | None = None
+    seconds: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "outcome": self.outcome.value,
+            "code": self.code,
+            "message": self.message,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MachineResult:
+    resource: str
+    kind: str
+    outcome: Outcome
+    code: str | None = None
+    message: str | None = None
+    steps: tuple[StepResult, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.resource.rsplit("/", 1)[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "kind": self.kind,
+            "outcome": self.outcome.value,
+            "code": self.code,
+            "message": self.message,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    actions: tuple[str, ...]
+    machines: tuple[MachineResult, ...]
+    elapsed: float
+    requests: int = 0
+    throttled: int = 0
+    transport_errors: int = 0
+    resumed: bool = False
+    calendar: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(m.outcome.value for m in self.machines)
+
+    @property
+    def reasons(self) -> Counter[str]:
+        return Counter(
+            f"{m.outcome.value}:{m.code}"
+            for m in self.machines
+            if m.outcome is not Outcome.SUCCEEDED
+        )
+
+    @property
+    def exit_code(self) -> ExitCode:
+        counts = self.counts
+        if counts.get(Outcome.FAILED.value):
+            return ExitCode.FAILED
+        if counts.get(Outcome.SKIPPED.value):
+            return ExitCode.SKIPPED
+        return ExitCode.SUCCEEDED
+
+    def outcomes(self) -> dict[str, tuple[str, str | None]]:
+        """resource -> (outcome, code): what two runs of the same plan must agree on."""
+        return {m.resource.lower(): (m.outcome.value, m.code) for m in self.machines}
+
+    def step_seconds(self, action: str) -> list[float]:
+        return [
+            s.seconds
+            for m in self.machines
+            for s in m.steps
+            if s.action == action and s.seconds is not None and s.outcome is Outcome.SUCCEEDED
+        ]
+
+    def summary(self) -> str:
+        counts = self.counts
+        rate = len(self.machines) / self.elapsed if self.elapsed else 0.0
+        lines = [
+            f"{' + '.join(self.actions)} on {len(self.machines)} machines in {self.elapsed:.1f} s "
+            f"({rate:.1f} machines/s){' (resumed)' if self.resumed else ''}",
+            f"  succeeded {counts.get('succeeded', 0)}, skipped {counts.get('skipped', 0)}, "
+            f"failed {counts.get('failed', 0)}",
+        ]
+        lines += [f"    {n:>6}  {reason}" for reason, n in self.reasons.most_common()]
+        lines.append(
+            f"  requests {self.requests}, throttled (429) {self.throttled}, "
+            f"transport errors {self.transport_errors}"
+        )
+        if self.calendar:
+            lines.append(f"  calendar: {self.calendar}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "actions": list(self.actions),
+            "elapsed_seconds": round(self.elapsed, 3),
+            "counts": dict(self.counts),
+            "reasons": dict(self.reasons),
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "transport_errors": self.transport_errors,
+            "resumed": self.resumed,
+            "calendar": self.calendar,
+            "exit_code": int(self.exit_code),
+            **self.extra,
+            "machines": [m.as_dict() for m in self.machines],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+    def rich_table(self, limit: int = 30) -> Any:
+        """A rich renderable: the summary and the machines that did not succeed."""
+        from rich.table import Table
+
+        table = Table(title=self.summary().splitlines()[0], show_lines=False)
+        for column in ("machine", "kind", "outcome", "reason", "message"):
+            table.add_column(column, overflow="fold")
+        shown = [m for m in self.machines if m.outcome is not Outcome.SUCCEEDED][:limit]
+        for machine in shown:
+            style = "red" if machine.outcome is Outcome.FAILED else "yellow"
+            table.add_row(
+                machine.name,
+                machine.kind,
+                f"[{style}]{machine.outcome.value}[/]",
+                machine.code or "",
+                (machine.message or "")[:160],
+            )
+        table.caption = "\n".join(self.summary().splitlines()[1:])
+        return table
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(m.name)}</td><td>{m.kind}</td><td>{m.outcome.value}</td>"
+            f"<td>{html.escape(m.code or '')}</td>"
+            f"<td>{html.escape((m.message or '')[:200])}</td></tr>"
+            for m in self.machines[:500]
+        )
+        summary = html.escape(self.summary()).replace("\n", "<br>")
+        return (
+            f"<p>{summary}</p><table><tr><th>machine</th><th>kind</th><th>outcome</th>"
+            f"<th>reason</th><th>message</th></tr>{rows}</table>"
+        )

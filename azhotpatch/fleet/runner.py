@@ -1,0 +1,419 @@
+"""The fleet engine: a plan's steps on every machine, concurrently, as fast as Azure's
+throttling allows and no faster.
+
+Speed comes from the pacer (`azhotpatch._azure.pacing`), which every request passes through:
+it mirrors Azure's buckets per subscription, region and policy, so the engine can keep
+thousands of machines in flight and let the buckets set the pace; a 429 pauses the bucket for
+everyone. The engine's own job is to spend few requests: enrollment writes from inventory
+facts (no read first), LRO polls start when the operation is expected to be done rather
+than every 30 s from the start, Arc machines' enrollment verdicts come from one shared
+Resource Graph watcher, and their patch history from one batched query.
+
+Safety comes from the journal: intent before every non-idempotent request, outcome after,
+so a run that is killed resumes where it stopped and never triggers an install twice.
+Every machine ends in exactly one outcome: succeeded, skipped (ineligible, with the reason)
+or failed (with the error's code and message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azhotpatch import arc, catalog, vm
+from azhotpatch._azure import graph
+from azhotpatch._azure.lro import OperationToken
+from azhotpatch._azure.retry import Deadline
+from azhotpatch._azure.session import Session
+from azhotpatch._azure.trigger import Started
+from azhotpatch.errors import (
+    DeadlineExceededError,
+    HotpatchError,
+    IneligibleError,
+    PrerequisiteError,
+)
+from azhotpatch.fleet.inventory import InventoryFilter, query_for
+from azhotpatch.fleet.journal import Journal, StepRecord
+from azhotpatch.fleet.plan import Action, Plan, PlanItem
+from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
+from azhotpatch.ids import MachineKind, ResourceId
+from azhotpatch.models import (
+    Assessment,
+    Enrollment,
+    Installation,
+    InstallOptions,
+    OperationStatus,
+)
+from azhotpatch.parse import ArcFacts, VmFacts, arc_facts
+
+__all__ = ["ProgressEvent", "RunOptions", "run"]
+
+# How long operations take in Azure (recorded traffic: assess ~2 min, Windows installs 2-5 min;
+# VM updates tens of seconds). The first poll waits for that, saving the reads of polling a
+# job that cannot be done yet.
+EXPECTED_SECONDS = {"assess": 120.0, "install": 300.0}
+ARC_VERDICT_EVERY = 60.0  # Azure seconds between Resource Graph sweeps for Arc verdicts
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a plan. Deadlines are in Azure seconds per step."""
+
+    concurrency: int = 2000
+    install: InstallOptions = field(default_factory=InstallOptions)
+    journal: str | Path | None = None
+    enable_deadline: float = 3600.0
+    assess_deadline: float = 3600.0
+    deadline: float | None = None  # wall seconds for the whole run
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    machine: MachineResult
+    done: int
+    total: int
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+class _ArcVerdicts:
+    """Waits for many Arc machines' Hotpatch verdicts with one Resource Graph sweep per
+    interval, instead of a read per machine per interval."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending: dict[str, asyncio.Future[ArcFacts]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def wait(self, rid: ResourceId, deadline: Deadline) -> ArcFacts:
+        future: asyncio.Future[ArcFacts] = asyncio.get_running_loop().create_future()
+        self.pending[rid.key] = future
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._sweep())
+        try:
+            return await asyncio.wait_for(future, timeout=max(0.0, deadline.remaining()))
+        except asyncio.TimeoutError:
+            raise DeadlineExceededError(
+                "the machine gave no Hotpatch verdict (still PendingEvaluation) before the "
+                "deadline",
+                resource=str(rid),
+                fix="the agent evaluates on its own schedule: check `status` later, and make "
+                "sure the machine stays connected",
+            ) from None
+        finally:
+            self.pending.pop(rid.key, None)
+
+    async def _sweep(self) -> None:
+        interval = self.session.azure_seconds(ARC_VERDICT_EVERY)
+        while self.pending:
+            await asyncio.sleep(interval)
+            subscriptions = sorted({key.split("/")[2] for key in self.pending})
+            query = query_for(InventoryFilter(kinds=(MachineKind.ARC,)))
+            async for row in graph.rows(self.session, query, subscriptions=subscriptions):
+                future = self.pending.get(str(row.get("id", "")).lower())
+                if future is None or future.done():
+                    continue
+                facts = arc_facts(row)
+                if (facts.enablement_status or "").lower() in (
+                    "enabled",
+                    "actionrequired",
+                    "disabled",
+                ):
+                    future.set_result(facts)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+class _Runner:
+    def __init__(
+        self, session: Session, plan: Plan, options: RunOptions, progress: Progress | None
+    ) -> None:
+        self.session = session
+        self.plan = plan
+        self.options = options
+        self.progress = progress
+        self.install = plan.install or options.install
+        self.journal: Journal | None = None
+        self.verdicts = _ArcVerdicts(session)
+        self.arc_history: dict[tuple[str, str], str | None] = {}
+        self.results: dict[str, MachineResult] = {}
+        self.done = 0
+
+    # --- the run ------------------------------------------------------------------------------
+
+    async def run(self) -> Report:
+        started = time.monotonic()
+        metrics = self.session.metrics
+        before = (metrics.requests, metrics.throttled, metrics.transport_errors)
+        if self.options.journal is not None:
+            self.journal = Journal(
+                self.options.journal,
+                [a.value for a in self.plan.actions],
+                {"install": self.install.request_body()},
+            )
+        try:
+            await self._prefetch_arc_history()
+            await self._all()
+        finally:
+            await self.verdicts.close()
+            if self.journal is not None:
+                self.journal.close()
+        return Report(
+            actions=tuple(a.value for a in self.plan.actions),
+            machines=tuple(self.results[i.resource] for i in self.plan.items),
+            elapsed=time.monotonic() - started,
+            requests=metrics.requests - before[0],
+            throttled=metrics.throttled - before[1],
+            transport_errors=metrics.transport_errors - before[2],
+            resumed=bool(self.journal and self.journal.resumed),
+            calendar=self.plan.calendar_note,
+        )
+
+    async def _all(self) -> None:
+        queue: asyncio.Queue[PlanItem] = asyncio.Queue()
+        for item in self.plan.items:
+            queue.put_nowait(item)
+        workers = [
+            asyncio.create_task(self._worker(queue))
+            for _ in range(min(self.options.concurrency, len(self.plan.items)))
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*workers), timeout=self.options.deadline)
+        except asyncio.TimeoutError:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._fail_unfinished()
+
+    def _fail_unfinished(self) -> None:
+        for item in self.plan.items:
+            if item.resource not in self.results:
+                self.results[item.resource] = MachineResult(
+                    item.resource,
+                    item.machine.kind.value,
+                    Outcome.FAILED,
+                    "DeadlineExceeded",
+                    "the run's deadline passed first; rerun with the same journal to resume",
+                )
+
+    async def _worker(self, queue: asyncio.Queue[PlanItem]) -> None:
+        while not queue.empty():
+            item = queue.get_nowait()
+            result = await self._machine(item)
+            self.results[item.resource] = result
+            self.done += 1
+            if self.progress is not None:
+                self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
+
+    async def _prefetch_arc_history(self) -> None:
+        patching = {Action.ASSESS, Action.INSTALL} & set(self.plan.actions)
+        subscriptions = sorted(
+            {
+                i.machine.subscription_id
+                for i in self.plan.to_run
+                if i.machine.kind is MachineKind.ARC
+            }
+        )
+        if patching and subscriptions:
+            self.arc_history = await arc.history(self.session, subscriptions)
+
+    # --- one machine --------------------------------------------------------------------------
+
+    async def _machine(self, item: PlanItem) -> MachineResult:
+        kind = item.machine.kind.value
+        if item.skip is not None:
+            return MachineResult(
+                item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, item.skip.message
+            )
+        steps: list[StepResult] = []
+        for action in item.steps:
+            prior = self.journal.step(item.resource, action.value) if self.journal else None
+            step = (
+                _from_journal(prior)
+                if prior and prior.done
+                else await self._step(item, action, prior)
+            )
+            steps.append(step)
+            if step.outcome is not Outcome.SUCCEEDED:
+                return MachineResult(
+                    item.resource, kind, step.outcome, step.code, step.message, tuple(steps)
+                )
+        return MachineResult(item.resource, kind, Outcome.SUCCEEDED, None, None, tuple(steps))
+
+    async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
+        started = time.monotonic()
+        if self.journal is not None:
+            self.journal.started(item.resource, action.value)
+        try:
+            if action in (Action.ENABLE, Action.DISABLE):
+                detail = await self._enrollment(item, action)
+            else:
+                detail = await self._patch(item, action, prior)
+            outcome, code, message = Outcome.SUCCEEDED, None, None
+        except IneligibleError as error:
+            detail, outcome = None, Outcome.FAILED
+            code = error.reasons[0].rule.value if error.reasons else error.code
+            message = str(error)
+        except HotpatchError as error:
+            detail, outcome = None, Outcome.FAILED
+            code = getattr(error, "azure_code", None) or error.code
+            message = str(error)
+        except _StepFailedError as failed:
+            detail, outcome, code, message = (
+                failed.detail,
+                Outcome.FAILED,
+                failed.code,
+                failed.message,
+            )
+        step = StepResult(action.value, outcome, code, message, detail, time.monotonic() - started)
+        if self.journal is not None:
+            self.journal.finished(
+                item.resource,
+                action.value,
+                outcome.value,
+                code=code,
+                message=message,
+                detail=detail,
+            )
+        return step
+
+    async def _enrollment(self, item: PlanItem, action: Action) -> dict[str, Any]:
+        rid, facts = item.machine.id, item.machine.facts
+        deadline = self.session.deadline(self.session.azure_seconds(self.options.enable_deadline))
+        enable = action is Action.ENABLE
+        result: Enrollment
+        if isinstance(facts, VmFacts):
+            result = await vm.apply(
+                self.session, rid, facts, enable=enable, wait=True, deadline=deadline
+            )
+        elif enable:
+            assert isinstance(facts, ArcFacts)
+            result = await arc.enroll(
+                self.session,
+                rid,
+                facts,
+                wait=True,
+                deadline=deadline,
+                await_verdict=self.verdicts.wait,
+            )
+        else:
+            result = await arc.disable(self.session, rid, wait=False, deadline=deadline)
+        return {
+            "before": result.before.value,
+            "after": result.after.value,
+            "changed": result.changed,
+            "detail": result.detail,
+        }
+
+    async def _patch(
+        self, item: PlanItem, action: Action, prior: StepRecord | None
+    ) -> dict[str, Any]:
+        rid = item.machine.id
+        module: Any = vm if rid.kind is MachineKind.VM else arc
+        name = action.value
+        options = self.install if action is Action.INSTALL else None
+        seconds = (
+            self.install.max_duration.total_seconds() + 1800.0
+            if action is Action.INSTALL
+            else self.options.assess_deadline
+        )
+        deadline = self.session.deadline(self.session.azure_seconds(seconds))
+        started: Started | None = None
+        if prior is not None and prior.token:
+            token = OperationToken.decode(prior.token)
+        elif prior is not None and prior.intended:
+            token, started = await module.settle_intent(
+                self.session, rid, name, options, prior.intent_previous, deadline
+            )
+            self._accepted(item, action, token)
+        else:
+            previous = await self._previous(item, name)
+            if self.journal is not None:
+                self.journal.intent(item.resource, name, previous)
+            token, started = await module.begin(
+                self.session, rid, name, options, previous, deadline
+            )
+            self._accepted(item, action, token)
+            if started is not None and started.poller is not None:
+                wait = self.session.azure_seconds(EXPECTED_SECONDS[name]) - self.session.poll_every
+                await asyncio.sleep(max(0.0, min(wait, deadline.remaining())))
+        result = await module.finish(self.session, token, started, deadline)
+        return _judge(result)
+
+    def _accepted(self, item: PlanItem, action: Action, token: OperationToken) -> None:
+        if self.journal is not None:
+            self.journal.accepted(item.resource, action.value, token.encode())
+
+    async def _previous(self, item: PlanItem, action: str) -> str | None:
+        """The machine's latest activity before ours. For a VM this is one read of its
+        instance view, which also shows whether its agent can run the operation at all."""
+        rid = item.machine.id
+        if rid.kind is MachineKind.ARC:
+            return self.arc_history.get((rid.key, action))
+        facts = await vm.read(self.session, rid)
+        runtime = catalog.check_vm_runtime(
+            power_state=facts.power_state, vm_agent_status=facts.vm_agent_status
+        )
+        if runtime.blockers:
+            raise PrerequisiteError(str(rid), runtime.blockers)
+        return vm.latest_activity(facts, action)
+
+
+class _StepFailedError(Exception):
+    def __init__(self, code: str, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.code, self.message, self.detail = code, message, detail
+
+
+def _judge(result: Assessment | Installation) -> dict[str, Any]:
+    """A finished operation's detail, or a failure when Azure says it did not work."""
+    if isinstance(result, Assessment):
+        detail: dict[str, Any] = {
+            "status": result.status.value,
+            "patches": result.total,
+            "critical_and_security": result.critical_and_security,
+            "hotpatches": len(result.hotpatches),
+        }
+    else:
+        detail = {
+            "status": result.status.value,
+            "installed": result.installed,
+            "failed": result.failed,
+            "reboot": result.reboot_status.value,
+        }
+    if result.status is OperationStatus.SUCCEEDED:
+        return detail
+    if isinstance(result, Installation) and result.failed:
+        raise _StepFailedError(
+            "PatchesFailed", f"{result.failed} patches failed to install", detail
+        )
+    error = result.error
+    raise _StepFailedError(
+        error.code if error else result.status.value,
+        str(error) if error else f"ended {result.status.value}",
+        detail,
+    )
+
+
+def _from_journal(record: StepRecord) -> StepResult:
+    seconds = record.finished - record.started if record.finished and record.started else None
+    return StepResult(
+        record.action, Outcome(record.outcome), record.code, record.message, record.detail, seconds
+    )
+
+
+async def run(
+    session: Session, plan: Plan, options: RunOptions, progress: Progress | None = None
+) -> Report:
+    """Run a plan (see the module docstring)."""
+    return await _Runner(session, plan, options, progress).run()
