@@ -228,6 +228,20 @@ def vm_facts(body: Json) -> VmFacts:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VmRuntime:
+    """A VM's instance view alone: what is running and what its patch summaries say."""
+
+    power_state: str | None
+    vm_agent_status: str | None
+    patch_status: Mapping[str, Any] = field(default_factory=dict)
+
+
+def vm_runtime(view: Json) -> VmRuntime:
+    """``VirtualMachineInstanceView`` (the ``instanceView`` endpoint's body)."""
+    return VmRuntime(_power_state(view), _agent_status(view), view.get("patchStatus") or {})
+
+
 def _power_state(view: Json) -> str | None:
     code = get(view, "powerState", "code")
     if not code:

@@ -27,7 +27,15 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
 )
-from azhotpatch.parse import VmFacts, installation, vm_assessment, vm_facts, vm_status
+from azhotpatch.parse import (
+    VmFacts,
+    VmRuntime,
+    installation,
+    vm_assessment,
+    vm_facts,
+    vm_runtime,
+    vm_status,
+)
 
 _ASSESS_ACTIVITY = "assessmentActivityId"
 _INSTALL_ACTIVITY = "installationActivityId"
@@ -46,6 +54,22 @@ async def read(session: Session, rid: ResourceId, deadline: Deadline | None = No
     facts = vm_facts(model.as_dict())
     session.regions[rid.key] = facts.location
     return facts
+
+
+async def patch_status(
+    session: Session, rid: ResourceId, deadline: Deadline | None = None
+) -> VmRuntime:
+    """Just the instance view: power, agent and patch summaries. Smaller than the VM with
+    its instance view, which matters when a fleet reads it once per machine per operation."""
+    client = session.compute(rid.subscription_id)
+
+    async def get() -> Any:
+        return await client.virtual_machines.instance_view(rid.resource_group, rid.name)
+
+    model = await session.call(
+        get, resource=str(rid), doing="reading the VM's instance view", deadline=deadline
+    )
+    return vm_runtime(model.as_dict())
 
 
 async def offered_skus(session: Session, rid: ResourceId, facts: VmFacts) -> tuple[str, ...] | None:
@@ -195,7 +219,7 @@ def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
     return Probe(latest, (_INSTALL_ACTIVITY if action == "install" else _ASSESS_ACTIVITY,))
 
 
-def latest_activity(facts: VmFacts, action: str) -> str | None:
+def latest_activity(facts: VmFacts | VmRuntime, action: str) -> str | None:
     """The activity id of the VM's latest operation of this kind, from its instance view."""
     key = "lastPatchInstallationSummary" if action == "install" else "availablePatchSummary"
     summary = facts.patch_status.get(key) or {}
@@ -341,6 +365,7 @@ __all__ = [
     "finish",
     "latest_activity",
     "offered_skus",
+    "patch_status",
     "read",
     "settle_intent",
     "start",

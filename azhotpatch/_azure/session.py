@@ -8,6 +8,8 @@ thousands of sockets) and one pacing policy.
 from __future__ import annotations
 
 import ssl
+import urllib.parse
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -82,8 +84,18 @@ class Session:
             else:
                 tls = bool(verify)
             connector = aiohttp.TCPConnector(ssl=tls, limit=self.settings.connections)
-            self._http = aiohttp.ClientSession(connector=connector, trust_env=True)
+            # trust_env would look up netrc and proxy variables in a thread on every request;
+            # the proxy is resolved once instead (see `_proxies`).
+            self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._http
+
+    def _proxies(self) -> dict[str, str] | None:
+        """HTTPS_PROXY/NO_PROXY from the environment, resolved once for the endpoint."""
+        host = urllib.parse.urlsplit(self.settings.endpoint).hostname or ""
+        proxies = urllib.request.getproxies()
+        if "https" not in proxies or urllib.request.proxy_bypass(host):
+            return None
+        return {"https": proxies["https"]}
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -101,6 +113,9 @@ class Session:
         }
         if self.settings.polling_interval is not None:
             options["polling_interval"] = self.settings.polling_interval
+        proxies = self._proxies()
+        if proxies:
+            options["proxies"] = proxies
         return options
 
     def _client(self, kind: str, subscription: str, factory: Callable[..., Any]) -> Any:

@@ -161,25 +161,33 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2)
 
-    def rich_table(self, limit: int = 30) -> Any:
-        """A rich renderable: the summary and the machines that did not succeed."""
+    def rich_table(self, limit: int = 20) -> Any:
+        """A rich renderable: the summary, then the machines that did not succeed."""
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=self.summary().splitlines()[0], show_lines=False)
-        for column in ("machine", "kind", "outcome", "reason", "message"):
-            table.add_column(column, overflow="fold")
-        shown = [m for m in self.machines if m.outcome is not Outcome.SUCCEEDED][:limit]
-        for machine in shown:
+        shown = sorted(
+            (m for m in self.machines if m.outcome is not Outcome.SUCCEEDED),
+            key=lambda m: (m.outcome is not Outcome.FAILED, m.code or "", m.name),
+        )
+        table = Table(show_lines=False, box=None, pad_edge=False)
+        for column in ("machine", "kind", "outcome", "reason"):
+            table.add_column(column)
+        for machine in shown[:limit]:
             style = "red" if machine.outcome is Outcome.FAILED else "yellow"
             table.add_row(
                 machine.name,
                 machine.kind,
                 f"[{style}]{machine.outcome.value}[/]",
                 machine.code or "",
-                (machine.message or "")[:160],
             )
-        table.caption = "\n".join(self.summary().splitlines()[1:])
-        return table
+        parts: list[Any] = [Text(self.summary())]
+        if shown:
+            parts += [Text(""), table]
+        if len(shown) > limit:
+            parts.append(Text(f"... and {len(shown) - limit} more (--output json lists all)"))
+        return Group(*parts)
 
     def _repr_html_(self) -> str:
         rows = "".join(

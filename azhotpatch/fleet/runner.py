@@ -49,7 +49,7 @@ from azhotpatch.models import (
     InstallOptions,
     OperationStatus,
 )
-from azhotpatch.parse import ArcFacts, VmFacts, arc_facts
+from azhotpatch.parse import ArcFacts, VmFacts, VmRuntime, arc_facts
 
 __all__ = ["ProgressEvent", "RunOptions", "run"]
 
@@ -62,7 +62,9 @@ ARC_VERDICT_EVERY = 60.0  # Azure seconds between Resource Graph sweeps for Arc 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a plan. Deadlines are in Azure seconds per step."""
+    """How to run a plan. Step deadlines are wall-clock seconds counted from when the step
+    begins, queueing in the pacer included, so they stay generous: they exist to end steps
+    that hang, not to pace the run (``deadline`` bounds the whole run)."""
 
     concurrency: int = 2000
     install: InstallOptions = field(default_factory=InstallOptions)
@@ -147,6 +149,7 @@ class _Runner:
         self.verdicts = _ArcVerdicts(session)
         self.arc_history: dict[tuple[str, str], str | None] = {}
         self.results: dict[str, MachineResult] = {}
+        self.runtimes: dict[str, VmRuntime] = {}
         self.done = 0
 
     # --- the run ------------------------------------------------------------------------------
@@ -210,6 +213,7 @@ class _Runner:
         while not queue.empty():
             item = queue.get_nowait()
             result = await self._machine(item)
+            self.runtimes.pop(item.machine.id.key, None)
             self.results[item.resource] = result
             self.done += 1
             if self.progress is not None:
@@ -289,7 +293,7 @@ class _Runner:
 
     async def _enrollment(self, item: PlanItem, action: Action) -> dict[str, Any]:
         rid, facts = item.machine.id, item.machine.facts
-        deadline = self.session.deadline(self.session.azure_seconds(self.options.enable_deadline))
+        deadline = self.session.deadline(self.options.enable_deadline)
         enable = action is Action.ENABLE
         result: Enrollment
         if isinstance(facts, VmFacts):
@@ -327,7 +331,7 @@ class _Runner:
             if action is Action.INSTALL
             else self.options.assess_deadline
         )
-        deadline = self.session.deadline(self.session.azure_seconds(seconds))
+        deadline = self.session.deadline(seconds)
         started: Started | None = None
         if prior is not None and prior.token:
             token = OperationToken.decode(prior.token)
@@ -356,17 +360,21 @@ class _Runner:
 
     async def _previous(self, item: PlanItem, action: str) -> str | None:
         """The machine's latest activity before ours. For a VM this is one read of its
-        instance view, which also shows whether its agent can run the operation at all."""
+        instance view, which also shows whether its agent can run the operation at all; it
+        holds both the assessment and the installation summaries, so an install after an
+        assessment reuses it (an assessment does not change the installation summary)."""
         rid = item.machine.id
         if rid.kind is MachineKind.ARC:
             return self.arc_history.get((rid.key, action))
-        facts = await vm.read(self.session, rid)
-        runtime = catalog.check_vm_runtime(
-            power_state=facts.power_state, vm_agent_status=facts.vm_agent_status
-        )
-        if runtime.blockers:
-            raise PrerequisiteError(str(rid), runtime.blockers)
-        return vm.latest_activity(facts, action)
+        runtime = self.runtimes.get(rid.key)
+        if runtime is None:
+            runtime = self.runtimes[rid.key] = await vm.patch_status(self.session, rid)
+            verdict = catalog.check_vm_runtime(
+                power_state=runtime.power_state, vm_agent_status=runtime.vm_agent_status
+            )
+            if verdict.blockers:
+                raise PrerequisiteError(str(rid), verdict.blockers)
+        return vm.latest_activity(runtime, action)
 
 
 class _StepFailedError(Exception):
