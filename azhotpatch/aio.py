@@ -14,6 +14,7 @@ event loop, so both behave identically.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -111,6 +112,8 @@ class Hotpatch:
     overrides its Resource Manager URL (e.g. an emulator), ``connection_verify`` its TLS trust
     (a CA bundle path). ``time_scale`` is only for emulators whose clock runs faster than
     Azure's: pacing and back-off speed up to match. ``deadline`` bounds each operation.
+    ``operation_seconds`` says how long assessments and installs usually take (fleets start
+    polling then); runs learn from what they observe.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class Hotpatch:
         time_scale: float = 1.0,
         deadline: Seconds = timedelta(hours=1),
         connections: int = 200,
+        operation_seconds: Mapping[str, float] | None = None,
     ) -> None:
         chosen = get_cloud(cloud)
         if time_scale <= 0:
@@ -145,6 +149,8 @@ class Hotpatch:
             default_deadline=_seconds(deadline, "deadline") or 3600.0,
             time_scale=time_scale,
         )
+        if operation_seconds is not None:
+            settings = replace(settings, operation_seconds=dict(operation_seconds))
         self._session = Session(credential, settings)
 
     # --- lifecycle ----------------------------------------------------------------------------

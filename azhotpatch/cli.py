@@ -54,7 +54,8 @@ class Settings:
     cloud: str
     endpoint: str | None
     ca_bundle: str | None
-    time_scale: float
+    time_scale: float | None
+    emulator_url: str | None = None
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -78,12 +79,20 @@ def main_options(
         "AzureCloud"
     ),
     endpoint: Annotated[str | None, typer.Option(help="Resource Manager URL override")] = None,
+    emulator_url: Annotated[
+        str | None,
+        typer.Option(help="an emulator already serving there (python -m azhotpatch.testing)"),
+    ] = None,
     ca_bundle: Annotated[str | None, typer.Option(help="CA bundle to trust (PEM)")] = None,
     time_scale: Annotated[
-        float, typer.Option(help="emulator clock speed (Azure seconds per wall second)")
-    ] = 600.0,
+        float | None,
+        typer.Option(
+            help="emulator clock speed, Azure seconds per wall second (default 600 with "
+            "--emulator; give it with --endpoint when that is an emulator)"
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = Settings(output, emulator, cloud, endpoint, ca_bundle, time_scale)
+    ctx.obj = Settings(output, emulator, cloud, endpoint, ca_bundle, time_scale, emulator_url)
 
 
 # --- plumbing ---------------------------------------------------------------------------------
@@ -99,19 +108,50 @@ def _client(settings: Settings) -> Iterator[tuple[Hotpatch, Emulator | None]]:
 
         with (
             Emulator(
-                fleet=settings.emulator, time_scale=settings.time_scale, record_requests=False
+                fleet=settings.emulator,
+                time_scale=settings.time_scale or 600.0,
+                record_requests=False,
             ) as emu,
             emu.client() as client,
         ):
             yield client, emu
+        return
+    if settings.emulator_url:
+        with Hotpatch(**_running_emulator(settings)) as client:
+            yield client, None
         return
     options: dict[str, Any] = {"cloud": settings.cloud}
     if settings.endpoint:
         options["endpoint"] = settings.endpoint
     if settings.ca_bundle:
         options["connection_verify"] = settings.ca_bundle
+    if settings.time_scale:
+        options["time_scale"] = settings.time_scale
+        options["polling_interval"] = 30.0 / settings.time_scale
     with Hotpatch(**options) as client:
         yield client, None
+
+
+def _running_emulator(settings: Settings) -> dict[str, Any]:
+    """Client options for an emulator in another process: its credential and its clock."""
+    import ssl
+    import urllib.request
+
+    from azhotpatch.testing import EmulatorCredential
+
+    url = str(settings.emulator_url).rstrip("/")
+    context = ssl.create_default_context(cafile=settings.ca_bundle)
+    with urllib.request.urlopen(f"{url}/_emulator/info", context=context) as answer:  # noqa: S310
+        info = json.load(answer)
+    scale = float(settings.time_scale or info["time_scale"])
+    return {
+        "credential": EmulatorCredential(),
+        "endpoint": url,
+        "connection_verify": settings.ca_bundle or True,
+        "time_scale": scale,
+        "polling_interval": 30.0 / scale,
+        "operation_seconds": info.get("operation_seconds"),
+    }
 
 
 def _console(stderr: bool = False) -> Any:

@@ -54,7 +54,7 @@ def reservations(pacer: Pacer, clock: FakeClock, key: tuple[str, ...], count: in
 
 def test_burst_then_documented_rate_with_headroom() -> None:
     clock = FakeClock()
-    pacer = pacer_on(clock, headroom=0.95, reserve=1)
+    pacer = pacer_on(clock, headroom=0.95, reserve=1, latency_allowance=0)
     times = reservations(pacer, clock, arm_key("s", "writes"), 260)
     start = times[0]
     burst = sum(1 for t in times if t == start)
@@ -62,6 +62,14 @@ def test_burst_then_documented_rate_with_headroom() -> None:
     steady = times[burst:]
     rate = (len(steady) - 1) / (steady[-1] - steady[0])
     assert rate == pytest.approx(10 * 0.95, rel=1e-6)  # 10 writes/s, 5% headroom
+
+
+def test_latency_allowance_holds_back_tokens_for_jitter() -> None:
+    """At 10 writes/s, half a second of arrival jitter is worth 5 tokens held back."""
+    clock = FakeClock()
+    pacer = pacer_on(clock, latency_allowance=0.5)
+    times = reservations(pacer, clock, arm_key("s", "writes"), 220)
+    assert abs(sum(1 for t in times if t == times[0]) - 195) <= 1  # float rounding
 
 
 def test_never_exceeds_any_window() -> None:

@@ -16,6 +16,7 @@ more than the documented limits, with a little headroom, so a well-paced run doe
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import math
 import time
@@ -28,6 +29,10 @@ BucketKey = tuple[str, ...]
 
 DEFAULT_HEADROOM = 0.97
 DEFAULT_RESERVE = 1.0
+# Requests reach Azure later than they leave, by varying amounts (a new connection's TLS
+# handshake, a busy event loop): the server can see two requests closer together than they
+# were sent. Tokens worth this much time are held back so that jitter cannot overdraw a bucket.
+DEFAULT_LATENCY_ALLOWANCE = 0.5
 
 
 @dataclass
@@ -39,27 +44,43 @@ class _Cell:
     capacity: float
     tat: float  # theoretical arrival time of the next token
     acquired: int = 0
-    in_flight: int = 0
+    pending: list[int] = field(default_factory=list)  # sequence numbers still in flight
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
 
     def allowed_at(self, now: float) -> float:
         return max(now, self.tat - self.tolerance)
 
-    def reserve(self, at: float) -> None:
+    def reserve(self, at: float) -> int:
         self.tat = max(self.tat, at) + self.interval
         self.acquired += 1
-        self.in_flight += 1
+        self.pending.append(self.acquired)
+        return self.acquired
+
+    def landed(self, sequence: int) -> int:
+        """Forget a request that got its answer; how many sent after it are still out."""
+        index = bisect.bisect_left(self.pending, sequence)
+        if index < len(self.pending) and self.pending[index] == sequence:
+            del self.pending[index]
+        return len(self.pending) - bisect.bisect_right(self.pending, sequence)
 
     def tokens(self, now: float) -> float:
         return self.capacity - max(0.0, self.tat - now) / self.interval
 
     def align(self, now: float, server_remaining: float) -> bool:
-        """Move the schedule back if Azure reports fewer tokens than the model has."""
+        """Move the schedule back if Azure reports fewer tokens than the model has.
+        ``server_remaining`` must already discount requests still on their way to Azure."""
         if server_remaining >= self.tokens(now) - 1.0:
             return False
         self.tat = max(self.tat, now + (self.capacity - server_remaining) * self.interval)
         return True
 
     def pause(self, now: float, seconds: float) -> None:
+        """After a 429: nothing until Azure's Retry-After, and two tokens less burst from
+        now on, since arrivals were evidently bunched more than the model allowed for."""
+        self.tolerance = max(0.0, self.tolerance - 2 * self.interval)
         self.tat = max(self.tat, now + seconds + self.tolerance)
 
 
@@ -90,6 +111,7 @@ class Pacer:
         *,
         headroom: float = DEFAULT_HEADROOM,
         reserve: float = DEFAULT_RESERVE,
+        latency_allowance: float = DEFAULT_LATENCY_ALLOWANCE,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -99,6 +121,7 @@ class Pacer:
         self.limits = limits or ThrottleLimits()
         self.headroom = headroom
         self.reserve = reserve
+        self.latency_allowance = latency_allowance
         self.enabled = enabled
         self.clock = clock
         self.sleep = sleep
@@ -115,10 +138,7 @@ class Pacer:
             return Ticket(tuple(keys), {}, now)
         cells = [self._cell(key, now) for key in keys]
         at = max((cell.allowed_at(now) for cell in cells), default=now)
-        sequence = {}
-        for key, cell in zip(keys, cells, strict=True):
-            cell.reserve(at)
-            sequence[key] = cell.acquired
+        sequence = {key: cell.reserve(at) for key, cell in zip(keys, cells, strict=True)}
         self.stats.reservations += 1
         delay = at - now
         if delay > 0:
@@ -134,15 +154,15 @@ class Pacer:
         remaining = parse_remaining(headers)
         for key in ticket.keys:
             cell = self._cell(key, now)
-            cell.in_flight = max(0, cell.in_flight - 1)
+            still_out = cell.landed(ticket.sequence.get(key, 0))
             if key[0] == "graph":
                 self._settle_graph(cell, headers, now)
                 continue
             reported = remaining.get(_header_name(key))
-            if reported is not None:
-                issued_after = cell.acquired - ticket.sequence.get(key, cell.acquired)
-                if cell.align(now, reported - issued_after):
-                    self.stats.realigned += 1
+            # Requests sent after this one and already answered were counted by Azure
+            # before it answered this one (or just after); only those still out are not.
+            if reported is not None and cell.align(now, reported - still_out):
+                self.stats.realigned += 1
         if status == 429:
             self._pause(ticket, headers, remaining, now)
 
@@ -176,7 +196,8 @@ class Pacer:
     def _new_cell(self, bucket: Bucket, now: float) -> _Cell:
         rate = bucket.per_second * self.headroom
         interval = 1.0 / rate if rate > 0 else math.inf
-        usable = max(1.0, bucket.capacity - self.reserve)
+        held = max(self.reserve, bucket.per_second * self.latency_allowance)
+        usable = max(1.0, bucket.capacity - min(held, bucket.capacity / 2))
         return _Cell(interval, (usable - 1.0) * interval, bucket.capacity, tat=now)
 
     def _limit(self, key: BucketKey) -> Bucket:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +51,11 @@ class Settings:
     read_timeout: float = 60.0
     default_deadline: float = 3600.0
     time_scale: float = 1.0  # > 1 only for emulators whose clock runs faster than Azure's
+    # How long operations usually take in Azure (recorded traffic: assess ~2 min, Windows
+    # installs 2-5 min); fleets start polling then instead of from the first second.
+    operation_seconds: Mapping[str, float] = field(
+        default_factory=lambda: {"assess": 120.0, "install": 300.0}
+    )
 
     @property
     def credential_scope(self) -> str:

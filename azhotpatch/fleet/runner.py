@@ -53,10 +53,6 @@ from azhotpatch.parse import ArcFacts, VmFacts, VmRuntime, arc_facts
 
 __all__ = ["ProgressEvent", "RunOptions", "run"]
 
-# How long operations take in Azure (recorded traffic: assess ~2 min, Windows installs 2-5 min;
-# VM updates tens of seconds). The first poll waits for that, saving the reads of polling a
-# job that cannot be done yet.
-EXPECTED_SECONDS = {"assess": 120.0, "install": 300.0}
 ARC_VERDICT_EVERY = 60.0  # Azure seconds between Resource Graph sweeps for Arc verdicts
 
 
@@ -82,6 +78,32 @@ class ProgressEvent:
 
 
 Progress = Callable[[ProgressEvent], None]
+
+
+class _OperationClock:
+    """When to first poll an operation: when it is expected to be done. Starts from how long
+    Azure usually takes (``Settings.operation_seconds``) and learns from this run: once a few
+    have finished, the quickest tenth of them (less a margin) sets the wait. Polling a job
+    that cannot be done yet only spends reads from the subscription's bucket."""
+
+    SAMPLES = 200
+
+    def __init__(self, session: Session, action: str) -> None:
+        self.session = session
+        self.prior = session.settings.operation_seconds.get(action, 0.0)
+        self.seen: list[float] = []
+
+    def first_poll_wait(self) -> float:
+        """Wall seconds to wait before the poller's own first interval."""
+        expected = self.prior
+        if len(self.seen) >= 5:
+            ordered = sorted(self.seen)
+            expected = min(expected, 0.9 * ordered[len(ordered) // 10])
+        return max(0.0, self.session.azure_seconds(expected) - self.session.poll_every)
+
+    def observe(self, wall_seconds: float) -> None:
+        if len(self.seen) < self.SAMPLES:
+            self.seen.append(wall_seconds * self.session.settings.time_scale)
 
 
 class _ArcVerdicts:
@@ -150,6 +172,7 @@ class _Runner:
         self.arc_history: dict[tuple[str, str], str | None] = {}
         self.results: dict[str, MachineResult] = {}
         self.runtimes: dict[str, VmRuntime] = {}
+        self.clocks = {a: _OperationClock(session, a) for a in ("assess", "install")}
         self.done = 0
 
     # --- the run ------------------------------------------------------------------------------
@@ -348,10 +371,14 @@ class _Runner:
                 self.session, rid, name, options, previous, deadline
             )
             self._accepted(item, action, token)
-            if started is not None and started.poller is not None:
-                wait = self.session.azure_seconds(EXPECTED_SECONDS[name]) - self.session.poll_every
-                await asyncio.sleep(max(0.0, min(wait, deadline.remaining())))
+        clock = self.clocks[name]
+        polled = started is not None and started.poller is not None
+        waited = clock.first_poll_wait() if polled else 0.0
+        began = time.monotonic()
+        await asyncio.sleep(max(0.0, min(waited, deadline.remaining())))
         result = await module.finish(self.session, token, started, deadline)
+        if polled:
+            clock.observe(time.monotonic() - began)
         return _judge(result)
 
     def _accepted(self, item: PlanItem, action: Action, token: OperationToken) -> None:

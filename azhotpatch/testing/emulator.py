@@ -205,6 +205,12 @@ class Emulator:
         return AsyncEmulatorCredential(principal)
 
     @property
+    def operation_seconds(self) -> dict[str, float]:
+        """How long this emulator's assessments and installs take (Azure seconds)."""
+        durations = self.world.durations
+        return {"assess": durations.assess, "install": durations.install}
+
+    @property
     def polling_interval(self) -> float:
         """Seconds between LRO polls that match Azure's 30 s cadence at this time scale."""
         return 30.0 / self.clock.time_scale
@@ -219,6 +225,7 @@ class Emulator:
             "connection_verify": self.ca_path,
             "polling_interval": self.polling_interval,
             "time_scale": self.clock.time_scale,
+            "operation_seconds": self.operation_seconds,
         }
         settings.update(options)
         return Hotpatch(credential, **settings)

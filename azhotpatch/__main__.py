@@ -1,0 +1,5 @@
+"""``python -m azhotpatch``: the command line."""
+
+from azhotpatch.cli import main
+
+main()
