@@ -116,6 +116,13 @@ class Journal:
         ).fetchone()
         return _record(row) if row else None
 
+    def touched(self, resource: str) -> bool:
+        """Did this run already begin on the machine (before a restart)?"""
+        row = self._db.execute(
+            "SELECT 1 FROM step WHERE resource = ? LIMIT 1", (resource.lower(),)
+        ).fetchone()
+        return row is not None
+
     def steps(self) -> Iterator[StepRecord]:
         for row in self._db.execute("SELECT * FROM step ORDER BY resource, action"):
             yield _record(row)

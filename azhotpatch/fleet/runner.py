@@ -259,6 +259,8 @@ class _Runner:
     async def _machine(self, item: PlanItem) -> MachineResult:
         kind = item.machine.kind.value
         if item.skip is not None:
+            if self.journal is not None and self.journal.touched(item.resource):
+                return self._resumed_but_now_ineligible(item)
             return MachineResult(
                 item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, item.skip.message
             )
@@ -276,6 +278,34 @@ class _Runner:
                     item.resource, kind, step.outcome, step.code, step.message, tuple(steps)
                 )
         return MachineResult(item.resource, kind, Outcome.SUCCEEDED, None, None, tuple(steps))
+
+    def _resumed_but_now_ineligible(self, item: PlanItem) -> MachineResult:
+        """A machine this run had begun on before a restart, which the fresh plan now finds
+        ineligible (often because of our own attempt, e.g. an Arc machine that answered
+        ActionRequired). What the journal recorded decides; unfinished work is a failure."""
+        assert self.journal is not None
+        assert item.skip is not None
+        kind = item.machine.kind.value
+        steps: list[StepResult] = []
+        for action in self.plan.actions:
+            record = self.journal.step(item.resource, action.value)
+            if record is None or not record.done:
+                break
+            steps.append(_from_journal(record))
+            if record.outcome != Outcome.SUCCEEDED.value:
+                return MachineResult(
+                    item.resource,
+                    kind,
+                    Outcome(record.outcome),
+                    record.code,
+                    record.message,
+                    tuple(steps),
+                )
+        if len(steps) == len(self.plan.actions):
+            return MachineResult(item.resource, kind, Outcome.SUCCEEDED, None, None, tuple(steps))
+        return MachineResult(
+            item.resource, kind, Outcome.FAILED, item.skip.rule.value, str(item.skip), tuple(steps)
+        )
 
     async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
         started = time.monotonic()

@@ -215,3 +215,45 @@ def test_rerun_with_a_finished_journal_does_nothing_again(tmp_path: Path) -> Non
     assert extra == []  # only the inventory/plan reads; no machine touched again
     with sqlite3.connect(journal) as db:
         assert db.execute("SELECT count(*) FROM step WHERE outcome IS NULL").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("accepted_before_crash", [True, False])
+def test_intent_without_token_is_settled_by_reading_state(
+    tmp_path: Path, accepted_before_crash: bool
+) -> None:
+    """The crash came after the journal recorded the intent to install and before it heard
+    back. If Azure had accepted the request, resuming attaches to it; if not, it sends it.
+    Either way the machine is installed exactly once."""
+    from azure.mgmt.compute import ComputeManagementClient
+
+    spec = FleetSpec(vms=1, arc=0, subscriptions=1, mix="clean", seed=6)
+    journal_path = tmp_path / "run.sqlite"
+    with Emulator(fleet=spec, seed=6, time_scale=1200) as emu:
+        vm = emu.fleet.vms[0]  # type: ignore[union-attr]
+        journal = Journal(journal_path, ["install"], {})
+        journal.started(vm.id, "install")
+        journal.intent(vm.id, "install", None)  # no install before ours
+        journal.close()
+        if accepted_before_crash:
+            sdk = ComputeManagementClient(
+                emu.credential(),
+                vm.subscription,
+                base_url=emu.endpoint,
+                connection_verify=emu.ca_path,
+            )
+            sdk.virtual_machines.begin_install_patches(
+                vm.group,
+                vm.name,
+                {
+                    "rebootSetting": "IfRequired",
+                    "maximumDuration": "PT2H",
+                    "windowsParameters": {"classificationsToInclude": ["Critical", "Security"]},
+                },
+            )
+        with emu.client() as client:
+            report = client.run(
+                actions=["install"], subscriptions=[vm.subscription], journal=journal_path
+            )
+        history = emu.install_history()[vm.id.lower()]
+    assert report.counts == {"succeeded": 1}
+    assert len(history) == 1

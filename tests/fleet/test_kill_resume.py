@@ -1,0 +1,141 @@
+"""Issue acceptance: kill -9 a fleet run at a random point, rerun it with the same journal:
+it finishes, nothing is installed twice, and the report matches a run never killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+FLEET = "sample:240@3"
+SEED = 13
+TIME_SCALE = "300"
+
+
+@contextmanager
+def emulator_process(tmp: Path, name: str) -> Iterator[dict[str, Any]]:
+    """An emulator in its own process, so it outlives the client we kill."""
+    ca = tmp / f"{name}-ca.pem"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "azhotpatch.testing",
+            "--port",
+            "0",
+            "--fleet",
+            FLEET,
+            "--seed",
+            str(SEED),
+            "--time-scale",
+            TIME_SCALE,
+            "--ca-path",
+            str(ca),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def command(info: dict[str, Any], journal: Path | None) -> list[str]:
+    arguments = [
+        sys.executable,
+        "-m",
+        "azhotpatch",
+        "--emulator-url",
+        info["endpoint"],
+        "--ca-bundle",
+        info["ca_path"],
+        "--output",
+        "json",
+        "run",
+    ]
+    for subscription in info["subscriptions"]:
+        arguments += ["--subscription", subscription]
+    if journal is not None:
+        arguments += ["--journal", str(journal)]
+    return arguments
+
+
+def finished_report(arguments: list[str]) -> dict[str, Any]:
+    done = subprocess.run(arguments, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode in (0, 1, 2), done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def journal_progress(journal: Path) -> tuple[int, int]:
+    """(steps finished, installs sent and not yet finished)."""
+    if not journal.exists():
+        return 0, 0
+    try:
+        with sqlite3.connect(journal, timeout=1) as db:
+            finished = db.execute("SELECT count(*) FROM step WHERE outcome IS NOT NULL").fetchone()[
+                0
+            ]
+            in_flight = db.execute(
+                "SELECT count(*) FROM step WHERE action = 'install' AND intent_at IS NOT NULL "
+                "AND outcome IS NULL"
+            ).fetchone()[0]
+        return int(finished), int(in_flight)
+    except sqlite3.OperationalError:
+        return 0, 0
+
+
+def outcomes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    return {m["resource"].lower(): (m["outcome"], m["code"]) for m in report["machines"]}
+
+
+def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
+    journal = tmp_path / "run.sqlite"
+    kill_after = random.Random(SEED).randint(60, 240)  # finished steps; a "random point"
+    with emulator_process(tmp_path, "killed") as killed, emulator_process(tmp_path, "calm") as calm:
+        first = subprocess.Popen(
+            command(killed, journal), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            finished, installing = journal_progress(journal)
+            if finished >= kill_after and installing > 0:
+                break
+            assert first.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=15)
+        finished, installing = journal_progress(journal)
+        assert finished >= kill_after
+        assert installing > 0  # installs were in flight at the moment of the kill
+
+        resumed = finished_report(command(killed, journal))
+        reference = finished_report(command(calm, None))
+        installs = requests.get(
+            f"{killed['endpoint']}/_emulator/installs", verify=killed["ca_path"], timeout=10
+        ).json()
+
+    assert resumed["resumed"] is True
+    assert len(resumed["machines"]) == len(reference["machines"]) == 240
+    assert outcomes(resumed) == outcomes(reference)
+    assert all(len(history) == 1 for history in installs.values()), "an install ran twice"
+    succeeded_installs = sum(
+        1
+        for m in resumed["machines"]
+        if any(s["action"] == "install" and s["outcome"] == "succeeded" for s in m["steps"])
+    )
+    assert len(installs) == succeeded_installs
