@@ -1,0 +1,73 @@
+"""Least privilege: exactly the Azure RBAC actions azhotpatch performs, as a custom role.
+
+The list is checked by the test suite against the emulator's request log of a full run
+(every operation the library has, against VMs and Arc machines): nothing missing, nothing
+extra. Assign the role at the narrowest scope that holds your machines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["FEATURE_ACTIONS", "REQUIRED_ACTIONS", "custom_role"]
+
+MACHINE_ACTIONS: tuple[str, ...] = (
+    "Microsoft.Compute/virtualMachines/read",
+    "Microsoft.Compute/virtualMachines/write",
+    "Microsoft.Compute/virtualMachines/assessPatches/action",
+    "Microsoft.Compute/virtualMachines/installPatches/action",
+    "Microsoft.Compute/locations/operations/read",
+    "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/read",
+    "Microsoft.HybridCompute/machines/read",
+    "Microsoft.HybridCompute/machines/write",
+    "Microsoft.HybridCompute/machines/assessPatches/action",
+    "Microsoft.HybridCompute/machines/installPatches/action",
+    "Microsoft.HybridCompute/machines/licenseProfiles/read",
+    "Microsoft.HybridCompute/machines/licenseProfiles/write",
+    "Microsoft.HybridCompute/locations/operationstatus/read",
+    "Microsoft.HybridCompute/locations/updateCenterOperationResults/read",
+    "Microsoft.ResourceGraph/resources/read",
+)
+# Only `register_preview_features` needs these.
+FEATURE_ACTIONS: tuple[str, ...] = (
+    "Microsoft.Features/providers/features/read",
+    "Microsoft.Features/providers/features/register/action",
+    "Microsoft.Resources/subscriptions/providers/read",
+    "Microsoft.Compute/register/action",
+)
+REQUIRED_ACTIONS: tuple[str, ...] = MACHINE_ACTIONS + FEATURE_ACTIONS
+
+
+def custom_role(
+    scopes: Iterable[str],
+    *,
+    name: str = "Hotpatch Operator (azhotpatch)",
+    include_features: bool = True,
+) -> dict[str, Any]:
+    """An Azure custom role definition (``az role definition create --role-definition``)."""
+    assignable = list(scopes)
+    if not assignable:
+        from azhotpatch.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            "scopes",
+            "no assignable scope given",
+            fix="pass e.g. ['/subscriptions/<id>'] or a resource group's id",
+        )
+    actions = REQUIRED_ACTIONS if include_features else MACHINE_ACTIONS
+    return {
+        "Name": name,
+        "IsCustom": True,
+        "Description": "Check, enroll, assess and patch machines for Hotpatch with azhotpatch.",
+        "Actions": list(actions),
+        "NotActions": [],
+        "DataActions": [],
+        "NotDataActions": [],
+        "AssignableScopes": assignable,
+    }
+
+
+def custom_role_json(scopes: Iterable[str], **options: Any) -> str:
+    return json.dumps(custom_role(scopes, **options), indent=2)

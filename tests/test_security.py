@@ -1,0 +1,52 @@
+"""The least-privilege role is exactly what the library uses: run everything against an
+emulator that enforces the role, then compare with what it saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.security import MACHINE_ACTIONS, REQUIRED_ACTIONS, custom_role
+from azhotpatch.testing import Emulator, FleetSpec
+
+
+def test_the_role_is_exactly_what_a_full_run_uses() -> None:
+    spec = FleetSpec(vms=30, arc=10, subscriptions=1, seed=1)
+    role = {"emulator-user": list(REQUIRED_ACTIONS)}
+    with Emulator(fleet=spec, time_scale=1200, roles=role) as emu, emu.client() as client:
+        assert emu.fleet is not None
+        subscription = emu.fleet.subscriptions[0]
+        client.run(subscriptions=[subscription])
+        for machine in (emu.fleet.vms[0].id, emu.fleet.arcs[0].id):
+            client.check(machine)
+            client.status(machine)
+            client.disable(machine)
+        client.register_preview_features(subscription)
+        used = {r.action for r in emu.requests()}
+        denied = [r for r in emu.requests() if r.status == 403]
+    assert denied == []  # nothing missing
+    assert used == set(REQUIRED_ACTIONS)  # nothing extra
+
+
+def test_machine_actions_alone_are_enough_without_features() -> None:
+    spec = FleetSpec(vms=10, arc=5, subscriptions=1, seed=2)
+    role = {"emulator-user": list(MACHINE_ACTIONS)}
+    with Emulator(fleet=spec, time_scale=1200, roles=role) as emu, emu.client() as client:
+        client.run(subscriptions=list(emu.world.subscriptions))
+        assert [r for r in emu.requests() if r.status == 403] == []
+
+
+def test_custom_role_document() -> None:
+    role = custom_role(["/subscriptions/00000000-0000-0000-0000-000000000000"])
+    assert role["Actions"] == list(REQUIRED_ACTIONS)
+    assert role["IsCustom"] is True
+    with pytest.raises(InvalidArgumentError, match="no assignable scope"):
+        custom_role([])
+
+
+def test_the_readme_lists_the_same_actions() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for action in REQUIRED_ACTIONS:
+        assert action in readme
