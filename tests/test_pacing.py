@@ -61,7 +61,7 @@ def test_burst_then_documented_rate_with_headroom() -> None:
     assert burst == 199  # 200 tokens, one held back
     steady = times[burst:]
     rate = (len(steady) - 1) / (steady[-1] - steady[0])
-    assert rate == pytest.approx(10 * 0.95, rel=1e-6)  # 10 writes/s, 5% headroom
+    assert rate == pytest.approx(10 * 0.95, rel=1e-4)  # 10 writes/s, 5% headroom
 
 
 def test_latency_allowance_holds_back_tokens_for_jitter() -> None:
@@ -70,6 +70,30 @@ def test_latency_allowance_holds_back_tokens_for_jitter() -> None:
     pacer = pacer_on(clock, latency_allowance=0.5)
     times = reservations(pacer, clock, arm_key("s", "writes"), 220)
     assert abs(sum(1 for t in times if t == times[0]) - 195) <= 1  # float rounding
+
+
+def test_a_stalled_client_cannot_release_a_backlog_at_once() -> None:
+    """Waiters queued before a long stall are released no faster than the bucket refills:
+    tokens never pile up beyond what it can hold."""
+    clock = FakeClock()
+    pacer = pacer_on(clock, latency_allowance=0)
+    key = compute_key("VMGuestPatchOperation", "s", "westeurope")
+    granted: list[float] = []
+
+    async def one() -> None:
+        ticket = await pacer.acquire([key])
+        granted.append(ticket.sent_at)
+
+    async def run() -> None:
+        first = [asyncio.create_task(one()) for _ in range(700)]
+        await asyncio.sleep(0)
+        clock.now += 3600.0  # the whole process froze for an hour
+        await asyncio.gather(*first)
+
+    asyncio.run(run())
+    for i, start in enumerate(granted):
+        in_window = sum(1 for t in granted[i:] if t < start + 60)
+        assert in_window <= 600 + 200
 
 
 def test_never_exceeds_any_window() -> None:
@@ -94,7 +118,7 @@ def test_graph_quota_is_respected_in_fixed_windows() -> None:
 def test_server_remaining_realigns_the_model() -> None:
     """Another client is spending the same subscription's writes: Azure's count wins."""
     clock = FakeClock()
-    pacer = pacer_on(clock)
+    pacer = pacer_on(clock, latency_allowance=0)
     key = arm_key("s", "writes")
 
     async def run() -> tuple[float, float]:
@@ -104,7 +128,7 @@ def test_server_remaining_realigns_the_model() -> None:
         return before, pacer.bucket_state(key)[0]
 
     before, after = asyncio.run(run())
-    assert before == pytest.approx(199)
+    assert before == pytest.approx(198)  # 200, one held back, one taken
     assert after == pytest.approx(20)
     assert pacer.stats.realigned == 1
 

@@ -1,24 +1,25 @@
 """Client-side pacing that mirrors Azure's throttling buckets.
 
-Every request the SDK sends (including LRO polls and page fetches) first reserves a slot in
+Every request the SDK sends (including LRO polls and page fetches) first takes a token from
 each Azure bucket it will draw from: ARM's per-subscription reads/writes/deletes, Compute's
 per-region policy buckets (per subscription and per VM), Resource Graph's per-user quota.
 
-Buckets use the generic cell rate algorithm: a bucket is a "theoretical arrival time", and a
-reservation returns the instant the request may go. Thousands of waiting tasks therefore each
-sleep exactly once, until their own slot, instead of waking in a herd whenever a token
-appears. A 429 pauses the whole bucket for its Retry-After. Remaining-count headers from Azure
-are authoritative: when they show fewer tokens than the model (another client shares the
-subscription, or the limits differ), the model moves back to match. The model never grants
-more than the documented limits, with a little headroom, so a well-paced run does not trip.
+Each bucket is a token bucket with a first-in-first-out queue of waiters and, while anyone
+waits, one dispatcher that hands out tokens as they refill: thousands of waiting tasks are
+woken one per token, never in a herd. Tokens never accumulate beyond what the bucket can
+hold, so a client that stalls (a busy machine, a long garbage collection) cannot release a
+backlog all at once when it resumes. A 429 pauses the whole bucket for its Retry-After.
+Remaining-count headers from Azure are authoritative: when they show fewer tokens than the
+model (another client shares the subscription, or the limits differ), the model drops to
+match. The model never grants more than the documented limits, less a little headroom and
+the tokens held back for arrival jitter, so a well-paced run does not trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import itertools
-import math
+import collections
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,16 +34,23 @@ DEFAULT_RESERVE = 1.0
 # handshake, a busy event loop): the server can see two requests closer together than they
 # were sent. Tokens worth this much time are held back so that jitter cannot overdraw a bucket.
 DEFAULT_LATENCY_ALLOWANCE = 0.5
+# Narrowest buckets first: a request waiting on one VM's bucket should not sit on tokens of
+# the subscription's buckets that other machines could use meanwhile.
+_ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "arm": 2}
 
 
 @dataclass
 class _Cell:
-    """One bucket in GCRA form."""
+    """One bucket: tokens refilled continuously, capped at what may be spent at once."""
 
-    interval: float  # seconds per token
-    tolerance: float  # how far ahead of now the schedule may run (the burst)
+    rate: float  # tokens per second
+    usable: float  # the most tokens that may be spent at once (capacity less held back)
     capacity: float
-    tat: float  # theoretical arrival time of the next token
+    tokens: float
+    last: float
+    paused_until: float = 0.0
+    waiters: collections.deque[asyncio.Future[int]] = field(default_factory=collections.deque)
+    dispatching: bool = False
     acquired: int = 0
     pending: list[int] = field(default_factory=list)  # sequence numbers still in flight
 
@@ -50,14 +58,26 @@ class _Cell:
     def in_flight(self) -> int:
         return len(self.pending)
 
-    def allowed_at(self, now: float) -> float:
-        return max(now, self.tat - self.tolerance)
+    def refill(self, now: float) -> None:
+        if now > self.last:
+            self.tokens = min(self.usable, self.tokens + (now - self.last) * self.rate)
+            self.last = now
 
-    def reserve(self, at: float) -> int:
-        self.tat = max(self.tat, at) + self.interval
+    def ready(self, now: float) -> bool:
+        self.refill(now)
+        return now >= self.paused_until and self.tokens >= 1.0
+
+    def take(self) -> int:
+        self.tokens -= 1.0
         self.acquired += 1
         self.pending.append(self.acquired)
         return self.acquired
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next token (or the end of a pause)."""
+        missing = 1.0 - self.tokens
+        refill = missing / self.rate if missing > 0 and self.rate > 0 else 0.0
+        return max(self.paused_until - now, refill, 1e-4)
 
     def landed(self, sequence: int) -> int:
         """Forget a request that got its answer; how many sent after it are still out."""
@@ -66,27 +86,28 @@ class _Cell:
             del self.pending[index]
         return len(self.pending) - bisect.bisect_right(self.pending, sequence)
 
-    def tokens(self, now: float) -> float:
-        return self.capacity - max(0.0, self.tat - now) / self.interval
-
     def align(self, now: float, server_remaining: float) -> bool:
-        """Move the schedule back if Azure reports fewer tokens than the model has.
-        ``server_remaining`` must already discount requests still on their way to Azure."""
-        if server_remaining >= self.tokens(now) - 1.0:
+        """Drop to Azure's count when it is lower than the model's. ``server_remaining``
+        must already discount requests still on their way to Azure."""
+        self.refill(now)
+        if server_remaining >= self.tokens - 1.0:
             return False
-        self.tat = max(self.tat, now + (self.capacity - server_remaining) * self.interval)
+        self.tokens = max(server_remaining, -self.capacity)
         return True
 
-    def pause(self, now: float, seconds: float) -> None:
-        """After a 429: nothing until Azure's Retry-After, and two tokens less burst from
-        now on, since arrivals were evidently bunched more than the model allowed for."""
-        self.tolerance = max(0.0, self.tolerance - 2 * self.interval)
-        self.tat = max(self.tat, now + seconds + self.tolerance)
+    def pause(self, now: float, seconds: float, *, tighten: bool = True) -> None:
+        """Nothing until ``seconds`` have passed. After a 429 (``tighten``) also two tokens
+        less burst from now on, since arrivals were evidently bunched more than allowed for."""
+        self.refill(now)
+        self.paused_until = max(self.paused_until, now + seconds)
+        self.tokens = min(self.tokens, 0.0)
+        if tighten:
+            self.usable = max(1.0, self.usable - 2.0)
 
 
 @dataclass
 class Ticket:
-    """A granted reservation; settle it with the response so the model learns from it."""
+    """A granted request; settle it with the response so the model learns from it."""
 
     keys: tuple[BucketKey, ...]
     sequence: dict[BucketKey, int]
@@ -99,11 +120,10 @@ class PacerStats:
     waited_seconds: float = 0.0
     realigned: int = 0
     pauses: int = 0
-    by_bucket: dict[str, int] = field(default_factory=dict)
 
 
 class Pacer:
-    """Reserve-before-send across every Azure bucket a request draws from."""
+    """Take a token from every Azure bucket a request draws from before it is sent."""
 
     def __init__(
         self,
@@ -127,24 +147,51 @@ class Pacer:
         self.sleep = sleep
         self.stats = PacerStats()
         self._cells: dict[BucketKey, _Cell] = {}
-        self._sequence = itertools.count()
+        self._dispatchers: set[asyncio.Task[None]] = set()  # strong references while running
 
-    # --- reservation --------------------------------------------------------------------------
+    # --- taking tokens ------------------------------------------------------------------------
 
     async def acquire(self, keys: Sequence[BucketKey]) -> Ticket:
-        """Wait until every bucket in ``keys`` has room, holding a slot in each."""
-        now = self.clock()
+        """Wait until every bucket in ``keys`` gives a token (narrowest bucket first)."""
+        asked = self.clock()
         if not self.enabled:
-            return Ticket(tuple(keys), {}, now)
-        cells = [self._cell(key, now) for key in keys]
-        at = max((cell.allowed_at(now) for cell in cells), default=now)
-        sequence = {key: cell.reserve(at) for key, cell in zip(keys, cells, strict=True)}
+            return Ticket(tuple(keys), {}, asked)
+        sequence: dict[BucketKey, int] = {}
+        for key in sorted(keys, key=lambda k: _ORDER.get(k[0], 1)):
+            sequence[key] = await self._take(self._cell(key, self.clock()))
+        granted = self.clock()
         self.stats.reservations += 1
-        delay = at - now
-        if delay > 0:
-            self.stats.waited_seconds += delay
-            await self.sleep(delay)
-        return Ticket(tuple(keys), sequence, self.clock())
+        self.stats.waited_seconds += granted - asked
+        return Ticket(tuple(keys), sequence, granted)
+
+    async def _take(self, cell: _Cell) -> int:
+        """A token from one bucket: at once if there is one and nobody is queued ahead."""
+        if not cell.waiters and cell.ready(self.clock()):
+            return cell.take()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[int] = loop.create_future()
+        cell.waiters.append(waiter)
+        if not cell.dispatching:
+            cell.dispatching = True
+            self._dispatchers.add(loop.create_task(self._dispatch(cell)))
+        return await waiter
+
+    async def _dispatch(self, cell: _Cell) -> None:
+        """Hand tokens to waiters in order as the bucket refills."""
+        try:
+            while cell.waiters:
+                now = self.clock()
+                while cell.waiters and cell.ready(now):
+                    waiter = cell.waiters.popleft()
+                    if not waiter.done():  # a cancelled waiter takes no token
+                        waiter.set_result(cell.take())
+                if cell.waiters:
+                    await self.sleep(cell.wait(now))
+        finally:
+            cell.dispatching = False
+            task = asyncio.current_task()
+            if task is not None:
+                self._dispatchers.discard(task)
 
     def settle(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from a response (or from no response: ``status`` None)."""
@@ -172,7 +219,7 @@ class Pacer:
         quota = _int_header(headers, "x-ms-user-quota-remaining")
         resets = parse_timespan(headers.get("x-ms-user-quota-resets-after"))
         if quota is not None and resets is not None and quota <= self.reserve:
-            cell.pause(now, resets)
+            cell.pause(now, resets, tighten=False)
             self.stats.pauses += 1
 
     def _pause(
@@ -194,11 +241,9 @@ class Pacer:
         return cell
 
     def _new_cell(self, bucket: Bucket, now: float) -> _Cell:
-        rate = bucket.per_second * self.headroom
-        interval = 1.0 / rate if rate > 0 else math.inf
         held = max(self.reserve, bucket.per_second * self.latency_allowance)
         usable = max(1.0, bucket.capacity - min(held, bucket.capacity / 2))
-        return _Cell(interval, (usable - 1.0) * interval, bucket.capacity, tat=now)
+        return _Cell(bucket.per_second * self.headroom, usable, bucket.capacity, usable, now)
 
     def _limit(self, key: BucketKey) -> Bucket:
         family = key[0]
@@ -215,7 +260,8 @@ class Pacer:
     def bucket_state(self, key: BucketKey) -> tuple[float, int]:
         """(tokens the model holds now, requests in flight) for a bucket; for reports/tests."""
         cell = self._cell(key, self.clock())
-        return cell.tokens(self.clock()), cell.in_flight
+        cell.refill(self.clock())
+        return cell.tokens, cell.in_flight
 
 
 def _graph_bucket(limits: ThrottleLimits, reserve: float) -> Bucket:
@@ -224,7 +270,7 @@ def _graph_bucket(limits: ThrottleLimits, reserve: float) -> Bucket:
     quota, span = limits.graph_queries_per_window, limits.graph_window_seconds
     burst = 2.0
     sustained = max(1.0, quota - reserve - burst)
-    return Bucket(burst + 1.0, sustained * 60.0 / span)
+    return Bucket(burst + reserve, sustained * 60.0 / span)
 
 
 # --- bucket keys and header names ---------------------------------------------------------------
