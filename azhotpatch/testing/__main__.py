@@ -12,10 +12,12 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import fields, replace
 from pathlib import Path
 from types import FrameType
 
 from azhotpatch.testing._faults import Faults
+from azhotpatch.testing._state import Durations
 from azhotpatch.testing._throttle import Limits
 from azhotpatch.testing.emulator import Emulator
 from azhotpatch.testing.fleet import FleetSpec
@@ -55,6 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_durations(text: str) -> Durations:
+    """``assess=20,install=40`` over the defaults."""
+    values: dict[str, float] = {}
+    names = {f.name for f in fields(Durations)}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in names:
+            raise ValueError(f"unknown duration {name!r}; known: {', '.join(sorted(names))}")
+        values[name] = float(value)
+    return replace(Durations(), **values)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -62,8 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        durations = parse_durations(args.durations)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     emulator = Emulator(
         fleet=fleet,
+        durations=durations,
         seed=args.seed,
         time_scale=args.time_scale,
         faults=Faults.chaos(args.faults, seed=args.seed) if args.faults else None,
