@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep counters only (long runs with millions of requests)",
     )
+    parser.add_argument(
+        "--durations",
+        default="",
+        help="operation lengths in Azure seconds, e.g. assess=20,install=40 "
+        f"(fields: {', '.join(f.name for f in fields(Durations))})",
+    )
     return parser.parse_args(argv)
 
 
