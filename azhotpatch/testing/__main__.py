@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "time_scale": args.time_scale,
             "subscriptions": sorted(emulator.world.subscriptions),
             "machines": len(emulator.world.vms) + len(emulator.world.arcs),
+            "operation_seconds": emulator.operation_seconds,
         }
         print(json.dumps(info), flush=True)
         stop.wait()
