@@ -72,6 +72,25 @@ def _seconds(value: Seconds, argument: str) -> float | None:
     return seconds
 
 
+def _operation_seconds(
+    defaults: Mapping[str, float], given: Mapping[str, float]
+) -> dict[str, float]:
+    """The defaults with the caller's figures on top; unknown names are refused, since a
+    misspelt one would silently keep the default."""
+    merged = dict(defaults)
+    for name, value in given.items():
+        if name not in defaults:
+            raise InvalidArgumentError(
+                "operation_seconds",
+                f"has an unknown operation {name!r}",
+                fix=f"use only {', '.join(sorted(defaults))}",
+            )
+        seconds = _seconds(value, f"operation_seconds[{name!r}]")
+        assert seconds is not None
+        merged[name] = seconds
+    return merged
+
+
 class PendingOperation:
     """An assessment or installation that was started and is (or was) running in Azure.
 
@@ -112,8 +131,9 @@ class Hotpatch:
     overrides its Resource Manager URL (e.g. an emulator), ``connection_verify`` its TLS trust
     (a CA bundle path). ``time_scale`` is only for emulators whose clock runs faster than
     Azure's: pacing and back-off speed up to match. ``deadline`` bounds each operation.
-    ``operation_seconds`` says how long assessments and installs usually take (fleets start
-    polling then); runs learn from what they observe.
+    ``operation_seconds`` says how long VM settings updates, assessments and installs usually
+    take (keys ``update``, ``assess``, ``install``; fleets first poll then); runs learn from
+    what they observe.
     """
 
     def __init__(
@@ -150,7 +170,10 @@ class Hotpatch:
             time_scale=time_scale,
         )
         if operation_seconds is not None:
-            settings = replace(settings, operation_seconds=dict(operation_seconds))
+            settings = replace(
+                settings,
+                operation_seconds=_operation_seconds(settings.operation_seconds, operation_seconds),
+            )
         self._session = Session(credential, settings)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -410,15 +433,17 @@ class Hotpatch:
         *,
         actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
         install: InstallOptions | None = None,
-        concurrency: int = 2000,
+        concurrency: int | None = None,
         journal: str | Path | None = None,
         progress: Callable[[ProgressEvent], None] | None = None,
         deadline: Seconds = None,
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``scope`` first) across the fleet, paced to
-        Azure's throttling; with ``journal`` a killed run resumes where it stopped."""
-        if concurrency < 1:
+        Azure's throttling; with ``journal`` a killed run resumes where it stopped. Machines
+        are let in as fast as their subscriptions' buckets can serve them; ``concurrency``
+        caps how many are in flight at once on top of that."""
+        if concurrency is not None and concurrency < 1:
             raise InvalidArgumentError("concurrency", "must be at least 1", fix="e.g. 500")
         chosen = plan or await self.plan(actions=actions, install=install, **scope)
         options = RunOptions(

@@ -27,7 +27,7 @@ from azure.mgmt.hybridcompute.models import (
 
 from azhotpatch import catalog
 from azhotpatch._azure import graph
-from azhotpatch._azure.lro import OperationToken, wait_for_poller
+from azhotpatch._azure.lro import IMMEDIATE, OperationToken, PollTiming, wait_for_poller
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, activity_of, trigger, wait_attached
@@ -325,9 +325,11 @@ async def begin(
     options: InstallOptions | None,
     previous: str | None,
     deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> tuple[OperationToken, Started]:
     """Send the request, knowing the machine's latest activity of this kind before it."""
     client = session.hybrid(rid.subscription_id)
+    polling = poll.sdk_options()
 
     async def send() -> Any:
         if action == "install":
@@ -336,8 +338,9 @@ async def begin(
                 rid.resource_group,
                 rid.name,
                 MachineInstallPatchesParameters(options.request_body()),
+                **polling,
             )
-        return await client.machines.begin_assess_patches(rid.resource_group, rid.name)
+        return await client.machines.begin_assess_patches(rid.resource_group, rid.name, **polling)
 
     doing = "installing patches" if action == "install" else "assessing patches"
     started = await trigger(
@@ -360,12 +363,13 @@ async def settle_intent(
     options: InstallOptions | None,
     previous: str | None,
     deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> tuple[OperationToken, Started]:
     """After a crash between recording an intent and hearing back (see `vm.settle_intent`)."""
     found = _activity(await latest_run(session, rid, action), action)
     if found is not None and found != previous:
         return OperationToken(action, str(rid), previous, None), Started(None)
-    return await begin(session, rid, action, options, previous, deadline)
+    return await begin(session, rid, action, options, previous, deadline, poll)
 
 
 async def history(session: Session, subscriptions: list[str]) -> dict[tuple[str, str], str | None]:
@@ -390,10 +394,17 @@ async def history(session: Session, subscriptions: list[str]) -> dict[tuple[str,
 
 
 async def finish(
-    session: Session, token: OperationToken, started: Started | None, deadline: Deadline
+    session: Session,
+    token: OperationToken,
+    started: Started | None,
+    deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> Assessment | Installation:
+    """Wait for an operation from `begin` (or from a resumed handle) and parse its result."""
     rid = parse_resource_id(token.resource)
     doing = "installing patches" if token.action == "install" else "assessing patches"
+    polling = poll.sdk_options()
+    await poll.before_first_poll(deadline)
     if token.sdk_token is None:
         body = await wait_attached(
             session,
@@ -413,9 +424,10 @@ async def finish(
                     rid.name,
                     MachineInstallPatchesParameters({}),
                     continuation_token=sdk_token,
+                    **polling,
                 )
             return await machines.begin_assess_patches(
-                rid.resource_group, rid.name, continuation_token=sdk_token
+                rid.resource_group, rid.name, continuation_token=sdk_token, **polling
             )
 
         poller = (

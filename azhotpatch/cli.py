@@ -239,7 +239,10 @@ class Filters:
 
 
 JOURNAL = Annotated[str | None, typer.Option(help="SQLite journal: a killed run resumes from it")]
-CONCURRENCY = Annotated[int, typer.Option(help="machines in flight at once")]
+CONCURRENCY = Annotated[
+    int | None,
+    typer.Option(help="cap on machines in flight (default: as many as Azure's limits serve)"),
+]
 
 
 def _fleet(
@@ -249,7 +252,7 @@ def _fleet(
     client: Hotpatch,
     *,
     journal: str | None,
-    concurrency: int,
+    concurrency: int | None,
     install: Any = None,
 ) -> Report:
     """Plan, show the plan, run it with a progress bar, and return the report."""
@@ -338,7 +341,7 @@ def _single_or_fleet(
     ids: list[str] | None,
     filters: Filters,
     journal: str | None,
-    concurrency: int,
+    concurrency: int | None,
     call: Any,
     install: Any = None,
 ) -> None:
@@ -387,7 +390,7 @@ def enable(
         bool, typer.Option(help="override the region catalog and power state")
     ] = False,
     journal: JOURNAL = None,
-    concurrency: CONCURRENCY = 2000,
+    concurrency: CONCURRENCY = None,
 ) -> None:
     """Enroll machines in Hotpatch (refuses, with the reasons, when they cannot take it)."""
     _single_or_fleet(
@@ -412,7 +415,7 @@ def disable(
     tag: TAG = None,
     kind: KIND = None,
     journal: JOURNAL = None,
-    concurrency: CONCURRENCY = 2000,
+    concurrency: CONCURRENCY = None,
 ) -> None:
     """Turn Hotpatch off (Arc: also stops the license feature's billing)."""
     _single_or_fleet(
@@ -437,7 +440,7 @@ def assess(
     tag: TAG = None,
     kind: KIND = None,
     journal: JOURNAL = None,
-    concurrency: CONCURRENCY = 2000,
+    concurrency: CONCURRENCY = None,
 ) -> None:
     """Assess available patches now."""
     _single_or_fleet(
@@ -470,7 +473,7 @@ def install(
     kb_exclude: Annotated[list[str] | None, typer.Option(help="repeat")] = None,
     exclude_kbs_requiring_reboot: Annotated[bool, typer.Option()] = False,
     journal: JOURNAL = None,
-    concurrency: CONCURRENCY = 2000,
+    concurrency: CONCURRENCY = None,
 ) -> None:
     """Install patches now (the request is never sent twice for one machine)."""
     from azhotpatch.errors import HotpatchError
@@ -576,7 +579,7 @@ def run(
     kind: KIND = None,
     actions: Annotated[str, typer.Option(help="comma-separated")] = "enable,assess,install",
     journal: JOURNAL = None,
-    concurrency: CONCURRENCY = 2000,
+    concurrency: CONCURRENCY = None,
 ) -> None:
     """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
     from azhotpatch.errors import HotpatchError
@@ -754,7 +757,7 @@ def demo(
             scope,
             client,
             journal=journal,
-            concurrency=2000,
+            concurrency=None,
         )
         if settings.output is Output.table:
             stats = emu.stats()

@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
 
-from azhotpatch._azure.lro import OperationToken, wait_for_poller
+from azhotpatch._azure.lro import IMMEDIATE, OperationToken, PollTiming, wait_for_poller
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, trigger, wait_attached
@@ -168,9 +168,10 @@ async def apply(
     enable: bool,
     wait: bool,
     deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> Enrollment:
     """Write the enrollment settings the facts show are missing (no read of its own: the
-    fleet passes facts from its inventory)."""
+    fleet passes facts from its inventory, and its learned ``poll`` timing)."""
     before = facts.enrollment
     body = enrollment_patch(facts, enable=enable)
     if body is None:
@@ -180,14 +181,20 @@ async def apply(
     client = session.compute(rid.subscription_id)
     doing = "enabling Hotpatch" if enable else "disabling Hotpatch"
 
+    polling = poll.sdk_options()
+
     async def start() -> Any:
         return await client.virtual_machines.begin_update(
-            rid.resource_group, rid.name, VirtualMachineUpdate(body)
+            rid.resource_group, rid.name, VirtualMachineUpdate(body), **polling
         )
 
     async def resume(token: str) -> Any:
         return await client.virtual_machines.begin_update(
-            rid.resource_group, rid.name, VirtualMachineUpdate(body), continuation_token=token
+            rid.resource_group,
+            rid.name,
+            VirtualMachineUpdate(body),
+            continuation_token=token,
+            **polling,
         )
 
     poller = await session.call(start, resource=str(rid), doing=doing, deadline=deadline)
@@ -195,6 +202,7 @@ async def apply(
         return Enrollment(
             str(rid), MachineKind.VM, before, EnrollmentState.PENDING, True, _describe(body)
         )
+    await poll.before_first_poll(deadline)
     result = await wait_for_poller(
         session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
     )
@@ -246,9 +254,11 @@ async def begin(
     options: InstallOptions | None,
     previous: str | None,
     deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> tuple[OperationToken, Started]:
     """Send the request, knowing the machine's latest activity id before it (``previous``)."""
     client = session.compute(rid.subscription_id)
+    polling = poll.sdk_options()
 
     async def send() -> Any:
         if action == "install":
@@ -257,8 +267,11 @@ async def begin(
                 rid.resource_group,
                 rid.name,
                 VirtualMachineInstallPatchesParameters(options.request_body()),
+                **polling,
             )
-        return await client.virtual_machines.begin_assess_patches(rid.resource_group, rid.name)
+        return await client.virtual_machines.begin_assess_patches(
+            rid.resource_group, rid.name, **polling
+        )
 
     started = await trigger(
         session,
@@ -280,6 +293,7 @@ async def settle_intent(
     options: InstallOptions | None,
     previous: str | None,
     deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> tuple[OperationToken, Started]:
     """After a crash between recording an intent and hearing back: if the machine shows an
     operation newer than ``previous``, ours was accepted and we attach; otherwise send."""
@@ -287,15 +301,21 @@ async def settle_intent(
     found = probe.activity(await probe.read())
     if found is not None and found != previous:
         return OperationToken(action, str(rid), previous, None), Started(None)
-    return await begin(session, rid, action, options, previous, deadline)
+    return await begin(session, rid, action, options, previous, deadline, poll)
 
 
 async def finish(
-    session: Session, token: OperationToken, started: Started | None, deadline: Deadline
+    session: Session,
+    token: OperationToken,
+    started: Started | None,
+    deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
 ) -> Assessment | Installation:
-    """Wait for an operation from `start` (or from a resumed handle) and parse its result."""
+    """Wait for an operation from `begin` (or from a resumed handle) and parse its result."""
     rid = parse_resource_id(token.resource)
     doing = _doing(token.action)
+    polling = poll.sdk_options()
+    await poll.before_first_poll(deadline)
     if token.sdk_token is None:
         summary = await wait_attached(
             session,
@@ -316,9 +336,10 @@ async def finish(
                 rid.name,
                 VirtualMachineInstallPatchesParameters({}),
                 continuation_token=sdk_token,
+                **polling,
             )
         return await operations.begin_assess_patches(
-            rid.resource_group, rid.name, continuation_token=sdk_token
+            rid.resource_group, rid.name, continuation_token=sdk_token, **polling
         )
 
     poller = (

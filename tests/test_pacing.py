@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from azhotpatch._azure import pacing
 from azhotpatch._azure.pacing import (
     Pacer,
     arm_key,
@@ -196,3 +197,71 @@ def test_header_parsing_edge_cases() -> None:
     ) == {"Microsoft.Compute/A": 3}
     assert retry_after_seconds({"retry-after-ms": "250", "Retry-After": "1"}) == 0.25
     assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
+
+
+def test_later_steps_go_first_within_a_bucket() -> None:
+    """Requests queued behind an empty bucket leave by priority, then in arrival order."""
+    clock = FakeClock()
+    pacer = Pacer(
+        ThrottleLimits(arm_writes=Bucket(1, 60)),
+        clock=clock,
+        sleep=clock.sleep,  # type: ignore[arg-type]
+        headroom=1.0,
+        reserve=0,
+        latency_allowance=0,
+    )
+    key = arm_key("s", "writes")
+    order: list[str] = []
+
+    async def request(name: str, level: int) -> None:
+        pacing.priority.set(level)
+        ticket = await pacer.acquire([key])
+        order.append(name)
+        pacer.settle(ticket, 200, {})
+
+    async def run() -> None:
+        first = await pacer.acquire([key])  # empties the one-token bucket
+        tasks = [
+            asyncio.create_task(request(name, level))
+            for name, level in [("a0", 0), ("b0", 0), ("c2", 2), ("d1", 1), ("e2", 2)]
+        ]
+        await asyncio.sleep(0)
+        pacer.settle(first, 200, {})
+        await asyncio.gather(*tasks)
+
+    asyncio.run(run())
+    assert order == ["c2", "e2", "d1", "a0", "b0"]
+
+
+def test_admission_waits_while_the_subscription_has_a_backlog() -> None:
+    """`admit` lets a machine in only while fewer than ``depth`` of the subscription's
+    requests wait (machines let in but not yet asking count too), and again as they leave."""
+    clock = FakeClock()
+    pacer = Pacer(
+        ThrottleLimits(arm_writes=Bucket(1, 60)),
+        clock=clock,
+        sleep=clock.sleep,  # type: ignore[arg-type]
+        headroom=1.0,
+        reserve=0,
+        latency_allowance=0,
+    )
+    key = arm_key("sub-a", "writes")
+    admitted: list[int] = []
+    depths: list[int] = []
+
+    async def machine(number: int) -> None:
+        arrival = await pacer.admit("SUB-A", depth=3)
+        admitted.append(number)
+        depths.append(pacer.backlog("sub-a"))
+        pacing.arrival.set(arrival)
+        ticket = await pacer.acquire([key])
+        pacer.settle(ticket, 200, {})
+
+    async def run() -> None:
+        await asyncio.gather(*(machine(n) for n in range(12)))
+
+    asyncio.run(run())
+    assert sorted(admitted) == list(range(12))
+    assert max(depths) <= 3
+    assert pacer.backlog("sub-a") == 0
+    assert pacer.backlog("sub-b") == 0

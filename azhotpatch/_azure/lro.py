@@ -59,6 +59,27 @@ class OperationToken:
             ) from None
 
 
+@dataclass(frozen=True)
+class PollTiming:
+    """When to poll a long-running operation: ``first`` wall seconds after it started (the
+    SDK's first poll is immediate), then every ``every`` seconds (None: the client's interval).
+    Azure's own Retry-After, when it sends one, still wins between polls."""
+
+    first: float = 0.0
+    every: float | None = None
+
+    def sdk_options(self) -> dict[str, Any]:
+        """Keyword arguments for an SDK ``begin_*`` call."""
+        return {} if self.every is None else {"polling_interval": self.every}
+
+    async def before_first_poll(self, deadline: Deadline) -> None:
+        if self.first > 0:
+            await asyncio.sleep(min(self.first, max(0.0, deadline.remaining())))
+
+
+IMMEDIATE = PollTiming()
+
+
 async def wait_for_poller(
     session: Session,
     poller: Any,

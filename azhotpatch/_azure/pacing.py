@@ -4,22 +4,33 @@ Every request the SDK sends (including LRO polls and page fetches) first takes a
 each Azure bucket it will draw from: ARM's per-subscription reads/writes/deletes, Compute's
 per-region policy buckets (per subscription and per VM), Resource Graph's per-user quota.
 
-Each bucket is a token bucket with a first-in-first-out queue of waiters and, while anyone
-waits, one dispatcher that hands out tokens as they refill: thousands of waiting tasks are
-woken one per token, never in a herd. Tokens never accumulate beyond what the bucket can
-hold, so a client that stalls (a busy machine, a long garbage collection) cannot release a
-backlog all at once when it resumes. A 429 pauses the whole bucket for its Retry-After.
-Remaining-count headers from Azure are authoritative: when they show fewer tokens than the
-model (another client shares the subscription, or the limits differ), the model drops to
-match. The model never grants more than the documented limits, less a little headroom and
-the tokens held back for arrival jitter, so a well-paced run does not trip.
+Each bucket is a token bucket with a queue of waiters and, while anyone waits, one dispatcher
+that hands out tokens as they refill: thousands of waiting tasks are woken one per token,
+never in a herd. The queue is first in, first out within a priority; a request made while
+``priority`` (a context variable) is higher goes first. The fleet engine raises it for later
+steps, so machines that are nearly done finish before new ones start: progress streams, an
+interrupted run leaves few machines half done, and the run's tail is short.
+
+Tokens never accumulate beyond what the bucket can hold, so a client that stalls (a busy
+machine, a long garbage collection) cannot release a backlog all at once when it resumes. A
+429 pauses the whole bucket for its Retry-After. Remaining-count headers from Azure are
+authoritative: when they show fewer tokens than the model (another client shares the
+subscription, or the limits differ), the model drops to match. The model never grants more
+than the documented limits, less a little headroom and the tokens held back for arrival
+jitter, so a well-paced run does not trip.
+
+`Pacer.admit` lets a fleet's machines in only as fast as their subscription's buckets drain,
+so however large the fleet, the queues stay short and memory stays flat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import collections
+import contextvars
+import heapq
+import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +49,35 @@ DEFAULT_LATENCY_ALLOWANCE = 0.5
 # the subscription's buckets that other machines could use meanwhile.
 _ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "arm": 2}
 
+priority: contextvars.ContextVar[int] = contextvars.ContextVar("priority", default=0)
+_arrivals = itertools.count()
+
+
+@dataclass
+class Arrival:
+    """A machine let into a run by `Pacer.admit` whose first request has not reached the
+    pacer yet. Set it as ``arrival`` in the machine's task; its first request clears it."""
+
+    subscription: str
+    pending: bool = True
+
+
+arrival: contextvars.ContextVar[Arrival | None] = contextvars.ContextVar("arrival", default=None)
+
+
+@dataclass
+class _Backlog:
+    """Requests of one subscription waiting in any of its buckets, plus machines let in whose
+    first request is still on its way."""
+
+    queued: int = 0
+    arriving: int = 0
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def depth(self) -> int:
+        return self.queued + self.arriving
+
 
 @dataclass
 class _Cell:
@@ -49,10 +89,12 @@ class _Cell:
     tokens: float
     last: float
     paused_until: float = 0.0
-    waiters: collections.deque[asyncio.Future[int]] = field(default_factory=collections.deque)
+    # (-priority, arrival, future): a heap, so the highest priority and then the earliest
+    waiters: list[tuple[int, int, asyncio.Future[int]]] = field(default_factory=list)
     dispatching: bool = False
     acquired: int = 0
     pending: list[int] = field(default_factory=list)  # sequence numbers still in flight
+    subscription: str | None = None
 
     @property
     def in_flight(self) -> int:
@@ -148,12 +190,16 @@ class Pacer:
         self.stats = PacerStats()
         self._cells: dict[BucketKey, _Cell] = {}
         self._dispatchers: set[asyncio.Task[None]] = set()  # strong references while running
+        self._backlogs: dict[str, _Backlog] = {}
 
     # --- taking tokens ------------------------------------------------------------------------
 
     async def acquire(self, keys: Sequence[BucketKey]) -> Ticket:
         """Wait until every bucket in ``keys`` gives a token (narrowest bucket first)."""
         asked = self.clock()
+        first = arrival.get()
+        if first is not None and first.pending:
+            self.arrived(first)
         if not self.enabled:
             return Ticket(tuple(keys), {}, asked)
         sequence: dict[BucketKey, int] = {}
@@ -170,7 +216,9 @@ class Pacer:
             return cell.take()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[int] = loop.create_future()
-        cell.waiters.append(waiter)
+        heapq.heappush(cell.waiters, (-priority.get(), next(_arrivals), waiter))
+        if cell.subscription is not None:
+            self._backlog(cell.subscription).queued += 1
         if not cell.dispatching:
             cell.dispatching = True
             self._dispatchers.add(loop.create_task(self._dispatch(cell)))
@@ -182,7 +230,9 @@ class Pacer:
             while cell.waiters:
                 now = self.clock()
                 while cell.waiters and cell.ready(now):
-                    waiter = cell.waiters.popleft()
+                    _, _, waiter = heapq.heappop(cell.waiters)
+                    if cell.subscription is not None:
+                        self._shrink(cell.subscription, queued=1)
                     if not waiter.done():  # a cancelled waiter takes no token
                         waiter.set_result(cell.take())
                 if cell.waiters:
@@ -232,12 +282,56 @@ class Pacer:
             self._cell(key, now).pause(now, wait)
             self.stats.pauses += 1
 
+    # --- letting machines in --------------------------------------------------------------
+
+    def admission_depth(self) -> int:
+        """How many requests a subscription may have queued before no more machines are let
+        in: about a second of its write bucket's refill, so the buckets never run dry while a
+        newly let-in machine's first request is on its way, and the queue stays short."""
+        return 16 + math.ceil(self.limits.arm_writes.per_second)
+
+    async def admit(self, subscription: str, depth: int | None = None) -> Arrival:
+        """Wait until the subscription's buckets have fewer than ``depth`` requests queued
+        (counting machines let in whose first request has not arrived), then let one more
+        in. A fleet that lets machines in this way keeps exactly as many in flight as Azure's
+        buckets can serve, however large the fleet: no herd of queued requests, and machines
+        finish steadily from the start."""
+        limit = self.admission_depth() if depth is None else depth
+        backlog = self._backlog(subscription.lower())
+        while self.enabled and backlog.depth >= limit:
+            backlog.room.clear()
+            await backlog.room.wait()
+        backlog.arriving += 1
+        return Arrival(subscription.lower())
+
+    def arrived(self, machine: Arrival) -> None:
+        """The machine's first request reached the pacer (or it needed none)."""
+        if machine.pending:
+            machine.pending = False
+            self._shrink(machine.subscription, arriving=1)
+
+    def backlog(self, subscription: str) -> int:
+        return self._backlog(subscription.lower()).depth
+
+    def _backlog(self, subscription: str) -> _Backlog:
+        found = self._backlogs.get(subscription)
+        if found is None:
+            found = self._backlogs[subscription] = _Backlog()
+        return found
+
+    def _shrink(self, subscription: str, *, queued: int = 0, arriving: int = 0) -> None:
+        backlog = self._backlog(subscription)
+        backlog.queued -= queued
+        backlog.arriving -= arriving
+        backlog.room.set()
+
     # --- buckets ------------------------------------------------------------------------------
 
     def _cell(self, key: BucketKey, now: float) -> _Cell:
         cell = self._cells.get(key)
         if cell is None:
             cell = self._cells[key] = self._new_cell(self._limit(key), now)
+            cell.subscription = _subscription_of(key)
         return cell
 
     def _new_cell(self, bucket: Bucket, now: float) -> _Cell:
@@ -290,6 +384,18 @@ def compute_resource_key(policy: str, resource: str) -> BucketKey:
 
 def graph_key(principal: str = "self") -> BucketKey:
     return ("graph", principal)
+
+
+def _subscription_of(key: BucketKey) -> str | None:
+    family = key[0]
+    if family == "arm":
+        return key[1]
+    if family == "compute":
+        return key[2]
+    if family == "compute-resource":
+        parts = key[2].split("/")
+        return parts[2] if len(parts) > 2 else None
+    return None
 
 
 def _header_name(key: BucketKey) -> str:

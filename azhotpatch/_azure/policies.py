@@ -3,7 +3,10 @@ counted: first attempts, retries, LRO polls and page fetches alike."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -31,6 +34,29 @@ class Metrics:
         }
 
 
+@dataclass
+class Tally:
+    """Requests sent by one task while `counting` (e.g. how many polls an operation took)."""
+
+    requests: int = 0
+
+
+_tally: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("tally", default=None)
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[Tally]:
+    """Count the requests the current task sends inside the block: how many polls an
+    operation needed is what tells the fleet engine whether it polled too early, and wall
+    time cannot (against an emulator, latency is most of it)."""
+    tally = Tally()
+    reset = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(reset)
+
+
 class RegionCache(dict[str, str]):
     """VM resource key (lower-cased id) -> region, learned from reads and inventories, so
     Compute's per-region buckets can be told apart."""
@@ -53,6 +79,9 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         keys = bucket_keys(http.method, http.url, self.regions.lookup)
         ticket = await self.pacer.acquire(keys)
         self.metrics.requests += 1
+        tally = _tally.get()
+        if tally is not None:
+            tally.requests += 1
         try:
             response: PipelineResponse = await self.next.send(request)  # type: ignore[type-arg]
         except Exception:

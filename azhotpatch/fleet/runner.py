@@ -20,14 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from azhotpatch import arc, catalog, vm
-from azhotpatch._azure import graph
-from azhotpatch._azure.lro import OperationToken
+from azhotpatch._azure import graph, pacing
+from azhotpatch._azure.lro import OperationToken, PollTiming
+from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Started
@@ -53,7 +54,7 @@ from azhotpatch.parse import ArcFacts, VmFacts, VmRuntime, arc_facts
 
 __all__ = ["ProgressEvent", "RunOptions", "run"]
 
-ARC_VERDICT_EVERY = 60.0  # Azure seconds between Resource Graph sweeps for Arc verdicts
+ARC_VERDICT_EVERY = 30.0  # Azure seconds between Resource Graph sweeps for Arc verdicts
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class RunOptions:
     begins, queueing in the pacer included, so they stay generous: they exist to end steps
     that hang, not to pace the run (``deadline`` bounds the whole run)."""
 
-    concurrency: int = 2000
+    concurrency: int | None = None  # at most this many machines in flight; None: no cap
     install: InstallOptions = field(default_factory=InstallOptions)
     journal: str | Path | None = None
     enable_deadline: float = 3600.0
@@ -81,29 +82,33 @@ Progress = Callable[[ProgressEvent], None]
 
 
 class _OperationClock:
-    """When to first poll an operation: when it is expected to be done. Starts from how long
-    Azure usually takes (``Settings.operation_seconds``) and learns from this run: once a few
-    have finished, the quickest tenth of them (less a margin) sets the wait. Polling a job
-    that cannot be done yet only spends reads from the subscription's bucket."""
+    """When to poll one kind of operation first, and how often after that.
 
-    SAMPLES = 200
+    The first poll goes out when nine in ten such operations are expected to be done. The
+    estimate starts from ``Settings.operation_seconds`` and moves after every operation: a
+    little earlier when the first poll found it done, more later when it did not, in steps
+    sized so that it settles where nine first polls in ten find the operation done. The rest
+    are polled again every quarter of that (at most at Azure's 30 s cadence), so a late one
+    costs a few reads rather than a long stall. Each poll of an operation that is not done
+    only spends a read from the subscription's bucket."""
+
+    HIT_RATE = 0.9
+    STEP = 0.05
 
     def __init__(self, session: Session, action: str) -> None:
         self.session = session
-        self.prior = session.settings.operation_seconds.get(action, 0.0)
-        self.seen: list[float] = []
+        self.estimate = session.settings.operation_seconds.get(action, 30.0)  # Azure seconds
 
-    def first_poll_wait(self) -> float:
-        """Wall seconds to wait before the poller's own first interval."""
-        expected = self.prior
-        if len(self.seen) >= 5:
-            ordered = sorted(self.seen)
-            expected = min(expected, 0.9 * ordered[len(ordered) // 10])
-        return max(0.0, self.session.azure_seconds(expected) - self.session.poll_every)
+    def timing(self) -> PollTiming:
+        first = self.session.azure_seconds(self.estimate)
+        every = min(self.session.poll_every, max(first / 4, self.session.azure_seconds(1.0)))
+        return PollTiming(first, every)
 
-    def observe(self, wall_seconds: float) -> None:
-        if len(self.seen) < self.SAMPLES:
-            self.seen.append(wall_seconds * self.session.settings.time_scale)
+    def observe(self, first_poll_found_it_done: bool) -> None:
+        if first_poll_found_it_done:
+            self.estimate *= 1 - self.STEP * (1 - self.HIT_RATE) / self.HIT_RATE
+        else:
+            self.estimate *= 1 + self.STEP
 
 
 class _ArcVerdicts:
@@ -172,7 +177,9 @@ class _Runner:
         self.arc_history: dict[tuple[str, str], str | None] = {}
         self.results: dict[str, MachineResult] = {}
         self.runtimes: dict[str, VmRuntime] = {}
-        self.clocks = {a: _OperationClock(session, a) for a in ("assess", "install")}
+        self.clocks = {a: _OperationClock(session, a) for a in ("update", "assess", "install")}
+        self.slots = asyncio.Semaphore(options.concurrency) if options.concurrency else None
+        self.tasks: set[asyncio.Task[None]] = set()
         self.done = 0
 
     # --- the run ------------------------------------------------------------------------------
@@ -206,20 +213,57 @@ class _Runner:
         )
 
     async def _all(self) -> None:
-        queue: asyncio.Queue[PlanItem] = asyncio.Queue()
-        for item in self.plan.items:
-            queue.put_nowait(item)
-        workers = [
-            asyncio.create_task(self._worker(queue))
-            for _ in range(min(self.options.concurrency, len(self.plan.items)))
+        feeders = [
+            asyncio.create_task(self._feed(subscription, items))
+            for subscription, items in _by_subscription(self.plan.items).items()
         ]
         try:
-            await asyncio.wait_for(asyncio.gather(*workers), timeout=self.options.deadline)
+            await asyncio.wait_for(self._everything(feeders), timeout=self.options.deadline)
         except asyncio.TimeoutError:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for task in [*feeders, *self.tasks]:
+                task.cancel()
+            await asyncio.gather(*feeders, *self.tasks, return_exceptions=True)
             self._fail_unfinished()
+
+    async def _everything(self, feeders: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*feeders)
+        while self.tasks:
+            await asyncio.gather(*self.tasks)
+
+    async def _feed(self, subscription: str, items: list[PlanItem]) -> None:
+        """Let the subscription's machines in as fast as its buckets can serve them (see
+        `Pacer.admit`); skipped machines need no Azure call and are reported at once."""
+        pacer = self.session.pacer
+        for item in items:
+            if item.skip is not None and not self._begun_before(item):
+                self._record(item, await self._machine(item))
+                continue
+            if self.slots is not None:
+                await self.slots.acquire()
+            admitted = await pacer.admit(subscription)
+            task = asyncio.create_task(self._one(item, admitted))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _one(self, item: PlanItem, admitted: pacing.Arrival) -> None:
+        pacing.arrival.set(admitted)
+        try:
+            result = await self._machine(item)
+        finally:
+            self.session.pacer.arrived(admitted)
+            if self.slots is not None:
+                self.slots.release()
+        self._record(item, result)
+
+    def _record(self, item: PlanItem, result: MachineResult) -> None:
+        self.runtimes.pop(item.machine.id.key, None)
+        self.results[item.resource] = result
+        self.done += 1
+        if self.progress is not None:
+            self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
+
+    def _begun_before(self, item: PlanItem) -> bool:
+        return self.journal is not None and self.journal.touched(item.resource)
 
     def _fail_unfinished(self) -> None:
         for item in self.plan.items:
@@ -231,16 +275,6 @@ class _Runner:
                     "DeadlineExceeded",
                     "the run's deadline passed first; rerun with the same journal to resume",
                 )
-
-    async def _worker(self, queue: asyncio.Queue[PlanItem]) -> None:
-        while not queue.empty():
-            item = queue.get_nowait()
-            result = await self._machine(item)
-            self.runtimes.pop(item.machine.id.key, None)
-            self.results[item.resource] = result
-            self.done += 1
-            if self.progress is not None:
-                self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
 
     async def _prefetch_arc_history(self) -> None:
         patching = {Action.ASSESS, Action.INSTALL} & set(self.plan.actions)
@@ -259,13 +293,14 @@ class _Runner:
     async def _machine(self, item: PlanItem) -> MachineResult:
         kind = item.machine.kind.value
         if item.skip is not None:
-            if self.journal is not None and self.journal.touched(item.resource):
+            if self._begun_before(item):
                 return self._resumed_but_now_ineligible(item)
             return MachineResult(
                 item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, item.skip.message
             )
         steps: list[StepResult] = []
         for action in item.steps:
+            pacing.priority.set(self.plan.actions.index(action))
             prior = self.journal.step(item.resource, action.value) if self.journal else None
             step = (
                 _from_journal(prior)
@@ -350,9 +385,20 @@ class _Runner:
         enable = action is Action.ENABLE
         result: Enrollment
         if isinstance(facts, VmFacts):
-            result = await vm.apply(
-                self.session, rid, facts, enable=enable, wait=True, deadline=deadline
-            )
+            clock = self.clocks["update"]
+            timing = clock.timing()
+            with counting() as sent:
+                result = await vm.apply(
+                    self.session,
+                    rid,
+                    facts,
+                    enable=enable,
+                    wait=True,
+                    deadline=deadline,
+                    poll=timing,
+                )
+            if result.changed:  # the PATCH, one status poll, the final GET of the machine
+                clock.observe(sent.requests <= 3)
         elif enable:
             assert isinstance(facts, ArcFacts)
             result = await arc.enroll(
@@ -385,12 +431,15 @@ class _Runner:
             else self.options.assess_deadline
         )
         deadline = self.session.deadline(seconds)
+        clock = self.clocks[name]
+        timing = clock.timing()
         started: Started | None = None
         if prior is not None and prior.token:
-            token = OperationToken.decode(prior.token)
+            # started before a restart: it has had its time, so poll at once
+            token, timing = OperationToken.decode(prior.token), replace(timing, first=0.0)
         elif prior is not None and prior.intended:
             token, started = await module.settle_intent(
-                self.session, rid, name, options, prior.intent_previous, deadline
+                self.session, rid, name, options, prior.intent_previous, deadline, timing
             )
             self._accepted(item, action, token)
         else:
@@ -398,17 +447,13 @@ class _Runner:
             if self.journal is not None:
                 self.journal.intent(item.resource, name, previous)
             token, started = await module.begin(
-                self.session, rid, name, options, previous, deadline
+                self.session, rid, name, options, previous, deadline, timing
             )
             self._accepted(item, action, token)
-        clock = self.clocks[name]
-        polled = started is not None and started.poller is not None
-        waited = clock.first_poll_wait() if polled else 0.0
-        began = time.monotonic()
-        await asyncio.sleep(max(0.0, min(waited, deadline.remaining())))
-        result = await module.finish(self.session, token, started, deadline)
-        if polled:
-            clock.observe(time.monotonic() - began)
+        with counting() as sent:
+            result = await module.finish(self.session, token, started, deadline, timing)
+        if started is not None and started.poller is not None:  # one status poll, the result
+            clock.observe(sent.requests <= 2)
         return _judge(result)
 
     def _accepted(self, item: PlanItem, action: Action, token: OperationToken) -> None:
@@ -432,6 +477,41 @@ class _Runner:
             if verdict.blockers:
                 raise PrerequisiteError(str(rid), verdict.blockers)
         return vm.latest_activity(runtime, action)
+
+
+def _by_subscription(items: tuple[PlanItem, ...]) -> dict[str, list[PlanItem]]:
+    """Each subscription's machines in the order to start them: the longest expected work
+    first (an Arc enrollment waits on the machine's own verdict), so the run does not end
+    waiting on a few long chains started last; and the regions in turn, so that every
+    region's Compute buckets have work from the start."""
+    by_subscription: dict[str, dict[str, list[PlanItem]]] = {}
+    for item in sorted(items, key=_expected_work, reverse=True):
+        regions = by_subscription.setdefault(item.machine.subscription_id.lower(), {})
+        regions.setdefault(item.machine.location.lower(), []).append(item)
+    return {
+        subscription: _in_turn(list(regions.values()))
+        for subscription, regions in sorted(by_subscription.items())
+    }
+
+
+def _expected_work(item: PlanItem) -> int:
+    arc_enrollment = item.machine.kind is MachineKind.ARC and Action.ENABLE in item.steps
+    return len(item.steps) + (1 if arc_enrollment else 0)
+
+
+def _in_turn(groups: list[list[PlanItem]]) -> list[PlanItem]:
+    """One from each group in turn until all are used up."""
+    lanes: list[Iterator[PlanItem]] = [iter(group) for group in groups]
+    ordered: list[PlanItem] = []
+    while lanes:
+        still = []
+        for lane in lanes:
+            item = next(lane, None)
+            if item is not None:
+                ordered.append(item)
+                still.append(lane)
+        lanes = still
+    return ordered
 
 
 class _StepFailedError(Exception):

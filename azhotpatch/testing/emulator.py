@@ -206,9 +206,14 @@ class Emulator:
 
     @property
     def operation_seconds(self) -> dict[str, float]:
-        """How long this emulator's assessments and installs take (Azure seconds)."""
+        """How long this emulator's VM updates, assessments and installs take (Azure
+        seconds), in the shape `Hotpatch(operation_seconds=...)` takes."""
         durations = self.world.durations
-        return {"assess": durations.assess, "install": durations.install}
+        return {
+            "update": durations.vm_update,
+            "assess": durations.assess,
+            "install": durations.install,
+        }
 
     @property
     def polling_interval(self) -> float:
