@@ -84,19 +84,24 @@ Progress = Callable[[ProgressEvent], None]
 class _OperationClock:
     """When to poll one kind of operation first, and how often after that.
 
-    The first poll goes out when nine in ten such operations are expected to be done. The
-    estimate starts from ``Settings.operation_seconds`` and moves after every operation: a
-    little earlier when the first poll found it done, more later when it did not, in steps
-    sized so that it settles where nine first polls in ten find the operation done. The rest
-    are polled again every quarter of that (at most at Azure's 30 s cadence), so a late one
-    costs a few reads rather than a long stall. Each poll of an operation that is not done
-    only spends a read from the subscription's bucket."""
+    The first poll goes out when a share ``hit_rate`` (nine in ten by default) of such
+    operations are expected to be done. The estimate starts from
+    ``Settings.operation_seconds`` and learns from every operation whether its first poll
+    found it done: each outcome pulls the estimate a little towards the wait that operation
+    used, raised by ``STEP`` after a miss and lowered by ``STEP * (1 - hit_rate) / hit_rate``
+    after a hit, so it settles where that share of first polls hit. Pulling towards the wait
+    used (rather than compounding steps) keeps it steady when hundreds of operations started
+    together report at once. The rest are polled every quarter of the estimate (at most at
+    Azure's 30 s cadence, and never sooner than Azure's Retry-After), so a late one costs a
+    few reads rather than a stall; each poll of an operation that is not done spends a read
+    from the subscription's bucket."""
 
-    HIT_RATE = 0.9
-    STEP = 0.05
+    STEP = 0.1
+    PULL = 0.1
 
-    def __init__(self, session: Session, action: str) -> None:
+    def __init__(self, session: Session, action: str, *, hit_rate: float = 0.9) -> None:
         self.session = session
+        self.hit_rate = hit_rate
         self.estimate = session.settings.operation_seconds.get(action, 30.0)  # Azure seconds
 
     def timing(self) -> PollTiming:
@@ -104,11 +109,13 @@ class _OperationClock:
         every = min(self.session.poll_every, max(first / 4, self.session.azure_seconds(1.0)))
         return PollTiming(first, every)
 
-    def observe(self, first_poll_found_it_done: bool) -> None:
+    def observe(self, used: PollTiming, first_poll_found_it_done: bool) -> None:
+        waited = used.first * self.session.settings.time_scale  # back in Azure seconds
         if first_poll_found_it_done:
-            self.estimate *= 1 - self.STEP * (1 - self.HIT_RATE) / self.HIT_RATE
+            target = waited * (1 - self.STEP * (1 - self.hit_rate) / self.hit_rate)
         else:
-            self.estimate *= 1 + self.STEP
+            target = waited * (1 + self.STEP)
+        self.estimate += self.PULL * (target - self.estimate)
 
 
 class _ArcVerdicts:
@@ -177,7 +184,15 @@ class _Runner:
         self.arc_history: dict[tuple[str, str], str | None] = {}
         self.results: dict[str, MachineResult] = {}
         self.runtimes: dict[str, VmRuntime] = {}
-        self.clocks = {a: _OperationClock(session, a) for a in ("update", "assess", "install")}
+        # Arc and VM operations take their own time, and a missed first poll costs an Arc
+        # machine Azure's 60 s Retry-After but a VM only a poll interval: separate clocks.
+        self.clocks = {
+            (MachineKind.VM, "update"): _OperationClock(session, "update"),
+            (MachineKind.VM, "assess"): _OperationClock(session, "assess"),
+            (MachineKind.VM, "install"): _OperationClock(session, "install"),
+            (MachineKind.ARC, "assess"): _OperationClock(session, "assess", hit_rate=0.97),
+            (MachineKind.ARC, "install"): _OperationClock(session, "install", hit_rate=0.97),
+        }
         self.slots = asyncio.Semaphore(options.concurrency) if options.concurrency else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = 0
@@ -385,7 +400,7 @@ class _Runner:
         enable = action is Action.ENABLE
         result: Enrollment
         if isinstance(facts, VmFacts):
-            clock = self.clocks["update"]
+            clock = self.clocks[MachineKind.VM, "update"]
             timing = clock.timing()
             with counting() as sent:
                 result = await vm.apply(
@@ -398,7 +413,7 @@ class _Runner:
                     poll=timing,
                 )
             if result.changed:  # the PATCH, one status poll, the final GET of the machine
-                clock.observe(sent.requests <= 3)
+                clock.observe(timing, sent.requests <= 3)
         elif enable:
             assert isinstance(facts, ArcFacts)
             result = await arc.enroll(
@@ -431,7 +446,7 @@ class _Runner:
             else self.options.assess_deadline
         )
         deadline = self.session.deadline(seconds)
-        clock = self.clocks[name]
+        clock = self.clocks[rid.kind, name]
         timing = clock.timing()
         started: Started | None = None
         if prior is not None and prior.token:
@@ -453,7 +468,7 @@ class _Runner:
         with counting() as sent:
             result = await module.finish(self.session, token, started, deadline, timing)
         if started is not None and started.poller is not None:  # one status poll, the result
-            clock.observe(sent.requests <= 2)
+            clock.observe(timing, sent.requests <= 2)
         return _judge(result)
 
     def _accepted(self, item: PlanItem, action: Action, token: OperationToken) -> None:
