@@ -44,7 +44,7 @@ DEFAULT_RESERVE = 1.0
 # Requests reach Azure later than they leave, by varying amounts (a new connection's TLS
 # handshake, a busy event loop): the server can see two requests closer together than they
 # were sent. Tokens worth this much time are held back so that jitter cannot overdraw a bucket.
-DEFAULT_LATENCY_ALLOWANCE = 0.5
+DEFAULT_LATENCY_ALLOWANCE = 1.5
 # Narrowest buckets first: a request waiting on one VM's bucket should not sit on tokens of
 # the subscription's buckets that other machines could use meanwhile.
 _ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "arm": 2}

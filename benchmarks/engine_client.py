@@ -1,0 +1,75 @@
+"""One measured run of the fleet engine, in its own process so that its CPU time and peak
+memory are the client's alone: ``python benchmarks/engine_client.py INFO ACTIONS [--plan-only]``.
+
+INFO is the JSON line the emulator process printed. Prints one JSON object: plan and run
+wall seconds, CPU seconds, peak RSS, requests and 429s as the client saw them, outcome
+counts, and the plan's steps (for the ceiling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from azhotpatch.aio import Hotpatch
+from azhotpatch.testing import AsyncEmulatorCredential
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+async def measure(info: dict[str, Any], actions: list[str], plan_only: bool) -> dict[str, Any]:
+    scale = float(info["time_scale"])
+    async with Hotpatch(
+        AsyncEmulatorCredential(),
+        endpoint=info["endpoint"],
+        connection_verify=info["ca_path"],
+        polling_interval=30.0 / scale,
+        time_scale=scale,
+        operation_seconds=info["operation_seconds"],
+    ) as client:
+        began, cpu = time.monotonic(), time.process_time()
+        plan = await client.plan(subscriptions=info["subscriptions"], actions=actions)
+        plan_seconds = time.monotonic() - began
+        out: dict[str, Any] = {
+            "machines": len(plan.items),
+            "plan_seconds": plan_seconds,
+        }
+        if not plan_only:  # the plan's steps, for the ceiling (kept out of plan-only memory)
+            out["steps"] = [
+                [
+                    item.machine.subscription_id.lower(),
+                    item.machine.location.lower(),
+                    item.machine.kind.value.lower(),
+                    step.value,
+                ]
+                for item in plan.items
+                if not item.skipped
+                for step in item.steps
+            ]
+            began = time.monotonic()
+            report = await client.run(plan)
+            out["run_seconds"] = time.monotonic() - began
+            out["counts"] = dict(report.counts)
+            out["requests"] = report.requests
+            out["throttled"] = report.throttled
+        out["cpu_seconds"] = time.process_time() - cpu
+        out["peak_rss_mb"] = peak_rss_mb()
+        return out
+
+
+def main() -> None:
+    info = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    actions = sys.argv[2].split(",")
+    result = asyncio.run(measure(info, actions, "--plan-only" in sys.argv[3:]))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
