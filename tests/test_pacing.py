@@ -199,10 +199,10 @@ def test_header_parsing_edge_cases() -> None:
     assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
 
 
-def test_later_steps_go_first_within_a_bucket() -> None:
-    """Requests queued behind an empty bucket leave by priority, then in arrival order."""
+def one_write_per_second() -> Pacer:
+    """A pacer whose write bucket holds one token and refills one a second, exactly."""
     clock = FakeClock()
-    pacer = Pacer(
+    return Pacer(
         ThrottleLimits(arm_writes=Bucket(1, 60)),
         clock=clock,
         sleep=clock.sleep,  # type: ignore[arg-type]
@@ -210,6 +210,11 @@ def test_later_steps_go_first_within_a_bucket() -> None:
         reserve=0,
         latency_allowance=0,
     )
+
+
+def test_later_steps_go_first_within_a_bucket() -> None:
+    """Requests queued behind an empty bucket leave by priority, then in arrival order."""
+    pacer = one_write_per_second()
     key = arm_key("s", "writes")
     order: list[str] = []
 
@@ -236,15 +241,7 @@ def test_later_steps_go_first_within_a_bucket() -> None:
 def test_admission_waits_while_the_subscription_has_a_backlog() -> None:
     """`admit` lets a machine in only while fewer than ``depth`` of the subscription's
     requests wait (machines let in but not yet asking count too), and again as they leave."""
-    clock = FakeClock()
-    pacer = Pacer(
-        ThrottleLimits(arm_writes=Bucket(1, 60)),
-        clock=clock,
-        sleep=clock.sleep,  # type: ignore[arg-type]
-        headroom=1.0,
-        reserve=0,
-        latency_allowance=0,
-    )
+    pacer = one_write_per_second()
     key = arm_key("sub-a", "writes")
     admitted: list[int] = []
     depths: list[int] = []

@@ -1,0 +1,68 @@
+"""The benchmark ceiling formula, and docs/performance.md being exactly what its committed
+results file renders to (so no figure on that page can be typed in by hand)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from azhotpatch.limits import Bucket, ThrottleLimits
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(name: str) -> ModuleType:
+    path = ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ceiling_is_the_slowest_bucket_plus_the_last_operation() -> None:
+    ceiling = load("ceiling")
+    limits = ThrottleLimits(arm_writes=Bucket(10, 60))  # burst 10, 1 per second
+    steps = [ceiling.Step("s1", "westeurope", "vm", a) for a in ("enable", "assess")] * 15
+    steps += [ceiling.Step("s1", "westeurope", "arc", "enable")] * 5  # 2 writes each
+    steps += [ceiling.Step("s2", "westeurope", "vm", "assess")] * 12
+    # s1: 30 + 10 = 40 writes -> (40 - 10) / 1 = 30 s; s2: 12 -> 2 s; Compute far below.
+    bound = ceiling.ceiling(steps, limits, tail=20.0)
+    assert bound.seconds == 50.0
+    assert "s1" in bound.binding
+    assert "40 writes" in bound.binding
+    assert bound.ratio(100.0) == 0.5
+
+
+def test_a_compute_bucket_can_bind() -> None:
+    ceiling = load("ceiling")
+    steps = [
+        ceiling.Step("s", "eastus", "vm", "install")
+    ] * 700  # VMGuestPatchOperation 600+200/min
+    bound = ceiling.ceiling(steps, ThrottleLimits(), tail=0.0)
+    writes = (700 - 200) / 10  # 50 s
+    compute = (700 - 600) / (200 / 60)  # 30 s
+    assert bound.seconds == max(writes, compute)
+    assert "ARM writes" in bound.binding
+
+
+def test_shortest_final_step() -> None:
+    ceiling = load("ceiling")
+    durations = {"vm_update": 5, "assess": 20, "install": 40, "license_profile": 7}
+    assert ceiling.final_step_seconds(durations, {"vm", "arc"}, "install") == 40
+    assert ceiling.final_step_seconds(durations, {"arc"}, "enable") == 7
+    assert ceiling.final_step_seconds(durations, {"vm", "arc"}, "enable") == 5
+
+
+def test_performance_page_is_rendered_from_its_committed_results() -> None:
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    named = re.search(r"`(benchmarks/results/[^`]+\.json)`", page)
+    assert named, "docs/performance.md must name the results file it was rendered from"
+    results = json.loads((ROOT / named[1]).read_text(encoding="utf-8"))
+    assert page == load("summary").render(results, named[1])
