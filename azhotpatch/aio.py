@@ -86,7 +86,10 @@ def _operation_seconds(
                 fix=f"use only {', '.join(sorted(defaults))}",
             )
         seconds = _seconds(value, f"operation_seconds[{name!r}]")
-        assert seconds is not None
+        if seconds is None:
+            raise InvalidArgumentError(
+                f"operation_seconds[{name!r}]", "needs a length", fix="e.g. 120 (seconds)"
+            )
         merged[name] = seconds
     return merged
 
