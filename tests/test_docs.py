@@ -1,0 +1,82 @@
+"""The documentation cannot rot: every Python example on its pages runs, the notebook
+executes and renders its tables, and every error class has its troubleshooting entry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from azhotpatch import errors
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+EXAMPLE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_every_python_example_runs(page: Path) -> None:
+    """The examples of a page run in order in one namespace, as a reader would paste them."""
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    for number, block in enumerate(EXAMPLE.findall(page.read_text(encoding="utf-8")), 1):
+        code = compile(block, f"{page.name} example {number}", "exec")
+        exec(code, namespace)  # noqa: S102 (our own documentation)
+
+
+def test_pages_with_examples_exist() -> None:
+    with_examples = [p for p in PAGES if EXAMPLE.search(p.read_text(encoding="utf-8"))]
+    assert len(with_examples) >= 8, with_examples
+
+
+def test_the_notebook_executes_and_renders_its_tables() -> None:
+    notebook = nbformat.read(DOCS / "notebooks" / "enroll.ipynb", as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(DOCS / "notebooks")}},
+    ).execute()
+    html = {
+        cell.source.splitlines()[0]: output["data"]["text/html"]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if "text/html" in output.get("data", {})
+    }
+    rendered = " ".join(html)
+    assert "calendar.year_plan" in rendered
+    assert "plan = hotpatch.plan" in rendered
+    assert "report = hotpatch.run" in rendered
+    for source, table in html.items():
+        assert "<table" in table, source
+    errors_seen = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert errors_seen == []
+
+
+def _error_classes() -> list[type[errors.HotpatchError]]:
+    found: list[type[errors.HotpatchError]] = []
+    pending: list[type[errors.HotpatchError]] = [errors.HotpatchError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_troubleshooting_explains_every_error_class() -> None:
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    missing = [
+        cls.__name__
+        for cls in _error_classes()
+        if cls is not errors.HotpatchError
+        and not re.search(rf"\| `{cls.__name__}` \| `{cls.code}` \|", page)
+    ]
+    assert missing == []
