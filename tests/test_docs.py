@@ -4,17 +4,35 @@ executes and renders its tables, and every error class has its troubleshooting e
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from typer.testing import CliRunner
 
 from azhotpatch import errors
+from azhotpatch.cli import app
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
 EXAMPLE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+SHELL = re.compile(r"```bash\n(.*?)```", re.DOTALL)
+
+
+def _command_lines() -> list[tuple[str, str]]:
+    """(where, command) for every ``azhotpatch`` line in the shell examples of the docs and
+    the README, without its comment and output redirection."""
+    found: list[tuple[str, str]] = []
+    for page in [*PAGES, ROOT / "README.md"]:
+        for block in SHELL.findall(page.read_text(encoding="utf-8")):
+            for line in block.splitlines():
+                command = line.split("#", 1)[0].split(">", 1)[0].strip()
+                if command.startswith("azhotpatch "):
+                    found.append((page.name, command))
+    return found
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
@@ -80,3 +98,22 @@ def test_troubleshooting_explains_every_error_class() -> None:
         and not re.search(rf"\| `{cls.__name__}` \| `{cls.code}` \|", page)
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(("page", "command"), _command_lines(), ids=lambda v: str(v)[:60])
+def test_every_command_line_example_parses_or_runs(page: str, command: str) -> None:
+    """Lines with placeholders (``<sub>``) are templates: every option they use must exist
+    (``--help`` after them exits 0 only if everything before it parsed). Lines without
+    placeholders run for real, against the embedded emulator they name, and must end with a
+    run's own exit code (0 all succeeded, 1 some skipped, 2 some failed), not a crash or a
+    usage error."""
+    arguments = shlex.split(command)[1:]
+    template = any("<" in argument for argument in arguments)
+    if template:
+        arguments = [a if "<" not in a else "x" for a in arguments] + ["--help"]
+    else:
+        assert "--emulator" in arguments or arguments[0] in ("calendar", "cost"), command
+    result = CliRunner().invoke(app, arguments)
+    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+    assert not crashed, (command, result.exception)
+    assert result.exit_code in ((0,) if template else (0, 1, 2)), (command, result.output)
