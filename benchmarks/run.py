@@ -33,10 +33,11 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ceiling import FORMULA, Step, ceiling, final_step_seconds
-from summary import tables
+from summary import durations_text, tables
 
 from azhotpatch import __version__
 from azhotpatch.limits import ThrottleLimits
+from azhotpatch.testing import emulator_process
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -85,29 +86,19 @@ BASELINE_SCALE = 60.0  # the baselines' emulator runs fast: they are slow by des
 
 @contextlib.contextmanager
 def emulator(fleet: str, time_scale: float, workdir: Path) -> Iterator[dict[str, Any]]:
-    """An emulator process with a fresh world; yields the JSON line it printed (plus the path
-    of a file holding it, for the clients)."""
-    ca = workdir / "ca.pem"
-    command = [
-        sys.executable, "-m", "azhotpatch.testing", "--port", "0", "--fleet", fleet,
-        "--seed", "1", "--time-scale", str(time_scale), "--ca-path", str(ca),
-        "--no-request-log",
-        "--durations", ",".join(f"{k}={v:g}" for k, v in DURATIONS.items()),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the emulator did not start: {' '.join(command)}")
-        info = json.loads(line)
+    """An emulator process with a fresh world; yields what it printed, plus the path of a
+    file holding it, for the client processes."""
+    with emulator_process(
+        fleet,
+        ca_path=workdir / "ca.pem",
+        seed=1,
+        time_scale=time_scale,
+        durations=DURATIONS,
+        request_log=False,
+    ) as info:
         path = workdir / "emulator.json"
-        path.write_text(line, encoding="utf-8")
-        info["info_path"] = str(path)
-        yield info
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        path.write_text(json.dumps(info), encoding="utf-8")
+        yield {**info, "info_path": str(path)}
 
 
 def emulator_stats(info: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +239,7 @@ def show(results: dict[str, Any]) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
-    durations = ", ".join(f"{k} {v:g} s" for k, v in DURATIONS.items())
+    durations = durations_text(DURATIONS)
     console.print(f"{FORMULA}; d_tail = the shortest final operation ({durations})")
     base = results["baselines"]
     console.print(

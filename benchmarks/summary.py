@@ -35,6 +35,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def durations_text(durations: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:g} s" for k, v in durations.items())
+
+
 def tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The page's tables (header, rows), shared with the terminal output of a run."""
     scenarios = results["scenarios"]
@@ -97,7 +101,7 @@ def tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]
 
 def render(results: dict[str, Any], source: str) -> str:
     machine = results["machine"]
-    durations = ", ".join(f"{k} {v:g} s" for k, v in results["durations_azure_seconds"].items())
+    durations = durations_text(results["durations_azure_seconds"])
     base = results["baselines"]
     made = tables(results)
     return f"""# Performance

@@ -25,6 +25,7 @@ from azhotpatch.testing.emulator import (
     EmulatorStats,
 )
 from azhotpatch.testing.fleet import ArcSpec, FleetSpec, MachineTruth, VmSpec
+from azhotpatch.testing.process import emulator_process
 
 __all__ = [
     "ArcSpec",
@@ -41,4 +42,5 @@ __all__ = [
     "MachineTruth",
     "ThrottleLimits",
     "VmSpec",
+    "emulator_process",
 ]

@@ -11,47 +11,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from azhotpatch.testing import emulator_process
+
 FLEET = "sample:240@3"
 SEED = 13
-TIME_SCALE = "300"
-
-
-@contextmanager
-def emulator_process(tmp: Path, name: str) -> Iterator[dict[str, Any]]:
-    """An emulator in its own process, so it outlives the client we kill."""
-    ca = tmp / f"{name}-ca.pem"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "azhotpatch.testing",
-            "--port",
-            "0",
-            "--fleet",
-            FLEET,
-            "--seed",
-            str(SEED),
-            "--time-scale",
-            TIME_SCALE,
-            "--ca-path",
-            str(ca),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield json.loads(process.stdout.readline())
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+TIME_SCALE = 300.0
 
 
 def command(info: dict[str, Any], journal: Path | None) -> list[str]:
@@ -106,7 +75,14 @@ def outcomes(report: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
 def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
     journal = tmp_path / "run.sqlite"
     kill_after = random.Random(SEED).randint(60, 240)  # finished steps; a "random point"
-    with emulator_process(tmp_path, "killed") as killed, emulator_process(tmp_path, "calm") as calm:
+    # each emulator in its own process, so it outlives the client we kill
+    killed_emulator = emulator_process(
+        FLEET, ca_path=tmp_path / "killed-ca.pem", seed=SEED, time_scale=TIME_SCALE
+    )
+    calm_emulator = emulator_process(
+        FLEET, ca_path=tmp_path / "calm-ca.pem", seed=SEED, time_scale=TIME_SCALE
+    )
+    with killed_emulator as killed, calm_emulator as calm:
         first = subprocess.Popen(
             command(killed, journal), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
