@@ -28,12 +28,15 @@ from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
+from azhotpatch.fleet import schedule as fleet_schedule
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.fleet.plan import Action, Plan, build_plan, parse_actions
 from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent, RunOptions
-from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.fleet.schedule import ScheduledStatus, ScheduleOptions
+from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group, parse_resource_id
 from azhotpatch.limits import ThrottleLimits
+from azhotpatch.maintenance import ScopeFilter
 from azhotpatch.models import (
     Assessment,
     Classification,
@@ -45,6 +48,7 @@ from azhotpatch.models import (
     RebootSetting,
     Registration,
 )
+from azhotpatch.schedule import Schedule
 
 if TYPE_CHECKING:
     from azhotpatch._azure.policies import Metrics
@@ -59,6 +63,27 @@ async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineReco
         yield record
     async for record in then:
         yield record
+
+
+def _location(value: str) -> str:
+    text = str(value or "").strip().lower().replace(" ", "")
+    if not text.isalnum():
+        raise InvalidArgumentError(
+            "location", f"{value!r} is not an Azure region name", fix="e.g. westeurope"
+        )
+    return text
+
+
+def _scope_filter(scope: Mapping[str, Any]) -> ScopeFilter:
+    """A dynamic scope's filter from the inventory filter: kinds, groups, locations, tags."""
+    kinds = [MachineKind(str(getattr(k, "value", k)).lower()) for k in scope.get("kinds") or ()]
+    tags = scope.get("tags") or {}
+    return ScopeFilter.of_kinds(
+        kinds or (MachineKind.VM, MachineKind.ARC),
+        resource_groups=tuple(scope.get("resource_groups") or ()),
+        locations=tuple(scope.get("locations") or ()),
+        tags={k: (str(v),) for k, v in tags.items()} or None,
+    )
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
@@ -456,6 +481,85 @@ class Hotpatch:
             deadline=_seconds(deadline, "deadline"),
         )
         return await fleet_runner.run(self._session, chosen, options, progress)
+
+    # --- Update Manager schedules -------------------------------------------------------------
+
+    async def schedule(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        resource_group: str,
+        location: str,
+        windows: Schedule | None = None,
+        mode: str = "split",
+        time_zone: str = "UTC",
+        start_time: str = "03:00",
+        days_after_patch_tuesday: int = 1,
+        hotpatch_window: timedelta = timedelta(hours=2),
+        baseline_window: timedelta = timedelta(hours=3, minutes=30),
+        classifications: Iterable[str | Classification] = ("Critical", "Security"),
+        kb_include: Iterable[str] = (),
+        kb_exclude: Iterable[str] = (),
+        name: str = "azhotpatch",
+        assign_by: str = "machines",
+        conflicts: str = "skip",
+        dry_run: bool = False,
+        **scope: Any,
+    ) -> Report:
+        """Put the machines (ids, or the inventory filter in ``scope``) on Azure Update
+        Manager schedules that follow the Hotpatch calendar (see `azhotpatch.schedule`).
+
+        The maintenance configurations go to ``resource_group`` (an id) in ``location``.
+        ``mode="split"`` makes a baseline configuration and two never-reboot hotpatch-month
+        ones; ``"single"`` one monthly configuration. ``assign_by`` is ``"machines"`` or
+        ``"dynamic"`` (a dynamic scope per subscription). Machines that conflict with the
+        schedule are reported with reasons and fixes and not assigned, unless ``conflicts``
+        is ``"fix"`` (make the fixes azhotpatch can) or ``"assign"``. Everything is validated
+        before any call; a second identical call writes nothing. ``dry_run`` writes nothing.
+        """
+        knobs: dict[str, Any] = {
+            "name": name,
+            "mode": mode,
+            "time_zone": time_zone,
+            "start_time": start_time,
+            "days_after_patch_tuesday": days_after_patch_tuesday,
+            "hotpatch_window": hotpatch_window,
+            "baseline_window": baseline_window,
+            "classifications": classifications,
+            "kb_include": kb_include,
+            "kb_exclude": kb_exclude,
+        }
+        chosen = windows or Schedule.build(**knobs)  # validates before any call
+        options = ScheduleOptions(
+            schedule=chosen,
+            resource_group=parse_resource_group(resource_group),
+            location=_location(location),
+            assign_by=ScheduleOptions.assign_mode(assign_by),
+            conflicts=ScheduleOptions.policy(conflicts),
+            dry_run=dry_run,
+            scope=_scope_filter(scope),
+        )
+        records = [record async for record in self._records(machines, scope)]
+        if windows is None:  # start dates from Azure's clock, now that a response told it
+            options = replace(
+                options, schedule=Schedule.build(**knobs, now=self._session.azure_now())
+            )
+        return await fleet_schedule.apply(self._session, records, options)
+
+    async def scheduled_status(
+        self, machines: Iterable[str | ResourceId] | None = None, **scope: Any
+    ) -> ScheduledStatus:
+        """Last and next scheduled run per configuration and per machine (ids, or the
+        inventory filter in ``scope``), from Resource Graph."""
+        records = [record async for record in self._records(machines, scope)]
+        return await fleet_schedule.scheduled_status(self._session, records)
+
+    def _records(
+        self, machines: Iterable[str | ResourceId] | None, scope: Mapping[str, Any]
+    ) -> AsyncIterator[MachineRecord]:
+        if machines is not None:
+            return self.inventory(machines)
+        return self.inventory(**scope)
 
     # --- per subscription ---------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from azhotpatch._sync import LoopThread
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import Report
+from azhotpatch.fleet.schedule import ScheduledStatus
 from azhotpatch.ids import ResourceId
 from azhotpatch.models import (
     Assessment,
@@ -227,6 +228,16 @@ class Hotpatch:
     def run(self, plan: Plan | None = None, **options: Any) -> Report:
         """See `azhotpatch.aio.Hotpatch.run`."""
         return self._loop.run(self._async.run(plan, **options))
+
+    def schedule(self, machines: Iterable[Any] | None = None, **options: Any) -> Report:
+        """See `azhotpatch.aio.Hotpatch.schedule`."""
+        return self._loop.run(self._async.schedule(machines, **options))
+
+    def scheduled_status(
+        self, machines: Iterable[Any] | None = None, **scope: Any
+    ) -> ScheduledStatus:
+        """See `azhotpatch.aio.Hotpatch.scheduled_status`."""
+        return self._loop.run(self._async.scheduled_status(machines, **scope))
 
     def register_preview_features(
         self, subscription_id: str, *, wait: bool = True, timeout: Seconds = timedelta(minutes=20)

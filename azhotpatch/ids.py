@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 
 from azhotpatch.errors import InvalidResourceIdError
 
-__all__ = ["MachineKind", "ResourceId", "parse_resource_id"]
+__all__ = [
+    "MachineKind",
+    "ResourceGroupId",
+    "ResourceId",
+    "parse_resource_group",
+    "parse_resource_id",
+]
 
 
 class MachineKind(str, enum.Enum):
@@ -150,6 +156,43 @@ def parse_resource_id(value: str | ResourceId) -> ResourceId:
         kind=kind,
         name=_check_name(kind, name, value),
     )
+
+
+@dataclass(frozen=True)
+class ResourceGroupId:
+    """A resource group, where maintenance configurations live."""
+
+    subscription_id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.name}"
+
+
+_GROUP_SHAPE = "/subscriptions/<subscription-guid>/resourceGroups/<group>"
+_GROUP_ID = re.compile(r"^/?subscriptions/([^/]+)/resourcegroups/([^/]+)/?$", re.IGNORECASE)
+
+
+def parse_resource_group(value: str | ResourceGroupId) -> ResourceGroupId:
+    """Parse ``/subscriptions/<guid>/resourceGroups/<name>``; raise `InvalidResourceIdError`
+    for anything else."""
+    if isinstance(value, ResourceGroupId):
+        return value
+    found = _GROUP_ID.match(str(value).strip())
+    if not found:
+        raise InvalidResourceIdError(
+            value, "this is not a resource group id", expected=_GROUP_SHAPE
+        )
+    sub, group = found.groups()
+    if not _GUID.match(sub):
+        raise InvalidResourceIdError(
+            value, f"subscription id {sub!r} is not a GUID", expected=_GROUP_SHAPE
+        )
+    if not _GROUP.match(group):
+        raise InvalidResourceIdError(
+            value, f"resource group {group!r} is not a valid name", expected=_GROUP_SHAPE
+        )
+    return ResourceGroupId(sub.lower(), group)
 
 
 def _check_subscription(sub: str, given: object) -> str:

@@ -69,6 +69,12 @@ class Rule(str, enum.Enum):
     ARC_VBS_OFF = "ArcVbsOff"
     ARC_CHPE_ENABLED = "ArcChpeEnabled"
     ARC_LICENSE_FEATURE_OFF = "ArcLicenseFeatureOff"
+    # Update Manager schedules
+    SCHEDULE_HOTPATCH_VM = "ScheduleHotpatchVm"
+    SCHEDULE_ORCHESTRATION = "ScheduleOrchestration"
+    SCHEDULE_NOT_HOTPATCHED = "ScheduleNotHotpatched"
+    SCHEDULE_NOT_WINDOWS = "ScheduleNotWindows"
+    SCHEDULE_SCOPE_BLOCKED = "ScheduleScopeBlocked"
 
 
 @dataclass(frozen=True)

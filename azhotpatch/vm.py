@@ -210,6 +210,46 @@ async def apply(
     return Enrollment(str(rid), MachineKind.VM, before, after, changed=True, detail=_describe(body))
 
 
+CUSTOMER_MANAGED_SCHEDULES = {
+    "properties": {
+        "osProfile": {
+            "windowsConfiguration": {
+                "patchSettings": {
+                    "patchMode": "AutomaticByPlatform",
+                    "automaticByPlatformSettings": {
+                        "bypassPlatformSafetyChecksOnUserSchedule": True
+                    },
+                }
+            }
+        }
+    }
+}
+
+
+async def use_customer_managed_schedules(
+    session: Session, rid: ResourceId, deadline: Deadline
+) -> None:
+    """Patch orchestration "Customer Managed Schedules", which an Update Manager schedule
+    needs on a VM (patchMode AutomaticByPlatform, bypassPlatformSafetyChecksOnUserSchedule
+    true). Compute refuses it while Hotpatch is on; callers check that first."""
+    client = session.compute(rid.subscription_id)
+    doing = "setting patch orchestration to Customer Managed Schedules"
+    body = VirtualMachineUpdate(CUSTOMER_MANAGED_SCHEDULES)
+
+    async def start() -> Any:
+        return await client.virtual_machines.begin_update(rid.resource_group, rid.name, body)
+
+    async def resume(token: str) -> Any:
+        return await client.virtual_machines.begin_update(
+            rid.resource_group, rid.name, body, continuation_token=token
+        )
+
+    poller = await session.call(start, resource=str(rid), doing=doing, deadline=deadline)
+    await wait_for_poller(
+        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
+    )
+
+
 async def status(session: Session, rid: ResourceId) -> HotpatchStatus:
     return vm_status(str(rid), await read(session, rid))
 

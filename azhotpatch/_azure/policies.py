@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
@@ -24,6 +27,20 @@ class Metrics:
     by_status: Counter[int] = field(default_factory=Counter)
     throttled: int = 0
     transport_errors: int = 0
+    server_date: datetime | None = None  # the service's clock, from a response's Date header
+    server_date_seen: float = 0.0  # time.monotonic() when it was read
+    _date_header: str = ""
+
+    def observe_date(self, header: str | None) -> None:
+        """Keep the service's time (parsed only when the header changes: once a second)."""
+        if not header or header == self._date_header:
+            return
+        try:
+            self.server_date = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return
+        self._date_header = header
+        self.server_date_seen = time.monotonic()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -93,4 +110,5 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         if status == 429:
             self.metrics.throttled += 1
         self.pacer.settle(ticket, status, response.http_response.headers)
+        self.metrics.observe_date(response.http_response.headers.get("Date"))
         return response

@@ -8,16 +8,19 @@ thousands of sockets) and one pacing policy.
 from __future__ import annotations
 
 import ssl
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import aiohttp
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.hybridcompute.aio import HybridComputeManagementClient
+from azure.mgmt.maintenance.aio import MaintenanceManagementClient
 from azure.mgmt.resource.features.aio import FeatureClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resourcegraph.aio import ResourceGraphClient
@@ -75,7 +78,6 @@ class Session:
         self.metrics = Metrics()
         self.regions = RegionCache()
         self.sku_cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
-        self._policy = PacingPolicy(self.pacer, self.regions, self.metrics)
         self._http: aiohttp.ClientSession | None = None
         self._clients: dict[tuple[str, str], Any] = {}
 
@@ -114,7 +116,10 @@ class Session:
                 read_timeout=self.settings.read_timeout,
             ),
             "retry_total": 0,
-            "per_retry_policies": [self._policy],
+            # One policy object per client: azure-core links a pipeline's HTTP policies through
+            # their ``next`` attribute, so an instance shared by two clients would send one
+            # client's requests down the other's pipeline.
+            "per_retry_policies": [PacingPolicy(self.pacer, self.regions, self.metrics)],
             "user_agent": USER_AGENT,
         }
         if self.settings.polling_interval is not None:
@@ -140,6 +145,12 @@ class Session:
     def hybrid(self, subscription: str) -> HybridComputeManagementClient:
         client: HybridComputeManagementClient = self._client(
             "hybrid", subscription, HybridComputeManagementClient
+        )
+        return client
+
+    def maintenance(self, subscription: str) -> MaintenanceManagementClient:
+        client: MaintenanceManagementClient = self._client(
+            "maintenance", subscription, MaintenanceManagementClient
         )
         return client
 
@@ -172,6 +183,15 @@ class Session:
     def azure_seconds(self, seconds: float) -> float:
         """Wall-clock seconds for a span of Azure time (differs only against emulators)."""
         return seconds / self.settings.time_scale
+
+    def azure_now(self) -> datetime:
+        """The service's current time: its last Date header moved on by the time since
+        (sped up against an emulator), or this machine's clock before any response."""
+        seen = self.metrics.server_date
+        if seen is None:
+            return datetime.now(timezone.utc)
+        elapsed = (time.monotonic() - self.metrics.server_date_seen) * self.settings.time_scale
+        return seen + timedelta(seconds=elapsed)
 
     def deadline(self, seconds: float | None = None) -> Deadline:
         return Deadline(self.settings.default_deadline if seconds is None else seconds)

@@ -350,6 +350,22 @@ class ComputeApi:
         parameters = request.json_object()
         validate_install(parameters, is_linux=vm.os_type.lower() == "linux", arc=False)
         vm = self._patchable(request, "installPatches")
+        op = self.start_install(vm, parameters)
+        self.world.installs[vm.key].append(
+            InstallRecord(op.id, self.world.clock.at(op.start), parameters, request.principal)
+        )
+        return _accepted(request, op)
+
+    def start_install(
+        self,
+        vm: VirtualMachine,
+        parameters: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        start: float | None = None,
+    ) -> Operation:
+        """Start an install on the VM: on request, or (with ``run_id``) for a maintenance
+        schedule's window, which Resource Graph then shows as started by the platform."""
         op = self.world.new_operation(
             "installPatches",
             subscription=vm.subscription,
@@ -357,13 +373,19 @@ class ComputeApi:
             target=vm.key,
             duration=self.world.durations.install,
             on_done=lambda op: self._finish_installation(vm, op, parameters),
+            start=start,
         )
         vm.patches.operation = op
-        self.world.patch_runs[op.id] = PatchRun(vm.key, vm.id, "installPatches", op, vm.os_type)
-        self.world.installs[vm.key].append(
-            InstallRecord(op.id, self.world.clock.at(op.start), parameters, request.principal)
+        self.world.patch_runs[op.id] = PatchRun(
+            vm.key,
+            vm.id,
+            "installPatches",
+            op,
+            vm.os_type,
+            started_by="Platform" if run_id else "User",
+            maintenance_run_id=run_id,
         )
-        return _accepted(request, op)
+        return op
 
     def _finish_assessment(self, vm: VirtualMachine, op: Operation) -> None:
         if not op.failed and not vm.agent_ready:

@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -25,6 +26,7 @@ from azhotpatch.testing._compute import ComputeApi
 from azhotpatch.testing._features import FeaturesApi
 from azhotpatch.testing._graph import GraphApi
 from azhotpatch.testing._hybrid import HybridApi
+from azhotpatch.testing._maintenance import MaintenanceApi
 from azhotpatch.testing._state import World
 from azhotpatch.testing._throttle import Charge, Limits, Throttler, Verdict
 
@@ -72,10 +74,12 @@ class Dispatcher:
         self.world = world
         self.throttler = Throttler(limits)
         self.graph = GraphApi(world)
+        compute, hybrid = ComputeApi(world), HybridApi(world)
         self.routes: list[Route] = [
-            *ComputeApi(world).routes(),
-            *HybridApi(world).routes(),
+            *compute.routes(),
+            *hybrid.routes(),
             *FeaturesApi(world).routes(),
+            *MaintenanceApi(world, compute, hybrid).routes(),
             *self.graph.routes(),
         ]
         self.roles = {k: list(v) for k, v in (roles or {}).items()}
@@ -338,6 +342,9 @@ class Dispatcher:
             "x-ms-correlation-request-id": correlation,
             "x-ms-routing-request-id": f"{self.region}:{stamp}:{request_id}",
             "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+            # Azure's clock, sped up and advanced like everything else here: clients that
+            # compute "next run" read the service's time from it.
+            "Date": format_datetime(request.now_dt or self.world.clock.now(), usegmt=True),
             "X-Content-Type-Options": "nosniff",
         }
         if "x-ms-client-request-id" in request.headers:

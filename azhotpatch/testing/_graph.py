@@ -4,7 +4,8 @@ Queries run through the emulator's KQL subset (`_kql.SUPPORTED_SUBSET`); anythin
 is rejected the way ARG rejects a bad query (400 with ``InvalidQuery``/``ParserFailure``
 details), never guessed at. Tables: ``resources`` (VMs and Arc machines, shaped like ARG rows,
 including ``properties.extended.instanceView.powerState`` for VMs), ``patchassessmentresources``
-and ``patchinstallationresources`` (summary rows per assess/install run).
+and ``patchinstallationresources`` (summary rows per assess/install run, on request or scheduled),
+and ``maintenanceresources`` (configuration assignments and scheduled runs' ``applyupdates``).
 
 Paging as documented: ``$top`` (1-1000), ``$skip``, and ``$skipToken`` pointing into a
 snapshot of the first page's results, so later pages are consistent even while machines
@@ -27,6 +28,7 @@ from azhotpatch.testing._arm import ArmError, Request, Response, Route, iso
 from azhotpatch.testing._arm import route as _route
 from azhotpatch.testing._compute import render_vm
 from azhotpatch.testing._hybrid import render_arc
+from azhotpatch.testing._maintenance import maintenance_rows
 from azhotpatch.testing._state import ArcMachine, PatchRun, VirtualMachine, World
 
 _MAX_TOP = 1000
@@ -119,6 +121,7 @@ class GraphApi:
                 + [arc_row(self.world, m) for m in self.world.arcs.values()],
                 "patchassessmentresources": run_rows(self.world, "assessPatches"),
                 "patchinstallationresources": run_rows(self.world, "installPatches"),
+                "maintenanceresources": maintenance_rows(self.world),
             }
             self._tables_version = self.world.version
         return self._tables
@@ -286,7 +289,7 @@ def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str) -> dic
     result = run.result or {}
     properties: dict[str, Any] = {
         "status": result.get("status", "InProgress" if not op.done else op.status),
-        "startedBy": "User",
+        "startedBy": run.started_by,
         "osType": run.os_type,
         "startDateTime": iso(world.clock.at(op.start)),
         "lastModifiedDateTime": iso(world.clock.at(op.end if op.done else op.start)),
@@ -304,9 +307,12 @@ def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str) -> dic
     ):
         if key in result:
             properties[key] = result[key]
+    error = result.get("errorDetails") or result.get("error")
+    if properties["status"] == "Failed" and error:
+        properties["errorDetails"] = error
     if run.kind == "installPatches":
         properties["installationActivityId"] = op.id
-        properties["maintenanceRunId"] = None
+        properties["maintenanceRunId"] = run.maintenance_run_id
     sub = run.machine.split("/")[2]
     return {
         "id": f"{run.machine_id}/{segment}/{name}",

@@ -433,13 +433,31 @@ class HybridApi:
     def _start(
         self, request: Request, machine: ArcMachine, kind: str, parameters: dict[str, Any]
     ) -> Response:
+        op = self.start_operation(machine, kind, parameters)
+        headers = {"Location": self._patch_location(request, op, 0)}
+        headers.update(self._retry_after())
+        return Response(202, headers=headers)
+
+    def start_operation(
+        self,
+        machine: ArcMachine,
+        kind: str,
+        parameters: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        start: float | None = None,
+    ) -> Operation:
+        """Start an assess or install: on request, or (with ``run_id``) for a maintenance
+        schedule's window, which Resource Graph then shows as started by the platform."""
         duration = (
             self.world.durations.assess if kind == "assessPatches" else self.world.durations.install
         )
         run: PatchRun | None = None
 
         def done(op: Operation) -> None:
-            result = self._finish(machine, op, parameters)
+            result = self._finish(
+                machine, op, parameters, started_by=run.started_by if run else "User"
+            )
             op.output = result
             if run is not None:
                 run.result = result
@@ -451,13 +469,20 @@ class HybridApi:
             target=machine.key,
             duration=duration,
             on_done=done,
+            start=start,
         )
-        run = PatchRun(machine.key, machine.id, kind, op, "Windows" if machine.product else "Linux")
+        run = PatchRun(
+            machine.key,
+            machine.id,
+            kind,
+            op,
+            "Windows" if machine.product else "Linux",
+            started_by="Platform" if run_id else "User",
+            maintenance_run_id=run_id,
+        )
         self.world.patch_runs[op.id] = run
         machine.patches.operation = op
-        headers = {"Location": self._patch_location(request, op, 0)}
-        headers.update(self._retry_after())
-        return Response(202, headers=headers)
+        return op
 
     def _retry_after(self) -> dict[str, str]:
         clock = self.world.clock
@@ -471,13 +496,13 @@ class HybridApi:
         return request.url(path, **{"api-version": request.api_version, "t": str(tick)})
 
     def _finish(
-        self, machine: ArcMachine, op: Operation, parameters: dict[str, Any]
+        self, machine: ArcMachine, op: Operation, parameters: dict[str, Any], *, started_by: str
     ) -> dict[str, Any]:
         clock = self.world.clock
         common = {
             "startDateTime": iso(clock.at(op.start)),
             "lastModifiedDateTime": iso(clock.at(op.end)),
-            "startedBy": "User",
+            "startedBy": started_by,
             "patchServiceUsed": "WU" if machine.product else "APT",
             "osType": "Windows" if machine.product else "Linux",
         }

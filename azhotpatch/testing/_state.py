@@ -158,6 +158,54 @@ class PatchRun:
     operation: Operation
     os_type: str
     result: dict[str, Any] | None = None
+    started_by: str = "User"  # "Platform" for a maintenance schedule's run
+    maintenance_run_id: str | None = None
+
+
+@dataclass
+class MaintenanceConfiguration:
+    """A ``Microsoft.Maintenance/maintenanceConfigurations`` resource. ``generation`` bumps on
+    every write, so a window timer armed for an older version does nothing when it fires."""
+
+    key: str
+    id: str
+    subscription: str
+    group: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    properties: dict[str, Any]
+    generation: int = 0
+
+
+@dataclass
+class ConfigurationAssignment:
+    """A configuration assignment: to one machine (``machine`` set) or a subscription-wide
+    dynamic scope (``filter`` set)."""
+
+    key: str
+    id: str
+    name: str
+    subscription: str
+    configuration: str  # lower-cased configuration id
+    resource_id: str  # the machine's id, or /subscriptions/{sub}
+    location: str
+    machine: str | None = None
+    filter: dict[str, Any] | None = None
+
+
+@dataclass
+class ApplyUpdate:
+    """One machine's part of one scheduled run (Resource Graph ``applyupdates`` rows)."""
+
+    name: str
+    machine: str  # key
+    machine_id: str
+    configuration_id: str
+    correlation_id: str
+    start: float
+    end: float
+    operation: Operation | None = None
 
 
 @dataclass
@@ -365,6 +413,9 @@ class World:
         self.arcs: dict[str, ArcMachine] = {}
         self.operations: dict[str, Operation] = {}
         self.installs: dict[str, list[InstallRecord]] = defaultdict(list)
+        self.maintenance_configurations: dict[str, MaintenanceConfiguration] = {}
+        self.assignments: dict[str, ConfigurationAssignment] = {}
+        self.apply_updates: list[ApplyUpdate] = []
         self._op_counts: dict[tuple[str, str], int] = defaultdict(int)
         self.version = 0  # bumps on every change; caches of rendered rows key on it
 
@@ -404,12 +455,15 @@ class World:
         target: str,
         duration: float,
         on_done: Callable[[Operation], None],
+        start: float | None = None,
     ) -> Operation:
+        """A new operation; ``start`` (emulated seconds) backdates one a timer started, since
+        timers run when the world is next touched, possibly later than they were due."""
         number = self._op_counts[(kind, target)]
         self._op_counts[(kind, target)] += 1
         key = f"{kind}|{target}|{number}"
         op_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.seed}/{key}"))
-        now = self.now()
+        now = self.now() if start is None else start
         op = Operation(
             id=op_id,
             kind=kind,
