@@ -504,14 +504,34 @@ def install(
 
 @app.command()
 def status(
-    ctx: typer.Context, ids: Annotated[list[str], typer.Argument(help="resource ids")]
+    ctx: typer.Context,
+    ids: IDS = None,
+    scheduled: Annotated[
+        bool, typer.Option("--scheduled", help="last and next Update Manager runs instead")
+    ] = False,
+    subscription: SUBSCRIPTION = None,
+    management_group: MANAGEMENT_GROUP = None,
+    resource_group: RESOURCE_GROUP = None,
+    location: LOCATION = None,
+    tag: TAG = None,
+    kind: KIND = None,
 ) -> None:
-    """Enrollment, the platform's verdict and the last assessment and installation."""
+    """Enrollment, the platform's verdict and the last assessment and installation; with
+    --scheduled, the last and next scheduled runs per configuration and machine."""
     from azhotpatch.errors import HotpatchError
 
     settings = _settings(ctx)
     try:
-        with _client(settings) as (client, _):
+        with _client(settings) as (client, emu):
+            if scheduled:
+                filters = Filters(
+                    subscription, management_group, resource_group, location, tag, kind
+                )
+                found = client.scheduled_status(**_scope(ids, filters, emu))
+                _emit(settings, found.as_dict(), found.summary())
+                raise typer.Exit(0 if not found.unscheduled else 1)
+            if not ids:
+                raise typer.BadParameter("give resource ids, or --scheduled with a fleet filter")
             results = [client.status(rid) for rid in ids]
             _emit(
                 settings,
@@ -520,6 +540,85 @@ def status(
             )
     except HotpatchError as error:
         raise _fail(error) from None
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    ids: IDS = None,
+    config_group: Annotated[
+        str,
+        typer.Option(
+            help="resource group id for the maintenance configurations "
+            "(/subscriptions/<id>/resourceGroups/<name>)"
+        ),
+    ] = "",
+    config_location: Annotated[str, typer.Option(help="region for the configurations")] = "",
+    mode: Annotated[str, typer.Option(help="split (baseline + hotpatch months) or single")] = (
+        "split"
+    ),
+    time_zone: Annotated[str, typer.Option(help="Windows time zone id, e.g. 'UTC'")] = "UTC",
+    start_time: Annotated[str, typer.Option(help="window start, HH:MM local")] = "03:00",
+    days_after_patch_tuesday: Annotated[int, typer.Option(help="0-6")] = 1,
+    hotpatch_window: Annotated[int, typer.Option(help="minutes, 90-235")] = 120,
+    baseline_window: Annotated[int, typer.Option(help="minutes, 90-235")] = 210,
+    assign_by: Annotated[str, typer.Option(help="machines or dynamic")] = "machines",
+    conflicts: Annotated[str, typer.Option(help="skip, fix or assign")] = "skip",
+    dry_run: Annotated[bool, typer.Option(help="show what would change; write nothing")] = False,
+    subscription: SUBSCRIPTION = None,
+    management_group: MANAGEMENT_GROUP = None,
+    resource_group: RESOURCE_GROUP = None,
+    location: LOCATION = None,
+    tag: TAG = None,
+    kind: KIND = None,
+) -> None:
+    """Put machines on Azure Update Manager schedules that follow the Hotpatch calendar."""
+    from azhotpatch.errors import HotpatchError
+
+    settings = _settings(ctx)
+    try:
+        with _client(settings) as (client, emu):
+            filters = Filters(subscription, management_group, resource_group, location, tag, kind)
+            scope = _scope(ids, filters, emu)
+            group = config_group or _emulator_group(emu)
+            report = client.schedule(
+                resource_group=group,
+                location=config_location or _emulator_location(emu),
+                mode=mode,
+                time_zone=time_zone,
+                start_time=start_time,
+                days_after_patch_tuesday=days_after_patch_tuesday,
+                hotpatch_window=timedelta(minutes=hotpatch_window),
+                baseline_window=timedelta(minutes=baseline_window),
+                assign_by=assign_by,
+                conflicts=conflicts,
+                dry_run=dry_run,
+                **scope,
+            )
+            if settings.output is Output.table:
+                for row in report.extra["configurations"]:
+                    _console().print(
+                        f"{row['name']:<24} {row['change']:<9} {row['recur_every']:<32} "
+                        f"{row['duration']} {row['time_zone']}  next {row['next_run']}"
+                    )
+            _report(ctx, report)
+    except HotpatchError as error:
+        raise _fail(error) from None
+
+
+def _emulator_location(emu: Emulator | None) -> str:
+    if emu is None:
+        raise typer.BadParameter("--config-location is required (e.g. westeurope)")
+    return "westeurope"
+
+
+def _emulator_group(emu: Emulator | None) -> str:
+    """The embedded emulator's first resource group; real Azure needs --config-group."""
+    if emu is None:
+        raise typer.BadParameter("--config-group is required (a resource group id)")
+    sub = sorted(emu.world.subscriptions)[0]
+    group = sorted(emu.world.subscriptions[sub].group_names.values())[0]
+    return f"/subscriptions/{sub}/resourceGroups/{group}"
 
 
 def _describe_status(status: Any) -> str:

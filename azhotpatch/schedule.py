@@ -407,14 +407,24 @@ def _vm_conflicts(facts: VmFacts, schedule: Schedule) -> Iterator[Reason]:
             "without a schedule; to schedule it instead, disable Hotpatch first",
         )
         return
+    if facts.provision_vm_agent is False:
+        yield Reason(
+            Rule.VM_AGENT_NOT_PROVISIONED,
+            "provisionVMAgent is false; scheduled patching runs through the Azure VM agent",
+            "provisionVMAgent is set at creation only: recreate the VM with it true",
+        )
+        return
     mode_ok = (facts.patch_mode or "").lower() == "automaticbyplatform"
-    if not mode_ok or facts.bypass_platform_safety_checks is not True:
+    updates_ok = facts.enable_automatic_updates is not False
+    if not mode_ok or not updates_ok or facts.bypass_platform_safety_checks is not True:
         yield Reason(
             Rule.SCHEDULE_ORCHESTRATION,
             f"patchMode is {facts.patch_mode or 'AutomaticByOS (default)'!r} and "
             "bypassPlatformSafetyChecksOnUserSchedule is "
-            f"{facts.bypass_platform_safety_checks!r}; a schedule needs AutomaticByPlatform "
-            f"and true (Customer Managed Schedules, {_PREREQ})",
+            f"{facts.bypass_platform_safety_checks!r}"
+            + ("" if updates_ok else ", enableAutomaticUpdates is false")
+            + "; a schedule needs AutomaticByPlatform, true and automatic updates on "
+            f"(Customer Managed Schedules, {_PREREQ})",
             "set patch orchestration to Customer Managed Schedules "
             "(azhotpatch schedule --conflicts fix does it)",
             blocking=False,

@@ -214,12 +214,13 @@ CUSTOMER_MANAGED_SCHEDULES = {
     "properties": {
         "osProfile": {
             "windowsConfiguration": {
+                "enableAutomaticUpdates": True,
                 "patchSettings": {
                     "patchMode": "AutomaticByPlatform",
                     "automaticByPlatformSettings": {
                         "bypassPlatformSafetyChecksOnUserSchedule": True
                     },
-                }
+                },
             }
         }
     }
@@ -231,7 +232,8 @@ async def use_customer_managed_schedules(
 ) -> None:
     """Patch orchestration "Customer Managed Schedules", which an Update Manager schedule
     needs on a VM (patchMode AutomaticByPlatform, bypassPlatformSafetyChecksOnUserSchedule
-    true). Compute refuses it while Hotpatch is on; callers check that first."""
+    true, and the automatic updates AutomaticByPlatform requires). Compute refuses it while
+    Hotpatch is on, or without the VM agent; callers check both first."""
     client = session.compute(rid.subscription_id)
     doing = "setting patch orchestration to Customer Managed Schedules"
     body = VirtualMachineUpdate(CUSTOMER_MANAGED_SCHEDULES)
