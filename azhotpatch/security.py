@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["FEATURE_ACTIONS", "REQUIRED_ACTIONS", "custom_role"]
+__all__ = ["FEATURE_ACTIONS", "REQUIRED_ACTIONS", "SCHEDULE_ACTIONS", "custom_role"]
 
 MACHINE_ACTIONS: tuple[str, ...] = (
     "Microsoft.Compute/virtualMachines/read",
@@ -37,7 +37,13 @@ FEATURE_ACTIONS: tuple[str, ...] = (
     "Microsoft.Resources/subscriptions/providers/read",
     "Microsoft.Compute/register/action",
 )
-REQUIRED_ACTIONS: tuple[str, ...] = MACHINE_ACTIONS + FEATURE_ACTIONS
+# Only `schedule` and `scheduled_status` need these (Azure Update Manager).
+SCHEDULE_ACTIONS: tuple[str, ...] = (
+    "Microsoft.Maintenance/maintenanceConfigurations/read",
+    "Microsoft.Maintenance/maintenanceConfigurations/write",
+    "Microsoft.Maintenance/configurationAssignments/write",
+)
+REQUIRED_ACTIONS: tuple[str, ...] = MACHINE_ACTIONS + FEATURE_ACTIONS + SCHEDULE_ACTIONS
 
 
 def custom_role(

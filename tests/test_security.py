@@ -24,6 +24,17 @@ def test_the_role_is_exactly_what_a_full_run_uses() -> None:
             client.status(machine)
             client.disable(machine)
         client.register_preview_features(subscription)
+        group = f"/subscriptions/{subscription}/resourceGroups/{emu.fleet.vms[0].group}"
+        for assign_by in ("machines", "dynamic"):
+            client.schedule(
+                subscriptions=[subscription],
+                resource_group=group,
+                location="westeurope",
+                mode="single",
+                assign_by=assign_by,
+                conflicts="assign",
+            )
+        client.scheduled_status(subscriptions=[subscription])
         used = {r.action for r in emu.requests()}
         denied = [r for r in emu.requests() if r.status == 403]
     assert denied == []  # nothing missing

@@ -9,6 +9,13 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.hybridcompute import HybridComputeManagementClient
+from azure.mgmt.maintenance import MaintenanceManagementClient
+from azure.mgmt.maintenance.models import (
+    ConfigurationAssignment,
+    InputPatchConfiguration,
+    InputWindowsParameters,
+    MaintenanceConfiguration,
+)
 from azure.mgmt.resource.features import FeatureClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
@@ -523,3 +530,56 @@ def test_resource_graph_rejects_unsupported_kql(fleet_emulator: Emulator) -> Non
     codes = [d.code for d in info.value.error.details]
     assert codes[:2] == ["InvalidQuery", "ParserFailure"]
     assert "join" in info.value.error.details[1].message
+
+
+# --- Microsoft.Maintenance ------------------------------------------------------------------
+
+
+def _configuration(start: str, duration: str = "02:00") -> MaintenanceConfiguration:
+    return MaintenanceConfiguration(
+        location="westeurope",
+        maintenance_scope="InGuestPatch",
+        extension_properties={"InGuestPatchMode": "User"},
+        start_date_time=start,
+        duration=duration,
+        time_zone="W. Europe Standard Time",
+        recur_every="Month Second Tuesday Offset2",
+        install_patches=InputPatchConfiguration(
+            reboot_setting="Never",
+            windows_parameters=InputWindowsParameters(classifications_to_include=["Security"]),
+        ),
+    )
+
+
+def test_maintenance_configurations_and_assignments(emu: Emulator) -> None:
+    sub = "11111111-2222-3333-4444-555555555555"
+    spec = vm(emu, patch_mode="AutomaticByPlatform", bypass_platform_safety_checks=True)
+    client = MaintenanceManagementClient(emu.credential(), sub, **sdk_options(emu))
+    tomorrow = (emu.clock.now() + timedelta(days=1)).strftime("%Y-%m-%d 03:00")
+    made = client.maintenance_configurations.create_or_update(
+        "rg", "monthly", _configuration(tomorrow)
+    )
+    assert made.recur_every == "Month Second Tuesday Offset2"
+    assert made.install_patches.reboot_setting == "Never"
+    with pytest.raises(HttpResponseError) as caught:
+        client.maintenance_configurations.create_or_update(
+            "rg", "short", _configuration(tomorrow, "01:00")
+        )
+    assert caught.value.status_code == 400
+    assert "duration" in str(caught.value.error.target)
+    yesterday = (emu.clock.now() - timedelta(days=1)).strftime("%Y-%m-%d 03:00")
+    with pytest.raises(HttpResponseError, match="15 minutes"):
+        client.maintenance_configurations.create_or_update("rg", "late", _configuration(yesterday))
+    assignment = client.configuration_assignments.create_or_update(
+        "rg", "Microsoft.Compute", "virtualMachines", spec.name, "monthly",
+        ConfigurationAssignment(location="westeurope", maintenance_configuration_id=made.id),
+    )  # fmt: skip
+    assert assignment.resource_id.lower().endswith("/virtualmachines/web-01")
+    listed = list(
+        client.configuration_assignments.list(
+            "rg", "Microsoft.Compute", "virtualMachines", spec.name
+        )
+    )
+    assert [a.maintenance_configuration_id.lower() for a in listed] == [made.id.lower()]
+    with pytest.raises(ResourceNotFoundError):
+        client.maintenance_configurations.get("rg", "absent")
