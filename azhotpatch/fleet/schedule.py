@@ -231,6 +231,8 @@ def _assigned(
     names = [c.window.name for c in missing]
     if fixed:
         note = "set patch orchestration to Customer Managed Schedules, then assigned"
+    elif options.dry_run and not verdict.ok and options.conflicts is ConflictPolicy.FIX:
+        note = "would set patch orchestration to Customer Managed Schedules, then assign"
     elif not verdict.ok:
         note = "assigned despite: " + "; ".join(r.message for r in verdict.reasons)
     elif names:

@@ -224,3 +224,17 @@ def test_bad_input_sends_nothing(arguments: dict, error: type) -> None:
         with emu.client() as client, pytest.raises(error):
             client.schedule(subscriptions=sorted(emu.world.subscriptions), **options)
         assert emu.requests() == []
+
+
+def test_a_dry_run_writes_nothing_and_says_what_it_would_do() -> None:
+    with Emulator(fleet="sample:80", seed=6, time_scale=1200, start=NOV_22) as emu:
+        subs = sorted(emu.world.subscriptions)
+        options = {"resource_group": _group(emu), "location": "westeurope", "mode": "single"}
+        with emu.client() as client:
+            dry = client.schedule(subscriptions=subs, conflicts="fix", dry_run=True, **options)
+            assert _writes(emu, 0) == []
+            assert {c["change"] for c in dry.extra["configurations"]} == {"created"}
+            real = client.schedule(subscriptions=subs, conflicts="fix", **options)
+    assert dry.outcomes() == real.outcomes()
+    messages = {m.message for m in dry.machines if m.outcome is Outcome.SUCCEEDED}
+    assert all(m.startswith("would ") for m in messages if m)
