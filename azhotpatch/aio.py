@@ -33,7 +33,7 @@ from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.fleet.plan import Action, Plan, build_plan, parse_actions
 from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent, RunOptions
-from azhotpatch.fleet.schedule import ScheduledStatus, ScheduleOptions
+from azhotpatch.fleet.schedule import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group, parse_resource_id
 from azhotpatch.limits import ThrottleLimits
 from azhotpatch.maintenance import ScopeFilter
@@ -48,7 +48,7 @@ from azhotpatch.models import (
     RebootSetting,
     Registration,
 )
-from azhotpatch.schedule import Schedule
+from azhotpatch.schedule import Schedule, choose
 
 if TYPE_CHECKING:
     from azhotpatch._azure.policies import Metrics
@@ -534,8 +534,8 @@ class Hotpatch:
             schedule=chosen,
             resource_group=parse_resource_group(resource_group),
             location=_location(location),
-            assign_by=ScheduleOptions.assign_mode(assign_by),
-            conflicts=ScheduleOptions.policy(conflicts),
+            assign_by=choose(AssignBy, assign_by, "assign_by"),
+            conflicts=choose(ConflictPolicy, conflicts, "conflicts"),
             dry_run=dry_run,
             scope=_scope_filter(scope),
         )

@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import TypeVar
 
 from azhotpatch.calendar import PLANNED_BASELINE_MONTHS
 from azhotpatch.errors import InvalidArgumentError
@@ -210,7 +211,7 @@ class Schedule:
     ) -> Schedule:
         """Validate everything and derive the configurations. Raises `InvalidArgumentError`
         before anything is sent."""
-        chosen = _mode(mode)
+        chosen = choose(ScheduleMode, mode, "mode")
         prefix = _name(name)
         zone = to_windows_zone(time_zone)
         at = _clock(start_time)
@@ -303,13 +304,18 @@ def _window(
             year, month = year + 1, 1
 
 
-def _mode(value: ScheduleMode | str) -> ScheduleMode:
-    try:
-        return ScheduleMode(str(value.value if isinstance(value, ScheduleMode) else value).lower())
-    except ValueError:
-        raise InvalidArgumentError(
-            "mode", f"{value!r} is not a schedule mode", fix="use 'split' or 'single'"
-        ) from None
+Choice = TypeVar("Choice", bound=enum.Enum)
+
+
+def choose(kind: type[Choice], value: object, argument: str) -> Choice:
+    """One of a string enum's values, by value in any case, or `InvalidArgumentError`
+    listing them."""
+    text = str(value.value if isinstance(value, enum.Enum) else value).lower()
+    for member in kind:
+        if str(member.value).lower() == text:
+            return member
+    allowed = ", ".join(str(m.value) for m in kind)
+    raise InvalidArgumentError(argument, f"{value!r} is not one of {allowed}", fix=f"use {allowed}")
 
 
 def _name(value: str) -> str:

@@ -70,24 +70,6 @@ class ScheduleOptions:
     dry_run: bool = False
     scope: ScopeFilter = field(default_factory=ScopeFilter)
 
-    @staticmethod
-    def policy(value: ConflictPolicy | str) -> ConflictPolicy:
-        try:
-            return ConflictPolicy(str(getattr(value, "value", value)).lower())
-        except ValueError:
-            raise InvalidArgumentError(
-                "conflicts", f"{value!r} is not a conflict policy", fix="use skip, fix or assign"
-            ) from None
-
-    @staticmethod
-    def assign_mode(value: AssignBy | str) -> AssignBy:
-        try:
-            return AssignBy(str(getattr(value, "value", value)).lower())
-        except ValueError:
-            raise InvalidArgumentError(
-                "assign_by", f"{value!r} is not an assignment mode", fix="use machines or dynamic"
-            ) from None
-
 
 # --- apply --------------------------------------------------------------------------------------
 
