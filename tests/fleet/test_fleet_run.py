@@ -62,7 +62,7 @@ def test_pacer_approaches_the_buckets_without_tripping_them() -> None:
     )
     quick = Durations(assess=1.0, install=2.0, vm_update=0.5)
     spec = FleetSpec(vms=60, arc=0, subscriptions=1, regions=("westeurope",), mix="clean", seed=2)
-    scale = 5.0
+    scale = 2.0  # slow enough that a loaded 2-core CI machine keeps the pace
     with Emulator(
         fleet=spec, time_scale=scale, limits=Limits(buckets=small), durations=quick
     ) as emu:
@@ -78,7 +78,7 @@ def test_pacer_approaches_the_buckets_without_tripping_them() -> None:
     assert len(throttled) <= 3
     assert all(at < 0.2 * report.elapsed * scale for at in throttled), throttled
     # 120 guest-patch triggers through a 40-burst, 5/s bucket need (120 - 40) / 5 = 16 s of
-    # Azure time, plus one machine's operations (3.5 s): 3.9 s of wall time at 5x, which no
+    # Azure time, plus one machine's operations (3.5 s): 9.75 s of wall time at 2x, which no
     # client can beat.
     ideal = ((120 - 40) / 5 + 3.5) / scale
     assert report.elapsed >= ideal
