@@ -152,10 +152,6 @@ class Window:
         minutes = int(self.duration.total_seconds()) // 60
         return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
-    @property
-    def reboots(self) -> bool:
-        return self.install.reboot is not RebootSetting.NEVER
-
     def occurrences(self, after: datetime) -> Iterator[datetime]:
         """Window openings (UTC) at or after ``after``, in order, forever."""
         zone = zone_info(self.time_zone)
@@ -248,20 +244,6 @@ class Schedule:
 
     def window(self, name: str) -> Window | None:
         return next((w for w in self.windows if w.name.lower() == name.lower()), None)
-
-    def next_run(self, after: datetime) -> tuple[Window, datetime]:
-        return min(((w, w.next_run(after)) for w in self.windows), key=lambda pair: pair[1])
-
-    def render_text(self) -> str:
-        lines = []
-        for w in self.windows:
-            first = w.next_run(self.created)
-            lines.append(
-                f"{w.name:<24} {w.role.value:<8} {w.recur_every:<34} {w.duration_text} "
-                f"{w.time_zone}  reboot {w.install.reboot.value:<10} "
-                f"first {first:%Y-%m-%d %H:%M} UTC"
-            )
-        return "\n".join(lines)
 
 
 _ALL = tuple(range(1, 13))

@@ -221,14 +221,14 @@ def _assigned(
         note = ("would assign " if options.dry_run else "assigned ") + ", ".join(names)
     else:
         note = "already assigned to " + ", ".join(c.window.name for c in changes)
+    code = None if verdict.ok else verdict.reasons[0].rule.value
     step = StepResult(
         "schedule",
         Outcome.SUCCEEDED,
-        code=None if verdict.ok else verdict.reasons[0].rule.value,
+        code=code,
         message=note,
         detail={"assigned": names, "changed": bool(names) or fixed, "dry_run": options.dry_run},
     )
-    code = None if verdict.ok else verdict.reasons[0].rule.value
     return MachineResult(str(record.id), record.kind.value, Outcome.SUCCEEDED, code, note, (step,))
 
 

@@ -382,7 +382,6 @@ class ComputeApi:
             "installPatches",
             op,
             vm.os_type,
-            started_by="Platform" if run_id else "User",
             maintenance_run_id=run_id,
         )
         return op

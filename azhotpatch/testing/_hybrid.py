@@ -477,7 +477,6 @@ class HybridApi:
             kind,
             op,
             "Windows" if machine.product else "Linux",
-            started_by="Platform" if run_id else "User",
             maintenance_run_id=run_id,
         )
         self.world.patch_runs[op.id] = run

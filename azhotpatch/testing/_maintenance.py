@@ -40,7 +40,7 @@ from azhotpatch.testing._state import (
     VirtualMachine,
     World,
 )
-from azhotpatch.timezones import WINDOWS_ZONES
+from azhotpatch.timezones import WINDOWS_ZONES, zone_info
 
 if TYPE_CHECKING:
     from azhotpatch.testing._compute import ComputeApi
@@ -71,6 +71,7 @@ _CLASSES = (
     "Tools",
     "Updates",
 )
+_ZONES = frozenset(z.casefold() for z in WINDOWS_ZONES)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _NTH = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": 5}
 _EVERY = re.compile(r"^(\d*)\s*(day|week|month)s?(?:\s+(.*))?$", re.IGNORECASE)
@@ -464,7 +465,6 @@ class MaintenanceApi:
             "installPatches",
             op,
             os_type,
-            started_by="Platform",
             maintenance_run_id=run_id,
         )
         self.world.patch_runs[op.id] = run
@@ -495,7 +495,7 @@ def _validate(properties: dict[str, Any], *, created: bool, now: datetime) -> No
     if not isinstance(window, dict):
         raise bad_parameter("The maintenanceWindow is required.", "properties.maintenanceWindow")
     zone_name = str(window.get("timeZone") or "")
-    if zone_name.casefold() not in {z.casefold() for z in WINDOWS_ZONES}:
+    if zone_name.casefold() not in _ZONES:
         raise bad_parameter(
             f"The time zone '{zone_name}' is not valid; use a Windows time zone id such as "
             "'Pacific Standard Time' or 'UTC'.",
@@ -586,10 +586,7 @@ def _local(value: Any, name: str, *, seconds: bool = False) -> datetime:
 
 
 def _as_utc(local: datetime, zone_name: str) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    iana = next(v for k, v in WINDOWS_ZONES.items() if k.casefold() == zone_name.casefold())
-    return local.replace(tzinfo=ZoneInfo(iana)).astimezone(timezone.utc)
+    return local.replace(tzinfo=zone_info(zone_name)).astimezone(timezone.utc)
 
 
 def _window_length(properties: dict[str, Any]) -> timedelta | None:

@@ -158,8 +158,11 @@ class PatchRun:
     operation: Operation
     os_type: str
     result: dict[str, Any] | None = None
-    started_by: str = "User"  # "Platform" for a maintenance schedule's run
-    maintenance_run_id: str | None = None
+    maintenance_run_id: str | None = None  # set for a maintenance schedule's run
+
+    @property
+    def started_by(self) -> str:
+        return "Platform" if self.maintenance_run_id else "User"
 
 
 @dataclass
