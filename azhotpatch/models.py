@@ -263,6 +263,12 @@ class Patch:
 _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 
+def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
 @dataclass(frozen=True)
 class Assessment:
     """What a machine can install now. VMs list every patch; Arc reports counts only
@@ -277,6 +283,12 @@ class Assessment:
     counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)
     patches: tuple[Patch, ...] | None = None
     error: OperationError | None = None
+    finished: datetime | None = None  # Arc reports it; a VM's result does not
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the operation ran, where Azure says when it ended."""
+        return _seconds_between(self.started, self.finished)
 
     @property
     def total(self) -> int:
@@ -321,6 +333,12 @@ class Installation:
     not_selected: int
     patches: tuple[InstalledPatch, ...] | None = None
     error: OperationError | None = None
+    finished: datetime | None = None  # Arc reports it; a VM's result does not
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the operation ran, where Azure says when it ended."""
+        return _seconds_between(self.started, self.finished)
 
     @property
     def rebooted(self) -> bool:

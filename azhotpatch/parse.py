@@ -138,6 +138,7 @@ def arc_assessment(resource: str, body: Json) -> Assessment:
         counts={k: _int(by_class.get(k)) for k in _ARC_COUNT_KEYS if k in by_class},
         patches=None,
         error=_error(body.get("errorDetails")),
+        finished=timestamp(body.get("lastModifiedDateTime")),
     )
 
 
@@ -170,6 +171,7 @@ def installation(resource: str, kind: MachineKind, body: Json) -> Installation:
         not_selected=_int(body.get("notSelectedPatchCount")),
         patches=patches,
         error=_error(body.get("error") or body.get("errorDetails")),
+        finished=timestamp(body.get("lastModifiedDateTime")),
     )
 
 

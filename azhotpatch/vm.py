@@ -8,11 +8,19 @@ twice when the first may have been accepted.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
 
-from azhotpatch._azure.lro import IMMEDIATE, OperationToken, PollTiming, wait_for_poller
+from azhotpatch._azure.lro import (
+    IMMEDIATE,
+    OperationToken,
+    PollTiming,
+    StatusOutput,
+    output_from_status,
+    wait_for_poller,
+)
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, trigger, wait_attached
@@ -31,6 +39,7 @@ from azhotpatch.parse import (
     VmFacts,
     VmRuntime,
     installation,
+    timestamp,
     vm_assessment,
     vm_facts,
     vm_runtime,
@@ -300,7 +309,6 @@ async def begin(
 ) -> tuple[OperationToken, Started]:
     """Send the request, knowing the machine's latest activity id before it (``previous``)."""
     client = session.compute(rid.subscription_id)
-    polling = poll.sdk_options()
 
     async def send() -> Any:
         if action == "install":
@@ -309,10 +317,10 @@ async def begin(
                 rid.resource_group,
                 rid.name,
                 VirtualMachineInstallPatchesParameters(options.request_body()),
-                **polling,
+                **output_from_status(session, poll),
             )
         return await client.virtual_machines.begin_assess_patches(
-            rid.resource_group, rid.name, **polling
+            rid.resource_group, rid.name, **output_from_status(session, poll)
         )
 
     started = await trigger(
@@ -356,7 +364,6 @@ async def finish(
     """Wait for an operation from `begin` (or from a resumed handle) and parse its result."""
     rid = parse_resource_id(token.resource)
     doing = _doing(token.action)
-    polling = poll.sdk_options()
     await poll.before_first_poll(deadline)
     if token.sdk_token is None:
         summary = await wait_attached(
@@ -368,10 +375,10 @@ async def finish(
             deadline=deadline,
         )
         return _from_summary(rid, token.action, summary)
-    client = session.compute(rid.subscription_id)
-    operations = client.virtual_machines
+    operations = session.compute(rid.subscription_id).virtual_machines
 
-    async def resume(sdk_token: str) -> Any:
+    async def resume(sdk_token: str, *, from_status: bool = True) -> Any:
+        polling = output_from_status(session, poll) if from_status else poll.sdk_options()
         if token.action == "install":
             return await operations.begin_install_patches(
                 rid.resource_group,
@@ -387,13 +394,34 @@ async def finish(
     poller = (
         started.poller if started and started.poller is not None else await resume(token.sdk_token)
     )
-    result = await wait_for_poller(
+    status: StatusOutput = await wait_for_poller(
         session, poller, resume, resource=str(rid), doing=doing, deadline=deadline, handle=token
     )
-    body = result.as_dict()
-    if token.action == "install":
-        return installation(str(rid), MachineKind.VM, body)
-    return vm_assessment(str(rid), body)
+    body = status.output
+    if body is None:  # a status without the result: read it where the SDK would have
+
+        async def resume_plain(sdk_token: str) -> Any:
+            return await resume(sdk_token, from_status=False)
+
+        fetched = await wait_for_poller(
+            session,
+            await resume_plain(token.sdk_token),
+            resume_plain,
+            resource=str(rid),
+            doing=doing,
+            deadline=deadline,
+            handle=token,
+        )
+        body = fetched.as_dict()
+    result: Assessment | Installation = (
+        installation(str(rid), MachineKind.VM, body)
+        if token.action == "install"
+        else vm_assessment(str(rid), body)
+    )
+    ended = timestamp(status.ended)
+    if ended is None:
+        return result
+    return replace(result, started=result.started or timestamp(status.started), finished=ended)
 
 
 def _from_summary(rid: ResourceId, action: str, summary: Any) -> Assessment | Installation:

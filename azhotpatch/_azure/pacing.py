@@ -7,9 +7,11 @@ per-region policy buckets (per subscription and per VM), Resource Graph's per-us
 Each bucket is a token bucket with a queue of waiters and, while anyone waits, one dispatcher
 that hands out tokens as they refill: thousands of waiting tasks are woken one per token,
 never in a herd. The queue is first in, first out within a priority; a request made while
-``priority`` (a context variable) is higher goes first. The fleet engine raises it for later
-steps, so machines that are nearly done finish before new ones start: progress streams, an
-interrupted run leaves few machines half done, and the run's tail is short.
+``priority`` (a context variable) is higher goes first. The fleet engine raises it for earlier
+steps: a machine's later steps wait on its own operations, so serving the start of a chain
+first keeps work ready for the buckets, and the run ends on its last installs rather than on
+chains started late (how deep the queue may grow is `Pacer.admit`'s business, so machines
+still finish steadily).
 
 Tokens never accumulate beyond what the bucket can hold, so a client that stalls (a busy
 machine, a long garbage collection) cannot release a backlog all at once when it resumes. A
@@ -284,16 +286,21 @@ class Pacer:
 
     # --- letting machines in --------------------------------------------------------------
 
-    def admission_depth(self) -> int:
+    def admission_depth(self, horizon: float = 0.0) -> int:
         """How many requests a subscription may have queued before no more machines are let
-        in: about a second of its write bucket's refill, so the buckets never run dry while a
-        newly let-in machine's first request is on its way, and the queue stays short."""
-        return 16 + math.ceil(self.limits.arm_writes.per_second)
+        in: what its write bucket refills in a second plus ``horizon`` seconds.
+
+        The second keeps the buckets from running dry while a newly let-in machine's first
+        request is on its way. The horizon is for chains of steps: a machine's later requests
+        wait on its own operations, so when the last machines have been let in, the queue
+        must hold enough work to keep the buckets busy until those chains catch up. Give it
+        the time from a machine's first request to its last."""
+        return 16 + math.ceil(self.limits.arm_writes.per_second * (1.0 + max(0.0, horizon)))
 
     async def admit(self, subscription: str, depth: int | None = None) -> Arrival:
         """Wait until the subscription's buckets have fewer than ``depth`` requests queued
         (counting machines let in whose first request has not arrived), then let one more
-        in. A fleet that lets machines in this way keeps exactly as many in flight as Azure's
+        in. A fleet that lets machines in this way keeps only as many in flight as Azure's
         buckets can serve, however large the fleet: no herd of queued requests, and machines
         finish steadily from the start."""
         limit = self.admission_depth() if depth is None else depth

@@ -4,10 +4,13 @@ throttling allows and no faster.
 Speed comes from the pacer (`azhotpatch._azure.pacing`), which every request passes through:
 it mirrors Azure's buckets per subscription, region and policy, so the engine can keep
 thousands of machines in flight and let the buckets set the pace; a 429 pauses the bucket for
-everyone. The engine's own job is to spend few requests: enrollment writes from inventory
-facts (no read first), LRO polls start when the operation is expected to be done rather
-than every 30 s from the start, Arc machines' enrollment verdicts come from one shared
-Resource Graph watcher, and their patch history from one batched query.
+everyone. The engine's own jobs are two. It keeps the buckets busy to the end: a machine's
+steps form a chain, each waiting on the operation before it, so the first steps of chains go
+first and enough machines are let in that the last chains cannot leave the buckets idle.
+And it spends few requests: enrollment writes from inventory facts (no read first), LRO
+polls start when the operation is expected to be done rather than every 30 s from the
+start, Arc machines' enrollment verdicts come from one shared Resource Graph watcher, and
+their patch history from one batched query.
 
 Safety comes from the journal: intent before every non-idempotent request, outcome after,
 so a run that is killed resumes where it stopped and never triggers an install twice.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,38 +88,65 @@ Progress = Callable[[ProgressEvent], None]
 class _OperationClock:
     """When to poll one kind of operation first, and how often after that.
 
-    The first poll goes out when a share ``hit_rate`` (nine in ten by default) of such
-    operations are expected to be done. The estimate starts from
-    ``Settings.operation_seconds`` and learns from every operation whether its first poll
-    found it done: each outcome pulls the estimate a little towards the wait that operation
-    used, raised by ``STEP`` after a miss and lowered by ``STEP * (1 - hit_rate) / hit_rate``
-    after a hit, so it settles where that share of first polls hit. Pulling towards the wait
-    used (rather than compounding steps) keeps it steady when hundreds of operations started
-    together report at once. The rest are polled every quarter of the estimate (at most at
-    Azure's 30 s cadence, and never sooner than Azure's Retry-After), so a late one costs a
-    few reads rather than a stall; each poll of an operation that is not done spends a read
-    from the subscription's bucket."""
+    The first poll goes out when a share ``hit_rate`` of such operations are expected to be
+    done. The estimate starts from ``Settings.operation_seconds`` and learns from every
+    operation whether its first poll found it done: each outcome pulls the estimate a little
+    towards the wait that operation used, raised by ``STEP`` after a miss and lowered by
+    ``STEP * (1 - hit_rate) / hit_rate`` after a hit, so it settles where that share of first
+    polls hit. Pulling towards the wait used (rather than compounding steps) keeps it steady
+    when hundreds of operations started together report at once.
+
+    That alone would let operations started together miss together, whenever the estimate
+    drifts just below their length; and one miss among the last operations of a run delays
+    the whole run (on Arc, by Azure's 60 s Retry-After). So the first poll is never aimed
+    earlier than the slowest of the last ``WINDOW`` operations that have shown how long they
+    took: Arc results say when they ended; an operation whose first poll missed was found
+    done at the latest by the poll that found it. The rest are polled every twentieth of the
+    aim (at most at Azure's 30 s cadence, at least a second apart): a late one costs a few
+    reads, not a stall."""
 
     STEP = 0.1
     PULL = 0.1
+    WINDOW = 64
+    MARGIN = 1.05  # over the slowest measured length
+    SLACK = 1.0  # Azure seconds, for timestamps rounded to the second
 
     def __init__(self, session: Session, action: str, *, hit_rate: float = 0.9) -> None:
         self.session = session
         self.hit_rate = hit_rate
         self.estimate = session.settings.operation_seconds.get(action, 30.0)  # Azure seconds
+        self.lengths: deque[float] = deque(maxlen=self.WINDOW)  # Azure seconds
 
     def timing(self) -> PollTiming:
-        first = self.session.azure_seconds(self.estimate)
-        every = min(self.session.poll_every, max(first / 4, self.session.azure_seconds(1.0)))
+        aim = self.estimate
+        if self.lengths:
+            aim = max(aim, max(self.lengths) * self.MARGIN + self.SLACK)
+        first = self.session.azure_seconds(aim)
+        every = min(self.session.poll_every, max(first / 20, self.session.azure_seconds(1.0)))
         return PollTiming(first, every)
 
-    def observe(self, used: PollTiming, first_poll_found_it_done: bool) -> None:
-        waited = used.first * self.session.settings.time_scale  # back in Azure seconds
-        if first_poll_found_it_done:
+    def observe(
+        self,
+        used: PollTiming,
+        hit: bool,
+        *,
+        found_after: float | None = None,
+        length: float | None = None,
+    ) -> None:
+        """``hit``: the first poll found it done; ``found_after``: wall seconds from the start
+        of the wait to the poll that found it done, where known; ``length``: the operation's
+        own length in Azure seconds, where Azure reports it."""
+        scale = self.session.settings.time_scale
+        waited = used.first * scale  # back in Azure seconds
+        if hit:
             target = waited * (1 - self.STEP * (1 - self.hit_rate) / self.hit_rate)
         else:
             target = waited * (1 + self.STEP)
         self.estimate += self.PULL * (target - self.estimate)
+        if length is not None and length >= 0:
+            self.lengths.append(length)
+        elif not hit and found_after is not None:
+            self.lengths.append(found_after * scale)
 
 
 class _ArcVerdicts:
@@ -255,7 +286,7 @@ class _Runner:
                 continue
             if self.slots is not None:
                 await self.slots.acquire()
-            admitted = await pacer.admit(subscription)
+            admitted = await pacer.admit(subscription, pacer.admission_depth(self._horizon()))
             task = asyncio.create_task(self._one(item, admitted))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -269,6 +300,17 @@ class _Runner:
             if self.slots is not None:
                 self.slots.release()
         self._record(item, result)
+
+    def _horizon(self) -> float:
+        """Wall seconds from a machine's first request to its last: the operations of every
+        step but the last, as the clocks currently expect them (VM figures; an Arc machine's
+        verdict wait is longer, which is why they are let in first)."""
+        names = {Action.ENABLE: "update", Action.DISABLE: "update"}
+        seconds = 0.0
+        for action in self.plan.actions[:-1]:
+            clock = self.clocks[MachineKind.VM, names.get(action, action.value)]
+            seconds += clock.timing().first
+        return seconds
 
     def _record(self, item: PlanItem, result: MachineResult) -> None:
         self.runtimes.pop(item.machine.id.key, None)
@@ -315,7 +357,8 @@ class _Runner:
             )
         steps: list[StepResult] = []
         for action in item.steps:
-            pacing.priority.set(self.plan.actions.index(action))
+            # earlier steps first: they start the longest chains (see the pacing module)
+            pacing.priority.set(len(self.plan.actions) - self.plan.actions.index(action))
             prior = self.journal.step(item.resource, action.value) if self.journal else None
             step = (
                 _from_journal(prior)
@@ -413,6 +456,7 @@ class _Runner:
                     poll=timing,
                 )
             if result.changed:  # the PATCH, one status poll, the final GET of the machine
+                # (no length: the wait here includes the PATCH's own time in the queue)
                 clock.observe(timing, sent.requests <= 3)
         elif enable:
             assert isinstance(facts, ArcFacts)
@@ -465,10 +509,12 @@ class _Runner:
                 self.session, rid, name, options, previous, deadline, timing
             )
             self._accepted(item, action, token)
+        began = time.monotonic()
         with counting() as sent:
             result = await module.finish(self.session, token, started, deadline, timing)
-        if started is not None and started.poller is not None:  # one status poll, the result
-            clock.observe(timing, sent.requests <= 2)
+        if started is not None and started.poller is not None:  # one poll, with the result
+            hit = sent.requests <= 1
+            clock.observe(timing, hit, found_after=time.monotonic() - began, length=result.seconds)
         return _judge(result)
 
     def _accepted(self, item: PlanItem, action: Action, token: OperationToken) -> None:
