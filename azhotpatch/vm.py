@@ -19,6 +19,7 @@ from azhotpatch._azure.lro import (
     PollTiming,
     StatusOutput,
     output_from_status,
+    resource_from_update,
     wait_for_poller,
 )
 from azhotpatch._azure.retry import Deadline
@@ -190,11 +191,12 @@ async def apply(
     client = session.compute(rid.subscription_id)
     doing = "enabling Hotpatch" if enable else "disabling Hotpatch"
 
-    polling = poll.sdk_options()
-
     async def start() -> Any:
         return await client.virtual_machines.begin_update(
-            rid.resource_group, rid.name, VirtualMachineUpdate(body), **polling
+            rid.resource_group,
+            rid.name,
+            VirtualMachineUpdate(body),
+            **resource_from_update(session, poll),
         )
 
     async def resume(token: str) -> Any:
@@ -203,7 +205,7 @@ async def apply(
             rid.name,
             VirtualMachineUpdate(body),
             continuation_token=token,
-            **polling,
+            **resource_from_update(session, poll),
         )
 
     poller = await session.call(start, resource=str(rid), doing=doing, deadline=deadline)
@@ -212,10 +214,10 @@ async def apply(
             str(rid), MachineKind.VM, before, EnrollmentState.PENDING, True, _describe(body)
         )
     await poll.before_first_poll(deadline)
-    result = await wait_for_poller(
+    updated: dict[str, Any] = await wait_for_poller(
         session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
     )
-    after = vm_facts(result.as_dict()).enrollment
+    after = vm_facts(updated).enrollment
     return Enrollment(str(rid), MachineKind.VM, before, after, changed=True, detail=_describe(body))
 
 

@@ -262,3 +262,30 @@ def test_admission_waits_while_the_subscription_has_a_backlog() -> None:
     assert max(depths) <= 3
     assert pacer.backlog("sub-a") == 0
     assert pacer.backlog("sub-b") == 0
+
+
+def test_a_slow_answer_holds_back_what_the_bucket_refills_meanwhile() -> None:
+    """A request that took 4 s from its token to its answer may have reached Azure at any
+    point in between: at 10 writes/s the bucket keeps 40 tokens back from then on (never
+    more than half of it), instead of the 1.5 s allowance's 15."""
+    clock = FakeClock()
+    pacer = pacer_on(clock, headroom=1.0, latency_allowance=1.5)
+    key = arm_key("s", "writes")
+
+    async def slow_then_count() -> float:
+        ticket = await pacer.acquire([key])
+        clock.now += 4.0
+        pacer.settle(ticket, 200, {})
+        clock.now += 3600.0  # long enough to refill completely
+        return pacer.bucket_state(key)[0]
+
+    assert asyncio.run(slow_then_count()) == pytest.approx(200 - 40)
+
+    async def very_slow() -> float:
+        ticket = await pacer.acquire([key])
+        clock.now += 60.0
+        pacer.settle(ticket, 200, {})
+        clock.now += 3600.0
+        return pacer.bucket_state(key)[0]
+
+    assert asyncio.run(very_slow()) == pytest.approx(100)

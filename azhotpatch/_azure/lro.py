@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling
+from azure.mgmt.core.polling.arm_polling import AzureAsyncOperationPolling, BodyContentPolling
 from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 
 from azhotpatch._azure.retry import Deadline
@@ -108,6 +110,57 @@ def output_from_status(session: Session, poll: PollTiming) -> dict[str, Any]:
         ),
         "cls": _status_output,
     }
+
+
+class _EndAtStatus(AzureAsyncOperationPolling[Any, Any]):
+    """Azure-AsyncOperation polling that ends when the status says the update is done,
+    keeping the resource as the update's own response showed it (no GET after)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chosen = False
+        self.initial: dict[str, Any] | None = None
+
+    def set_initial_status(self, pipeline_response: Any) -> str:
+        self.chosen = True
+        self.initial = _json_object(pipeline_response)
+        status: str = super().set_initial_status(pipeline_response)
+        return status
+
+    def get_final_get_url(self, pipeline_response: Any) -> str | None:
+        return None
+
+
+def resource_from_update(session: Session, poll: PollTiming = IMMEDIATE) -> dict[str, Any]:
+    """SDK keyword arguments for a PUT or PATCH whose poller should return the resource as
+    the request's own response showed it (a dict), without the GET of the resource that the
+    SDK otherwise sends once Azure-AsyncOperation says it is done. That response already
+    holds what was written, and the status says it took effect: the GET would only repeat
+    both, at a read and a full model's parsing per machine. Updates that Azure answers
+    without Azure-AsyncOperation are polled as the SDK would, and return what that found."""
+    ending = _EndAtStatus()
+    interval = poll.every if poll.every is not None else session.poll_every
+
+    def resource(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict[str, Any]:
+        found = ending.initial if ending.chosen else _json_object(pipeline_response)
+        return found or {}
+
+    return {
+        "polling": AsyncARMPolling(
+            interval,
+            lro_algorithms=[ending, LocationPolling(), BodyContentPolling(), StatusCheckPolling()],
+            path_format_arguments={"endpoint": session.settings.endpoint},
+        ),
+        "cls": resource,
+    }
+
+
+def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
+    try:
+        body = pipeline_response.http_response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _status_output(pipeline_response: Any, _deserialized: Any, _headers: Any) -> StatusOutput:

@@ -45,7 +45,9 @@ DEFAULT_HEADROOM = 0.97
 DEFAULT_RESERVE = 1.0
 # Requests reach Azure later than they leave, by varying amounts (a new connection's TLS
 # handshake, a busy event loop): the server can see two requests closer together than they
-# were sent. Tokens worth this much time are held back so that jitter cannot overdraw a bucket.
+# were sent. Tokens worth this much time are held back so that jitter cannot overdraw a
+# bucket; when a request takes longer than this from its token to its answer, the bucket
+# holds back that much instead (a request reaches Azure somewhere in between).
 DEFAULT_LATENCY_ALLOWANCE = 1.5
 # Narrowest buckets first: a request waiting on one VM's bucket should not sit on tokens of
 # the subscription's buckets that other machines could use meanwhile.
@@ -138,6 +140,13 @@ class _Cell:
             return False
         self.tokens = max(server_remaining, -self.capacity)
         return True
+
+    def hold_for(self, seconds: float) -> None:
+        """Keep back what the bucket refills in ``seconds`` (at most half of it): requests
+        granted that far apart may reach Azure together."""
+        held = min(self.rate * seconds, self.capacity / 2)
+        self.usable = max(1.0, min(self.usable, self.capacity - held))
+        self.tokens = min(self.tokens, self.usable)
 
     def pause(self, now: float, seconds: float, *, tighten: bool = True) -> None:
         """Nothing until ``seconds`` have passed. After a 429 (``tighten``) also two tokens
@@ -251,12 +260,15 @@ class Pacer:
             return
         now = self.clock()
         remaining = parse_remaining(headers)
+        took = now - ticket.sent_at
         for key in ticket.keys:
             cell = self._cell(key, now)
             still_out = cell.landed(ticket.sequence.get(key, 0))
             if key[0] == "graph":
                 self._settle_graph(cell, headers, now)
                 continue
+            if took > self.latency_allowance:
+                cell.hold_for(took)
             reported = remaining.get(_header_name(key))
             # Requests sent after this one and already answered were counted by Azure
             # before it answered this one (or just after); only those still out are not.

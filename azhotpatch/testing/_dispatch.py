@@ -49,6 +49,8 @@ class RequestRecord:
     action: str | None
     fault: str | None = None
     throttled_by: str | None = None
+    # the query's parameter names (not values): tells a status poll from a result GET
+    parameters: tuple[str, ...] = ()
 
 
 @dataclass
@@ -369,6 +371,7 @@ class Dispatcher:
             action=action,
             fault=state.get("fault"),
             throttled_by=state.get("throttled"),
+            parameters=tuple(sorted(request.query)),
         )
 
 

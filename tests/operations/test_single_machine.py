@@ -66,6 +66,32 @@ def test_vm_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> N
     assert not [p for p in after.patches or () if "Security" in p.classifications]
 
 
+def test_vm_operations_end_at_their_status(emu: Emulator, hotpatch: Hotpatch) -> None:
+    """A VM update ends when Azure-AsyncOperation says Succeeded (the PATCH's own answer
+    already shows what was written), and an assessment's or installation's result is taken
+    from the status's ``properties.output``: no GET of the VM or of ``Location`` after. The
+    results say how long the operations ran, as the emulator timed them."""
+    vm = emu.add_vm(vm_spec(patch_mode="AutomaticByOS", months_behind=1))
+    before = len(emu.requests())
+    assert hotpatch.enable(vm).after is EnrollmentState.ENROLLED
+    enabling = [r.route for r in emu.requests()[before:]]
+    after_update = enabling[enabling.index("vm.update") + 1 :]
+    assert after_update
+    assert set(after_update) == {"compute.operation"}
+
+    for run in (hotpatch.assess, hotpatch.install):
+        before = len(emu.requests())
+        result = run(vm)
+        assert result.status is OperationStatus.SUCCEEDED
+        polls = [r for r in emu.requests()[before:] if r.route == "compute.operation"]
+        assert polls
+        assert all("monitor" not in r.parameters for r in polls)
+        assert result.started is not None
+        assert result.finished is not None
+        expected = emu.operation_seconds["assess" if run == hotpatch.assess else "install"]
+        assert result.seconds == pytest.approx(expected, abs=1.0)
+
+
 def test_enrolled_vm_on_current_baseline_gets_a_hotpatch(emu: Emulator, hotpatch: Hotpatch) -> None:
     """In a hotpatch month, an enrolled VM on the current baseline is offered a NeverReboots
     security update; installing it needs no reboot."""
