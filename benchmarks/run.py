@@ -66,11 +66,11 @@ class Scenario:
 
 FULL_SCENARIOS = (
     Scenario("full flow, 10k mixed, 20 subscriptions", "clean:10000@20", FULL, 1.0),
-    Scenario("full flow, 500 mixed, 1 subscription", "clean:500@1", FULL, 5.0),
-    Scenario("full flow, 500 VMs only, 1 subscription", "clean:500@1/0%arc", FULL, 5.0),
-    Scenario("enable only, 500 mixed, 1 subscription", "clean:500@1", ("enable",), 5.0),
-    Scenario("assess only, 500 mixed, 1 subscription", "clean:500@1", ("assess",), 5.0),
-    Scenario("install only, 500 mixed, 1 subscription", "clean:500@1", ("install",), 5.0),
+    Scenario("full flow, 1k mixed, 2 subscriptions", "clean:1000@2", FULL, 5.0),
+    Scenario("full flow, 500 VMs only, 1 subscription", "clean:500@1/0%arc", FULL, 8.0),
+    Scenario("enable only, 500 mixed, 1 subscription", "clean:500@1", ("enable",), 8.0),
+    Scenario("assess only, 500 mixed, 1 subscription", "clean:500@1", ("assess",), 8.0),
+    Scenario("install only, 500 mixed, 1 subscription", "clean:500@1", ("install",), 8.0),
 )
 QUICK_SCENARIOS = (
     Scenario("full flow, 1k mixed, 2 subscriptions", "clean:1000@2", FULL, 5.0),
