@@ -100,8 +100,9 @@ class _OperationClock:
     drifts just below their length; and one miss among the last operations of a run delays
     the whole run (on Arc, by Azure's 60 s Retry-After). So the first poll is never aimed
     earlier than the slowest of the last ``WINDOW`` operations that have shown how long they
-    took: Arc results say when they ended; an operation whose first poll missed was found
-    done at the latest by the poll that found it. The rest are polled every twentieth of the
+    took: Arc results and Compute's operation status say when they ended; an operation
+    whose first poll missed, with no such record, was done at the latest when a poll found
+    it done. The rest are polled every twentieth of the
     aim (at most at Azure's 30 s cadence, at least a second apart): a late one costs a few
     reads, not a stall."""
 
