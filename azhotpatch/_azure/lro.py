@@ -101,15 +101,20 @@ def output_from_status(session: Session, poll: PollTiming) -> dict[str, Any]:
     this is one read fewer per operation, and the status also says when the operation
     ended, which tells the fleet engine how long such operations take. The poller then
     returns a `StatusOutput`."""
-    interval = poll.every if poll.every is not None else session.poll_every
     return {
-        "polling": AsyncARMPolling(
-            interval,
-            lro_options={"final-state-via": "azure-async-operation"},
-            path_format_arguments={"endpoint": session.settings.endpoint},
+        "polling": _arm_polling(
+            session, poll, lro_options={"final-state-via": "azure-async-operation"}
         ),
         "cls": _status_output,
     }
+
+
+def _arm_polling(session: Session, poll: PollTiming, **options: Any) -> AsyncARMPolling:
+    """The SDK's ARM poller, with our polling interval and the client's endpoint."""
+    interval = poll.every if poll.every is not None else session.poll_every
+    return AsyncARMPolling(
+        interval, path_format_arguments={"endpoint": session.settings.endpoint}, **options
+    )
 
 
 class _EndAtStatus(AzureAsyncOperationPolling[Any, Any]):
@@ -139,20 +144,13 @@ def resource_from_update(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     both, at a read and a full model's parsing per machine. Updates that Azure answers
     without Azure-AsyncOperation are polled as the SDK would, and return what that found."""
     ending = _EndAtStatus()
-    interval = poll.every if poll.every is not None else session.poll_every
 
     def resource(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict[str, Any]:
         found = ending.initial if ending.chosen else _json_object(pipeline_response)
         return found or {}
 
-    return {
-        "polling": AsyncARMPolling(
-            interval,
-            lro_algorithms=[ending, LocationPolling(), BodyContentPolling(), StatusCheckPolling()],
-            path_format_arguments={"endpoint": session.settings.endpoint},
-        ),
-        "cls": resource,
-    }
+    algorithms = [ending, LocationPolling(), BodyContentPolling(), StatusCheckPolling()]
+    return {"polling": _arm_polling(session, poll, lro_algorithms=algorithms), "cls": resource}
 
 
 def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
@@ -164,8 +162,8 @@ def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
 
 
 def _status_output(pipeline_response: Any, _deserialized: Any, _headers: Any) -> StatusOutput:
-    body = pipeline_response.http_response.json()
-    if not isinstance(body, dict):
+    body = _json_object(pipeline_response)
+    if body is None:
         return StatusOutput(None, None, None)
     output = (body.get("properties") or {}).get("output")
     return StatusOutput(
