@@ -14,12 +14,17 @@ chains started late (how deep the queue may grow is `Pacer.admit`'s business, so
 still finish steadily).
 
 Tokens never accumulate beyond what the bucket can hold, so a client that stalls (a busy
-machine, a long garbage collection) cannot release a backlog all at once when it resumes. A
-429 pauses the whole bucket for its Retry-After. Remaining-count headers from Azure are
-authoritative: when they show fewer tokens than the model (another client shares the
-subscription, or the limits differ), the model drops to match. The model never grants more
-than the documented limits, less a little headroom and the tokens held back for arrival
-jitter, so a well-paced run does not trip.
+machine, a long garbage collection) cannot release a backlog all at once when it resumes.
+Nor do they refill into room that requests still on their way may yet take: Azure counts a
+request when it arrives, which is some time between its token and its answer, and a bucket
+that is full meanwhile wastes its refill. So the model's tokens plus its requests in flight
+never exceed what the bucket holds; then however late or bunched the arrivals (a busy event
+loop, a queue for connections, thousands of requests at start-up), Azure's bucket holds at
+least what the model does. A 429 pauses the whole bucket for its Retry-After.
+Remaining-count headers from Azure are authoritative: when they show fewer tokens than the
+model (another client shares the subscription, or the limits differ), the model drops to
+match. The model never grants more than the documented limits, less a little headroom, so a
+well-paced run does not trip.
 
 `Pacer.admit` lets a fleet's machines in only as fast as their subscription's buckets drain,
 so however large the fleet, the queues stay short and memory stays flat.
@@ -43,12 +48,6 @@ BucketKey = tuple[str, ...]
 
 DEFAULT_HEADROOM = 0.97
 DEFAULT_RESERVE = 1.0
-# Requests reach Azure later than they leave, by varying amounts (a new connection's TLS
-# handshake, a busy event loop): the server can see two requests closer together than they
-# were sent. Tokens worth this much time are held back so that jitter cannot overdraw a
-# bucket; when a request takes longer than this from its token to its answer, the bucket
-# holds back that much instead (a request reaches Azure somewhere in between).
-DEFAULT_LATENCY_ALLOWANCE = 1.5
 # Narrowest buckets first: a request waiting on one VM's bucket should not sit on tokens of
 # the subscription's buckets that other machines could use meanwhile.
 _ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "arm": 2}
@@ -88,7 +87,7 @@ class _Cell:
     """One bucket: tokens refilled continuously, capped at what may be spent at once."""
 
     rate: float  # tokens per second
-    usable: float  # the most tokens that may be spent at once (capacity less held back)
+    usable: float  # the most tokens that may be spent at once (capacity less the reserve)
     capacity: float
     tokens: float
     last: float
@@ -105,8 +104,13 @@ class _Cell:
         return len(self.pending)
 
     def refill(self, now: float) -> None:
+        """Refill, but only into room that no request in flight may still take (see the
+        module docstring): a request granted long ago that has not arrived yet is still
+        owed its token by Azure's bucket, even if that bucket has been full all along."""
         if now > self.last:
-            self.tokens = min(self.usable, self.tokens + (now - self.last) * self.rate)
+            room = self.usable - len(self.pending)
+            if self.tokens < room:
+                self.tokens = min(room, self.tokens + (now - self.last) * self.rate)
             self.last = now
 
     def ready(self, now: float) -> bool:
@@ -125,8 +129,9 @@ class _Cell:
         refill = missing / self.rate if missing > 0 and self.rate > 0 else 0.0
         return max(self.paused_until - now, refill, 1e-4)
 
-    def landed(self, sequence: int) -> int:
+    def landed(self, now: float, sequence: int) -> int:
         """Forget a request that got its answer; how many sent after it are still out."""
+        self.refill(now)  # it was in flight until now
         index = bisect.bisect_left(self.pending, sequence)
         if index < len(self.pending) and self.pending[index] == sequence:
             del self.pending[index]
@@ -140,13 +145,6 @@ class _Cell:
             return False
         self.tokens = max(server_remaining, -self.capacity)
         return True
-
-    def hold_for(self, seconds: float) -> None:
-        """Keep back what the bucket refills in ``seconds`` (at most half of it): requests
-        granted that far apart may reach Azure together."""
-        held = min(self.rate * seconds, self.capacity / 2)
-        self.usable = max(1.0, min(self.usable, self.capacity - held))
-        self.tokens = min(self.tokens, self.usable)
 
     def pause(self, now: float, seconds: float, *, tighten: bool = True) -> None:
         """Nothing until ``seconds`` have passed. After a 429 (``tighten``) also two tokens
@@ -184,7 +182,6 @@ class Pacer:
         *,
         headroom: float = DEFAULT_HEADROOM,
         reserve: float = DEFAULT_RESERVE,
-        latency_allowance: float = DEFAULT_LATENCY_ALLOWANCE,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -194,7 +191,6 @@ class Pacer:
         self.limits = limits or ThrottleLimits()
         self.headroom = headroom
         self.reserve = reserve
-        self.latency_allowance = latency_allowance
         self.enabled = enabled
         self.clock = clock
         self.sleep = sleep
@@ -214,8 +210,12 @@ class Pacer:
         if not self.enabled:
             return Ticket(tuple(keys), {}, asked)
         sequence: dict[BucketKey, int] = {}
-        for key in sorted(keys, key=lambda k: _ORDER.get(k[0], 1)):
-            sequence[key] = await self._take(self._cell(key, self.clock()))
+        try:
+            for key in sorted(keys, key=lambda k: _ORDER.get(k[0], 1)):
+                sequence[key] = await self._take(self._cell(key, self.clock()))
+        except BaseException:  # cancelled while waiting: the tokens taken are not in flight
+            self.settle(Ticket(tuple(sequence), sequence, asked), None, {})
+            raise
         granted = self.clock()
         self.stats.reservations += 1
         self.stats.waited_seconds += granted - asked
@@ -260,15 +260,12 @@ class Pacer:
             return
         now = self.clock()
         remaining = parse_remaining(headers)
-        took = now - ticket.sent_at
         for key in ticket.keys:
             cell = self._cell(key, now)
-            still_out = cell.landed(ticket.sequence.get(key, 0))
+            still_out = cell.landed(now, ticket.sequence.get(key, 0))
             if key[0] == "graph":
                 self._settle_graph(cell, headers, now)
                 continue
-            if took > self.latency_allowance:
-                cell.hold_for(took)
             reported = remaining.get(_header_name(key))
             # Requests sent after this one and already answered were counted by Azure
             # before it answered this one (or just after); only those still out are not.
@@ -354,8 +351,7 @@ class Pacer:
         return cell
 
     def _new_cell(self, bucket: Bucket, now: float) -> _Cell:
-        held = max(self.reserve, bucket.per_second * self.latency_allowance)
-        usable = max(1.0, bucket.capacity - min(held, bucket.capacity / 2))
+        usable = max(1.0, bucket.capacity - self.reserve)
         return _Cell(bucket.per_second * self.headroom, usable, bucket.capacity, usable, now)
 
     def _limit(self, key: BucketKey) -> Bucket:

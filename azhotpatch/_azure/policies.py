@@ -105,6 +105,9 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             self.metrics.transport_errors += 1
             self.pacer.settle(ticket, None, {})
             raise
+        except BaseException:  # cancelled: whether or not it reached Azure, it is not in flight
+            self.pacer.settle(ticket, None, {})
+            raise
         status = response.http_response.status_code
         self.metrics.by_status[status] += 1
         if status == 429:
