@@ -465,12 +465,15 @@ class Hotpatch:
         journal: str | Path | None = None,
         progress: Callable[[ProgressEvent], None] | None = None,
         deadline: Seconds = None,
+        tune_collector: bool = True,
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``scope`` first) across the fleet, paced to
         Azure's throttling; with ``journal`` a killed run resumes where it stopped. Machines
         are let in as fast as their subscriptions' buckets can serve them; ``concurrency``
-        caps how many are in flight at once on top of that."""
+        caps how many are in flight at once on top of that. For the run's length Python's
+        garbage collector runs less often (``tune_collector=False`` leaves it alone; see
+        `azhotpatch.fleet.collector`)."""
         if concurrency is not None and concurrency < 1:
             raise InvalidArgumentError("concurrency", "must be at least 1", fix="e.g. 500")
         chosen = plan or await self.plan(actions=actions, install=install, **scope)
@@ -479,6 +482,7 @@ class Hotpatch:
             install=install or chosen.install or InstallOptions(),
             journal=journal,
             deadline=_seconds(deadline, "deadline"),
+            tune_collector=tune_collector,
         )
         return await fleet_runner.run(self._session, chosen, options, progress)
 

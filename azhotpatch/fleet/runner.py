@@ -42,6 +42,7 @@ from azhotpatch.errors import (
     IneligibleError,
     PrerequisiteError,
 )
+from azhotpatch.fleet import collector
 from azhotpatch.fleet.inventory import InventoryFilter, query_for
 from azhotpatch.fleet.journal import Journal, StepRecord
 from azhotpatch.fleet.plan import Action, Plan, PlanItem
@@ -73,6 +74,7 @@ class RunOptions:
     enable_deadline: float = 3600.0
     assess_deadline: float = 3600.0
     deadline: float | None = None  # wall seconds for the whole run
+    tune_collector: bool = True  # see `azhotpatch.fleet.collector`
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,9 @@ class _Runner:
                 {"install": self.install.request_body()},
             )
         try:
-            await self._prefetch_arc_history()
-            await self._all()
+            with collector.tuned_for_a_run(self.options.tune_collector):
+                await self._prefetch_arc_history()
+                await self._all()
         finally:
             await self.verdicts.close()
             if self.journal is not None:
@@ -291,6 +294,10 @@ class _Runner:
             task = asyncio.create_task(self._one(item, admitted))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+            # `admit` returns at once while there is room: without yielding here, a fleet's
+            # first thousands of machines would all build their first request before the
+            # event loop looked at a single socket
+            await asyncio.sleep(0)
 
     async def _one(self, item: PlanItem, admitted: pacing.Arrival) -> None:
         pacing.arrival.set(admitted)
