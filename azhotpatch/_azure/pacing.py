@@ -148,7 +148,8 @@ class _Cell:
 
     def pause(self, now: float, seconds: float, *, tighten: bool = True) -> None:
         """Nothing until ``seconds`` have passed. After a 429 (``tighten``) also two tokens
-        less burst from now on, since arrivals were evidently bunched more than allowed for."""
+        less burst from now on: something the model does not see spends from this bucket
+        (another client, or limits other than the documented ones)."""
         self.refill(now)
         self.paused_until = max(self.paused_until, now + seconds)
         self.tokens = min(self.tokens, 0.0)
@@ -233,7 +234,12 @@ class Pacer:
         if not cell.dispatching:
             cell.dispatching = True
             self._dispatchers.add(loop.create_task(self._dispatch(cell)))
-        return await waiter
+        try:
+            return await waiter
+        except asyncio.CancelledError:  # cancelled just after its token was handed over
+            if waiter.done() and not waiter.cancelled():
+                cell.landed(self.clock(), waiter.result())
+            raise
 
     async def _dispatch(self, cell: _Cell) -> None:
         """Hand tokens to waiters in order as the bucket refills."""
