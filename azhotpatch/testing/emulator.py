@@ -367,6 +367,7 @@ class Emulator:
                     **asdict(v),
                     "blockers": sorted(v.blockers),
                     "inventory_blockers": sorted(v.visible_blockers),
+                    "full_run_outcome": v.full_run_outcome,
                 }
                 for k, v in self.truth().items()
             }

@@ -99,6 +99,15 @@ class MachineTruth:
         """Blockers an inventory from Resource Graph can see (no VM agent status there)."""
         return self.blockers if self.inventory_blockers is None else self.inventory_blockers
 
+    @property
+    def full_run_outcome(self) -> str:
+        """What a fleet run of enable, assess and install must conclude for the machine."""
+        if self.visible_blockers:
+            return "skipped"
+        if "failed" in (self.enable, self.patch):
+            return "failed"
+        return "succeeded"
+
 
 @dataclass(frozen=True)
 class VmSpec:

@@ -17,15 +17,6 @@ from azhotpatch.limits import Bucket, ThrottleLimits
 from azhotpatch.testing import Durations, Emulator, Faults, FleetSpec, Limits
 
 
-def expected(truth: object) -> str:
-    """What a full enable+assess+install run must conclude for a machine."""
-    if truth.visible_blockers:  # type: ignore[attr-defined]
-        return "skipped"
-    if "failed" in (truth.enable, truth.patch):  # type: ignore[attr-defined]
-        return "failed"
-    return "succeeded"
-
-
 def test_every_machine_ends_as_the_ground_truth_says() -> None:
     spec = FleetSpec(vms=750, arc=250, subscriptions=20, seed=11)
     with Emulator(fleet=spec, seed=11, time_scale=1200, record_requests=False) as emu:
@@ -36,9 +27,9 @@ def test_every_machine_ends_as_the_ground_truth_says() -> None:
     assert len(report.machines) == 1000
     assert len({m.resource.lower() for m in report.machines}) == 1000
     mismatches = Counter(
-        (expected(truth[m.resource.lower()]), m.outcome.value, m.code)
+        (truth[m.resource.lower()].full_run_outcome, m.outcome.value, m.code)
         for m in report.machines
-        if expected(truth[m.resource.lower()]) != m.outcome.value
+        if truth[m.resource.lower()].full_run_outcome != m.outcome.value
     )
     assert mismatches == Counter()
     for machine in report.machines:  # skips name the rule the truth expects
@@ -73,10 +64,9 @@ def test_pacer_approaches_the_buckets_without_tripping_them() -> None:
             waited = client.aio.session.pacer.stats.waited_seconds
         throttled = [r.at - started for r in emu.requests() if r.status == 429]
     assert report.counts["succeeded"] == 60
-    # Zero 429s in steady state; the acceptance allows a handful at start-up, where new
-    # connections' handshakes can bunch the first burst's arrivals.
-    assert len(throttled) <= 3
-    assert all(at < 0.2 * report.elapsed * scale for at in throttled), throttled
+    # Not one 429, start-up included: however the first burst's arrivals bunch (new
+    # connections' handshakes), the pacer never refills into room a request in flight may take.
+    assert throttled == []
     # 120 guest-patch triggers through a 40-burst, 5/s bucket need (120 - 40) / 5 = 16 s of
     # Azure time, plus one machine's operations (3.5 s): 9.75 s of wall time at 2x, which no
     # client can beat.
