@@ -101,11 +101,18 @@ def emulator(fleet: str, time_scale: float, workdir: Path) -> Iterator[dict[str,
         yield {**info, "info_path": str(path)}
 
 
-def emulator_stats(info: dict[str, Any]) -> dict[str, Any]:
+def emulator_get(info: dict[str, Any], what: str) -> dict[str, Any]:
+    """One of the emulator's observability documents (``stats``, ``truth``)."""
     context = ssl.create_default_context(cafile=info["ca_path"])
-    url = info["endpoint"].rstrip("/") + "/_emulator/stats"
-    with urllib.request.urlopen(url, context=context, timeout=30) as response:  # noqa: S310
+    url = info["endpoint"].rstrip("/") + "/_emulator/" + what
+    with urllib.request.urlopen(url, context=context, timeout=60) as response:  # noqa: S310
         return dict(json.loads(response.read()))
+
+
+def truth_mismatches(outcomes: dict[str, str], truth: dict[str, Any]) -> int:
+    """Machines whose outcome differs from what the emulator's ground truth says a full
+    enable, assess and install run must conclude (machines missing from the run count too)."""
+    return sum(outcomes.get(key) != machine["full_run_outcome"] for key, machine in truth.items())
 
 
 def client(script: str, *args: str) -> dict[str, Any]:
@@ -123,7 +130,13 @@ def client(script: str, *args: str) -> dict[str, Any]:
 def engine(scenario: Scenario, workdir: Path) -> dict[str, Any]:
     with emulator(scenario.fleet, scenario.time_scale, workdir) as info:
         measured = client("engine_client.py", info["info_path"], ",".join(scenario.actions))
-        server = emulator_stats(info)
+        server = emulator_get(info, "stats")
+        outcomes = measured.pop("outcomes")
+        mismatches = (
+            truth_mismatches(outcomes, emulator_get(info, "truth"))
+            if scenario.actions == FULL
+            else None
+        )
     steps = [Step(*row) for row in measured.pop("steps")]
     tail = final_step_seconds(DURATIONS, {s.kind for s in steps}, scenario.actions[-1])
     bound = ceiling(steps, ThrottleLimits(), tail)
@@ -144,6 +157,7 @@ def engine(scenario: Scenario, workdir: Path) -> dict[str, Any]:
         "machines_per_azure_second": machines / azure_seconds,
         "ideal_machines_per_azure_second": machines / bound.seconds,
         "counts": measured["counts"],
+        "truth_mismatches": mismatches,
         "client_cpu_seconds": measured["cpu_seconds"],
         "client_cpu_seconds_per_1k_machines": measured["cpu_seconds"] * 1000 / machines,
         "client_peak_rss_mb": measured["peak_rss_mb"],
