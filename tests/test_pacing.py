@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 
@@ -260,6 +260,16 @@ def test_admission_waits_while_the_subscription_has_a_backlog() -> None:
     assert pacer.backlog("sub-b") == 0
 
 
+@dataclass
+class Flight:
+    """A request between its token and its answer, in the test below."""
+
+    ticket: pacing.Ticket
+    arrival: float  # when Azure counts it
+    answer: float
+    arrived: bool = False
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_late_and_bunched_arrivals_never_overdraw_azures_bucket(seed: int) -> None:
     """Azure counts a request when it arrives, anywhere between its token and its answer.
@@ -271,8 +281,7 @@ def test_late_and_bunched_arrivals_never_overdraw_azures_bucket(seed: int) -> No
     pacer = pacer_on(clock, headroom=1.0, reserve=0)
     key = arm_key("s", "writes")
     server = TokenBucket(ThrottleLimits().arm("writes"), clock.now)
-    # each request: [arrival, answer, ticket, arrived yet]
-    in_flight: list[list[Any]] = []
+    flights: list[Flight] = []
     rejected = accepted = 0
 
     async def run() -> None:
@@ -282,20 +291,20 @@ def test_late_and_bunched_arrivals_never_overdraw_azures_bucket(seed: int) -> No
                 ticket = await pacer.acquire([key])  # a token is there: no wait
                 stall = rng.choice([0.0, 0.05, 0.5, 3.0]) if rng.random() < 0.3 else 0.0
                 arrival = clock.now + stall + rng.random() * 0.02
-                in_flight.append([arrival, arrival + rng.random() * 0.05, ticket, False])
+                flights.append(Flight(ticket, arrival, arrival + rng.random() * 0.05))
             clock.now += rng.random() * 0.02
-            for request in sorted(in_flight, key=lambda r: r[0]):
-                if request[0] <= clock.now and not request[3]:
-                    server.refill(request[0])
+            for flight in sorted(flights, key=lambda f: f.arrival):
+                if flight.arrival <= clock.now and not flight.arrived:
+                    server.refill(flight.arrival)
                     if server.tokens >= 1.0:
                         server.tokens -= 1.0
                         accepted += 1
                     else:
                         rejected += 1
-                    request[3] = True
-            for request in [r for r in in_flight if r[3] and r[1] <= clock.now]:
-                in_flight.remove(request)
-                pacer.settle(request[2], 200, {})
+                    flight.arrived = True
+            for flight in [f for f in flights if f.arrived and f.answer <= clock.now]:
+                flights.remove(flight)
+                pacer.settle(flight.ticket, 200, {})
 
     asyncio.run(run())
     assert accepted > 500  # the bucket was kept busy well past its burst

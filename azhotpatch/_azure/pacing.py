@@ -108,7 +108,7 @@ class _Cell:
         module docstring): a request granted long ago that has not arrived yet is still
         owed its token by Azure's bucket, even if that bucket has been full all along."""
         if now > self.last:
-            room = self.usable - len(self.pending)
+            room = self.usable - self.in_flight
             if self.tokens < room:
                 self.tokens = min(room, self.tokens + (now - self.last) * self.rate)
             self.last = now
