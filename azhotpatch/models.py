@@ -283,7 +283,7 @@ class Assessment:
     counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)
     patches: tuple[Patch, ...] | None = None
     error: OperationError | None = None
-    finished: datetime | None = None  # Arc reports it; a VM's result does not
+    finished: datetime | None = None  # Arc's result, or a VM operation's status, says
 
     @property
     def seconds(self) -> float | None:
@@ -333,7 +333,7 @@ class Installation:
     not_selected: int
     patches: tuple[InstalledPatch, ...] | None = None
     error: OperationError | None = None
-    finished: datetime | None = None  # Arc reports it; a VM's result does not
+    finished: datetime | None = None  # Arc's result, or a VM operation's status, says
 
     @property
     def seconds(self) -> float | None:

@@ -463,8 +463,9 @@ class _Runner:
                     deadline=deadline,
                     poll=timing,
                 )
-            if result.changed:  # the PATCH, one status poll, the final GET of the machine
-                # (no length: the wait here includes the PATCH's own time in the queue)
+            if result.changed:  # the PATCH and its status polls (no GET after it): up to
+                # two polls still counts as on time (no length: the wait here includes the
+                # PATCH's own time in the queue)
                 clock.observe(timing, sent.requests <= 3)
         elif enable:
             assert isinstance(facts, ArcFacts)
