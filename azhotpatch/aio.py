@@ -159,9 +159,9 @@ class Hotpatch:
     overrides its Resource Manager URL (e.g. an emulator), ``connection_verify`` its TLS trust
     (a CA bundle path). ``time_scale`` is only for emulators whose clock runs faster than
     Azure's: pacing and back-off speed up to match. ``deadline`` bounds each operation.
-    ``operation_seconds`` says how long VM settings updates, assessments and installs usually
-    take (keys ``update``, ``assess``, ``install``; fleets first poll then); runs learn from
-    what they observe.
+    ``operation_seconds`` says how long VM settings updates, Arc license profile updates,
+    assessments and installs usually take (keys ``update``, ``license``, ``assess``,
+    ``install``; fleets first poll then); runs learn from what they observe.
     """
 
     def __init__(

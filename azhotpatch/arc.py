@@ -14,6 +14,7 @@ sends comes from Resource Graph's patch tables.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +28,16 @@ from azure.mgmt.hybridcompute.models import (
 
 from azhotpatch import catalog
 from azhotpatch._azure import graph
-from azhotpatch._azure.lro import IMMEDIATE, OperationToken, PollTiming, wait_for_poller
+from azhotpatch._azure.lro import (
+    IMMEDIATE,
+    OperationToken,
+    PollClock,
+    PollTiming,
+    StatusOutput,
+    resource_from_status,
+    wait_for_poller,
+)
+from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, activity_of, trigger, wait_attached
@@ -96,12 +106,16 @@ async def enroll(
     wait: bool,
     deadline: Deadline,
     await_verdict: VerdictWaiter | None = None,
+    license_clock: PollClock | None = None,
 ) -> Enrollment:
     """Set both knobs the facts show are off, then (``wait``) wait for the machine's verdict.
     ``await_verdict`` lets a fleet wait on one shared Resource Graph watcher instead of one
-    poll loop per machine."""
+    poll loop per machine, and ``license_clock`` poll the license update when it is likely
+    done rather than at once and then at Azure's 30 s cadence."""
     before = facts.enrollment
-    changes = await _set_license(session, rid, facts, enable=True, deadline=deadline)
+    changes = await _set_license(
+        session, rid, facts, enable=True, deadline=deadline, clock=license_clock
+    )
     if facts.enable_hotpatching is not True:
         await _set_machine_flag(session, rid, True, deadline)
         changes.append("enableHotpatching=True")
@@ -154,7 +168,13 @@ async def _license(session: Session, rid: ResourceId, deadline: Deadline) -> dic
 
 
 async def _set_license(
-    session: Session, rid: ResourceId, facts: ArcFacts, *, enable: bool, deadline: Deadline
+    session: Session,
+    rid: ResourceId,
+    facts: ArcFacts,
+    *,
+    enable: bool,
+    deadline: Deadline,
+    clock: PollClock | None = None,
 ) -> list[str]:
     """Turn the license profile's Hotpatch feature on or off; returns what changed."""
     wanted = "Enabled" if enable else "Disabled"
@@ -165,6 +185,8 @@ async def _set_license(
     if current == wanted or (profile is None and not enable):
         return []
     client = session.hybrid(rid.subscription_id)
+    poll = clock.timing() if clock is not None else IMMEDIATE
+    polling = resource_from_status(session, poll)
     if profile is None:
         body: dict[str, Any] = {
             "location": facts.location,
@@ -178,12 +200,16 @@ async def _set_license(
 
         async def begin() -> Any:
             return await client.license_profiles.begin_create_or_update(
-                rid.resource_group, rid.name, LicenseProfile(body)
+                rid.resource_group, rid.name, LicenseProfile(body), **polling
             )
 
         async def resume(token: str) -> Any:
             return await client.license_profiles.begin_create_or_update(
-                rid.resource_group, rid.name, LicenseProfile(body), continuation_token=token
+                rid.resource_group,
+                rid.name,
+                LicenseProfile(body),
+                continuation_token=token,
+                **polling,
             )
     else:
         verb = "Enable" if enable else "Disable"
@@ -197,20 +223,31 @@ async def _set_license(
 
         async def begin() -> Any:
             return await client.license_profiles.begin_update(
-                rid.resource_group, rid.name, LicenseProfileUpdate(body)
+                rid.resource_group, rid.name, LicenseProfileUpdate(body), **polling
             )
 
         async def resume(token: str) -> Any:
             return await client.license_profiles.begin_update(
-                rid.resource_group, rid.name, LicenseProfileUpdate(body), continuation_token=token
+                rid.resource_group,
+                rid.name,
+                LicenseProfileUpdate(body),
+                continuation_token=token,
+                **polling,
             )
 
     doing = "setting the license profile's Hotpatch feature"
     poller = await session.call(begin, resource=str(rid), doing=doing, deadline=deadline)
-    result = await wait_for_poller(
-        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
-    )
-    state = license_hotpatch_state(result.as_dict())
+    await poll.before_first_poll(deadline)
+    waited = time.monotonic()
+    with counting() as sent:
+        status: StatusOutput = await wait_for_poller(
+            session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
+        )
+    if clock is not None:  # the first poll found it done if it was the only one
+        found_after = time.monotonic() - waited
+        clock.observe(poll, sent.requests <= 1, found_after=found_after, length=status.seconds)
+    result = status.output if status.output is not None else await _license(session, rid, deadline)
+    state = license_hotpatch_state(result)
     if state != wanted:
         raise OperationFailedError(
             f"the license profile's Hotpatch feature is {state!r} after the update, not {wanted!r}",

@@ -12,6 +12,11 @@ is a lower bound on the run's duration in Azure seconds. Reads are left out: how
 engine needs depends on its choices (polls, paging), and leaving them out can only lower
 the bound. So the ratio is strict: where reads bind (an assess-only run reads each VM's
 last assessment before triggering one), no engine can reach 1.0.
+
+Steps a machine never gets to are not counted either: where the emulator's ground truth
+says a machine fails, it is charged for its enrollment only (an Arc machine that answers
+ActionRequired, a VM whose agent cannot run operations), since any engine finds that out
+before the patch steps' writes.
 """
 
 from __future__ import annotations
@@ -51,6 +56,24 @@ class Step:
     region: str
     kind: str  # vm | arc
     action: str  # enable | disable | assess | install
+
+
+def reachable(
+    rows: Iterable[tuple[str, Step]], truth: Mapping[str, Mapping[str, str]] | None
+) -> list[Step]:
+    """The steps of (resource, step) ``rows`` that a machine gets to, given the ground truth
+    (None: all of them)."""
+    if truth is None:
+        return [step for _, step in rows]
+    return [
+        step
+        for resource, step in rows
+        if step.action in ("enable", "disable") or not _fails(truth.get(resource))
+    ]
+
+
+def _fails(machine: Mapping[str, str] | None) -> bool:
+    return machine is not None and "failed" in (machine.get("enable"), machine.get("patch"))
 
 
 @dataclass(frozen=True)

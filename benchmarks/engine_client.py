@@ -3,8 +3,8 @@ memory are the client's alone: ``python benchmarks/engine_client.py INFO ACTIONS
 
 INFO is the JSON line the emulator process printed. Prints one JSON object: plan and run
 wall seconds, CPU seconds, peak RSS, requests and 429s as the client saw them, outcome
-counts, each machine's outcome (for the emulator's ground truth), and the plan's steps (for
-the ceiling).
+counts, each machine's outcome and its reason's code (for the emulator's ground truth),
+and the plan's steps with their machines (for the ceiling).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ async def measure(info: dict[str, Any], actions: list[str], plan_only: bool) -> 
         if not plan_only:  # the plan's steps, for the ceiling (kept out of plan-only memory)
             out["steps"] = [
                 [
+                    item.resource.lower(),
                     item.machine.subscription_id.lower(),
                     item.machine.location.lower(),
                     item.machine.kind.value.lower(),
@@ -58,7 +59,9 @@ async def measure(info: dict[str, Any], actions: list[str], plan_only: bool) -> 
             report = await client.run(plan)
             out["run_seconds"] = time.monotonic() - began
             out["counts"] = dict(report.counts)
-            out["outcomes"] = {m.resource.lower(): m.outcome.value for m in report.machines}
+            out["outcomes"] = {
+                m.resource.lower(): [m.outcome.value, m.code] for m in report.machines
+            }
             out["requests"] = report.requests
             out["throttled"] = report.throttled
         out["cpu_seconds"] = time.process_time() - cpu

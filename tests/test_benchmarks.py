@@ -52,6 +52,52 @@ def test_a_compute_bucket_can_bind() -> None:
     assert "ARM writes" in bound.binding
 
 
+def test_machines_that_fail_are_charged_for_their_enrollment_only() -> None:
+    ceiling = load("ceiling")
+    rows = [
+        (machine, ceiling.Step("s", "westeurope", "vm", action))
+        for machine in ("ok", "agent-down", "unknown")
+        for action in ("enable", "assess", "install")
+    ]
+    truth = {
+        "ok": {"enable": "succeeded", "patch": "succeeded"},
+        "agent-down": {"enable": "succeeded", "patch": "failed"},
+    }
+    kept = ceiling.reachable(rows, truth)
+    assert [step.action for step in kept].count("enable") == 3
+    assert [step.action for step in kept].count("install") == 2  # ok, and unknown to the truth
+    assert len(ceiling.reachable(rows, None)) == 9
+
+
+def test_truth_mismatches_check_outcomes_and_reasons() -> None:
+    run = load("run")
+    truth = {
+        "a": {"full_run_outcome": "succeeded", "blockers": [], "inventory_blockers": []},
+        "b": {
+            "full_run_outcome": "skipped",
+            "blockers": ["Linux"],
+            "inventory_blockers": ["Linux"],
+        },
+        "c": {
+            "full_run_outcome": "failed",
+            "blockers": ["VmAgentNotReady"],
+            "inventory_blockers": [],
+        },
+        "d": {"full_run_outcome": "failed", "blockers": [], "inventory_blockers": []},
+    }
+    right = {
+        "a": ["succeeded", None],
+        "b": ["skipped", "Linux"],
+        "c": ["failed", "VmAgentNotReady"],
+        "d": ["failed", "ArcVbsOff"],
+    }
+    assert run.truth_mismatches(right, truth) == 0
+    wrong_reason = {**right, "b": ["skipped", "ImageNotSupported"], "c": ["failed", "Conflict"]}
+    assert run.truth_mismatches(wrong_reason, truth) == 2
+    missing = {k: v for k, v in right.items() if k != "a"}
+    assert run.truth_mismatches(missing, truth) == 1
+
+
 def test_shortest_final_step() -> None:
     ceiling = load("ceiling")
     durations = {"vm_update": 5, "assess": 20, "install": 40, "license_profile": 7}

@@ -14,7 +14,7 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling
 from azure.mgmt.core.polling.arm_polling import AzureAsyncOperationPolling, BodyContentPolling
@@ -23,6 +23,7 @@ from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
+from azhotpatch.parse import timestamp
 
 Resume = Callable[[str], Awaitable[Any]]
 
@@ -84,14 +85,40 @@ class PollTiming:
 IMMEDIATE = PollTiming()
 
 
+class PollClock(Protocol):
+    """What learns when to poll one kind of operation (the fleet engine keeps one per kind):
+    the timing to use next, and what a wait with that timing found: ``hit`` when its first
+    poll found the operation done, ``found_after`` the wall seconds from the start of the
+    wait to the poll that did, ``length`` the operation's own length in Azure seconds where
+    Azure reports it."""
+
+    def timing(self) -> PollTiming: ...
+
+    def observe(
+        self,
+        used: PollTiming,
+        hit: bool,
+        *,
+        found_after: float | None = None,
+        length: float | None = None,
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class StatusOutput:
     """A finished operation as its Azure-AsyncOperation status told it: the result object
-    (``properties.output``; None if the status carried none) and when it started and ended."""
+    (Compute's ``properties.output``, or the resource Hybrid Compute puts in ``properties``;
+    None if the status carried none) and when it started and ended."""
 
     output: dict[str, Any] | None
     started: str | None
     ended: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        """The operation's length by Azure's clock, where the status says both ends."""
+        start, end = timestamp(self.started), timestamp(self.ended)
+        return None if start is None or end is None else (end - start).total_seconds()
 
 
 def output_from_status(session: Session, poll: PollTiming) -> dict[str, Any]:
@@ -153,6 +180,26 @@ def resource_from_update(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     return {"polling": _arm_polling(session, poll, lro_algorithms=algorithms), "cls": resource}
 
 
+def resource_from_status(session: Session, poll: PollTiming = IMMEDIATE) -> dict[str, Any]:
+    """SDK keyword arguments for a PUT or PATCH whose Azure-AsyncOperation status carries
+    the finished resource in ``properties``, as Hybrid Compute's license profile does
+    (recorded traffic): the poller returns a `StatusOutput` holding that resource and the
+    operation's times, without the GET of the resource the SDK otherwise sends. The
+    update's own response is no substitute there: it may still show the change in progress.
+    ``output`` is None when the status carried no resource; an update Azure answers without
+    Azure-AsyncOperation returns what the SDK's own polling found, with no times."""
+    ending = _EndAtStatus()
+
+    def resource(pipeline_response: Any, _deserialized: Any, _headers: Any) -> StatusOutput:
+        body = _json_object(pipeline_response)
+        if not ending.chosen:
+            return StatusOutput(body, None, None)
+        return _status(body, (body or {}).get("properties"))
+
+    algorithms = [ending, LocationPolling(), BodyContentPolling(), StatusCheckPolling()]
+    return {"polling": _arm_polling(session, poll, lro_algorithms=algorithms), "cls": resource}
+
+
 def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
     try:
         body = pipeline_response.http_response.json()
@@ -163,9 +210,13 @@ def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
 
 def _status_output(pipeline_response: Any, _deserialized: Any, _headers: Any) -> StatusOutput:
     body = _json_object(pipeline_response)
+    return _status(body, ((body or {}).get("properties") or {}).get("output"))
+
+
+def _status(body: dict[str, Any] | None, output: Any) -> StatusOutput:
+    """An operation status ``body`` with the part of it that holds the result."""
     if body is None:
         return StatusOutput(None, None, None)
-    output = (body.get("properties") or {}).get("output")
     return StatusOutput(
         dict(output) if isinstance(output, dict) else None,
         body.get("startTime"),

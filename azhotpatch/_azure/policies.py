@@ -53,9 +53,17 @@ class Metrics:
 
 @dataclass
 class Tally:
-    """Requests sent by one task while `counting` (e.g. how many polls an operation took)."""
+    """Requests sent by one task while `counting` (e.g. how many polls an operation took);
+    a count inside another counts in both."""
 
     requests: int = 0
+    outer: Tally | None = field(default=None, repr=False)
+
+    def add(self) -> None:
+        tally: Tally | None = self
+        while tally is not None:
+            tally.requests += 1
+            tally = tally.outer
 
 
 _tally: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("tally", default=None)
@@ -66,7 +74,7 @@ def counting() -> Iterator[Tally]:
     """Count the requests the current task sends inside the block: how many polls an
     operation needed is what tells the fleet engine whether it polled too early, and wall
     time cannot (against an emulator, latency is most of it)."""
-    tally = Tally()
+    tally = Tally(outer=_tally.get())
     reset = _tally.set(tally)
     try:
         yield tally
@@ -98,7 +106,7 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         self.metrics.requests += 1
         tally = _tally.get()
         if tally is not None:
-            tally.requests += 1
+            tally.add()
         try:
             response: PipelineResponse = await self.next.send(request)  # type: ignore[type-arg]
         except Exception:

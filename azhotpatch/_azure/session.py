@@ -55,10 +55,16 @@ class Settings:
     default_deadline: float = 3600.0
     time_scale: float = 1.0  # > 1 only for emulators whose clock runs faster than Azure's
     # How long operations usually take in Azure (recorded traffic: assess ~2 min, Windows
-    # installs 2-5 min; a VM settings update, seconds); fleets start polling then instead of
-    # from the first second, and learn the real figures as the run goes.
+    # installs 2-5 min; a VM settings update or an Arc license profile update, seconds);
+    # fleets start polling then instead of from the first second, and learn the real
+    # figures as the run goes.
     operation_seconds: Mapping[str, float] = field(
-        default_factory=lambda: {"update": 15.0, "assess": 120.0, "install": 300.0}
+        default_factory=lambda: {
+            "update": 15.0,
+            "license": 15.0,
+            "assess": 120.0,
+            "install": 300.0,
+        }
     )
 
     @property

@@ -59,7 +59,11 @@ from azhotpatch.parse import ArcFacts, VmFacts, VmRuntime, arc_facts
 
 __all__ = ["ProgressEvent", "RunOptions", "run"]
 
-ARC_VERDICT_EVERY = 30.0  # Azure seconds between Resource Graph sweeps for Arc verdicts
+# Azure seconds between Resource Graph sweeps for Arc verdicts while any are awaited. A
+# verdict found late delays the rest of that machine's chain, and a sweep costs one query
+# per 1,000 Arc machines in the subscriptions awaited (a 10,000-machine estate: about a
+# third of Resource Graph's per-user quota, which `graph.rows` paces itself to).
+ARC_VERDICT_EVERY = 10.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class _Runner:
             (MachineKind.VM, "update"): _OperationClock(session, "update"),
             (MachineKind.VM, "assess"): _OperationClock(session, "assess"),
             (MachineKind.VM, "install"): _OperationClock(session, "install"),
+            (MachineKind.ARC, "license"): _OperationClock(session, "license"),
             (MachineKind.ARC, "assess"): _OperationClock(session, "assess", hit_rate=0.97),
             (MachineKind.ARC, "install"): _OperationClock(session, "install", hit_rate=0.97),
         }
@@ -476,6 +481,7 @@ class _Runner:
                 wait=True,
                 deadline=deadline,
                 await_verdict=self.verdicts.wait,
+                license_clock=self.clocks[MachineKind.ARC, "license"],
             )
         else:
             result = await arc.disable(self.session, rid, wait=False, deadline=deadline)

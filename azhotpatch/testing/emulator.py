@@ -206,11 +206,12 @@ class Emulator:
 
     @property
     def operation_seconds(self) -> dict[str, float]:
-        """How long this emulator's VM updates, assessments and installs take (Azure
-        seconds), in the shape `Hotpatch(operation_seconds=...)` takes."""
+        """How long this emulator's VM updates, Arc license updates, assessments and installs
+        take (Azure seconds), in the shape `Hotpatch(operation_seconds=...)` takes."""
         durations = self.world.durations
         return {
             "update": durations.vm_update,
+            "license": durations.license_profile,
             "assess": durations.assess,
             "install": durations.install,
         }

@@ -247,3 +247,21 @@ def test_intent_without_token_is_settled_by_reading_state(
         history = emu.install_history()[vm.id.lower()]
     assert report.counts == {"succeeded": 1}
     assert len(history) == 1
+
+
+def test_arc_enrollment_polls_its_license_update_once_it_is_likely_done() -> None:
+    """A fleet polls a license profile update when such updates are expected to be done
+    and takes the profile from the operation status: about one status read per machine and
+    no read of the profile after the write. (Polling at once and then at Azure's 30 s
+    cadence makes two status reads per machine, and the SDK a GET of the profile after them.)"""
+    spec = FleetSpec(vms=0, arc=24, subscriptions=1, mix="clean", seed=5)
+    quick = Durations(license_profile=5.0, arc_enablement=30.0)
+    with Emulator(fleet=spec, seed=5, time_scale=20, durations=quick) as emu:
+        with emu.client() as client:
+            report = client.run(subscriptions=sorted(emu.world.subscriptions), actions="enable")
+        routes = Counter(r.route for r in emu.requests())
+    assert report.counts == {"succeeded": 24}
+    assert routes["arc.license.put"] == 24
+    assert routes["arc.license.get"] == 24  # the read that chooses PUT or PATCH, none after
+    assert routes["arc.operationStatus"] <= 24 + 4  # a few first polls may come early
+    assert "arc.get" not in routes  # verdicts come from Resource Graph sweeps
