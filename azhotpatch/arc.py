@@ -186,7 +186,10 @@ async def _set_license(
         return []
     client = session.hybrid(rid.subscription_id)
     poll = clock.timing() if clock is not None else IMMEDIATE
-    polling = resource_from_status(session, poll)
+
+    def polling() -> dict[str, Any]:  # a fresh poller's state for each (re)start
+        return resource_from_status(session, poll)
+
     if profile is None:
         body: dict[str, Any] = {
             "location": facts.location,
@@ -200,7 +203,7 @@ async def _set_license(
 
         async def begin() -> Any:
             return await client.license_profiles.begin_create_or_update(
-                rid.resource_group, rid.name, LicenseProfile(body), **polling
+                rid.resource_group, rid.name, LicenseProfile(body), **polling()
             )
 
         async def resume(token: str) -> Any:
@@ -209,7 +212,7 @@ async def _set_license(
                 rid.name,
                 LicenseProfile(body),
                 continuation_token=token,
-                **polling,
+                **polling(),
             )
     else:
         verb = "Enable" if enable else "Disable"
@@ -223,7 +226,7 @@ async def _set_license(
 
         async def begin() -> Any:
             return await client.license_profiles.begin_update(
-                rid.resource_group, rid.name, LicenseProfileUpdate(body), **polling
+                rid.resource_group, rid.name, LicenseProfileUpdate(body), **polling()
             )
 
         async def resume(token: str) -> Any:
@@ -232,13 +235,13 @@ async def _set_license(
                 rid.name,
                 LicenseProfileUpdate(body),
                 continuation_token=token,
-                **polling,
+                **polling(),
             )
 
     doing = "setting the license profile's Hotpatch feature"
     poller = await session.call(begin, resource=str(rid), doing=doing, deadline=deadline)
-    await poll.before_first_poll(deadline)
     waited = time.monotonic()
+    await poll.before_first_poll(deadline)
     with counting() as sent:
         status: StatusOutput = await wait_for_poller(
             session, poller, resume, resource=str(rid), doing=doing, deadline=deadline

@@ -22,6 +22,7 @@ __all__ = [
     "SUPPORTED_IMAGES",
     "Installation",
     "SupportedImage",
+    "check_arc_enrollment",
     "check_arc_os",
     "check_arc_state",
     "check_image",
@@ -485,4 +486,32 @@ def check_arc_state(
                     CHPE_REGISTRY_FIX,
                 )
             )
+    return Eligibility(reasons=tuple(reasons))
+
+
+def check_arc_enrollment(
+    *, hotpatch_license: str | None, enable_hotpatching: bool | None
+) -> Eligibility:
+    """What enrolling an Arc machine will set: its license profile's Hotpatch feature and
+    its ``enableHotpatching``, each written only where it is not on yet. Neither blocks."""
+    reasons: list[Reason] = []
+    if (hotpatch_license or "").lower() != "enabled":
+        reasons.append(
+            Reason(
+                Rule.ARC_LICENSE_FEATURE_OFF,
+                "the license profile's Hotpatch feature is "
+                f"{hotpatch_license or 'not set'!r}, not 'Enabled'",
+                f"enable the Hotpatch feature in licenseProfiles/default {_DOES_IT}",
+                blocking=False,
+            )
+        )
+    if enable_hotpatching is not True:
+        reasons.append(
+            Reason(
+                Rule.HOTPATCH_SETTING_OFF,
+                "patchSettings.enableHotpatching is not true",
+                f"set {_SETTINGS}.patchSettings.enableHotpatching to true {_DOES_IT}",
+                blocking=False,
+            )
+        )
     return Eligibility(reasons=tuple(reasons))

@@ -66,7 +66,8 @@ def vm_eligibility(facts: VmFacts, *, offered_skus: Iterable[str] | None = None)
 
 
 def arc_eligibility(facts: ArcFacts) -> Eligibility:
-    """OS edition, connection and the machine's own Hotpatch verdict."""
+    """OS edition, connection and the machine's own Hotpatch verdict; and what enrolling it
+    will change."""
     return Eligibility.combine(
         [
             catalog.check_arc_os(
@@ -77,6 +78,10 @@ def arc_eligibility(facts: ArcFacts) -> Eligibility:
             ),
             catalog.check_arc_state(
                 status=facts.status, hotpatch_enablement_status=facts.enablement_status
+            ),
+            catalog.check_arc_enrollment(
+                hotpatch_license=facts.hotpatch_license,
+                enable_hotpatching=facts.enable_hotpatching,
             ),
         ],
         resource=facts.id,

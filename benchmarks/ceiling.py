@@ -13,10 +13,11 @@ engine needs depends on its choices (polls, paging), and leaving them out can on
 the bound. So the ratio is strict: where reads bind (an assess-only run reads each VM's
 last assessment before triggering one), no engine can reach 1.0.
 
-Steps a machine never gets to are not counted either: where the emulator's ground truth
-says a machine fails, it is charged for its enrollment only (an Arc machine that answers
-ActionRequired, a VM whose agent cannot run operations), since any engine finds that out
-before the patch steps' writes.
+An enrollment is charged only the writes for what the plan says will change (none for a
+machine already enrolled). Steps a machine never gets to are not counted either: where the
+emulator's ground truth says a machine fails, it is charged for its enrollment only (an Arc
+machine that answers ActionRequired, a VM whose agent cannot run operations), since any
+engine finds that out before the patch steps' writes.
 """
 
 from __future__ import annotations
@@ -50,12 +51,25 @@ COMPUTE_POLICY = {
 
 @dataclass(frozen=True)
 class Step:
-    """One machine's step as the plan lists it."""
+    """One machine's step as the plan lists it, with the writes it needs (None: the most
+    such a step can need, from ``WRITES``)."""
 
     subscription: str
     region: str
     kind: str  # vm | arc
     action: str  # enable | disable | assess | install
+    needs: int | None = None
+
+    @property
+    def writes(self) -> int:
+        return WRITES[self.kind, self.action] if self.needs is None else self.needs
+
+
+def enrollment_writes(kind: str, changes: int) -> int:
+    """The writes enabling a machine needs, given how many settings the plan says will
+    change: a VM's all go in one PATCH, an Arc machine's knobs in one write each, and a
+    machine already enrolled needs none."""
+    return min(changes, 1) if kind == "vm" else changes
 
 
 def reachable(
@@ -111,9 +125,9 @@ def ceiling(steps: Iterable[Step], limits: ThrottleLimits, tail: float) -> Ceili
     writes: Counter[str] = Counter()
     compute: Counter[tuple[str, str, str]] = Counter()
     for step in steps:
-        writes[step.subscription] += WRITES[step.kind, step.action]
+        writes[step.subscription] += step.writes
         policy = COMPUTE_POLICY.get((step.kind, step.action))
-        if policy is not None:
+        if policy is not None and step.writes:
             compute[step.subscription, step.region, policy] += 1
     worst, binding = 0.0, "none"
     for subscription, n in writes.items():

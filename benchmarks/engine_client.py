@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ceiling import enrollment_writes
+
 from azhotpatch.aio import Hotpatch
+from azhotpatch.fleet.plan import Action
 from azhotpatch.testing import AsyncEmulatorCredential
 
 
@@ -50,6 +53,9 @@ async def measure(info: dict[str, Any], actions: list[str], plan_only: bool) -> 
                     item.machine.location.lower(),
                     item.machine.kind.value.lower(),
                     step.value,
+                    enrollment_writes(item.machine.kind.value.lower(), len(item.changes))
+                    if step is Action.ENABLE
+                    else None,
                 ]
                 for item in plan.items
                 if not item.skipped

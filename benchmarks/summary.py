@@ -156,8 +156,10 @@ from Resource Graph sweeps every 10 s.
 "Mixed" fleets hold VMs and Arc machines, all eligible. The sample estate is the emulator's
 realistic mix: ineligible machines (Linux, unsupported images, regions without the image,
 deallocated VMs, disconnected Arc servers) are skipped, and some fail (VM agents not ready,
-Arc servers that report VBS off once enrolled). A machine the ground truth says fails is
-charged in `n` for its enrollment only, the writes any client makes before it can know.
+Arc servers that report VBS off once enrolled). In `n`, an enrollment counts only the
+writes for what the plan says will change (none for a machine already enrolled), and a
+machine the ground truth says fails only its enrollment: the writes any client makes before
+it can know.
 "Off the ground truth" counts machines whose outcome, or the rule their reason names,
 differs from what the emulator's ground truth says.
 

@@ -52,6 +52,16 @@ def test_a_compute_bucket_can_bind() -> None:
     assert "ARM writes" in bound.binding
 
 
+def test_enrollments_are_charged_for_what_will_change() -> None:
+    ceiling = load("ceiling")
+    assert ceiling.enrollment_writes("vm", 3) == 1  # one PATCH for all the settings
+    assert ceiling.enrollment_writes("vm", 0) == 0  # already enrolled
+    assert ceiling.enrollment_writes("arc", 2) == 2  # license profile, then enableHotpatching
+    enrolled = [ceiling.Step("s", "westeurope", "vm", "enable", 0)] * 300
+    bound = ceiling.ceiling(enrolled, ThrottleLimits(), tail=5.0)
+    assert bound.seconds == 5.0  # no writes, and no Compute UpdateVM calls either
+
+
 def test_machines_that_fail_are_charged_for_their_enrollment_only() -> None:
     ceiling = load("ceiling")
     rows = [

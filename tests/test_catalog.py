@@ -230,6 +230,23 @@ def test_arc_state_disconnected_and_vbs() -> None:
     assert "HotPatchRestrictions" in vbs  # architecture unknown: the Arm64 hint is included
 
 
+def test_arc_enrollment_lists_each_knob_it_will_set() -> None:
+    off = catalog.check_arc_enrollment(hotpatch_license=None, enable_hotpatching=None)
+    assert off.ok
+    assert {r.rule for r in off.changes} == {
+        Rule.ARC_LICENSE_FEATURE_OFF,
+        Rule.HOTPATCH_SETTING_OFF,
+    }
+    assert "'not set'" in str(off.changes[0])
+    half = catalog.check_arc_enrollment(hotpatch_license="Enabled", enable_hotpatching=False)
+    assert {r.rule for r in half.changes} == {Rule.HOTPATCH_SETTING_OFF}
+    disabled = catalog.check_arc_enrollment(hotpatch_license="Disabled", enable_hotpatching=True)
+    assert "'Disabled'" in str(disabled.changes[0])
+    assert catalog.check_arc_enrollment(
+        hotpatch_license="Enabled", enable_hotpatching=True
+    ).compliant
+
+
 def test_arc_state_arm64_has_its_own_chpe_reason() -> None:
     verdict = catalog.check_arc_state(
         status="Connected", hotpatch_enablement_status="ActionRequired", architecture="arm64"

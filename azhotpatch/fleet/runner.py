@@ -468,10 +468,9 @@ class _Runner:
                     deadline=deadline,
                     poll=timing,
                 )
-            if result.changed:  # the PATCH and its status polls (no GET after it): up to
-                # two polls still counts as on time (no length: the wait here includes the
-                # PATCH's own time in the queue)
-                clock.observe(timing, sent.requests <= 3)
+            if result.changed:  # the PATCH and its status polls (no GET after it): on time
+                # if one poll found it done (no length: the status's times are not read here)
+                clock.observe(timing, sent.requests <= 2)
         elif enable:
             assert isinstance(facts, ArcFacts)
             result = await arc.enroll(

@@ -148,7 +148,12 @@ def test_disable_vm(emu: Emulator, hotpatch: Hotpatch) -> None:
 
 def test_arc_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> None:
     arc = emu.add_arc(arc_spec(months_behind=1, cores=16))
-    assert hotpatch.check(arc).compliant
+    verdict = hotpatch.check(arc)
+    assert verdict.ok
+    assert {r.rule for r in verdict.changes} == {
+        Rule.ARC_LICENSE_FEATURE_OFF,
+        Rule.HOTPATCH_SETTING_OFF,
+    }
     enrolled = hotpatch.enable(arc)
     assert (enrolled.before, enrolled.after) == (
         EnrollmentState.NOT_ENROLLED,
@@ -160,6 +165,7 @@ def test_arc_from_not_enrolled_to_patched(emu: Emulator, hotpatch: Hotpatch) -> 
     assert machine.hotpatch_status == "Enabled"
     put = [r for r in emu.requests() if r.route == "arc.license.put"]
     assert len(put) == 1  # created with PUT ('Enabled'), as the profile did not exist
+    assert hotpatch.check(arc).compliant
 
     assessment = hotpatch.assess(arc)
     assert isinstance(assessment, Assessment)
@@ -228,7 +234,7 @@ def test_vm_in_a_region_without_the_image(emu: Emulator, hotpatch: Hotpatch) -> 
 def test_disconnected_arc(emu: Emulator, hotpatch: Hotpatch) -> None:
     arc = emu.add_arc(arc_spec(status="Disconnected"))
     verdict = hotpatch.check(arc)
-    assert verdict.rules == {Rule.ARC_DISCONNECTED}
+    assert {r.rule for r in verdict.blockers} == {Rule.ARC_DISCONNECTED}
     with pytest.raises(PrerequisiteError) as info:
         hotpatch.enable(arc)
     assert "azcmagent" in str(info.value)
@@ -268,8 +274,8 @@ def test_arc_2022_and_linux(emu: Emulator, hotpatch: Hotpatch) -> None:
     linux = emu.add_arc(
         arc_spec("srv-linux", os_sku="Ubuntu 22.04", os_name="linux", os_type="linux")
     )
-    assert hotpatch.check(old).rules == {Rule.ARC_OS_NOT_SUPPORTED}
-    assert hotpatch.check(linux).rules == {Rule.ARC_NOT_WINDOWS}
+    assert {r.rule for r in hotpatch.check(old).blockers} == {Rule.ARC_OS_NOT_SUPPORTED}
+    assert {r.rule for r in hotpatch.check(linux).blockers} == {Rule.ARC_NOT_WINDOWS}
     for machine in (old, linux):
         with pytest.raises(PrerequisiteError):
             hotpatch.enable(machine)

@@ -103,7 +103,11 @@ def test_vm_disable(replay: Hotpatch) -> None:
 def test_arc_check(replay: Hotpatch) -> None:
     verdict = run("arc_check", replay)
     assert isinstance(verdict, Eligibility)
-    assert verdict.compliant
+    assert verdict.ok  # not enrolled yet: enabling will set both knobs
+    assert {r.rule for r in verdict.changes} == {
+        Rule.ARC_LICENSE_FEATURE_OFF,
+        Rule.HOTPATCH_SETTING_OFF,
+    }
 
 
 def test_arc_enable(replay: Hotpatch) -> None:
