@@ -159,8 +159,7 @@ deallocated VMs, disconnected Arc servers) are skipped, and some fail (VM agents
 Arc servers that report VBS off once enrolled). In `n`, an enrollment counts only the
 writes for what the plan says will change (none for a machine already enrolled), and a
 machine the ground truth says fails only its enrollment: the writes any client makes before
-it can know.
-"Off the ground truth" counts machines whose outcome, or the rule their reason names,
+it can know. "Off the ground truth" counts machines whose outcome, or the rule their reason names,
 differs from what the emulator's ground truth says.
 
 {_table(*made["ceiling"])}
