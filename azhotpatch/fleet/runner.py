@@ -370,8 +370,7 @@ class _Runner:
             )
         steps: list[StepResult] = []
         for action in item.steps:
-            # earlier steps first: they start the longest chains (see the pacing module)
-            pacing.priority.set(len(self.plan.actions) - self.plan.actions.index(action))
+            pacing.priority.set(self._priority(item, action))
             prior = self.journal.step(item.resource, action.value) if self.journal else None
             step = (
                 _from_journal(prior)
@@ -384,6 +383,14 @@ class _Runner:
                     item.resource, kind, step.outcome, step.code, step.message, tuple(steps)
                 )
         return MachineResult(item.resource, kind, Outcome.SUCCEEDED, None, None, tuple(steps))
+
+    def _priority(self, item: PlanItem, action: Action) -> int:
+        """Longest remaining work first (see the pacing module): earlier steps start longer
+        chains, and an Arc enrollment's writes go before a VM's, since the machine's own
+        verdict (tens of seconds to minutes) still follows them."""
+        steps_left = len(self.plan.actions) - self.plan.actions.index(action)
+        arc_enrollment = item.machine.kind is MachineKind.ARC and action is Action.ENABLE
+        return 2 * steps_left + (1 if arc_enrollment else 0)
 
     def _resumed_but_now_ineligible(self, item: PlanItem) -> MachineResult:
         """A machine this run had begun on before a restart, which the fresh plan now finds
