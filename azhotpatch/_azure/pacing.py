@@ -7,11 +7,12 @@ per-region policy buckets (per subscription and per VM), Resource Graph's per-us
 Each bucket is a token bucket with a queue of waiters and, while anyone waits, one dispatcher
 that hands out tokens as they refill: thousands of waiting tasks are woken one per token,
 never in a herd. The queue is first in, first out within a priority; a request made while
-``priority`` (a context variable) is higher goes first. The fleet engine raises it for earlier
-steps: a machine's later steps wait on its own operations, so serving the start of a chain
-first keeps work ready for the buckets, and the run ends on its last installs rather than on
-chains started late (how deep the queue may grow is `Pacer.admit`'s business, so machines
-still finish steadily).
+``priority`` (a context variable) is higher goes first. The fleet engine sets it by the work
+left after the request: earlier steps, and an Arc enrollment (the machine's own verdict still
+follows) above a VM's. A machine's later steps wait on its own operations, so serving the
+start of a chain first keeps work ready for the buckets, and the run ends on its last
+installs rather than on chains started late (how deep the queue may grow is `Pacer.admit`'s
+business, so machines still finish steadily).
 
 Tokens never accumulate beyond what the bucket can hold, so a client that stalls (a busy
 machine, a long garbage collection) cannot release a backlog all at once when it resumes.
