@@ -651,7 +651,8 @@ def operation_status(world: World, op: Operation) -> dict[str, Any]:
     body: dict[str, Any] = {"startTime": iso(world.clock.at(op.start)), "status": op.status}
     if op.done:
         body["endTime"] = iso(world.clock.at(op.end))
-        if op.status == "Succeeded" and op.output is not None:
+        bare = world.faults.status_without_result(op.id)
+        if op.status == "Succeeded" and op.output is not None and not bare:
             body["properties"] = {"output": op.output}
         if op.status == "Failed":
             body["error"] = op.error or _patch_error(op.kind)

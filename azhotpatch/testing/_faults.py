@@ -28,6 +28,7 @@ _RATES = (
     "lro_failure",
     "slow_lro",
     "patch_failure",
+    "bare_status",
 )
 
 
@@ -44,6 +45,9 @@ class Faults:
     * ``lro_failure``: a long-running operation ends ``Failed``.
     * ``slow_lro``: a long-running operation takes ``slow_factor`` times longer.
     * ``patch_failure``: an individual patch fails to install (CompletedWithWarnings).
+    * ``bare_status``: a finished operation's status leaves out the result Azure puts there
+      (Compute's ``properties.output``, Hybrid Compute's license profile), so a client must
+      read it where the SDK would (``Location``, or the resource itself).
 
     ``routes`` limits the request faults to those operations (names as in the request log,
     e.g. ``("vm.installPatches",)``); empty means every operation.
@@ -59,6 +63,7 @@ class Faults:
     slow_lro: float = 0.0
     slow_factor: float = 5.0
     patch_failure: float = 0.0
+    bare_status: float = 0.0
     routes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -117,3 +122,7 @@ class Faults:
 
     def patch_fails(self, key: str) -> bool:
         return chance(self.seed, "patch-fail", key) < self.patch_failure
+
+    def status_without_result(self, operation: str) -> bool:
+        """Whether the finished operation's status leaves out its result (``bare_status``)."""
+        return self.bare_status > 0 and chance(self.seed, "bare", operation) < self.bare_status

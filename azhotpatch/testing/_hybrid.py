@@ -372,7 +372,8 @@ class HybridApi:
         if op.done:
             body["endTime"] = iso(self.world.clock.at(op.end))
             machine = self.world.arcs.get(op.target)
-            if machine is not None and machine.license is not None:
+            bare = self.world.faults.status_without_result(op.id)
+            if machine is not None and machine.license is not None and not bare:
                 body["properties"] = render_license(machine)
         return Response(200, body)
 

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from azhotpatch.errors import AmbiguousOperationError, HotpatchError
-from azhotpatch.models import Installation, OperationStatus
+from azhotpatch.models import EnrollmentState, Installation, OperationStatus
 from azhotpatch.testing import Emulator, Faults, FleetSpec
 
 from .conftest import SUB, arc_spec, vm_spec
@@ -137,3 +137,30 @@ def test_failed_lro_is_a_typed_error() -> None:
             client.assess(vm)
         assert info.value.azure_code == "InternalExecutionError"
         assert "ended Failed" in str(info.value)
+
+
+def test_results_are_read_where_the_sdk_would_when_a_status_leaves_them_out() -> None:
+    """Azure's operation statuses carry the result (recorded traffic), and the client takes
+    it from there; when one does not, the VM's result is read from the operation's
+    ``Location`` and the Arc license profile from the resource."""
+    with Emulator(time_scale=2400, faults=Faults(bare_status=1.0)) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        vm = emu.add_vm(vm_spec(months_behind=1))
+        arc = emu.add_arc(arc_spec(months_behind=1))
+        with emu.client() as client:
+            assessment = client.assess(vm)
+            installation = client.install(vm)
+            enrolled = client.enable(arc)
+        monitor_reads = [
+            r
+            for r in emu.requests()
+            if r.route == "compute.operation" and "monitor" in r.parameters
+        ]
+        license_reads = [r.route for r in emu.requests() if r.route == "arc.license.get"]
+    assert assessment.status is OperationStatus.SUCCEEDED
+    assert assessment.counts["critical_and_security"] >= 1
+    assert installation.status is OperationStatus.SUCCEEDED
+    assert installation.installed >= 1
+    assert len(monitor_reads) == 2  # one per operation
+    assert enrolled.after is EnrollmentState.ENROLLED
+    assert len(license_reads) == 2  # before the write (none yet), and its result after it
