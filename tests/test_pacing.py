@@ -309,3 +309,36 @@ def test_late_and_bunched_arrivals_never_overdraw_azures_bucket(seed: int) -> No
     asyncio.run(run())
     assert accepted > 500  # the bucket was kept busy well past its burst
     assert rejected == 0
+
+
+def test_idle_per_vm_buckets_are_forgotten_but_drawn_ones_are_kept() -> None:
+    """Compute keeps a bucket per VM; a run over a large fleet must not keep one per
+    machine it ever touched, and forgetting buckets must not refill one that was drawn on."""
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    vm = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm-{}"
+    busy = compute_resource_key("VMGuestPatchOperation", vm.format("busy"))
+
+    async def touch(name: object) -> None:
+        ticket = await pacer.acquire(
+            [compute_resource_key("VMGuestPatchOperation", vm.format(name))]
+        )
+        pacer.settle(ticket, 200, {})
+
+    async def vms(first: int, last: int) -> None:
+        for i in range(first, last):
+            await touch(i)
+            if i % 100 == 99:
+                clock.now += 1.0  # a VM's one token refills some 3,000 VMs later
+
+    async def run() -> float:
+        for _ in range(6):  # the busy VM's burst (6, refilling 2 a minute), all spent
+            await touch("busy")
+        await vms(0, 5_000)  # buckets are first looked over at 4,096
+        busy_tokens, _ = pacer.bucket_state(busy)
+        await vms(5_000, 20_000)
+        return busy_tokens
+
+    busy_tokens = asyncio.run(run())
+    assert busy_tokens < 2  # 50 s refilled under two tokens: kept, not a fresh bucket of 5
+    assert pacer.buckets < 3 * 4096  # not 20,001: idle, full buckets were forgotten

@@ -198,6 +198,7 @@ class Pacer:
         self.sleep = sleep
         self.stats = PacerStats()
         self._cells: dict[BucketKey, _Cell] = {}
+        self._prune_at = _PRUNE_FROM
         self._dispatchers: set[asyncio.Task[None]] = set()  # strong references while running
         self._backlogs: dict[str, _Backlog] = {}
 
@@ -353,9 +354,23 @@ class Pacer:
     def _cell(self, key: BucketKey, now: float) -> _Cell:
         cell = self._cells.get(key)
         if cell is None:
+            if len(self._cells) >= self._prune_at:
+                self._prune(now)
             cell = self._cells[key] = self._new_cell(self._limit(key), now)
             cell.subscription = _subscription_of(key)
         return cell
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that a fresh one would equal: full, unpaused, with nobody waiting
+        and nothing in flight. Compute keeps a bucket per VM, so a run over a large fleet
+        would otherwise keep one per machine it ever touched. Pruning when the count has
+        doubled keeps the cost at a constant per bucket made."""
+        for key, cell in list(self._cells.items()):
+            cell.refill(now)
+            idle = not cell.waiters and not cell.dispatching and not cell.pending
+            if idle and now >= cell.paused_until and cell.tokens >= cell.usable:
+                del self._cells[key]
+        self._prune_at = max(_PRUNE_FROM, 2 * len(self._cells))
 
     def _new_cell(self, bucket: Bucket, now: float) -> _Cell:
         usable = max(1.0, bucket.capacity - self.reserve)
@@ -373,11 +388,19 @@ class Pacer:
         assert resource_bucket is not None
         return resource_bucket
 
+    @property
+    def buckets(self) -> int:
+        """How many buckets the model holds now; for reports/tests."""
+        return len(self._cells)
+
     def bucket_state(self, key: BucketKey) -> tuple[float, int]:
         """(tokens the model holds now, requests in flight) for a bucket; for reports/tests."""
         cell = self._cell(key, self.clock())
         cell.refill(self.clock())
         return cell.tokens, cell.in_flight
+
+
+_PRUNE_FROM = 4096  # buckets kept before idle ones are first looked for
 
 
 def _graph_bucket(limits: ThrottleLimits, reserve: float) -> Bucket:
