@@ -170,14 +170,11 @@ def resource_from_update(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     holds what was written, and the status says it took effect: the GET would only repeat
     both, at a read and a full model's parsing per machine. Updates that Azure answers
     without Azure-AsyncOperation are polled as the SDK would, and return what that found."""
-    ending = _EndAtStatus()
 
-    def resource(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict[str, Any]:
-        found = ending.initial if ending.chosen else _json_object(pipeline_response)
-        return found or {}
+    def resource(ending: _EndAtStatus, last: dict[str, Any] | None) -> dict[str, Any]:
+        return (ending.initial if ending.chosen else last) or {}
 
-    algorithms = [ending, LocationPolling(), BodyContentPolling(), StatusCheckPolling()]
-    return {"polling": _arm_polling(session, poll, lro_algorithms=algorithms), "cls": resource}
+    return _ending_at_status(session, poll, resource)
 
 
 def resource_from_status(session: Session, poll: PollTiming = IMMEDIATE) -> dict[str, Any]:
@@ -188,16 +185,28 @@ def resource_from_status(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     update's own response is no substitute there: it may still show the change in progress.
     ``output`` is None when the status carried no resource; an update Azure answers without
     Azure-AsyncOperation returns what the SDK's own polling found, with no times."""
+
+    def resource(ending: _EndAtStatus, last: dict[str, Any] | None) -> StatusOutput:
+        if not ending.chosen:
+            return StatusOutput(last, None, None)
+        return _status(last, (last or {}).get("properties"))
+
+    return _ending_at_status(session, poll, resource)
+
+
+def _ending_at_status(
+    session: Session, poll: PollTiming, result: Callable[[_EndAtStatus, dict[str, Any] | None], Any]
+) -> dict[str, Any]:
+    """SDK keyword arguments for an update polled by `_EndAtStatus` where Azure sends
+    Azure-AsyncOperation (as the SDK would otherwise), whose poller returns ``result`` of
+    the polling and the last response's body."""
     ending = _EndAtStatus()
 
-    def resource(pipeline_response: Any, _deserialized: Any, _headers: Any) -> StatusOutput:
-        body = _json_object(pipeline_response)
-        if not ending.chosen:
-            return StatusOutput(body, None, None)
-        return _status(body, (body or {}).get("properties"))
+    def deserialize(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+        return result(ending, _json_object(pipeline_response))
 
     algorithms = [ending, LocationPolling(), BodyContentPolling(), StatusCheckPolling()]
-    return {"polling": _arm_polling(session, poll, lro_algorithms=algorithms), "cls": resource}
+    return {"polling": _arm_polling(session, poll, lro_algorithms=algorithms), "cls": deserialize}
 
 
 def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
