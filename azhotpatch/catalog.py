@@ -270,6 +270,13 @@ def check_region(sku: str, location: str, offered_skus: Iterable[str]) -> Eligib
 
 _SETTINGS = "osProfile.windowsConfiguration"
 _DOES_IT = "(azhotpatch enable sets it)"
+# the same setting, at the same path, on VMs and on Arc machines
+_HOTPATCH_SETTING_OFF = Reason(
+    Rule.HOTPATCH_SETTING_OFF,
+    "patchSettings.enableHotpatching is not true",
+    f"set {_SETTINGS}.patchSettings.enableHotpatching to true {_DOES_IT}",
+    blocking=False,
+)
 
 
 def check_patch_settings(
@@ -329,14 +336,7 @@ def check_patch_settings(
             )
         )
     if not enable_hotpatching:
-        reasons.append(
-            Reason(
-                Rule.HOTPATCH_SETTING_OFF,
-                "patchSettings.enableHotpatching is not true",
-                f"set {_SETTINGS}.patchSettings.enableHotpatching to true {_DOES_IT}",
-                blocking=False,
-            )
-        )
+        reasons.append(_HOTPATCH_SETTING_OFF)
     return Eligibility(reasons=tuple(reasons))
 
 
@@ -506,12 +506,5 @@ def check_arc_enrollment(
             )
         )
     if enable_hotpatching is not True:
-        reasons.append(
-            Reason(
-                Rule.HOTPATCH_SETTING_OFF,
-                "patchSettings.enableHotpatching is not true",
-                f"set {_SETTINGS}.patchSettings.enableHotpatching to true {_DOES_IT}",
-                blocking=False,
-            )
-        )
+        reasons.append(_HOTPATCH_SETTING_OFF)
     return Eligibility(reasons=tuple(reasons))
