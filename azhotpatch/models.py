@@ -269,6 +269,13 @@ def _seconds_between(start: datetime | None, end: datetime | None) -> float | No
     return (end - start).total_seconds()
 
 
+def _azure_counts(counts: Mapping[str, int]) -> tuple[int, int] | None:
+    """(critical and security, other) as a VM's assessment summary states them, if it does."""
+    if "critical_and_security" in counts and "other" in counts:
+        return counts["critical_and_security"], counts["other"]
+    return None
+
+
 @dataclass(frozen=True)
 class Assessment:
     """What a machine can install now. VMs list every patch; Arc reports counts only
@@ -292,6 +299,11 @@ class Assessment:
 
     @property
     def total(self) -> int:
+        """Azure's own count where it gives one (a VM's critical-and-security plus other
+        count), else the patches listed, else the classification counts summed (Arc)."""
+        given = _azure_counts(self.counts)
+        if given is not None:
+            return sum(given)
         return len(self.patches) if self.patches is not None else sum(self.counts.values())
 
     @property
@@ -304,6 +316,13 @@ class Assessment:
 
     @property
     def critical_and_security(self) -> int:
+        """Azure's ``criticalAndSecurityPatchCount`` where it gives one (VMs), as Azure gives
+        it: its list of patches can disagree (Microsoft's own REST example counts one
+        critical-or-security patch beside a list of definition updates). Arc reports counts
+        per classification, which are summed."""
+        given = _azure_counts(self.counts)
+        if given is not None:
+            return given[0]
         return self.counts.get("critical", 0) + self.counts.get("security", 0)
 
 

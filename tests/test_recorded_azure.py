@@ -47,6 +47,42 @@ def test_vm_assessment_from_the_location_url() -> None:
     assert all(p.kb_id for p in assessment.patches)
 
 
+# Microsoft's REST example (Compute spec, examples/virtualMachineExamples/
+# VirtualMachine_AssessPatches.json): its counts disagree with its list of patches.
+REST_EXAMPLE_ASSESSMENT = {
+    "status": "Succeeded",
+    "assessmentActivityId": "68f8b292-dfc2-4646-9781-33cc88631968",
+    "rebootPending": True,
+    "criticalAndSecurityPatchCount": 1,
+    "otherPatchCount": 2,
+    "startDateTime": "2020-04-24T21:02:04.2556154Z",
+    "availablePatches": [
+        {
+            "patchId": "35428702-5784-4ba4-a6e0-5222258b5411",
+            "name": "Definition Update for Windows Defender Antivirus - KB2267602 "
+            "(Definition 1.279.1373.0)",
+            "version": "",
+            "kbId": "2267602",
+            "classifications": ["Definition Updates"],
+            "rebootBehavior": "NeverReboots",
+            "activityId": "68f8b292-dfc2-4646-9781-33cc88631968",
+            "publishedDate": "2018-11-07T00:00:00Z",
+            "lastModifiedDateTime": "2020-04-24T21:18:45.2830263Z",
+            "assessmentState": "Available",
+        }
+    ],
+    "error": None,
+}
+
+
+def test_vm_assessment_reports_azures_counts_as_azure_gives_them() -> None:
+    """Where Azure's counts and its list disagree, the counts are what Azure says."""
+    assessment = parse.vm_assessment(VM, REST_EXAMPLE_ASSESSMENT)
+    assert assessment.patches is not None and len(assessment.patches) == 1
+    assert assessment.critical_and_security == 1
+    assert assessment.total == 3
+
+
 def test_vm_assessment_equals_its_status_output() -> None:
     """The recorded status document carries the same result under properties.output."""
     status = body("vm_assess_status_succeeded")
