@@ -78,7 +78,8 @@ REST_EXAMPLE_ASSESSMENT = {
 def test_vm_assessment_reports_azures_counts_as_azure_gives_them() -> None:
     """Where Azure's counts and its list disagree, the counts are what Azure says."""
     assessment = parse.vm_assessment(VM, REST_EXAMPLE_ASSESSMENT)
-    assert assessment.patches is not None and len(assessment.patches) == 1
+    assert assessment.patches is not None
+    assert len(assessment.patches) == 1
     assert assessment.critical_and_security == 1
     assert assessment.total == 3
 
