@@ -210,8 +210,11 @@ def _ending_at_status(
 
 
 def _json_object(pipeline_response: Any) -> dict[str, Any] | None:
+    """The response's JSON object, if it holds one. Read through ``text()``, the one reader
+    every response azure-core hands a poller has: a poller resumed from a continuation token
+    gets its initial response rebuilt as a minimal object without ``json()``."""
     try:
-        body = pipeline_response.http_response.json()
+        body = json.loads(pipeline_response.http_response.text())
     except ValueError:
         return None
     return body if isinstance(body, dict) else None

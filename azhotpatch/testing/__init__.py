@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from azhotpatch.limits import Bucket, ThrottleLimits
 from azhotpatch.testing._clock import Clock
-from azhotpatch.testing._faults import Faults
+from azhotpatch.testing._faults import FaultRule, Faults
 from azhotpatch.testing._state import Durations
 from azhotpatch.testing._throttle import Limits
 from azhotpatch.testing.emulator import (
@@ -36,6 +36,7 @@ __all__ = [
     "Emulator",
     "EmulatorCredential",
     "EmulatorStats",
+    "FaultRule",
     "Faults",
     "FleetSpec",
     "Limits",

@@ -78,6 +78,7 @@ class Request:
     now_dt: datetime | None = None
     params: dict[str, str] = field(default_factory=dict)
     route: Route | None = None
+    targets: tuple[str, ...] = ()  # what it concerns (see Dispatcher._targets)
     _json: JSON = None
     _parsed: bool = False
 

@@ -294,8 +294,10 @@ class ComputeApi:
         vm.provisioning = "Updating"
 
         def done(op: Operation) -> None:
+            if op.failed:  # model: the settings stay written; the VM says the update failed
+                op.error = _update_error(vm)
             if vm.update_op is op:
-                vm.provisioning = "Succeeded"
+                vm.provisioning = "Failed" if op.failed else "Succeeded"
                 vm.update_op = None
 
         op = self.world.new_operation(
@@ -651,8 +653,7 @@ def operation_status(world: World, op: Operation) -> dict[str, Any]:
     body: dict[str, Any] = {"startTime": iso(world.clock.at(op.start)), "status": op.status}
     if op.done:
         body["endTime"] = iso(world.clock.at(op.end))
-        bare = world.faults.status_without_result(op.id)
-        if op.status == "Succeeded" and op.output is not None and not bare:
+        if op.status == "Succeeded" and op.output is not None and not op.bare:
             body["properties"] = {"output": op.output}
         if op.status == "Failed":
             body["error"] = op.error or _patch_error(op.kind)
@@ -666,6 +667,14 @@ def _failed_result(op: Operation) -> dict[str, Any]:
 
 def _success_error() -> dict[str, Any]:
     return {"details": [], "code": "Success", "message": "0 error/s reported."}
+
+
+def _update_error(vm: VirtualMachine) -> dict[str, Any]:
+    return {
+        "code": "InternalOperationError",
+        "message": f"The update of VM '{vm.name}' did not complete because of an internal "
+        "execution error. Retry the operation.",
+    }
 
 
 def _patch_error(what: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import logging
+import re
 import threading
 import uuid
 from collections import Counter
@@ -23,16 +24,22 @@ from urllib.parse import parse_qsl, unquote
 
 from azhotpatch.testing._arm import API_VERSIONS, ArmError, Request, Response, Route, retry_after
 from azhotpatch.testing._compute import ComputeApi
+from azhotpatch.testing._faults import OPERATION_FAULTS
 from azhotpatch.testing._features import FeaturesApi
 from azhotpatch.testing._graph import GraphApi
 from azhotpatch.testing._hybrid import HybridApi
 from azhotpatch.testing._maintenance import MaintenanceApi
-from azhotpatch.testing._state import World
+from azhotpatch.testing._state import Operation, World
 from azhotpatch.testing._throttle import Charge, Limits, Throttler, Verdict
 
 logger = logging.getLogger("azhotpatch.testing")
 TOKEN_PREFIX = "azhotpatch-emulator."  # noqa: S105 (a marker, not a secret)
 _FAULT_THROTTLE_SECONDS = 5.0
+_FAULT_UNAVAILABLE_SECONDS = 10.0
+# A machine-level resource path: subscription, group, provider, type, name.
+_MACHINE = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/[^/]+/[^/]+/[^/]+", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,9 @@ class RequestRecord:
     throttled_by: str | None = None
     # the query's parameter names (not values): tells a status poll from a result GET
     parameters: tuple[str, ...] = ()
+    # the machine it concerns (its lower-cased id; for a status poll, the operation's
+    # machine), else its subscription (/subscriptions/<id>)
+    target: str | None = None
 
 
 @dataclass
@@ -156,6 +166,7 @@ class Dispatcher:
     def _serve(self, request: Request, state: dict[str, Any]) -> tuple[Response, bool]:
         route = self._match(request)
         request.route = route
+        request.targets = self._targets(request, route)
         self._check_api_version(request, route)
         self._authorize(request, route)
         fault = self._fault(request, route)
@@ -218,14 +229,26 @@ class Dispatcher:
             return None
         key = f"{request.method} {request.path.lower()}"
         self._attempts[key] += 1
-        fault = faults.request_fault(
+        fault = self._aimed_fault(request, route) or faults.request_fault(
             key, self._attempts[key], is_write=route.machine_write, route=route.name
         )
         if fault is None or fault in ("reset", "reset_after_commit"):
             return fault
         self.faults_served[fault] += 1
-        if fault == "server_error":
-            raise _server_error(request, key)
+        if fault == "internal_error":
+            raise ArmError(
+                500,
+                "InternalServerError",
+                "Encountered internal server error. Diagnostic information: timestamp "
+                f"'{request.now_dt:%Y%m%dT%H%M%SZ}', tracking id '{uuid.uuid4()}'.",
+            )
+        if fault == "unavailable":
+            raise ArmError(
+                503,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable. Please try again later.",
+                headers=self._retry_after(_FAULT_UNAVAILABLE_SECONDS),
+            )
         if fault == "conflict":
             raise ArmError(
                 409,
@@ -233,13 +256,60 @@ class Dispatcher:
                 "The request failed because another operation is in progress on the resource. "
                 "Retry after it completes.",
             )
-        wall = self.world.clock.to_wall(_FAULT_THROTTLE_SECONDS)
         raise ArmError(
             429,
             "TooManyRequests",
             "The request is being throttled. Retry after the interval in the Retry-After header.",
-            headers=retry_after(wall, precise=self.world.clock.time_scale != 1.0),
+            headers=self._retry_after(_FAULT_THROTTLE_SECONDS),
         )
+
+    def _retry_after(self, azure_seconds: float) -> dict[str, str]:
+        clock = self.world.clock
+        return retry_after(clock.to_wall(azure_seconds), precise=clock.time_scale != 1.0)
+
+    def _aimed_fault(self, request: Request, route: Route) -> str | None:
+        """The first aimed request fault (`FaultRule`) that hits this request, if any."""
+        rules = self.world.faults.rules
+        if not rules:
+            return None
+        operation = self._operation_of(request)
+        for rule in rules:
+            if rule.route != route.name or rule.kind in OPERATION_FAULTS:
+                continue
+            if rule.operation is not None and (
+                operation is None or operation.kind != rule.operation
+            ):
+                continue
+            if rule.at == "done" and (operation is None or not operation.done):
+                continue
+            target = next((t for t in request.targets if rule.covers(t)), None)
+            if target is not None and self.world.fault_ledger.take(rule, target):
+                return rule.kind
+        return None
+
+    def _operation_of(self, request: Request) -> Operation | None:
+        """The long-running operation a status request reports on."""
+        op_id = request.params.get("op")
+        return self.world.operations.get(op_id.lower()) if op_id else None
+
+    def _targets(self, request: Request, route: Route) -> tuple[str, ...]:
+        """What the request concerns, most specific first, as lower-cased ids: the machine
+        (its path, or the target of the operation a status route reports on), else the
+        subscription(s) (a Resource Graph query's are in its body)."""
+        operation = self._operation_of(request)
+        if operation is not None:
+            return (operation.target,)
+        found = _MACHINE.match(request.path)
+        if found:
+            return (found.group(0).lower(),)
+        sub = request.params.get("sub")
+        if sub:
+            return (f"/subscriptions/{sub.lower()}",)
+        if route.scope == "tenant" and request.method == "POST":
+            body = request.json(required=False)
+            subs = body.get("subscriptions") if isinstance(body, dict) else None
+            return tuple(f"/subscriptions/{str(s).lower()}" for s in subs or ())
+        return ()
 
     def _throttle(self, request: Request, route: Route, state: dict[str, Any]) -> None:
         throttler = self.throttler
@@ -372,6 +442,7 @@ class Dispatcher:
             fault=state.get("fault"),
             throttled_by=state.get("throttled"),
             parameters=tuple(sorted(request.query)),
+            target=request.targets[0] if request.targets else None,
         )
 
 
@@ -385,22 +456,6 @@ def _merge_rate_headers(into: dict[str, str], new: dict[str, str]) -> None:
             into[name] = f"{into[name]},{value}"
         else:
             into[name] = value
-
-
-def _server_error(request: Request, key: str) -> ArmError:
-    digest = hashlib.blake2b(key.encode(), digest_size=1).digest()[0]
-    if digest % 2:
-        return ArmError(
-            503,
-            "ServiceUnavailable",
-            "The service is temporarily unavailable. Please try again later.",
-        )
-    return ArmError(
-        500,
-        "InternalServerError",
-        "Encountered internal server error. Diagnostic information: timestamp "
-        f"'{request.now_dt:%Y%m%dT%H%M%SZ}', tracking id '{uuid.uuid4()}'.",
-    )
 
 
 def _timespan(seconds: float) -> str:

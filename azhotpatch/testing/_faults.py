@@ -1,15 +1,22 @@
-"""Seeded, order-independent fault injection.
+"""Seeded, order-independent fault injection, and faults aimed at chosen requests.
 
 A fault decision is a pure function of (seed, what the request is, how many times that same
 request has been seen). Concurrency changes the order in which requests arrive, but not which
 ones fail, so the same seed reproduces the same faults, the same LRO outcomes and the same
 results run after run.
+
+Rates spread faults over everything. A `FaultRule` aims one fault at one place instead (a
+route, the operation a status route reports on, a machine or subscription, and which of the
+requests there), which is what a test needs to say what must happen after exactly that fault.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
+
+__all__ = ["OPERATION_FAULTS", "POSITIONS", "REQUEST_FAULTS", "FaultLedger", "FaultRule", "Faults"]
 
 
 def chance(seed: int, *key: object) -> float:
@@ -31,12 +38,90 @@ _RATES = (
     "bare_status",
 )
 
+# What a request fault does: answer 500 or 503 (with Retry-After) before processing; drop the
+# connection before or after processing; answer 409 "another operation in progress"; answer a
+# spurious 429 with Retry-After.
+REQUEST_FAULTS = (
+    "internal_error",
+    "unavailable",
+    "reset",
+    "reset_after_commit",
+    "conflict",
+    "throttle",
+)
+# What an operation fault does: the operation ends Failed; takes `Faults.slow_factor` times
+# longer; its finished status leaves out the result Azure puts there.
+OPERATION_FAULTS = ("lro_failure", "slow_lro", "bare_status")
+# Which of the requests a rule covers, per target: the first; the first once the operation it
+# reports on has finished (status routes: the read that carries the result); every one.
+POSITIONS = ("first", "done", "every")
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One fault aimed at chosen requests or operations.
+
+    * ``kind``: one of `REQUEST_FAULTS` or `OPERATION_FAULTS`.
+    * ``route``: for a request fault, the route name as the request log shows it
+      (``vm.update``, ``compute.operation``, ``graph.resources``...).
+    * ``operation``: the kind of operation (``vmUpdate``, ``assessPatches``,
+      ``installPatches``, ``licenseProfile``): for a status route, the one whose status is
+      read; for an operation fault, the one affected.
+    * ``scope``: a resource id (a machine, a resource group, a subscription) the request or
+      operation must concern; None for anywhere. Resource Graph queries concern the
+      subscriptions they name.
+    * ``at``: one of `POSITIONS`; ``first`` and ``done`` fire once per machine (or, for
+      requests that concern no machine, per subscription), ``every`` on each match.
+    """
+
+    kind: str
+    route: str | None = None
+    operation: str | None = None
+    scope: str | None = None
+    at: str = "first"
+
+    def __post_init__(self) -> None:
+        if self.kind not in REQUEST_FAULTS + OPERATION_FAULTS:
+            known = ", ".join(REQUEST_FAULTS + OPERATION_FAULTS)
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {known}")
+        if self.at not in POSITIONS:
+            raise ValueError(f"unknown position {self.at!r}; choose one of {POSITIONS}")
+        if self.kind in REQUEST_FAULTS and not self.route:
+            raise ValueError(f"a {self.kind} rule needs the route it hits")
+        if self.kind in OPERATION_FAULTS and not self.operation:
+            raise ValueError(f"a {self.kind} rule needs the kind of operation it hits")
+
+    def covers(self, target: str) -> bool:
+        """Whether a request or operation concerning ``target`` (a lower-cased id) is in
+        scope."""
+        if self.scope is None:
+            return True
+        scope = self.scope.lower().rstrip("/")
+        return target == scope or target.startswith(scope + "/")
+
+
+class FaultLedger:
+    """Where aimed rules have fired: a ``first`` or ``done`` rule fires once per target."""
+
+    def __init__(self) -> None:
+        self.fired: Counter[tuple[FaultRule, str]] = Counter()
+        self.hits: Counter[FaultRule] = Counter()
+
+    def take(self, rule: FaultRule, target: str) -> bool:
+        """Fire ``rule`` on ``target`` if its position allows; record it if so."""
+        if rule.at != "every" and self.fired[rule, target]:
+            return False
+        self.fired[rule, target] += 1
+        self.hits[rule] += 1
+        return True
+
 
 @dataclass(frozen=True)
 class Faults:
-    """Rates (0..1) of each fault the emulator can inject. All zero by default.
+    """Rates (0..1) of each fault the emulator can inject, and aimed `FaultRule` s. None by
+    default.
 
-    * ``server_error``: 500 or 503 returned before the request is processed.
+    * ``server_error``: 500, or 503 with Retry-After, returned before the request is processed.
     * ``reset``: the connection is dropped before the request is processed.
     * ``reset_after_commit``: the request *is* processed, then the connection is dropped, so
       the client cannot know whether a POST was accepted (the case that tests idempotency).
@@ -49,8 +134,9 @@ class Faults:
       (Compute's ``properties.output``, Hybrid Compute's license profile), so a client must
       read it where the SDK would (``Location``, or the resource itself).
 
-    ``routes`` limits the request faults to those operations (names as in the request log,
-    e.g. ``("vm.installPatches",)``); empty means every operation.
+    ``routes`` limits the request faults at rates to those operations (names as in the
+    request log, e.g. ``("vm.installPatches",)``); empty means every operation. ``rules``
+    apply on top of the rates.
     """
 
     seed: int = 0
@@ -65,6 +151,7 @@ class Faults:
     patch_failure: float = 0.0
     bare_status: float = 0.0
     routes: tuple[str, ...] = ()
+    rules: tuple[FaultRule, ...] = ()
 
     def __post_init__(self) -> None:
         for name in _RATES:
@@ -89,14 +176,20 @@ class Faults:
             patch_failure=rate / 2.0,
         )
 
+    @classmethod
+    def aimed(cls, *rules: FaultRule, seed: int = 0) -> Faults:
+        """Only the given rules: no fault anywhere else."""
+        return cls(seed=seed, rules=rules)
+
     @property
     def active(self) -> bool:
-        return any(getattr(self, name) > 0 for name in _RATES)
+        return bool(self.rules) or any(getattr(self, name) > 0 for name in _RATES)
 
     def request_fault(
         self, key: str, attempt: int, *, is_write: bool, route: str = ""
     ) -> str | None:
-        """Which transport/service fault (if any) hits this request."""
+        """Which transport/service fault (if any) the rates put on this request: one of
+        `REQUEST_FAULTS`."""
         if self.routes and route not in self.routes:
             return None
         roll = chance(self.seed, "request", key, attempt)
@@ -110,6 +203,9 @@ class Faults:
             if writes_only and not is_write:
                 continue
             if roll < rate:
+                if name == "server_error":
+                    unavailable = chance(self.seed, "unavailable", key, attempt) < 0.5
+                    return "unavailable" if unavailable else "internal_error"
                 return name
             roll -= rate
         return None

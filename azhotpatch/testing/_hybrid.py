@@ -16,6 +16,7 @@ needs the license's Hotpatch feature ``Enabled`` and waits for it.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -297,13 +298,14 @@ class HybridApi:
         _check_product(product, _PUT_STATUSES, "PUT")
         created = machine.license is None
         previous = machine.license or {}
+        before = copy.deepcopy(previous.get("productProfile"))
         machine.license = {
             "softwareAssurance": properties.get("softwareAssurance")
             or previous.get("softwareAssurance"),
             "esuProfile": properties.get("esuProfile") or previous.get("esuProfile"),
             "productProfile": _transition(previous.get("productProfile") or {}, product, "PUT"),
         }
-        op = self._license_operation(machine)
+        op = self._license_operation(machine, before)
         return Response(
             201 if created else 200, render_license(machine), headers=_lro_headers(request, op)
         )
@@ -315,12 +317,13 @@ class HybridApi:
         properties = request.json_object().get("properties") or {}
         product = properties.get("productProfile") or {}
         _check_product(product, _PATCH_STATUSES, "PATCH")
+        before = copy.deepcopy(machine.license.get("productProfile"))
         if properties.get("softwareAssurance") is not None:
             machine.license["softwareAssurance"] = properties["softwareAssurance"]
         machine.license["productProfile"] = _transition(
             machine.license.get("productProfile") or {}, product, "PATCH"
         )
-        op = self._license_operation(machine)
+        op = self._license_operation(machine, before)
         return Response(202, render_license(machine), headers=_lro_headers(request, op))
 
     def license_delete(self, request: Request) -> Response:
@@ -343,8 +346,18 @@ class HybridApi:
         machine.license_busy = op
         return Response(202, headers=_lro_headers(request, op))
 
-    def _license_operation(self, machine: ArcMachine) -> Operation:
+    def _license_operation(self, machine: ArcMachine, before: dict[str, Any] | None) -> Operation:
+        """The update's operation; ``before`` is the product profile it started from, which a
+        failed update leaves in place (model)."""
+
         def done(op: Operation) -> None:
+            if op.failed and machine.license is not None:
+                machine.license["productProfile"] = before or {}
+                op.error = {
+                    "code": "LicenseProfileUpdateFailed",
+                    "message": f"The license profile of machine '{machine.name}' could not be "
+                    "updated. Retry the operation.",
+                }
             _settle_product(self.world, machine)
             machine.license_busy = None
             if machine.hotpatch_status == "PendingEvaluation":
@@ -372,8 +385,9 @@ class HybridApi:
         if op.done:
             body["endTime"] = iso(self.world.clock.at(op.end))
             machine = self.world.arcs.get(op.target)
-            bare = self.world.faults.status_without_result(op.id)
-            if machine is not None and machine.license is not None and not bare:
+            if op.status == "Failed":
+                body["error"] = op.error
+            elif machine is not None and machine.license is not None and not op.bare:
                 body["properties"] = render_license(machine)
         return Response(200, body)
 

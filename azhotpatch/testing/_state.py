@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from azhotpatch.testing._clock import Clock
-from azhotpatch.testing._faults import Faults
+from azhotpatch.testing._faults import FaultLedger, Faults
 from azhotpatch.testing._patches import PRODUCTS, OsProduct, Patch, PatchModel
 
 # --- configuration ----------------------------------------------------------------------------
@@ -142,6 +142,7 @@ class Operation:
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     polls: int = 0
+    bare: bool = False  # its finished status leaves out the result (an injected fault)
 
     @property
     def done(self) -> bool:
@@ -402,6 +403,7 @@ class World:
         self.clock = clock
         self.seed = seed
         self.faults = faults
+        self.fault_ledger = FaultLedger()
         self.durations = durations
         self.region_skus = {k.lower(): v for k, v in region_skus.items()}
         self.pending_features = {f.lower() for f in pending_features}
@@ -467,6 +469,8 @@ class World:
         key = f"{kind}|{target}|{number}"
         op_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.seed}/{key}"))
         now = self.now() if start is None else start
+        faults = self.faults
+        slowdown = faults.slow_factor if self.aimed("slow_lro", kind, target) else 1.0
         op = Operation(
             id=op_id,
             kind=kind,
@@ -474,8 +478,10 @@ class World:
             location=location,
             target=target,
             start=now,
-            end=now + duration * self.faults.lro_slowdown(key),
-            failed=kind in ("assessPatches", "installPatches") and self.faults.lro_fails(key),
+            end=now + duration * max(slowdown, faults.lro_slowdown(key)),
+            failed=self.aimed("lro_failure", kind, target)
+            or (kind in ("assessPatches", "installPatches") and faults.lro_fails(key)),
+            bare=self.aimed("bare_status", kind, target) or faults.status_without_result(op_id),
         )
         self.operations[op_id] = op
 
@@ -488,6 +494,17 @@ class World:
         self.scheduler.at(op.end, finish)
         self.changed()
         return op
+
+    def aimed(self, kind: str, operation: str, target: str) -> bool:
+        """Whether an aimed operation fault (`FaultRule`) of ``kind`` hits this new
+        operation."""
+        return any(
+            rule.kind == kind
+            and rule.operation == operation
+            and rule.covers(target)
+            and self.fault_ledger.take(rule, target)
+            for rule in self.faults.rules
+        )
 
     def find_vm(self, sub: str, group: str, name: str) -> VirtualMachine | None:
         return self.vms.get(machine_key(sub, group, "Microsoft.Compute/virtualMachines", name))

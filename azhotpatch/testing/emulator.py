@@ -27,7 +27,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from azhotpatch.testing._clock import Clock
 from azhotpatch.testing._compute import new_vm
 from azhotpatch.testing._dispatch import TOKEN_PREFIX, Dispatcher, RequestRecord
-from azhotpatch.testing._faults import Faults
+from azhotpatch.testing._faults import FaultRule, Faults
 from azhotpatch.testing._hybrid import new_arc_key
 from azhotpatch.testing._server import Server, Tls
 from azhotpatch.testing._state import (
@@ -344,6 +344,17 @@ class Emulator:
         """Accepted installPatches POSTs per machine id (lower-cased)."""
         with self.dispatcher.lock:
             return {k: list(v) for k, v in self.world.installs.items()}
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
+        after a stormy run over the same world."""
+        with self.dispatcher.lock:
+            self.world.faults = faults or Faults(seed=self.world.seed)
+
+    def fault_hits(self) -> dict[FaultRule, int]:
+        """How many times each aimed `FaultRule` has fired so far."""
+        with self.dispatcher.lock:
+            return dict(self.world.fault_ledger.hits)
 
     def truth(self) -> dict[str, MachineTruth]:
         """The generated fleet's ground truth, keyed by lower-cased resource id."""
