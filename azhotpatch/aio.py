@@ -30,6 +30,7 @@ from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
 from azhotpatch.fleet import schedule as fleet_schedule
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
+from azhotpatch.fleet.journal import Journal, RunIdentity
 from azhotpatch.fleet.plan import Action, Plan, build_plan, parse_actions
 from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent, RunOptions
@@ -162,6 +163,9 @@ class Hotpatch:
     ``operation_seconds`` says how long VM settings updates, Arc license profile updates,
     assessments and installs usually take (keys ``update``, ``license``, ``assess``,
     ``install``; fleets first poll then); runs learn from what they observe.
+    ``connect_timeout`` bounds each attempt to connect, and how long an endpoint that has
+    never answered is tried before `EndpointUnreachableError`; ``read_timeout`` bounds the
+    wait for an answer once a request is sent (seconds).
     """
 
     def __init__(
@@ -179,10 +183,14 @@ class Hotpatch:
         deadline: Seconds = timedelta(hours=1),
         connections: int = 200,
         operation_seconds: Mapping[str, float] | None = None,
+        connect_timeout: Seconds = 10.0,
+        read_timeout: Seconds = 60.0,
     ) -> None:
         chosen = get_cloud(cloud)
         if time_scale <= 0:
             raise InvalidArgumentError("time_scale", "must be > 0", fix="leave it at 1 for Azure")
+        connect = _seconds(connect_timeout, "connect_timeout") or 10.0
+        read = _seconds(read_timeout, "read_timeout") or 60.0
         base_limits = limits or chosen.limits
         policy = retry or RetryPolicy()
         settings = Settings(
@@ -194,6 +202,8 @@ class Hotpatch:
             limits=base_limits.sped_up(time_scale) if time_scale != 1 else base_limits,
             pacing=pacing,
             connections=connections,
+            connect_timeout=connect,
+            read_timeout=read,
             default_deadline=_seconds(deadline, "deadline") or 3600.0,
             time_scale=time_scale,
         )
@@ -424,6 +434,16 @@ class Hotpatch:
             )
         return fleet_inventory.inventory(self._session, scope)
 
+    def _scope_of(
+        self, machines: Iterable[str | ResourceId | MachineRecord] | None, scope: Mapping[str, Any]
+    ) -> InventoryFilter:
+        """The filter a plan covers: exact machines, or the inventory filter's arguments."""
+        if machines is not None:
+            return InventoryFilter.of_ids(
+                m.id if isinstance(m, MachineRecord) else m for m in machines
+            )
+        return InventoryFilter.build(**scope)
+
     async def plan(
         self,
         machines: Iterable[str | ResourceId | MachineRecord] | None = None,
@@ -440,9 +460,11 @@ class Hotpatch:
         chosen = parse_actions(actions)
         records: Any
         if machines is None:
-            records = self.inventory(**scope)
+            covered = self._scope_of(None, scope)
+            records = fleet_inventory.inventory(self._session, covered)
         else:
             given = list(machines)
+            covered = self._scope_of(given, scope)
             known = [m for m in given if isinstance(m, MachineRecord)]
             ids = [m for m in given if not isinstance(m, MachineRecord)]
             records = known if not ids else _chain(known, self.inventory(ids))
@@ -453,6 +475,7 @@ class Hotpatch:
             today=today or date.today(),
             install=install,
             months_ahead=months_ahead,
+            scope=covered,
         )
 
     async def run(
@@ -463,28 +486,52 @@ class Hotpatch:
         install: InstallOptions | None = None,
         concurrency: int | None = None,
         journal: str | Path | None = None,
+        retry_failed: bool = False,
         progress: Callable[[ProgressEvent], None] | None = None,
         deadline: Seconds = None,
         tune_collector: bool = True,
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``scope`` first) across the fleet, paced to
-        Azure's throttling; with ``journal`` a killed run resumes where it stopped. Machines
-        are let in as fast as their subscriptions' buckets can serve them; ``concurrency``
-        caps how many are in flight at once on top of that. For the run's length Python's
-        garbage collector runs less often (``tune_collector=False`` leaves it alone; see
-        `azhotpatch.fleet.collector`)."""
+        Azure's throttling. With ``journal`` a killed run resumes where it stopped; the
+        journal belongs to what this run is asked (scope, actions, install options) and is
+        refused for anything else before a request is sent. ``retry_failed`` attempts the
+        machines that ended failed again, from the step that failed, reading Azure's state
+        first (what succeeded, and an install Azure may have received, is never sent again).
+        Machines are let in as fast as their subscriptions' buckets can serve them;
+        ``concurrency`` caps how many are in flight at once on top of that. For the run's
+        length Python's garbage collector runs less often (``tune_collector=False`` leaves it
+        alone; see `azhotpatch.fleet.collector`)."""
         if concurrency is not None and concurrency < 1:
             raise InvalidArgumentError("concurrency", "must be at least 1", fix="e.g. 500")
-        chosen = plan or await self.plan(actions=actions, install=install, **scope)
-        options = RunOptions(
-            concurrency=concurrency,
-            install=install or chosen.install or InstallOptions(),
-            journal=journal,
-            deadline=_seconds(deadline, "deadline"),
-            tune_collector=tune_collector,
+        if retry_failed and journal is None:
+            raise InvalidArgumentError(
+                "retry_failed",
+                "needs the journal of the run whose failed machines to retry",
+                fix="pass journal= (the same path as that run)",
+            )
+        limit = _seconds(deadline, "deadline")
+        chosen_install = install or (plan.install if plan else None) or InstallOptions()
+        identity = RunIdentity.of(
+            plan.scope if plan and plan.scope else self._scope_of(None, scope),
+            plan.actions if plan else parse_actions(actions),
+            chosen_install,
         )
-        return await fleet_runner.run(self._session, chosen, options, progress)
+        opened = Journal(journal, identity) if journal is not None else None
+        try:
+            chosen = plan or await self.plan(actions=actions, install=install, **scope)
+            options = RunOptions(
+                concurrency=concurrency,
+                install=chosen_install,
+                journal=opened,
+                retry_failed=retry_failed,
+                deadline=limit,
+                tune_collector=tune_collector,
+            )
+            return await fleet_runner.run(self._session, chosen, options, progress)
+        finally:
+            if opened is not None:
+                opened.close()
 
     # --- Update Manager schedules -------------------------------------------------------------
 

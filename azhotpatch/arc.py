@@ -27,7 +27,7 @@ from azure.mgmt.hybridcompute.models import (
 )
 
 from azhotpatch import catalog
-from azhotpatch._azure import graph
+from azhotpatch._azure import graph, trigger
 from azhotpatch._azure.lro import (
     IMMEDIATE,
     OperationToken,
@@ -40,7 +40,7 @@ from azhotpatch._azure.lro import (
 from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Probe, Started, activity_of, trigger, wait_attached
+from azhotpatch._azure.trigger import Probe, Settled, Started, activity_of, wait_attached
 from azhotpatch.eligibility import arc_eligibility, refusal
 from azhotpatch.errors import DeadlineExceededError, OperationFailedError, PrerequisiteError
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
@@ -105,11 +105,11 @@ async def enroll(
     *,
     wait: bool,
     deadline: Deadline,
-    await_verdict: VerdictWaiter | None = None,
+    watch_verdict: VerdictWaiter | None = None,
     license_clock: PollClock | None = None,
 ) -> Enrollment:
     """Set both knobs the facts show are off, then (``wait``) wait for the machine's verdict.
-    ``await_verdict`` lets a fleet wait on one shared Resource Graph watcher instead of one
+    ``watch_verdict`` lets a fleet wait on one shared Resource Graph watcher instead of one
     poll loop per machine, and ``license_clock`` poll the license update when it is likely
     done rather than at once and then at Azure's 30 s cadence."""
     before = facts.enrollment
@@ -124,7 +124,7 @@ async def enroll(
     detail = "set " + ", ".join(changes) if changes else "waited for the machine's verdict"
     if not wait:
         return Enrollment(str(rid), MachineKind.ARC, before, EnrollmentState.PENDING, True, detail)
-    waiter = await_verdict or (lambda r, d: _await_verdict(session, r, d))
+    waiter = watch_verdict or (lambda r, d: await_verdict(session, r, d))
     after = await waiter(rid, deadline)
     if after.enrollment is EnrollmentState.ACTION_REQUIRED:
         reasons = catalog.check_arc_state(
@@ -148,7 +148,7 @@ async def disable(
         return Enrollment(str(rid), MachineKind.ARC, before, before, False, "already disabled")
     after = EnrollmentState.PENDING
     if wait:
-        after = (await _await_verdict(session, rid, deadline)).enrollment
+        after = (await await_verdict(session, rid, deadline)).enrollment
     return Enrollment(str(rid), MachineKind.ARC, before, after, True, "set " + ", ".join(changes))
 
 
@@ -278,8 +278,9 @@ async def _set_machine_flag(
     )
 
 
-async def _await_verdict(session: Session, rid: ResourceId, deadline: Deadline) -> ArcFacts:
-    """Read the machine until it reports Enabled, ActionRequired or Disabled."""
+async def await_verdict(session: Session, rid: ResourceId, deadline: Deadline) -> ArcFacts:
+    """Read the machine until it reports Enabled, ActionRequired or Disabled (one ARM read
+    per poll interval; a fleet watches many machines through Resource Graph instead)."""
     while True:
         facts = await read(session, rid, deadline)
         if (facts.enablement_status or "").lower() in _SETTLED:
@@ -343,7 +344,8 @@ def _keys(action: str) -> tuple[str, ...]:
     return (_TABLES[action][2], "startDateTime")
 
 
-def _activity(summary: dict[str, Any] | None, action: str) -> str | None:
+def activity(summary: dict[str, Any] | None, action: str) -> str | None:
+    """The activity a patch-run summary describes (see `_keys`)."""
     return activity_of(summary, _keys(action))
 
 
@@ -354,7 +356,7 @@ async def start(
     options: InstallOptions | None,
     deadline: Deadline,
 ) -> tuple[OperationToken, Started]:
-    previous = _activity(await latest_run(session, rid, action), action)
+    previous = activity(await latest_run(session, rid, action), action)
     return await begin(session, rid, action, options, previous, deadline)
 
 
@@ -383,7 +385,7 @@ async def begin(
         return await client.machines.begin_assess_patches(rid.resource_group, rid.name, **polling)
 
     doing = "installing patches" if action == "install" else "assessing patches"
-    started = await trigger(
+    started = await trigger.trigger(
         session,
         send,
         _probe(session, rid, action),
@@ -396,20 +398,12 @@ async def begin(
     return OperationToken(action, str(rid), previous, sdk_token), started
 
 
-async def settle_intent(
-    session: Session,
-    rid: ResourceId,
-    action: str,
-    options: InstallOptions | None,
-    previous: str | None,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> tuple[OperationToken, Started]:
-    """After a crash between recording an intent and hearing back (see `vm.settle_intent`)."""
-    found = _activity(await latest_run(session, rid, action), action)
-    if found is not None and found != previous:
-        return OperationToken(action, str(rid), previous, None), Started(None)
-    return await begin(session, rid, action, options, previous, deadline, poll)
+async def settle(
+    session: Session, rid: ResourceId, action: str, previous: str | None, *, again: bool = False
+) -> Settled:
+    """After a crash between recording an intent and hearing back, or on retrying a step
+    that failed (see `vm.settle`)."""
+    return await trigger.settle(_probe(session, rid, action), previous, again=again)
 
 
 async def history(session: Session, subscriptions: list[str]) -> dict[tuple[str, str], str | None]:
@@ -429,7 +423,7 @@ async def history(session: Session, subscriptions: list[str]) -> dict[tuple[str,
             started = str(properties.get("startDateTime") or "")
             key = (machine, action)
             if key not in latest or started > latest[key][0]:
-                latest[key] = (started, _activity(properties, action))
+                latest[key] = (started, activity(properties, action))
     return {key: value for key, (_, value) in latest.items()}
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "AzureOperationError",
     "ConflictError",
     "DeadlineExceededError",
+    "EndpointUnreachableError",
     "FeatureRegistrationTimeout",
     "HotpatchError",
     "IneligibleError",
@@ -27,8 +28,13 @@ __all__ = [
     "InvalidResourceIdError",
     "JournalError",
     "OperationFailedError",
+    "PolicyDeniedError",
     "PrerequisiteError",
+    "RequestRejectedError",
     "ResourceNotFoundError",
+    "ScopeLockedError",
+    "SignInError",
+    "SubscriptionDisabledError",
     "ThrottledError",
     "TransientError",
     "UnsupportedImageError",
@@ -130,7 +136,9 @@ class PrerequisiteError(IneligibleError):
 
 
 class AzureOperationError(HotpatchError):
-    """An Azure call failed; ``status`` and ``azure_code`` carry what ARM returned."""
+    """An Azure call failed. ``code`` is ours and stable, one per cause; ``status``,
+    ``azure_code`` and ``request_id`` (ARM's ``x-ms-request-id``, what Azure support asks
+    for) carry what Azure returned, where it returned anything."""
 
     code = "AzureOperationError"
 
@@ -143,10 +151,12 @@ class AzureOperationError(HotpatchError):
         status: int | None = None,
         azure_code: str | None = None,
         target: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.status = status
         self.azure_code = azure_code
         self.target = target
+        self.request_id = request_id
         super().__init__(problem, resource=resource, fix=fix)
 
 
@@ -157,9 +167,37 @@ class ResourceNotFoundError(AzureOperationError):
 
 
 class AuthorizationError(AzureOperationError):
-    """The credential lacks a permission the operation needs (HTTP 401/403)."""
+    """The identity lacks an RBAC permission the operation needs (HTTP 403
+    ``AuthorizationFailed``). Retrying cannot help until a role is granted."""
 
-    code = "Authorization"
+    code = "NotAuthorized"
+
+
+class SignInError(AzureOperationError):
+    """No valid access token: the credential could not get one, or Azure kept refusing the
+    ones it got (HTTP 401)."""
+
+    code = "SignInFailed"
+
+
+class PolicyDeniedError(AzureOperationError):
+    """An Azure Policy assignment denies the change (HTTP 403 ``RequestDisallowedByPolicy``)."""
+
+    code = "PolicyDenied"
+
+
+class ScopeLockedError(AzureOperationError):
+    """A management lock on the machine, its resource group or subscription forbids the
+    change (HTTP 409 ``ScopeLocked``)."""
+
+    code = "ScopeLocked"
+
+
+class SubscriptionDisabledError(AzureOperationError):
+    """The subscription is disabled, hence read-only (HTTP 409
+    ``ReadOnlyDisabledSubscription``)."""
+
+    code = "SubscriptionDisabled"
 
 
 class ThrottledError(AzureOperationError):
@@ -169,7 +207,7 @@ class ThrottledError(AzureOperationError):
 
 
 class ConflictError(AzureOperationError):
-    """Another operation held the machine (HTTP 409) past the operation's deadline."""
+    """Another operation held the machine (HTTP 409) past the retry budget."""
 
     code = "Conflict"
 
@@ -177,13 +215,27 @@ class ConflictError(AzureOperationError):
 class TransientError(AzureOperationError):
     """Server errors or broken connections persisted past the retry budget."""
 
-    code = "Transient"
+    code = "AzureUnavailable"
+
+
+class EndpointUnreachableError(TransientError):
+    """No connection to the endpoint could be made at all (refused, no route, no name, or
+    no answer to connecting) within the connect budget."""
+
+    code = "AzureUnreachable"
 
 
 class OperationFailedError(AzureOperationError):
-    """Azure rejected the request or the long-running operation ended Failed/Canceled."""
+    """Azure ran the operation and it ended Failed or Canceled (or, for the
+    `RequestRejectedError` subclass, refused the request outright)."""
 
     code = "OperationFailed"
+
+
+class RequestRejectedError(OperationFailedError):
+    """Azure refused the request as it stands (HTTP 400 and other 4xx): nothing ran."""
+
+    code = "RequestRejected"
 
 
 class AmbiguousOperationError(AzureOperationError):

@@ -13,6 +13,7 @@ from typing import Any
 
 from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
 
+from azhotpatch._azure import trigger
 from azhotpatch._azure.lro import (
     IMMEDIATE,
     OperationToken,
@@ -24,7 +25,7 @@ from azhotpatch._azure.lro import (
 )
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Probe, Started, trigger, wait_attached
+from azhotpatch._azure.trigger import Probe, Settled, Started, wait_attached
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.models import (
@@ -325,7 +326,7 @@ async def begin(
             rid.resource_group, rid.name, **output_from_status(session, poll)
         )
 
-    started = await trigger(
+    started = await trigger.trigger(
         session,
         send,
         _probe(session, rid, action),
@@ -338,22 +339,12 @@ async def begin(
     return OperationToken(action, str(rid), previous, sdk_token), started
 
 
-async def settle_intent(
-    session: Session,
-    rid: ResourceId,
-    action: str,
-    options: InstallOptions | None,
-    previous: str | None,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> tuple[OperationToken, Started]:
-    """After a crash between recording an intent and hearing back: if the machine shows an
-    operation newer than ``previous``, ours was accepted and we attach; otherwise send."""
-    probe = _probe(session, rid, action)
-    found = probe.activity(await probe.read())
-    if found is not None and found != previous:
-        return OperationToken(action, str(rid), previous, None), Started(None)
-    return await begin(session, rid, action, options, previous, deadline, poll)
+async def settle(
+    session: Session, rid: ResourceId, action: str, previous: str | None, *, again: bool = False
+) -> Settled:
+    """After a crash between recording an intent and hearing back, or on retrying a step that
+    failed: whether the machine shows the request was received (see `trigger.settle`)."""
+    return await trigger.settle(_probe(session, rid, action), previous, again=again)
 
 
 async def finish(
@@ -460,7 +451,7 @@ __all__ = [
     "offered_skus",
     "patch_status",
     "read",
-    "settle_intent",
+    "settle",
     "start",
     "status",
 ]

@@ -14,6 +14,7 @@ from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
+    ServiceRequestTimeoutError,
     ServiceResponseError,
 )
 
@@ -23,7 +24,12 @@ from azhotpatch.errors import (
     ConflictError,
     HotpatchError,
     OperationFailedError,
+    PolicyDeniedError,
+    RequestRejectedError,
     ResourceNotFoundError,
+    ScopeLockedError,
+    SignInError,
+    SubscriptionDisabledError,
     ThrottledError,
     TransientError,
 )
@@ -35,7 +41,17 @@ _RETRYABLE_CONFLICTS = {
     "retryableerror",
     "retryableerrorduetoanotheroperation",
 }
+# Compute answers 409 OperationNotAllowed both for a VM busy with another operation (retry
+# later) and for one deallocated or being deleted (retrying cannot help): the message tells.
+_BUSY = re.compile(r"in progress|another operation", re.IGNORECASE)
 _ACTION = re.compile(r"perform action '([^']+)'")
+_LOCK = re.compile(
+    r"(/subscriptions/[^'\s]+/providers/Microsoft\.Authorization/locks/[^'\s]+)", re.IGNORECASE
+)
+_POLICY = re.compile(r'"policyAssignment"\s*:\s*\{\s*"name"\s*:\s*"([^"]+)"')
+# ARM refused the token as expired: the request was not processed, and the retry is sent
+# with a token the credential refreshes (azure-core asks for a new one near expiry).
+_EXPIRED_TOKEN = "expiredauthenticationtoken"  # noqa: S105 (an error code, not a secret)
 
 
 class Failure(enum.Enum):
@@ -44,35 +60,46 @@ class Failure(enum.Enum):
     THROTTLED = "throttled"  # 429: rejected before processing; retry after Retry-After
     CONFLICT = "conflict"  # 409 another operation in progress: not accepted; retry later
     NOT_SENT = "not-sent"  # connection failed before the request left: always safe to retry
+    REAUTHENTICATE = "reauthenticate"  # 401 expired token: not processed; retry at once
     TRANSIENT = "transient"  # 5xx, reset, timeout after sending: safe only if idempotent
     FATAL = "fatal"  # 4xx and everything else: retrying cannot help
 
 
 def classify(error: BaseException) -> Failure:
-    if isinstance(error, ClientAuthenticationError):
-        return Failure.FATAL
     if isinstance(error, ServiceRequestError):
         return Failure.NOT_SENT if _never_left(error) else Failure.TRANSIENT
     if isinstance(error, ServiceResponseError):
         return Failure.TRANSIENT
-    if isinstance(error, HttpResponseError):
+    if isinstance(error, HttpResponseError):  # ClientAuthenticationError (401) included
         status = error.status_code or 0
+        code = azure_code(error).lower()
+        if status == 401 and code == _EXPIRED_TOKEN:
+            return Failure.REAUTHENTICATE
         if status == 429:
             return Failure.THROTTLED
-        if status == 409 and azure_code(error).lower() in _RETRYABLE_CONFLICTS:
+        if status == 409 and (code in _RETRYABLE_CONFLICTS or _busy(code, error)):
             return Failure.CONFLICT
         if status in (408, 500, 502, 503, 504):
             return Failure.TRANSIENT
     return Failure.FATAL
 
 
+def _busy(code: str, error: HttpResponseError) -> bool:
+    return code == "operationnotallowed" and bool(_BUSY.search(_message(error)))
+
+
 def _never_left(error: ServiceRequestError) -> bool:
     """azure-core's aiohttp transport reports *any* aiohttp client error as a request error,
     including a server that dropped the connection after reading the request. Only a failure
     to connect at all proves the request was never sent."""
+    if isinstance(error, ServiceRequestTimeoutError):  # no connection within the timeout
+        return True
     cause: BaseException | None = getattr(error, "inner_exception", None) or error.__cause__
     while cause is not None:
-        if isinstance(cause, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+        if isinstance(
+            cause,
+            (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, ConnectionRefusedError),
+        ):
             return True
         if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
             return False
@@ -97,7 +124,7 @@ def to_hotpatch_error(error: BaseException, resource: str, *, doing: str) -> Hot
     if isinstance(error, HotpatchError):
         return error
     if isinstance(error, ClientAuthenticationError) and error.status_code is None:
-        return AuthorizationError(
+        return SignInError(
             f"could not get a token while {doing}: {_first_line(error)}",
             resource=resource,
             fix="sign in (az login) or configure the credential (AZURE_CLIENT_ID, ...), and "
@@ -118,7 +145,7 @@ def _from_response(error: HttpResponseError, resource: str, doing: str) -> Hotpa
     status = error.status_code
     code = azure_code(error)
     odata = getattr(error, "error", None)
-    message = str(getattr(odata, "message", "") or _first_line(error))
+    message = _message(error)
     target = getattr(odata, "target", None)
     if status is not None and status < 400:
         said = f"the operation ended Failed ({code or 'no code'}): {message}"
@@ -132,12 +159,19 @@ def _from_response(error: HttpResponseError, resource: str, doing: str) -> Hotpa
         status=status,
         azure_code=code or None,
         target=target,
+        request_id=response_headers(error).get("x-ms-request-id"),
     )
+
+
+Explanation = tuple[type[AzureOperationError], str, str]
 
 
 def _explain(
     status: int | None, code: str, message: str, target: str | None, doing: str
-) -> tuple[type[AzureOperationError], str, str]:
+) -> Explanation:
+    """Which of our errors an answer is, the problem in our words, and the fix."""
+    if status is not None and status < 400:
+        return OperationFailedError, f"{doing} failed in Azure", _fix_for(code, target)
     if status == 404:
         return (
             ResourceNotFoundError,
@@ -145,34 +179,76 @@ def _explain(
             "check the resource id (subscription, resource group, name) and that the "
             "credential can see that subscription",
         )
-    if status in (401, 403):
-        action = _ACTION.search(message)
-        needed = f"the RBAC action {action.group(1)!r}" if action else "the needed RBAC action"
+    if status == 401:
         return (
-            AuthorizationError,
-            f"not allowed while {doing}",
-            f"grant the identity {needed} on this scope (see the security guide for the "
-            "least-privilege role)",
+            SignInError,
+            f"Azure refused the access token while {doing}",
+            "sign in again (az login) or check the credential's tenant and cloud",
         )
+    if status == 403:
+        return _forbidden(code, message, doing)
+    if status == 409:
+        return _conflict(code, message, doing)
     if status == 429:
         return (
             ThrottledError,
             f"still throttled after retrying while {doing}",
             "lower the concurrency, or raise the deadline so the pacer can wait it out",
         )
-    if status == 409:
+    if status is not None and status >= 500:
+        return (
+            TransientError,
+            f"Azure kept failing while {doing}",
+            "retry later (a rerun with the same journal and --retry-failed picks up here); "
+            "if it persists, check Azure status for the region",
+        )
+    return RequestRejectedError, f"{doing} was rejected", _fix_for(code, target)
+
+
+def _forbidden(code: str, message: str, doing: str) -> Explanation:
+    if code.lower() == "requestdisallowedbypolicy":
+        found = _POLICY.search(message)
+        assignment = f"the policy assignment {found.group(1)!r}" if found else "a policy"
+        return (
+            PolicyDeniedError,
+            f"an Azure Policy denied the change while {doing}",
+            f"ask for an exemption from {assignment} for this machine, or have the "
+            "assignment allow Hotpatch's settings; retrying cannot help until then",
+        )
+    action = _ACTION.search(message)
+    needed = f"the RBAC action {action.group(1)!r}" if action else "the needed RBAC action"
+    return (
+        AuthorizationError,
+        f"not allowed while {doing}",
+        f"grant the identity {needed} on this scope (see the security guide for the "
+        "least-privilege role); retrying cannot help until then",
+    )
+
+
+def _conflict(code: str, message: str, doing: str) -> Explanation:
+    lowered = code.lower()
+    if lowered == "scopelocked":
+        found = _LOCK.search(message)
+        lock = f"the lock {found.group(1)}" if found else "the management lock"
+        return (
+            ScopeLockedError,
+            f"a read-only lock forbids changes while {doing}",
+            f"remove {lock} for the change window (or run where no lock applies), then "
+            "rerun with --retry-failed",
+        )
+    if lowered == "readonlydisabledsubscription":
+        return (
+            SubscriptionDisabledError,
+            f"the subscription is disabled (read-only) while {doing}",
+            "re-enable the subscription (its billing or owner), then rerun with --retry-failed",
+        )
+    if lowered in _RETRYABLE_CONFLICTS or _BUSY.search(message):
         return (
             ConflictError,
             f"another operation held the machine while {doing}",
             "wait for the running operation to finish (see `status`) and try again",
         )
-    if status is not None and status >= 500:
-        return (
-            TransientError,
-            f"Azure kept failing while {doing}",
-            "retry later; if it persists, check Azure status for the region",
-        )
-    return OperationFailedError, f"{doing} was rejected", _fix_for(code, target)
+    return RequestRejectedError, f"{doing} was refused", _fix_for(code, None)
 
 
 def _fix_for(code: str, target: str | None) -> str:
@@ -181,6 +257,11 @@ def _fix_for(code: str, target: str | None) -> str:
     if code == "OperationNotAllowed":
         return "start the machine or wait until it is running, then retry"
     return "correct the request as Azure's message says"
+
+
+def _message(error: HttpResponseError) -> str:
+    odata = getattr(error, "error", None)
+    return str(getattr(odata, "message", "") or _first_line(error))
 
 
 def _first_line(error: BaseException) -> str:

@@ -32,7 +32,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from azhotpatch._azure.errors import Failure, classify, response_headers, to_hotpatch_error
 from azhotpatch._azure.pacing import retry_after_seconds
-from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
+from azhotpatch.errors import (
+    DeadlineExceededError,
+    EndpointUnreachableError,
+    InvalidArgumentError,
+)
 
 T = TypeVar("T")
 
@@ -94,7 +98,7 @@ def should_retry(error: BaseException, *, idempotent: bool, conflicts: bool = Tr
     failure = classify(error)
     if failure is Failure.CONFLICT:
         return conflicts
-    if failure in (Failure.THROTTLED, Failure.NOT_SENT):
+    if failure in (Failure.THROTTLED, Failure.NOT_SENT, Failure.REAUTHENTICATE):
         return True
     return failure is Failure.TRANSIENT and idempotent
 
@@ -111,6 +115,8 @@ class _Wait:
             return 0.0
         failure = classify(error)
         told = retry_after_seconds(response_headers(error))
+        if failure is Failure.REAUTHENTICATE:
+            return 0.0
         if failure is Failure.THROTTLED:
             wait = 0.0 if self.paced else (told if told is not None else self.policy.backoff)
         elif told is not None:
@@ -124,12 +130,48 @@ class _Wait:
         return max(0.0, min(wait, self.deadline.remaining()))
 
 
+@dataclass(frozen=True)
+class Reachability:
+    """When to stop trying to connect to an endpoint that has never answered: after
+    ``within`` wall seconds of failing to connect (refused, no route, no name, or no
+    answer), instead of the whole retry budget. A wrong or unreachable endpoint then fails
+    in seconds; once ``answered`` says the endpoint has answered anything in this session,
+    a passing outage is retried through like any other transient failure."""
+
+    endpoint: str
+    within: float
+    answered: Callable[[], bool]
+
+    def gives_up(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        return (
+            error is not None
+            and classify(error) is Failure.NOT_SENT
+            and not self.answered()
+            and (state.seconds_since_start or 0.0) + state.upcoming_sleep >= self.within
+        )
+
+    def unreachable(self, error: BaseException, resource: str) -> EndpointUnreachableError:
+        return EndpointUnreachableError(
+            f"could not connect to {self.endpoint} within {self.within:.0f} s "
+            f"({to_hotpatch_error(error, resource, doing='connecting').problem})",
+            resource=resource,
+            fix="check the endpoint (cloud, --endpoint), DNS, proxy (HTTPS_PROXY) and "
+            "firewall, then retry; the connect timeout is Hotpatch(connect_timeout=...)",
+        )
+
+
 class _Stop:
-    def __init__(self, policy: RetryPolicy, deadline: Deadline) -> None:
+    def __init__(
+        self, policy: RetryPolicy, deadline: Deadline, reachability: Reachability | None
+    ) -> None:
         self.policy = policy
         self.deadline = deadline
+        self.reachability = reachability
 
     def __call__(self, state: RetryCallState) -> bool:
+        if self.reachability is not None and self.reachability.gives_up(state):
+            return True
         return state.attempt_number >= self.policy.attempts or self.deadline.expired()
 
 
@@ -143,11 +185,12 @@ async def call(
     doing: str,
     paced: bool = True,
     retry_conflicts: bool = True,
+    reachability: Reachability | None = None,
 ) -> T:
     """Run ``operation`` under the retry policy; failures leave as `HotpatchError`s, except
     a possibly-accepted non-idempotent request, which leaves as `AmbiguousSendError`."""
     retrying = AsyncRetrying(
-        stop=_Stop(policy, deadline),
+        stop=_Stop(policy, deadline, reachability),
         wait=_Wait(policy, deadline, paced=paced),
         retry=retry_if_exception(
             lambda e: should_retry(e, idempotent=idempotent, conflicts=retry_conflicts)
@@ -160,9 +203,12 @@ async def call(
             with attempt:
                 return await operation()
     except Exception as error:
-        if not idempotent and classify(error) is Failure.TRANSIENT:
+        failure = classify(error)
+        if not idempotent and failure is Failure.TRANSIENT:
             raise AmbiguousSendError(error) from error
-        if deadline.expired() and classify(error) is not Failure.FATAL:
+        if failure is Failure.NOT_SENT and reachability and not reachability.answered():
+            raise reachability.unreachable(error, resource) from error
+        if deadline.expired() and failure is not Failure.FATAL:
             raise DeadlineExceededError(
                 f"gave up {doing} at the deadline ({deadline.seconds:.0f} s); last error: "
                 f"{to_hotpatch_error(error, resource, doing=doing).problem}",

@@ -86,6 +86,11 @@ class Session:
         self.sku_cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._clients: dict[tuple[str, str], Any] = {}
+        self.reachability = retry.Reachability(
+            settings.endpoint,
+            settings.connect_timeout,
+            lambda: bool(self.metrics.by_status),
+        )
 
     # --- clients ------------------------------------------------------------------------------
 
@@ -222,6 +227,7 @@ class Session:
             doing=doing,
             paced=self.settings.pacing,
             retry_conflicts=retry_conflicts,
+            reachability=self.reachability,
         )
 
     async def close(self) -> None:

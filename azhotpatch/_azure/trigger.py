@@ -125,6 +125,31 @@ async def _appeared(
     return False
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What the machine's state says about a request that may have reached Azure (recorded
+    before a crash, or attempted before a failure): ``received`` (attach to it and wait), or
+    send it, knowing ``previous``, the latest activity of its kind before the new send."""
+
+    received: bool
+    previous: str | None
+
+
+async def settle(probe: Probe, previous: str | None, *, again: bool = False) -> Settled:
+    """An operation newer than ``previous`` in the machine's state means the request was
+    received. With ``again`` (a retry of a step that failed), a received one that ended
+    unsuccessfully is sent once more, as a new attempt; one still running, or one that
+    succeeded, never is."""
+    summary = await probe.read()
+    found = probe.activity(summary)
+    if found is None or found == previous:
+        return Settled(False, found if found is not None else previous)
+    status = OperationStatus.parse((summary or {}).get("status"))
+    if again and status.done and status is not OperationStatus.SUCCEEDED:
+        return Settled(False, found)
+    return Settled(True, previous)
+
+
 async def wait_attached(
     session: Session,
     probe: Probe,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from azhotpatch._azure import graph
 from azhotpatch._azure.session import Session
@@ -82,6 +83,19 @@ class InventoryFilter:
             raise InvalidArgumentError(
                 "kinds", "no machine kind selected", fix="pass vm and/or arc"
             )
+
+    def describe(self) -> dict[str, Any]:
+        """The filter in one canonical form (sorted, lower-cased where Azure ignores case):
+        two filters that select the same way describe alike. A run's journal is bound to it."""
+        return {
+            "subscriptions": sorted(s.lower() for s in self.subscriptions),
+            "management_groups": sorted(g.lower() for g in self.management_groups),
+            "machines": sorted(str(i).lower() for i in self.ids),
+            "resource_groups": sorted(g.lower() for g in self.resource_groups),
+            "locations": sorted(loc.lower() for loc in self.locations),
+            "tags": dict(sorted(self.tags.items())),
+            "kinds": sorted(k.value for k in self.kinds),
+        }
 
     @classmethod
     def of_ids(cls, ids: Iterable[str | ResourceId]) -> InventoryFilter:

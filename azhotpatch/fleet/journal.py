@@ -4,40 +4,56 @@ finished work and without ever triggering an install twice.
 Before each non-idempotent request (assessPatches, installPatches) the journal records the
 intent, with the machine's latest activity id of that kind, and commits. After Azure accepts
 it, the LRO continuation token. After the step ends, its outcome. On resume, a step with an
-outcome is not touched; a step with a token is waited on again; a step with only an intent is
-settled by reading the machine's state (see `azhotpatch._azure.trigger`) before anything is
-sent. SQLite in WAL mode commits survive the process being killed (``kill -9``); they are not
-meant to survive the host losing power (``synchronous=NORMAL``).
+outcome is not touched (unless the run retries failed steps: then it is reopened, and the
+machine's state is read before anything is sent again); a step with a token is waited on
+again; a step with only an intent is settled by reading the machine's state (see
+`azhotpatch._azure.trigger`) before anything is sent. SQLite in WAL mode commits survive the
+process being killed (``kill -9``); they are not meant to survive the host losing power
+(``synchronous=NORMAL``).
 
-Nothing secret is stored: resource ids, outcomes, error codes and messages, and continuation
-tokens (which hold operation URLs, never credentials).
+A journal belongs to what its run was asked (`RunIdentity`: the scope or machines, the
+actions, the install options): reopening it for anything else is refused, naming the
+difference, before a single request is sent.
+
+Nothing secret is stored: resource ids, outcomes, error codes and messages, Azure's request
+ids, and continuation tokens (which hold operation URLs, never credentials).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from azhotpatch.errors import JournalError
+from azhotpatch.fleet.inventory import InventoryFilter
+from azhotpatch.fleet.plan import Action
+from azhotpatch.models import InstallOptions
 
+__all__ = ["SCHEMA_VERSION", "Journal", "RunIdentity", "StepRecord"]
+
+SCHEMA_VERSION = 2
+_TABLES = {"run", "step"}
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS run (
+CREATE TABLE run (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     created REAL NOT NULL,
-    actions TEXT NOT NULL,
-    options TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    asked TEXT NOT NULL,
     version INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS step (
+CREATE TABLE step (
     resource TEXT NOT NULL,
     action TEXT NOT NULL,
     outcome TEXT,
     code TEXT,
+    azure_code TEXT,
+    request_id TEXT,
     message TEXT,
     detail TEXT,
     started REAL,
@@ -45,10 +61,56 @@ CREATE TABLE IF NOT EXISTS step (
     intent_previous TEXT,
     intent_at REAL,
     token TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (resource, action)
 );
 """
-VERSION = 1
+_COLUMNS = (
+    "resource, action, outcome, code, azure_code, request_id, message, detail, started, "
+    "finished, intent_previous, intent_at, token, attempts"
+)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What a run was asked to do, which its journal is bound to: the scope (the inventory
+    filter, or the exact machines), the actions in order, and the install options as sent
+    to Azure."""
+
+    scope: Mapping[str, Any]
+    actions: tuple[str, ...]
+    install: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, scope: InventoryFilter, actions: Iterable[Action], install: InstallOptions
+    ) -> RunIdentity:
+        return cls(scope.describe(), tuple(a.value for a in actions), install.request_body())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scope": dict(self.scope), "actions": list(self.actions), "install": self.install}
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def differences(self, recorded: Mapping[str, Any]) -> list[str]:
+        """How this differs from a recorded identity, in words (empty: the same run)."""
+        mine = self.as_dict()
+        found: list[str] = []
+        for part in ("scope", "actions", "install"):
+            theirs, ours = recorded.get(part), mine[part]
+            if part == "scope" and isinstance(theirs, Mapping):
+                keys = sorted(set(theirs) | set(ours))
+                found += [
+                    f"{key}: the journal has {theirs.get(key)!r}, this run {ours.get(key)!r}"
+                    for key in keys
+                    if theirs.get(key) != ours.get(key)
+                ]
+            elif theirs != ours:
+                found.append(f"{part}: the journal has {theirs!r}, this run {ours!r}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -57,6 +119,8 @@ class StepRecord:
     action: str
     outcome: str | None
     code: str | None
+    azure_code: str | None
+    request_id: str | None
     message: str | None
     detail: dict[str, Any] | None
     started: float | None
@@ -64,6 +128,7 @@ class StepRecord:
     intent_previous: str | None
     intent_at: float | None
     token: str | None
+    attempts: int = 1
 
     @property
     def done(self) -> bool:
@@ -75,44 +140,88 @@ class StepRecord:
 
 
 class Journal:
-    """One run's record. Opening an existing file resumes it (the actions must match)."""
+    """One run's record. Opening an existing file resumes it; it must be a journal of this
+    schema, made for the same `RunIdentity`."""
 
-    def __init__(self, path: str | Path, actions: Sequence[str], options: dict[str, Any]) -> None:
+    def __init__(self, path: str | Path, identity: RunIdentity) -> None:
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        except sqlite3.Error as error:
+            raise self._error(f"cannot open the journal: {error}") from None
+        try:
+            self.resumed = self._claim(identity)
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise self._error(f"cannot open the journal: {error}") from None
+        except JournalError:
+            self._db.close()
+            raise
+
+    def _error(self, problem: str, fix: str | None = None) -> JournalError:
+        return JournalError(
+            problem,
+            resource=str(self.path),
+            fix=fix
+            or "pass a new journal path, or delete a file that is not an azhotpatch journal",
+        )
+
+    def _claim(self, identity: RunIdentity) -> bool:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if not tables:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise JournalError(
-                f"cannot open the journal: {error}",
-                resource=str(self.path),
-                fix="pass a new path, or delete a file that is not an azhotpatch journal",
-            ) from error
-        self.resumed = self._claim(list(actions), options)
-
-    def _claim(self, actions: list[str], options: dict[str, Any]) -> bool:
-        row = self._db.execute("SELECT actions, options, version FROM run").fetchone()
-        if row is None:
             self._db.execute(
                 "INSERT INTO run VALUES (1, ?, ?, ?, ?)",
-                (time.time(), json.dumps(actions), json.dumps(options, sort_keys=True), VERSION),
+                (
+                    time.time(),
+                    identity.fingerprint,
+                    json.dumps(identity.as_dict(), sort_keys=True),
+                    SCHEMA_VERSION,
+                ),
             )
             return False
-        if json.loads(row[0]) != actions or row[2] != VERSION:
-            raise JournalError(
-                f"the journal belongs to a run of {json.loads(row[0])}, not {actions}",
-                resource=str(self.path),
-                fix="resume with the same actions, or start this run with a new journal path",
+        if not tables >= _TABLES:
+            raise self._error(
+                "is an SQLite database but not an azhotpatch journal (it has tables "
+                f"{sorted(tables)})",
+                fix="pass a new journal path; this file belongs to something else",
             )
+        self._check(identity)
+        self._db.execute("PRAGMA synchronous=NORMAL")
         return True
+
+    def _check(self, identity: RunIdentity) -> None:
+        try:
+            version, fingerprint, asked = self._db.execute(
+                "SELECT version, fingerprint, asked FROM run"
+            ).fetchone()
+        except (sqlite3.OperationalError, TypeError):
+            version, fingerprint, asked = 1, None, None
+        if version != SCHEMA_VERSION:
+            newer = version > SCHEMA_VERSION
+            raise self._error(
+                f"was written by {'a newer' if newer else 'an older'} azhotpatch (journal "
+                f"schema {version}; this version reads schema {SCHEMA_VERSION})",
+                fix="finish that run with the azhotpatch that started it, or start this run "
+                "with a new journal path",
+            )
+        if fingerprint == identity.fingerprint:
+            return
+        differences = identity.differences(json.loads(asked))
+        raise self._error(
+            "belongs to another run: " + "; ".join(differences or ["what was asked differs"]),
+            fix="resume with exactly what that run was asked (scope, actions, install "
+            "options), or start this run with a new journal path",
+        )
 
     # --- reads ------------------------------------------------------------------------------
 
     def step(self, resource: str, action: str) -> StepRecord | None:
         row = self._db.execute(
-            "SELECT * FROM step WHERE resource = ? AND action = ?", (resource.lower(), action)
+            f"SELECT {_COLUMNS} FROM step WHERE resource = ? AND action = ?",  # noqa: S608
+            (resource.lower(), action),
         ).fetchone()
         return _record(row) if row else None
 
@@ -124,7 +233,9 @@ class Journal:
         return row is not None
 
     def steps(self) -> Iterator[StepRecord]:
-        for row in self._db.execute("SELECT * FROM step ORDER BY resource, action"):
+        for row in self._db.execute(
+            f"SELECT {_COLUMNS} FROM step ORDER BY resource, action"  # noqa: S608
+        ):
             yield _record(row)
 
     def counts(self) -> dict[str, int]:
@@ -147,7 +258,8 @@ class Journal:
     def intent(self, resource: str, action: str, previous: str | None) -> None:
         """Committed before the request is sent."""
         self._db.execute(
-            "UPDATE step SET intent_previous = ?, intent_at = ? WHERE resource = ? AND action = ?",
+            "UPDATE step SET intent_previous = ?, intent_at = ?, token = NULL "
+            "WHERE resource = ? AND action = ?",
             (previous, time.time(), resource.lower(), action),
         )
 
@@ -157,6 +269,17 @@ class Journal:
             (token, resource.lower(), action),
         )
 
+    def reopened(self, resource: str, action: str) -> None:
+        """A failed step is attempted again: it has no outcome until it ends, so a crash
+        during the retry resumes it as in flight (its intent and token are kept: they say
+        what Azure may already have received)."""
+        self._db.execute(
+            "UPDATE step SET outcome = NULL, code = NULL, azure_code = NULL, "
+            "request_id = NULL, message = NULL, detail = NULL, finished = NULL, "
+            "attempts = attempts + 1 WHERE resource = ? AND action = ?",
+            (resource.lower(), action),
+        )
+
     def finished(
         self,
         resource: str,
@@ -164,23 +287,30 @@ class Journal:
         outcome: str,
         *,
         code: str | None = None,
+        azure_code: str | None = None,
+        request_id: str | None = None,
         message: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        now = time.time()
         self._db.execute(
-            "INSERT INTO step (resource, action, outcome, code, message, detail, started, finished)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, action) DO UPDATE SET "
-            "outcome = excluded.outcome, code = excluded.code, message = excluded.message, "
+            "INSERT INTO step (resource, action, outcome, code, azure_code, request_id, "
+            "message, detail, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (resource, action) DO UPDATE SET outcome = excluded.outcome, "
+            "code = excluded.code, azure_code = excluded.azure_code, "
+            "request_id = excluded.request_id, message = excluded.message, "
             "detail = excluded.detail, finished = excluded.finished",
             (
                 resource.lower(),
                 action,
                 outcome,
                 code,
+                azure_code,
+                request_id,
                 message,
                 json.dumps(detail) if detail is not None else None,
-                time.time(),
-                time.time(),
+                now,
+                now,
             ),
         )
 
@@ -189,29 +319,6 @@ class Journal:
 
 
 def _record(row: tuple[Any, ...]) -> StepRecord:
-    (
-        resource,
-        action,
-        outcome,
-        code,
-        message,
-        detail,
-        started,
-        finished,
-        previous,
-        intent_at,
-        token,
-    ) = row
-    return StepRecord(
-        resource,
-        action,
-        outcome,
-        code,
-        message,
-        json.loads(detail) if detail else None,
-        started,
-        finished,
-        previous,
-        intent_at,
-        token,
-    )
+    values = list(row)
+    values[7] = json.loads(values[7]) if values[7] else None
+    return StepRecord(*values)

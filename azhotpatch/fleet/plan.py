@@ -25,7 +25,7 @@ from azhotpatch import calendar, catalog, pricing, vm
 from azhotpatch._azure.session import Session
 from azhotpatch.eligibility import arc_eligibility, vm_eligibility
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.fleet.inventory import MachineRecord
+from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.ids import MachineKind
 from azhotpatch.models import Eligibility, InstallOptions, Reason
 from azhotpatch.parse import VmFacts
@@ -118,6 +118,8 @@ class Plan:
     months_ahead: int = 3
     cost: Decimal = Decimal("0.00")
     cost_lines: tuple[str, ...] = field(default_factory=tuple)
+    # what the plan was asked to cover (a filter, or exact machines); None: not said
+    scope: InventoryFilter | None = None
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -254,6 +256,7 @@ async def build_plan(
     today: date,
     install: InstallOptions | None = None,
     months_ahead: int = 3,
+    scope: InventoryFilter | None = None,
 ) -> Plan:
     items: list[PlanItem] = []
     total = Decimal("0.00")
@@ -264,7 +267,9 @@ async def build_plan(
             assert machine.cores is not None
             total += pricing.estimate(machine.cores, today, end).total
         items.append(item)
-    return Plan(tuple(actions), tuple(items), today, install, months_ahead, total)
+    if scope is None:  # records handed over: the plan covers exactly those machines
+        scope = InventoryFilter.of_ids(item.machine.id for item in items) if items else None
+    return Plan(tuple(actions), tuple(items), today, install, months_ahead, total, scope=scope)
 
 
 async def _iterate(

@@ -34,18 +34,26 @@ class ExitCode(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
+    """One step on one machine. ``code`` is ours and stable (docs/troubleshooting.md lists
+    every one); ``azure_code`` and ``request_id`` are what Azure said, where it said anything
+    (the request id is what Azure support asks for)."""
+
     action: str
     outcome: Outcome
     code: str | None = None
     message: str | None = None
     detail: dict[str, Any] | None = None
     seconds: float | None = None
+    azure_code: str | None = None
+    request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "action": self.action,
             "outcome": self.outcome.value,
             "code": self.code,
+            "azure_code": self.azure_code,
+            "request_id": self.request_id,
             "message": self.message,
             "detail": self.detail,
             "seconds": round(self.seconds, 3) if self.seconds is not None else None,
@@ -54,16 +62,37 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class MachineResult:
+    """A machine's one outcome, with our code for why (and Azure's, where Azure gave one)."""
+
     resource: str
     kind: str
     outcome: Outcome
     code: str | None = None
     message: str | None = None
     steps: tuple[StepResult, ...] = ()
+    azure_code: str | None = None
+    request_id: str | None = None
 
     @property
     def name(self) -> str:
         return self.resource.rsplit("/", 1)[-1]
+
+    @classmethod
+    def of_steps(cls, resource: str, kind: str, steps: tuple[StepResult, ...]) -> MachineResult:
+        """The outcome of a machine's steps: the first that did not succeed decides."""
+        last = next((s for s in steps if s.outcome is not Outcome.SUCCEEDED), None)
+        if last is None:
+            return cls(resource, kind, Outcome.SUCCEEDED, steps=steps)
+        return cls(
+            resource,
+            kind,
+            last.outcome,
+            last.code,
+            last.message,
+            steps,
+            last.azure_code,
+            last.request_id,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +100,8 @@ class MachineResult:
             "kind": self.kind,
             "outcome": self.outcome.value,
             "code": self.code,
+            "azure_code": self.azure_code,
+            "request_id": self.request_id,
             "message": self.message,
             "steps": [s.as_dict() for s in self.steps],
         }

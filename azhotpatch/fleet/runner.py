@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from azhotpatch import arc, catalog, vm
@@ -37,10 +36,14 @@ from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Started
 from azhotpatch.errors import (
+    AzureOperationError,
     DeadlineExceededError,
     HotpatchError,
     IneligibleError,
+    OperationFailedError,
     PrerequisiteError,
+    ResourceNotFoundError,
+    SubscriptionDisabledError,
 )
 from azhotpatch.fleet import collector
 from azhotpatch.fleet.inventory import InventoryFilter, query_for
@@ -65,6 +68,12 @@ __all__ = ["ProgressEvent", "RunOptions", "run"]
 # third of Resource Graph's per-user quota, which `graph.rows` paces itself to).
 ARC_VERDICT_EVERY = 10.0
 
+# Our codes for outcomes no exception carries (docs/troubleshooting.md lists every code).
+MACHINE_GONE = "MachineGone"
+PATCHES_FAILED = "PatchesFailed"
+# ARM's codes for a machine that is not there (any more).
+_GONE = ("ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound")
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -74,7 +83,8 @@ class RunOptions:
 
     concurrency: int | None = None  # at most this many machines in flight; None: no cap
     install: InstallOptions = field(default_factory=InstallOptions)
-    journal: str | Path | None = None
+    journal: Journal | None = None  # open, and checked against what the run was asked
+    retry_failed: bool = False  # attempt the journal's failed steps again
     enable_deadline: float = 3600.0
     assess_deadline: float = 3600.0
     deadline: float | None = None  # wall seconds for the whole run
@@ -172,6 +182,9 @@ class _ArcVerdicts:
             self.task = asyncio.create_task(self._sweep())
         try:
             return await asyncio.wait_for(future, timeout=max(0.0, deadline.remaining()))
+        except _SweepFailedError:  # Resource Graph failed past its retries: ask ARM instead
+            self.pending.pop(rid.key, None)
+            return await arc.await_verdict(self.session, rid, deadline)
         except asyncio.TimeoutError:
             raise DeadlineExceededError(
                 "the machine gave no Hotpatch verdict (still PendingEvaluation) before the "
@@ -187,25 +200,37 @@ class _ArcVerdicts:
         interval = self.session.azure_seconds(ARC_VERDICT_EVERY)
         while self.pending:
             await asyncio.sleep(interval)
-            subscriptions = sorted({key.split("/")[2] for key in self.pending})
-            query = query_for(InventoryFilter(kinds=(MachineKind.ARC,)))
-            async for row in graph.rows(self.session, query, subscriptions=subscriptions):
-                future = self.pending.get(str(row.get("id", "")).lower())
-                if future is None or future.done():
-                    continue
-                facts = arc_facts(row)
-                if (facts.enablement_status or "").lower() in (
-                    "enabled",
-                    "actionrequired",
-                    "disabled",
-                ):
-                    future.set_result(facts)
+            try:
+                await self._sweep_once()
+            except AzureOperationError as error:
+                for future in self.pending.values():
+                    if not future.done():
+                        future.set_exception(_SweepFailedError(error))
+
+    async def _sweep_once(self) -> None:
+        subscriptions = sorted({key.split("/")[2] for key in self.pending})
+        query = query_for(InventoryFilter(kinds=(MachineKind.ARC,)))
+        async for row in graph.rows(self.session, query, subscriptions=subscriptions):
+            future = self.pending.get(str(row.get("id", "")).lower())
+            if future is None or future.done():
+                continue
+            facts = arc_facts(row)
+            if (facts.enablement_status or "").lower() in ("enabled", "actionrequired", "disabled"):
+                future.set_result(facts)
 
     async def close(self) -> None:
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+
+
+class _SweepFailedError(Exception):
+    """A verdict sweep failed past its retries; waiters read their machine from ARM."""
+
+    def __init__(self, cause: AzureOperationError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _Runner:
@@ -217,9 +242,11 @@ class _Runner:
         self.options = options
         self.progress = progress
         self.install = plan.install or options.install
-        self.journal: Journal | None = None
+        self.journal = options.journal
         self.verdicts = _ArcVerdicts(session)
-        self.arc_history: dict[tuple[str, str], str | None] = {}
+        self.arc_history: dict[tuple[str, str], str | None] | None = {}
+        # subscriptions found disabled (read-only): their other machines fail without a call
+        self.disabled: dict[str, SubscriptionDisabledError] = {}
         self.results: dict[str, MachineResult] = {}
         self.runtimes: dict[str, VmRuntime] = {}
         # Arc and VM operations take their own time, and a missed first poll costs an Arc
@@ -242,20 +269,12 @@ class _Runner:
         started = time.monotonic()
         metrics = self.session.metrics
         before = (metrics.requests, metrics.throttled, metrics.transport_errors)
-        if self.options.journal is not None:
-            self.journal = Journal(
-                self.options.journal,
-                [a.value for a in self.plan.actions],
-                {"install": self.install.request_body()},
-            )
         try:
             with collector.tuned_for_a_run(self.options.tune_collector):
                 await self._prefetch_arc_history()
                 await self._all()
         finally:
             await self.verdicts.close()
-            if self.journal is not None:
-                self.journal.close()
         return Report(
             actions=tuple(a.value for a in self.plan.actions),
             machines=tuple(self.results[i.resource] for i in self.plan.items),
@@ -356,7 +375,10 @@ class _Runner:
             }
         )
         if patching and subscriptions:
-            self.arc_history = await arc.history(self.session, subscriptions)
+            try:
+                self.arc_history = await arc.history(self.session, subscriptions)
+            except AzureOperationError:  # each Arc machine reads its own history instead
+                self.arc_history = None
 
     # --- one machine --------------------------------------------------------------------------
 
@@ -374,15 +396,17 @@ class _Runner:
             prior = self.journal.step(item.resource, action.value) if self.journal else None
             step = (
                 _from_journal(prior)
-                if prior and prior.done
+                if prior and prior.done and not self._retried(prior)
                 else await self._step(item, action, prior)
             )
             steps.append(step)
             if step.outcome is not Outcome.SUCCEEDED:
-                return MachineResult(
-                    item.resource, kind, step.outcome, step.code, step.message, tuple(steps)
-                )
-        return MachineResult(item.resource, kind, Outcome.SUCCEEDED, None, None, tuple(steps))
+                break
+        return MachineResult.of_steps(item.resource, kind, tuple(steps))
+
+    def _retried(self, prior: StepRecord) -> bool:
+        """Whether this run attempts a finished step again: a failed one, when asked to."""
+        return self.options.retry_failed and prior.outcome == Outcome.FAILED.value
 
     def _priority(self, item: PlanItem, action: Action) -> int:
         """Longest remaining work first (see the pacing module): earlier steps start longer
@@ -406,16 +430,9 @@ class _Runner:
                 break
             steps.append(_from_journal(record))
             if record.outcome != Outcome.SUCCEEDED.value:
-                return MachineResult(
-                    item.resource,
-                    kind,
-                    Outcome(record.outcome),
-                    record.code,
-                    record.message,
-                    tuple(steps),
-                )
+                return MachineResult.of_steps(item.resource, kind, tuple(steps))
         if len(steps) == len(self.plan.actions):
-            return MachineResult(item.resource, kind, Outcome.SUCCEEDED, None, None, tuple(steps))
+            return MachineResult.of_steps(item.resource, kind, tuple(steps))
         return MachineResult(
             item.resource, kind, Outcome.FAILED, item.skip.rule.value, str(item.skip), tuple(steps)
         )
@@ -423,39 +440,85 @@ class _Runner:
     async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
         started = time.monotonic()
         if self.journal is not None:
+            if prior is not None and prior.done:
+                self.journal.reopened(item.resource, action.value)
             self.journal.started(item.resource, action.value)
         try:
+            self._refuse_if_disabled(item)
             if action in (Action.ENABLE, Action.DISABLE):
                 detail = await self._enrollment(item, action)
             else:
                 detail = await self._patch(item, action, prior)
-            outcome, code, message = Outcome.SUCCEEDED, None, None
-        except IneligibleError as error:
-            detail, outcome = None, Outcome.FAILED
-            code = error.reasons[0].rule.value if error.reasons else error.code
-            message = str(error)
+            step = StepResult(action.value, Outcome.SUCCEEDED, detail=detail)
         except HotpatchError as error:
-            detail, outcome = None, Outcome.FAILED
-            code = getattr(error, "azure_code", None) or error.code
-            message = str(error)
+            step = self._failed_step(item, action, error)
         except _StepFailedError as failed:
-            detail, outcome, code, message = (
-                failed.detail,
+            step = StepResult(
+                action.value,
                 Outcome.FAILED,
                 failed.code,
                 failed.message,
+                failed.detail,
+                azure_code=failed.azure_code,
             )
-        step = StepResult(action.value, outcome, code, message, detail, time.monotonic() - started)
+        step = replace(step, seconds=time.monotonic() - started)
         if self.journal is not None:
             self.journal.finished(
                 item.resource,
                 action.value,
-                outcome.value,
-                code=code,
-                message=message,
-                detail=detail,
+                step.outcome.value,
+                code=step.code,
+                azure_code=step.azure_code,
+                request_id=step.request_id,
+                message=step.message,
+                detail=step.detail,
             )
         return step
+
+    def _failed_step(self, item: PlanItem, action: Action, error: HotpatchError) -> StepResult:
+        """A step that ended in one of our errors, with our code (a prerequisite's rule, for
+        one found only now) and what Azure said. A machine deleted since the inventory saw
+        it is skipped as gone, not failed."""
+        if isinstance(error, IneligibleError):
+            code = error.reasons[0].rule.value if error.reasons else error.code
+            return StepResult(action.value, Outcome.FAILED, code, str(error))
+        azure_code = getattr(error, "azure_code", None)
+        request_id = getattr(error, "request_id", None)
+        if isinstance(error, ResourceNotFoundError) and azure_code in _GONE:
+            return StepResult(
+                action.value,
+                Outcome.SKIPPED,
+                MACHINE_GONE,
+                f"{item.resource}: the machine no longer exists (deleted since the inventory "
+                "listed it; Resource Graph can lag behind deletions by minutes). Fix: nothing "
+                "to do, unless it was deleted by mistake.",
+                azure_code=azure_code,
+                request_id=request_id,
+            )
+        if isinstance(error, SubscriptionDisabledError):
+            self.disabled.setdefault(item.machine.subscription_id.lower(), error)
+        return StepResult(
+            action.value,
+            Outcome.FAILED,
+            error.code,
+            str(error),
+            azure_code=azure_code,
+            request_id=request_id,
+        )
+
+    def _refuse_if_disabled(self, item: PlanItem) -> None:
+        """A machine in a subscription this run found disabled fails with that finding,
+        without a request that could only be refused too."""
+        error = self.disabled.get(item.machine.subscription_id.lower())
+        if error is not None:
+            raise SubscriptionDisabledError(
+                "the subscription is disabled (read-only); found on "
+                f"{error.resource}, so no change was attempted here",
+                resource=item.resource,
+                fix=error.fix,
+                status=error.status,
+                azure_code=error.azure_code,
+            )
 
     async def _enrollment(self, item: PlanItem, action: Action) -> dict[str, Any]:
         rid, facts = item.machine.id, item.machine.facts
@@ -486,7 +549,7 @@ class _Runner:
                 facts,
                 wait=True,
                 deadline=deadline,
-                await_verdict=self.verdicts.wait,
+                watch_verdict=self.verdicts.wait,
                 license_clock=self.clocks[MachineKind.ARC, "license"],
             )
         else:
@@ -504,7 +567,6 @@ class _Runner:
         rid = item.machine.id
         module: Any = vm if rid.kind is MachineKind.VM else arc
         name = action.value
-        options = self.install if action is Action.INSTALL else None
         seconds = (
             self.install.max_duration.total_seconds() + 1800.0
             if action is Action.INSTALL
@@ -514,22 +576,25 @@ class _Runner:
         clock = self.clocks[rid.kind, name]
         timing = clock.timing()
         started: Started | None = None
-        if prior is not None and prior.token:
+        retry = prior is not None and prior.done
+        if prior is not None and prior.token and not retry:
             # started before a restart: it has had its time, so poll at once
             token, timing = OperationToken.decode(prior.token), replace(timing, first=0.0)
         elif prior is not None and prior.intended:
-            token, started = await module.settle_intent(
-                self.session, rid, name, options, prior.intent_previous, deadline, timing
+            # sent before a restart, or failed before: Azure's state says whether it was
+            # received (attach to it) or must be sent; a retry sends again only when the
+            # attempt Azure received ended unsuccessfully
+            settled = await module.settle(
+                self.session, rid, name, prior.intent_previous, again=retry
             )
-            self._accepted(item, action, token)
+            if settled.received:
+                token = OperationToken(name, item.resource, prior.intent_previous, None)
+                timing = replace(timing, first=0.0)
+            else:
+                token, started = await self._send(item, action, settled.previous, deadline, timing)
         else:
             previous = await self._previous(item, name)
-            if self.journal is not None:
-                self.journal.intent(item.resource, name, previous)
-            token, started = await module.begin(
-                self.session, rid, name, options, previous, deadline, timing
-            )
-            self._accepted(item, action, token)
+            token, started = await self._send(item, action, previous, deadline, timing)
         began = time.monotonic()
         with counting() as sent:
             result = await module.finish(self.session, token, started, deadline, timing)
@@ -538,9 +603,27 @@ class _Runner:
             clock.observe(timing, hit, found_after=time.monotonic() - began, length=result.seconds)
         return _judge(result)
 
-    def _accepted(self, item: PlanItem, action: Action, token: OperationToken) -> None:
+    async def _send(
+        self,
+        item: PlanItem,
+        action: Action,
+        previous: str | None,
+        deadline: Deadline,
+        timing: PollTiming,
+    ) -> tuple[OperationToken, Started]:
+        """Send the assess/install request once: the intent (with the machine's latest
+        activity before it) committed first, the continuation token after."""
+        rid, name = item.machine.id, action.value
+        module: Any = vm if rid.kind is MachineKind.VM else arc
+        options = self.install if action is Action.INSTALL else None
         if self.journal is not None:
-            self.journal.accepted(item.resource, action.value, token.encode())
+            self.journal.intent(item.resource, name, previous)
+        token, started = await module.begin(
+            self.session, rid, name, options, previous, deadline, timing
+        )
+        if self.journal is not None:
+            self.journal.accepted(item.resource, name, token.encode())
+        return token, started
 
     async def _previous(self, item: PlanItem, action: str) -> str | None:
         """The machine's latest activity before ours. For a VM this is one read of its
@@ -549,6 +632,8 @@ class _Runner:
         assessment reuses it (an assessment does not change the installation summary)."""
         rid = item.machine.id
         if rid.kind is MachineKind.ARC:
+            if self.arc_history is None:  # the batched query failed: read this machine's
+                return arc.activity(await arc.latest_run(self.session, rid, action), action)
             return self.arc_history.get((rid.key, action))
         runtime = self.runtimes.get(rid.key)
         if runtime is None:
@@ -597,9 +682,15 @@ def _in_turn(groups: list[list[PlanItem]]) -> list[PlanItem]:
 
 
 class _StepFailedError(Exception):
-    def __init__(self, code: str, message: str, detail: dict[str, Any]) -> None:
+    """Azure ran the operation and it did not succeed: our code, and Azure's where it gave
+    one."""
+
+    def __init__(
+        self, code: str, message: str, detail: dict[str, Any], azure_code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.detail = code, message, detail
+        self.azure_code = azure_code
 
 
 def _judge(result: Assessment | Installation) -> dict[str, Any]:
@@ -622,20 +713,35 @@ def _judge(result: Assessment | Installation) -> dict[str, Any]:
         return detail
     if isinstance(result, Installation) and result.failed:
         raise _StepFailedError(
-            "PatchesFailed", f"{result.failed} patches failed to install", detail
+            PATCHES_FAILED,
+            f"{result.resource}: {result.failed} patches failed to install. Fix: see the "
+            "machine's installation result for each patch's error, then retry "
+            "(--retry-failed)",
+            detail,
         )
     error = result.error
     raise _StepFailedError(
-        error.code if error else result.status.value,
-        str(error) if error else f"ended {result.status.value}",
+        OperationFailedError.code,
+        f"{result.resource}: the operation ended {result.status.value}"
+        + (f" ({error})" if error else "")
+        + ". Fix: retry (--retry-failed); if it keeps failing, check the machine's guest "
+        "agent and Windows Update logs",
         detail,
+        azure_code=error.code if error else None,
     )
 
 
 def _from_journal(record: StepRecord) -> StepResult:
     seconds = record.finished - record.started if record.finished and record.started else None
     return StepResult(
-        record.action, Outcome(record.outcome), record.code, record.message, record.detail, seconds
+        record.action,
+        Outcome(record.outcome),
+        record.code,
+        record.message,
+        record.detail,
+        seconds,
+        record.azure_code,
+        record.request_id,
     )
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -169,6 +170,7 @@ class Dispatcher:
         request.targets = self._targets(request, route)
         self._check_api_version(request, route)
         self._authorize(request, route)
+        self.world.estate.check(request, route, route.action.format(**request.params), request.now)
         fault = self._fault(request, route)
         state["fault"] = fault
         if fault == "reset":
@@ -489,12 +491,33 @@ def _principal(headers: Mapping[str, str]) -> str:
             "The access token is invalid: the 'Authorization' header must be 'Bearer <token>'.",
         )
     if token.startswith(TOKEN_PREFIX):
-        return token[len(TOKEN_PREFIX) :].split(".", 1)[0] or "anonymous"
+        return _emulator_principal(token[len(TOKEN_PREFIX) :])
     claims = _jwt_claims(token)
     for claim in ("oid", "appid", "sub"):
         if isinstance(claims.get(claim), str):
             return str(claims[claim])
     return "token-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def _emulator_principal(token: str) -> str:
+    """The principal an emulator token names (``<expiry ms>.<nonce>.<principal>``), after
+    refusing it as ARM refuses an expired token."""
+    expiry, _, rest = token.partition(".")
+    principal = rest.partition(".")[2]
+    if expiry.isdigit() and int(expiry) < time.time() * 1000:
+        stamp = time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime(int(expiry) / 1000))
+        raise ArmError(
+            401,
+            "ExpiredAuthenticationToken",
+            f"The access token expiry UTC time '{stamp}' is earlier than current UTC time "
+            f"'{time.strftime('%m/%d/%Y %H:%M:%S', time.gmtime())}'.",
+            headers={
+                "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/'
+                'common", error="invalid_token", error_description="The access token has '
+                'expired."'
+            },
+        )
+    return principal or "anonymous"
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:

@@ -65,7 +65,7 @@ class GraphApi:
         if options.get("$skipToken"):
             rows, offset = self._resume(str(options["$skipToken"]))
         else:
-            rows = self._run(body)
+            rows = self._run(body, request.principal)
             offset = _int_option(options, "$skip", 0)
         chunk = rows[offset : offset + top]
         more = offset + top < len(rows)
@@ -83,7 +83,7 @@ class GraphApi:
 
     # --- evaluation -----------------------------------------------------------------------
 
-    def _run(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _run(self, body: dict[str, Any], principal: str) -> list[dict[str, Any]]:
         query_text = body.get("query")
         if not isinstance(query_text, str) or not query_text.strip():
             raise _bad_query("The request must contain a non-empty 'query'.", None)
@@ -93,8 +93,14 @@ class GraphApi:
             raise _bad_query(str(error), error.position) from None
         self._parsed[query_text] = query
         scope = self._scope(body)
+        readable = self.world.estate.can_read
         tables = {
-            name: [row for row in rows if row.get("subscriptionId") in scope]
+            name: [
+                row
+                for row in rows
+                if row.get("subscriptionId") in scope
+                and readable(principal, str(row.get("type", "")), str(row.get("id", "")).lower())
+            ]
             for name, rows in self._all_tables().items()
         }
         try:
@@ -117,14 +123,24 @@ class GraphApi:
     def _all_tables(self) -> dict[str, list[dict[str, Any]]]:
         if self._tables_version != self.world.version:
             self._tables = {
-                "resources": [vm_row(self.world, vm) for vm in self.world.vms.values()]
-                + [arc_row(self.world, m) for m in self.world.arcs.values()],
+                "resources": [vm_row(self.world, vm) for vm in self._vms()]
+                + [arc_row(self.world, m) for m in self._arcs()],
                 "patchassessmentresources": run_rows(self.world, "assessPatches"),
                 "patchinstallationresources": run_rows(self.world, "installPatches"),
                 "maintenanceresources": maintenance_rows(self.world),
             }
             self._tables_version = self.world.version
         return self._tables
+
+    def _vms(self) -> Iterable[VirtualMachine]:
+        ghosts = self.world.graph_ghosts.values()
+        yield from self.world.vms.values()
+        yield from (m for m in ghosts if isinstance(m, VirtualMachine))
+
+    def _arcs(self) -> Iterable[ArcMachine]:
+        ghosts = self.world.graph_ghosts.values()
+        yield from self.world.arcs.values()
+        yield from (m for m in ghosts if isinstance(m, ArcMachine))
 
     # --- paging ---------------------------------------------------------------------------
 

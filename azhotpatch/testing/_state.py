@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from azhotpatch.testing._clock import Clock
+from azhotpatch.testing._estate import Estate
 from azhotpatch.testing._faults import FaultLedger, Faults
 from azhotpatch.testing._patches import PRODUCTS, OsProduct, Patch, PatchModel
 
@@ -404,6 +405,9 @@ class World:
         self.seed = seed
         self.faults = faults
         self.fault_ledger = FaultLedger()
+        self.estate = Estate()
+        # machines deleted from ARM that Resource Graph's lagging index still lists
+        self.graph_ghosts: dict[str, VirtualMachine | ArcMachine] = {}
         self.durations = durations
         self.region_skus = {k.lower(): v for k, v in region_skus.items()}
         self.pending_features = {f.lower() for f in pending_features}
@@ -505,6 +509,14 @@ class World:
             and self.fault_ledger.take(rule, target)
             for rule in self.faults.rules
         )
+
+    def remove_machine(self, key: str) -> None:
+        """Delete a machine from ARM; Resource Graph keeps listing it (its index lags)."""
+        machine = self.vms.pop(key, None) or self.arcs.pop(key, None)
+        if machine is None:
+            raise KeyError(f"no machine {key!r} in the emulator")
+        self.graph_ghosts[key] = machine
+        self.changed()
 
     def find_vm(self, sub: str, group: str, name: str) -> VirtualMachine | None:
         return self.vms.get(machine_key(sub, group, "Microsoft.Compute/virtualMachines", name))

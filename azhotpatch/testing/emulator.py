@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from azhotpatch.testing._clock import Clock
 from azhotpatch.testing._compute import new_vm
 from azhotpatch.testing._dispatch import TOKEN_PREFIX, Dispatcher, RequestRecord
+from azhotpatch.testing._estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing._faults import FaultRule, Faults
 from azhotpatch.testing._hybrid import new_arc_key
 from azhotpatch.testing._server import Server, Tls
@@ -45,36 +46,44 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncEmulatorCredential", "Emulator", "EmulatorCredential", "EmulatorStats"]
 
-_TOKEN_LIFETIME = 3600
+_TOKEN_LIFETIME = 3600.0  # wall seconds, unless the emulator sets a shorter one
 
 
 class EmulatorCredential:
     """A token credential the emulator accepts. ``principal`` names the caller (ARM's
-    throttling and RBAC are per principal), so several credentials act as several identities."""
+    throttling and RBAC are per principal), so several credentials act as several identities.
+    Its tokens expire after ``lifetime`` wall seconds, and the emulator refuses them after
+    that as ARM does (401 ``ExpiredAuthenticationToken``); `Emulator.credential` sets it from
+    the emulator's ``token_lifetime``."""
 
-    def __init__(self, principal: str = "emulator-user") -> None:
+    def __init__(self, principal: str = "emulator-user", *, lifetime: float | None = None) -> None:
         self.principal = principal
+        self.lifetime = _TOKEN_LIFETIME if lifetime is None else lifetime
 
-    def _token(self) -> str:
-        return f"{TOKEN_PREFIX}{self.principal}.{uuid.uuid4().hex}"
+    def _info(self) -> AccessTokenInfo:
+        expires = time.time() + self.lifetime
+        token = f"{TOKEN_PREFIX}{int(expires * 1000)}.{uuid.uuid4().hex}.{self.principal}"
+        return AccessTokenInfo(token, int(expires))
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+        info = self._info()
+        return AccessToken(info.token, info.expires_on)
 
     def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+        return self._info()
 
 
 class AsyncEmulatorCredential(EmulatorCredential):
     """The same, for the SDKs' ``.aio`` clients."""
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        return AccessToken(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+        info = self._info()
+        return AccessToken(info.token, info.expires_on)
 
     async def get_token_info(  # type: ignore[override]
         self, *scopes: str, options: Any = None
     ) -> AccessTokenInfo:
-        return AccessTokenInfo(self._token(), int(time.time()) + _TOKEN_LIFETIME)
+        return self._info()
 
     async def close(self) -> None:
         return None
@@ -127,8 +136,11 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         ca_path: str | Path | None = None,
+        token_lifetime: float | None = None,
     ) -> None:
         self.clock = Clock(time_scale, start)
+        # Azure seconds an access token from `credential` lives (None: an hour of wall time)
+        self.token_lifetime = token_lifetime
         region_args: dict[str, Any] = {}
         if regions is not None:
             region_args["regions"] = tuple(regions)
@@ -199,10 +211,17 @@ class Emulator:
         return str(self._tls.ca_path)
 
     def credential(self, principal: str = "emulator-user") -> EmulatorCredential:
-        return EmulatorCredential(principal)
+        return EmulatorCredential(principal, lifetime=self.token_wall_lifetime)
 
     def async_credential(self, principal: str = "emulator-user") -> AsyncEmulatorCredential:
-        return AsyncEmulatorCredential(principal)
+        return AsyncEmulatorCredential(principal, lifetime=self.token_wall_lifetime)
+
+    @property
+    def token_wall_lifetime(self) -> float | None:
+        """How long this emulator's tokens live in wall seconds (None: the default hour)."""
+        if self.token_lifetime is None:
+            return None
+        return self.clock.to_wall(self.token_lifetime)
 
     @property
     def operation_seconds(self) -> dict[str, float]:
@@ -356,6 +375,45 @@ class Emulator:
         with self.dispatcher.lock:
             return dict(self.world.fault_ledger.hits)
 
+    # --- the conditions of a real estate ---------------------------------------------------
+
+    def revoke(self, scope: str, actions: Iterable[str] = ("*",), *, principal: str = "*") -> None:
+        """The identity holds no role granting ``actions`` (RBAC patterns) on ``scope``:
+        ARM answers 403 ``AuthorizationFailed``, and Resource Graph leaves out rows it may
+        not read."""
+        with self.dispatcher.lock:
+            self.world.estate.revocations.append(Revocation(scope, tuple(actions), principal))
+            self.world.changed()
+
+    def lock(self, scope: str, *, name: str = "do-not-change", level: str = "ReadOnly") -> None:
+        """A management lock on ``scope``: changes answer 409 ``ScopeLocked``."""
+        with self.dispatcher.lock:
+            self.world.estate.locks.append(Lock(scope, name, level))
+
+    def deny_by_policy(self, scope: str, *, name: str = "deny-patch-settings-changes") -> None:
+        """A deny policy assignment on ``scope``: PUT and PATCH of VMs and Arc machines
+        answer 403 ``RequestDisallowedByPolicy``."""
+        with self.dispatcher.lock:
+            self.world.estate.policies.append(PolicyDenial(scope, name))
+
+    def disable_subscription(self, subscription_id: str) -> None:
+        """The subscription becomes disabled, hence read-only: writes answer 409
+        ``ReadOnlyDisabledSubscription``."""
+        with self.dispatcher.lock:
+            self.world.estate.disabled.add(subscription_id.lower().rsplit("/", 1)[-1])
+
+    def occupy(self, resource_id: str, seconds: float) -> None:
+        """Someone else's operation holds the machine for ``seconds`` (Azure seconds): its
+        writes and patch actions answer 409 until then."""
+        with self.dispatcher.lock:
+            self.world.estate.busy[resource_id.lower()] = self.world.now() + seconds
+
+    def delete(self, resource_id: str) -> None:
+        """Delete the machine from ARM while Resource Graph, whose index lags, still lists it:
+        a machine deleted after an inventory saw it."""
+        with self.dispatcher.lock:
+            self.world.remove_machine(resource_id.lower())
+
     def truth(self) -> dict[str, MachineTruth]:
         """The generated fleet's ground truth, keyed by lower-cased resource id."""
         return dict(self.fleet.truth) if self.fleet else {}
@@ -392,8 +450,39 @@ class Emulator:
                 "ca_path": self.ca_path,
                 "time_scale": self.clock.time_scale,
                 "subscriptions": sorted(self.world.subscriptions),
+                "operation_seconds": self.operation_seconds,
+                "token_lifetime": self.token_wall_lifetime,
             }
+        if method == "POST" and path in _ESTATE_ADMIN:
+            _ESTATE_ADMIN[path](self, payload)
+            return {"ok": True}
         raise KeyError(f"{method} {path}")
+
+
+def _set_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
+    rate = float(payload.get("rate", 0.0))
+    seed = int(payload.get("seed", emulator.world.seed))
+    emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
+
+
+# POST /_emulator/<name> with a JSON body: set the conditions of a real estate on an emulator
+# serving in another process (what `python -m azhotpatch.testing` users and the command-line
+# tests drive).
+_ESTATE_ADMIN: dict[str, Callable[[Emulator, dict[str, Any]], None]] = {
+    "faults": _set_faults,
+    "revoke": lambda emu, p: emu.revoke(
+        p["scope"], p.get("actions", ("*",)), principal=p.get("principal", "*")
+    ),
+    "lock": lambda emu, p: emu.lock(
+        p["scope"], name=p.get("name", "do-not-change"), level=p.get("level", "ReadOnly")
+    ),
+    "policy": lambda emu, p: emu.deny_by_policy(
+        p["scope"], name=p.get("name", "deny-patch-settings-changes")
+    ),
+    "disable-subscription": lambda emu, p: emu.disable_subscription(p["subscription"]),
+    "occupy": lambda emu, p: emu.occupy(p["resource_id"], float(p["seconds"])),
+    "delete": lambda emu, p: emu.delete(p["resource_id"]),
+}
 
 
 # --- documents ----------------------------------------------------------------------------------
