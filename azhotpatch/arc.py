@@ -40,7 +40,14 @@ from azhotpatch._azure.lro import (
 from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Probe, Settled, Started, activity_of, wait_attached
+from azhotpatch._azure.trigger import (
+    Probe,
+    Settled,
+    Started,
+    activity_of,
+    succeeded_or_raise,
+    wait_attached,
+)
 from azhotpatch.eligibility import arc_eligibility, refusal
 from azhotpatch.errors import DeadlineExceededError, OperationFailedError, PrerequisiteError
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
@@ -474,5 +481,5 @@ async def finish(
         )
         body = result.as_dict()
     if token.action == "install":
-        return installation(str(rid), MachineKind.ARC, body)
-    return arc_assessment(str(rid), body)
+        return succeeded_or_raise(installation(str(rid), MachineKind.ARC, body), doing)
+    return succeeded_or_raise(arc_assessment(str(rid), body), doing)

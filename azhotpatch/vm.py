@@ -25,7 +25,7 @@ from azhotpatch._azure.lro import (
 )
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Probe, Settled, Started, wait_attached
+from azhotpatch._azure.trigger import Probe, Settled, Started, succeeded_or_raise, wait_attached
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.models import (
@@ -367,7 +367,7 @@ async def finish(
             doing=doing,
             deadline=deadline,
         )
-        return _from_summary(rid, token.action, summary)
+        return succeeded_or_raise(_from_summary(rid, token.action, summary), doing)
     operations = session.compute(rid.subscription_id).virtual_machines
 
     async def resume(sdk_token: str, *, from_status: bool = True) -> Any:
@@ -407,9 +407,9 @@ async def finish(
         )
         body = fetched.as_dict()
     result: Assessment | Installation = (
-        installation(str(rid), MachineKind.VM, body)
+        succeeded_or_raise(installation(str(rid), MachineKind.VM, body), doing)
         if token.action == "install"
-        else vm_assessment(str(rid), body)
+        else succeeded_or_raise(vm_assessment(str(rid), body), doing)
     )
     ended = timestamp(status.ended)
     if ended is None:

@@ -44,9 +44,14 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try. ``backoff`` is the first wait after a transient failure; waits double
-    up to ``backoff_max`` with full jitter. ``attempts`` counts every try, the first included."""
+    up to ``backoff_max`` with full jitter. ``attempts`` counts every try, the first included.
 
-    attempts: int = 8
+    Six tries ride out about half a minute of failures with the default back-off. A try can
+    be two requests: when Azure drops a kept-alive connection, the HTTP transport (aiohttp)
+    sends an idempotent request once more on a new connection by itself, as HTTP allows; so
+    a fault that persists costs at most twelve requests per call, not a storm."""
+
+    attempts: int = 6
     backoff: float = 1.0
     backoff_max: float = 60.0
     retry_after_max: float = 600.0

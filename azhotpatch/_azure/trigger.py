@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from azhotpatch._azure.lro import timed_out
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import AmbiguousOperationError, ConflictError
-from azhotpatch.models import OperationStatus
+from azhotpatch.errors import AmbiguousOperationError, ConflictError, OperationFailedError
+from azhotpatch.models import Assessment, Installation, OperationStatus
 
 Summary = Mapping[str, Any]
+Result = TypeVar("Result", bound=Assessment | Installation)
 _SIGHTINGS = 3
 
 
@@ -148,6 +149,23 @@ async def settle(probe: Probe, previous: str | None, *, again: bool = False) -> 
     if again and status.done and status is not OperationStatus.SUCCEEDED:
         return Settled(False, found)
     return Settled(True, previous)
+
+
+def succeeded_or_raise(result: Result, doing: str) -> Result:
+    """The finished operation's result, or `OperationFailedError` when Azure says it ended
+    Failed: what the SDK's poller raises for a VM operation whose status says so, for the
+    results it cannot see fail (an Arc patch run's, read at its ``Location``; one read back
+    from the machine's state). A result that completed with warnings is returned."""
+    if result.status is not OperationStatus.FAILED:
+        return result
+    error = result.error
+    raise OperationFailedError(
+        f"{doing} ended Failed in Azure" + (f" ({error})" if error else ""),
+        resource=result.resource,
+        fix="retry it (a fleet: rerun with the same journal and --retry-failed); if it keeps "
+        "failing, check the machine's guest agent and Windows Update logs",
+        azure_code=error.code if error else None,
+    )
 
 
 async def wait_attached(

@@ -20,9 +20,11 @@ from azhotpatch.testing._state import Durations
 from azhotpatch.testing._throttle import Limits
 from azhotpatch.testing.emulator import (
     AsyncEmulatorCredential,
+    AzureRecord,
     Emulator,
     EmulatorCredential,
     EmulatorStats,
+    OperationRecord,
 )
 from azhotpatch.testing.fleet import ArcSpec, FleetSpec, MachineTruth, VmSpec
 from azhotpatch.testing.process import emulator_process
@@ -30,6 +32,7 @@ from azhotpatch.testing.process import emulator_process
 __all__ = [
     "ArcSpec",
     "AsyncEmulatorCredential",
+    "AzureRecord",
     "Bucket",
     "Clock",
     "Durations",
@@ -41,6 +44,7 @@ __all__ = [
     "FleetSpec",
     "Limits",
     "MachineTruth",
+    "OperationRecord",
     "ThrottleLimits",
     "VmSpec",
     "emulator_process",

@@ -141,7 +141,8 @@ class Dispatcher:
             request.principal = _principal(request.headers)
             response, drop_after = self._serve(request, state)
         except ArmError as error:
-            response, drop_after = error.response(), False
+            # dropped after processing, whatever the processing answered
+            response, drop_after = error.response(), state["fault"] == "reset_after_commit"
         except _DropConnectionError:
             state["fault"] = "reset"
             self.faults_served["reset"] += 1
@@ -275,12 +276,11 @@ class Dispatcher:
         if not rules:
             return None
         operation = self._operation_of(request)
+        subject = operation.kind if operation is not None else _table_of(request, route)
         for rule in rules:
             if rule.route != route.name or rule.kind in OPERATION_FAULTS:
                 continue
-            if rule.operation is not None and (
-                operation is None or operation.kind != rule.operation
-            ):
+            if rule.operation is not None and subject != rule.operation:
                 continue
             if rule.at == "done" and (operation is None or not operation.done):
                 continue
@@ -446,6 +446,17 @@ class Dispatcher:
             parameters=tuple(sorted(request.query)),
             target=request.targets[0] if request.targets else None,
         )
+
+
+def _table_of(request: Request, route: Route) -> str | None:
+    """The table a Resource Graph query reads (its first word), which a `FaultRule`'s
+    ``operation`` names to aim at one kind of query."""
+    if route.scope != "tenant" or request.method != "POST":
+        return None
+    body = request.json(required=False)
+    query = body.get("query") if isinstance(body, dict) else None
+    words = str(query or "").split()
+    return words[0].lower() if words else None
 
 
 class _DropConnectionError(Exception):

@@ -66,7 +66,8 @@ class FaultRule:
       (``vm.update``, ``compute.operation``, ``graph.resources``...).
     * ``operation``: the kind of operation (``vmUpdate``, ``assessPatches``,
       ``installPatches``, ``licenseProfile``): for a status route, the one whose status is
-      read; for an operation fault, the one affected.
+      read; for an operation fault, the one affected. For Resource Graph, the table a query
+      reads (``resources``, ``patchinstallationresources``...).
     * ``scope``: a resource id (a machine, a resource group, a subscription) the request or
       operation must concern; None for anywhere. Resource Graph queries concern the
       subscriptions they name.

@@ -35,6 +35,8 @@ from azhotpatch.testing._state import (
     ArcMachine,
     Durations,
     InstallRecord,
+    Operation,
+    VirtualMachine,
     World,
     default_region_skus,
 )
@@ -42,9 +44,17 @@ from azhotpatch.testing._throttle import Limits
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
 
 if TYPE_CHECKING:
+    from azhotpatch.aio import Hotpatch as AsyncHotpatch
     from azhotpatch.client import Hotpatch
 
-__all__ = ["AsyncEmulatorCredential", "Emulator", "EmulatorCredential", "EmulatorStats"]
+__all__ = [
+    "AsyncEmulatorCredential",
+    "AzureRecord",
+    "Emulator",
+    "EmulatorCredential",
+    "EmulatorStats",
+    "OperationRecord",
+]
 
 _TOKEN_LIFETIME = 3600.0  # wall seconds, unless the emulator sets a shorter one
 
@@ -93,6 +103,68 @@ class AsyncEmulatorCredential(EmulatorCredential):
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    """One long-running operation as Azure ran it: its status (a patch run's result status
+    where it has one, e.g. ``CompletedWithWarnings``) and, if it failed, Azure's error code."""
+
+    status: str
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class AzureRecord:
+    """What Azure did to one machine (`Emulator.azure_record`): whether it still exists,
+    whether Hotpatch is on (a VM's settings, an Arc machine's own verdict), and every
+    settings update, assessment and installation it ran, in order."""
+
+    exists: bool
+    enrolled: bool
+    updates: tuple[OperationRecord, ...] = ()
+    assessments: tuple[OperationRecord, ...] = ()
+    installs: tuple[OperationRecord, ...] = ()
+
+    def outcome(
+        self, actions: Iterable[str] = ("enable", "assess", "install")
+    ) -> tuple[str, str | None]:
+        """What a run of ``actions`` must report for the machine, judged by what Azure did:
+        ``("succeeded", None)`` when every step's work is done; ``("failed", code)`` with
+        Azure's error code when the operation of a step failed, or ``("failed", None)`` when
+        a step's work was never done."""
+        wanted = tuple(actions)
+        checks = (
+            ("enable", self.enrolled, self.updates),
+            ("assess", _succeeded(self.assessments), self.assessments),
+            ("install", _succeeded(self.installs), self.installs),
+        )
+        for action, done, operations in checks:
+            if action not in wanted or done:
+                continue
+            last = operations[-1] if operations else None
+            return "failed", last.error_code if last else None
+        return "succeeded", None
+
+
+def _succeeded(operations: tuple[OperationRecord, ...]) -> bool:
+    return bool(operations) and operations[-1].status == "Succeeded"
+
+
+def _result(op: Operation) -> OperationRecord:
+    status = str((op.output or {}).get("status") or op.status)
+    return OperationRecord(status, (op.error or {}).get("code") if op.failed else None)
+
+
+def _enrolled(machine: VirtualMachine | ArcMachine) -> bool:
+    if isinstance(machine, ArcMachine):
+        return machine.hotpatch_status == "Enabled"
+    mode = machine.patch_settings.get("patchMode")
+    return (
+        machine.hotpatch_enabled
+        and mode == "AutomaticByPlatform"
+        and machine.provisioning == "Succeeded"
+    )
 
 
 @dataclass(frozen=True)
@@ -245,6 +317,16 @@ class Emulator:
         from azhotpatch.client import Hotpatch
 
         credential = options.pop("credential", None) or self.credential()
+        return Hotpatch(credential, **self._client_settings(options))
+
+    def async_client(self, **options: Any) -> AsyncHotpatch:
+        """An `azhotpatch.aio.Hotpatch` wired to this emulator (for asyncio callers)."""
+        from azhotpatch.aio import Hotpatch as AsyncHotpatch
+
+        credential = options.pop("credential", None) or self.async_credential()
+        return AsyncHotpatch(credential, **self._client_settings(options))
+
+    def _client_settings(self, options: dict[str, Any]) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "endpoint": self.endpoint,
             "connection_verify": self.ca_path,
@@ -253,7 +335,7 @@ class Emulator:
             "operation_seconds": self.operation_seconds,
         }
         settings.update(options)
-        return Hotpatch(credential, **settings)
+        return settings
 
     # --- building the world ---------------------------------------------------------------
 
@@ -413,6 +495,26 @@ class Emulator:
         a machine deleted after an inventory saw it."""
         with self.dispatcher.lock:
             self.world.remove_machine(resource_id.lower())
+
+    def azure_record(self, resource_id: str) -> AzureRecord:
+        """What Azure did to the machine, from the emulator's own state: the ground truth a
+        client's report must agree with, whatever the transport did on the way."""
+        key = resource_id.lower()
+        with self.dispatcher.lock:
+            self.world.settle()
+            machine = self.world.vms.get(key) or self.world.arcs.get(key)
+            if machine is None:
+                return AzureRecord(exists=False, enrolled=False)
+            operations = [op for op in self.world.operations.values() if op.target == key]
+            return AzureRecord(
+                exists=True,
+                enrolled=_enrolled(machine),
+                updates=tuple(
+                    _result(op) for op in operations if op.kind in ("vmUpdate", "licenseProfile")
+                ),
+                assessments=tuple(_result(op) for op in operations if op.kind == "assessPatches"),
+                installs=tuple(_result(op) for op in operations if op.kind == "installPatches"),
+            )
 
     def truth(self) -> dict[str, MachineTruth]:
         """The generated fleet's ground truth, keyed by lower-cased resource id."""
@@ -598,8 +700,13 @@ def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
         enable_hotpatching=spec.enable_hotpatching,
         hotpatch_status=spec.hotpatch_status,
     )
-    if spec.licensed:
+    if spec.licensed or spec.license_disabled:
         now = world.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        hotpatch = (
+            {"subscriptionStatus": "Disabled", "disenrollmentDate": now, "billingEndDate": now}
+            if spec.license_disabled and not spec.licensed
+            else {"subscriptionStatus": "Enabled", "enrollmentDate": now, "billingStartDate": now}
+        )
         machine.license = {
             "softwareAssurance": {"softwareAssuranceCustomer": False},
             "productProfile": {
@@ -607,14 +714,7 @@ def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
                 "subscriptionStatus": "Enabled",
                 "enrollmentDate": now,
                 "billingStartDate": now,
-                "productFeatures": [
-                    {
-                        "name": "Hotpatch",
-                        "subscriptionStatus": "Enabled",
-                        "enrollmentDate": now,
-                        "billingStartDate": now,
-                    }
-                ],
+                "productFeatures": [{"name": "Hotpatch", **hotpatch}],
             },
         }
     return machine

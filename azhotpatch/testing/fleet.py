@@ -154,6 +154,8 @@ class ArcSpec:
     enable_hotpatching: bool | None = None
     hotpatch_status: str = "Unknown"
     licensed: bool = False
+    # a license profile whose Hotpatch feature is Disabled (enrolled once, then disenrolled)
+    license_disabled: bool = False
     months_behind: int = 1
     tags: dict[str, str] = field(default_factory=dict)
 
