@@ -28,6 +28,7 @@ from azure.mgmt.hybridcompute.models import (
 
 from azhotpatch import catalog
 from azhotpatch._azure import graph, trigger
+from azhotpatch._azure.errors import azure_code
 from azhotpatch._azure.lro import (
     IMMEDIATE,
     OperationToken,
@@ -165,7 +166,9 @@ async def _license(session: Session, rid: ResourceId, deadline: Deadline) -> dic
     async def get() -> Any:
         try:
             return await client.license_profiles.get(rid.resource_group, rid.name)
-        except AzureNotFound:
+        except AzureNotFound as error:
+            if azure_code(error) == "ParentResourceNotFound":  # the machine is gone
+                raise
             return None
 
     found = await session.call(

@@ -100,6 +100,17 @@ def test_troubleshooting_explains_every_error_class() -> None:
     assert missing == []
 
 
+def test_troubleshooting_explains_every_outcome_code() -> None:
+    """Every code a fleet report can carry: our errors' (above), the runner's own, and each
+    prerequisite's rule."""
+    from azhotpatch.fleet.runner import MACHINE_GONE, PATCHES_FAILED
+    from azhotpatch.models import Rule
+
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    codes = [MACHINE_GONE, PATCHES_FAILED, *(rule.value for rule in Rule)]
+    assert [code for code in codes if f"`{code}`" not in page] == []
+
+
 @pytest.mark.parametrize(("page", "command"), _command_lines(), ids=lambda v: str(v)[:60])
 def test_every_command_line_example_parses_or_runs(page: str, command: str) -> None:
     """Lines with placeholders (``<sub>``) are templates: every option they use must exist

@@ -72,7 +72,12 @@ ARC_VERDICT_EVERY = 10.0
 MACHINE_GONE = "MachineGone"
 PATCHES_FAILED = "PatchesFailed"
 # ARM's codes for a machine that is not there (any more).
-_GONE = ("ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound")
+_GONE = (
+    "ResourceNotFound",
+    "ParentResourceNotFound",
+    "ResourceGroupNotFound",
+    "SubscriptionNotFound",
+)
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,15 @@ class HybridApi:
     # --- license profile ------------------------------------------------------------------
 
     def _profile(self, request: Request) -> ArcMachine:
+        p = request.params
+        if self.world.find_arc(p["sub"], p["group"], p["name"]) is None:
+            require_group(self.world, p["sub"], p["group"])
+            raise ArmError(
+                404,
+                "ParentResourceNotFound",
+                "Can not perform requested operation on nested resource. Parent resource "
+                f"'{p['name']}' not found.",
+            )
         machine = self._machine(request)
         if request.params["profile"].lower() != "default":
             raise bad_parameter(
