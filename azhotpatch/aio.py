@@ -438,9 +438,10 @@ class Hotpatch:
         self, machines: Iterable[str | ResourceId | MachineRecord] | None, scope: Mapping[str, Any]
     ) -> InventoryFilter:
         """The filter a plan covers: exact machines, or the inventory filter's arguments."""
-        if machines is not None:
+        given = machines if machines is not None else scope.get("machines")
+        if given is not None:
             return InventoryFilter.of_ids(
-                m.id if isinstance(m, MachineRecord) else m for m in machines
+                m.id if isinstance(m, MachineRecord) else m for m in given
             )
         return InventoryFilter.build(**scope)
 
@@ -488,6 +489,7 @@ class Hotpatch:
         journal: str | Path | None = None,
         retry_failed: bool = False,
         progress: Callable[[ProgressEvent], None] | None = None,
+        on_plan: Callable[[Plan], None] | None = None,
         deadline: Seconds = None,
         tune_collector: bool = True,
         **scope: Any,
@@ -498,6 +500,7 @@ class Hotpatch:
         refused for anything else before a request is sent. ``retry_failed`` attempts the
         machines that ended failed again, from the step that failed, reading Azure's state
         first (what succeeded, and an install Azure may have received, is never sent again).
+        ``on_plan`` sees the plan before anything runs (to show it, or size a progress bar).
         Machines are let in as fast as their subscriptions' buckets can serve them;
         ``concurrency`` caps how many are in flight at once on top of that. For the run's
         length Python's garbage collector runs less often (``tune_collector=False`` leaves it
@@ -520,6 +523,8 @@ class Hotpatch:
         opened = Journal(journal, identity) if journal is not None else None
         try:
             chosen = plan or await self.plan(actions=actions, install=install, **scope)
+            if on_plan is not None:
+                on_plan(chosen)
             options = RunOptions(
                 concurrency=concurrency,
                 install=chosen_install,

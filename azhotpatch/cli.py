@@ -254,14 +254,15 @@ def _fleet(
     journal: str | None,
     concurrency: int | None,
     install: Any = None,
+    retry_failed: bool = False,
 ) -> Report:
-    """Plan, show the plan, run it with a progress bar, and return the report."""
+    """Plan, show the plan, run it with a progress bar, and return the report (a journal is
+    checked against what is asked before the plan's first request)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from azhotpatch.fleet.plan import Plan
+
     settings = _settings(ctx)
-    plan = client.plan(actions=actions, install=install, **scope)
-    if settings.output is Output.table:
-        _console().print(plan.summary())
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -270,13 +271,23 @@ def _fleet(
         console=_console(stderr=True),
         disable=settings.output is Output.json,
     )
+    task = progress.add_task(" + ".join(actions), total=None)
+
+    def planned(plan: Plan) -> None:
+        if settings.output is Output.table:
+            progress.console.print(plan.summary())
+        progress.update(task, total=len(plan.items))
+
     with progress:
-        task = progress.add_task(" + ".join(actions), total=len(plan.items))
         return client.run(
-            plan,
+            actions=actions,
+            install=install,
             journal=journal,
+            retry_failed=retry_failed,
             concurrency=concurrency,
+            on_plan=planned,
             progress=lambda event: progress.update(task, completed=event.done),
+            **scope,
         )
 
 
@@ -679,6 +690,14 @@ def run(
     actions: Annotated[str, typer.Option(help="comma-separated")] = "enable,assess,install",
     journal: JOURNAL = None,
     concurrency: CONCURRENCY = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="with --journal: attempt the machines that ended failed again, from the "
+            "step that failed, reading Azure's state first",
+        ),
+    ] = False,
 ) -> None:
     """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
     from azhotpatch.errors import HotpatchError
@@ -689,7 +708,13 @@ def run(
             filters = Filters(subscription, management_group, resource_group, location, tag, kind)
             scope = _scope(ids, filters, emu)
             report = _fleet(
-                ctx, actions.split(","), scope, client, journal=journal, concurrency=concurrency
+                ctx,
+                actions.split(","),
+                scope,
+                client,
+                journal=journal,
+                concurrency=concurrency,
+                retry_failed=retry_failed,
             )
             _report(ctx, report)
     except HotpatchError as error:

@@ -141,7 +141,8 @@ class StepRecord:
 
 class Journal:
     """One run's record. Opening an existing file resumes it; it must be a journal of this
-    schema, made for the same `RunIdentity`."""
+    schema, made for the same `RunIdentity`. ``resumed`` says whether it holds steps from an
+    earlier run."""
 
     def __init__(self, path: str | Path, identity: RunIdentity) -> None:
         self.path = Path(path)
@@ -190,7 +191,7 @@ class Journal:
             )
         self._check(identity)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        return True
+        return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
 
     def _check(self, identity: RunIdentity) -> None:
         try:
