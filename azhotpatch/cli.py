@@ -145,7 +145,7 @@ def _running_emulator(settings: Settings) -> dict[str, Any]:
         info = json.load(answer)
     scale = float(settings.time_scale or info["time_scale"])
     return {
-        "credential": EmulatorCredential(),
+        "credential": EmulatorCredential(lifetime=info.get("token_lifetime")),
         "endpoint": url,
         "connection_verify": settings.ca_bundle or True,
         "time_scale": scale,

@@ -20,9 +20,10 @@ from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling
 from azure.mgmt.core.polling.arm_polling import AzureAsyncOperationPolling, BodyContentPolling
 from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 
+from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
+from azhotpatch.errors import DeadlineExceededError, HotpatchError, InvalidArgumentError
 from azhotpatch.parse import timestamp
 
 Resume = Callable[[str], Awaitable[Any]]
@@ -236,6 +237,11 @@ def _status(body: dict[str, Any] | None, output: Any) -> StatusOutput:
     )
 
 
+class _PolledThenFailedError(HotpatchError):
+    """A wait that failed after some polls were answered: the retry policy does not retry it
+    (it is none of Azure's failures), and the wait starts a fresh retry budget instead."""
+
+
 async def wait_for_poller(
     session: Session,
     poller: Any,
@@ -246,7 +252,12 @@ async def wait_for_poller(
     deadline: Deadline,
     handle: OperationToken | None = None,
 ) -> Any:
-    """The poller's result, retrying failed polls by resuming from its continuation token."""
+    """The poller's result, retrying failed polls by resuming from its continuation token.
+
+    The retry budget counts polls that fail one after another: a poll that fails after
+    others were answered starts a fresh budget, so an operation that runs for hours is not
+    failed by a handful of faults spread over its hundreds of polls, while a status that
+    cannot be read at all still ends the wait after the budget's tries."""
     token: str = poller.continuation_token()
     current: Any = poller
 
@@ -254,15 +265,25 @@ async def wait_for_poller(
         nonlocal current
         if current is None:
             current = await resume(token)
-        try:
-            return await _bounded(current.result(), deadline, resource, doing, handle)
-        except BaseException:
-            current = None
-            raise
+        with counting() as sent:
+            try:
+                return await _bounded(current.result(), deadline, resource, doing, handle)
+            except Exception as error:
+                current = None
+                if sent.requests > 1 and not isinstance(error, HotpatchError):
+                    raise _PolledThenFailedError(str(error), resource=resource) from error
+                raise
+            except BaseException:
+                current = None
+                raise
 
-    return await session.call(
-        attempt, resource=resource, doing=doing, idempotent=True, deadline=deadline
-    )
+    while True:
+        try:
+            return await session.call(
+                attempt, resource=resource, doing=doing, idempotent=True, deadline=deadline
+            )
+        except _PolledThenFailedError:
+            continue
 
 
 async def _bounded(

@@ -89,7 +89,12 @@ async def trigger(
             )
             return Started(poller)
         except ConflictError:
-            return Started(None)
+            # Our first request, running after all, or another operation holding the
+            # machine: only the machine's state tells which (attaching to nothing would
+            # wait for an operation that does not exist).
+            if await _appeared(session, probe, previous, resource, doing, deadline):
+                return Started(None)
+            raise
         except AmbiguousSendError as second:
             if await _appeared(session, probe, previous, resource, doing, deadline):
                 return Started(None)
