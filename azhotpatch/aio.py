@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import arc, features, vm
+from azhotpatch import arc, features, validation, vm
 from azhotpatch._azure.lro import OperationToken
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
@@ -65,36 +65,31 @@ async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineReco
         yield record
 
 
-def _location(value: str) -> str:
-    text = str(value or "").strip().lower().replace(" ", "")
-    if not text.isalnum():
-        raise InvalidArgumentError(
-            "location", f"{value!r} is not an Azure region name", fix="e.g. westeurope"
-        )
-    return text
-
-
 def _scope_filter(scope: Mapping[str, Any]) -> ScopeFilter:
     """A dynamic scope's filter from the inventory filter: kinds, groups, locations, tags."""
-    kinds = [MachineKind(str(getattr(k, "value", k)).lower()) for k in scope.get("kinds") or ()]
-    tags = scope.get("tags") or {}
+    checked = InventoryFilter.build(**scope)
     return ScopeFilter.of_kinds(
-        kinds or (MachineKind.VM, MachineKind.ARC),
-        resource_groups=tuple(scope.get("resource_groups") or ()),
-        locations=tuple(scope.get("locations") or ()),
-        tags={k: (str(v),) for k, v in tags.items()} or None,
+        checked.kinds,
+        resource_groups=checked.resource_groups,
+        locations=checked.locations,
+        tags={k: (v,) for k, v in checked.tags.items()} or None,
     )
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
+    return validation.optional_seconds(value, argument)
+
+
+def _machines_or_filter(machines: object, scope: Mapping[str, Any]) -> None:
+    """Machines are chosen by ids or by an inventory filter; a filter given beside ids would
+    be silently ignored, and a misspelt one would fail deep inside."""
+    validation.filter_names(scope)
+    if machines is not None and scope:
         raise InvalidArgumentError(
-            argument, f"{value!r} is not a positive duration", fix="pass e.g. timedelta(minutes=30)"
+            ", ".join(sorted(scope)),
+            "is given together with machines, and would be ignored",
+            fix="pass machines or an inventory filter, not both",
         )
-    return seconds
 
 
 def _operation_seconds(
@@ -181,8 +176,14 @@ class Hotpatch:
         operation_seconds: Mapping[str, float] | None = None,
     ) -> None:
         chosen = get_cloud(cloud)
-        if time_scale <= 0:
-            raise InvalidArgumentError("time_scale", "must be > 0", fix="leave it at 1 for Azure")
+        time_scale = validation.time_scale(time_scale)
+        validation.count(connections, "connections", minimum=1)
+        if endpoint is not None:
+            endpoint = validation.endpoint(endpoint)
+        if isinstance(connection_verify, str):
+            connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
+        if polling_interval is not None:
+            polling_interval = validation.optional_seconds(polling_interval, "polling_interval")
         base_limits = limits or chosen.limits
         policy = retry or RetryPolicy()
         settings = Settings(
@@ -375,7 +376,13 @@ class Hotpatch:
     async def resume(self, token: str) -> PendingOperation:
         """A `PendingOperation` for a handle's token (from ``PendingOperation.token``, a
         ``DeadlineExceededError.handle_token``, or a journal)."""
-        return PendingOperation(self, OperationToken.decode(token), None)
+        if not isinstance(token, str):
+            raise InvalidArgumentError(
+                "token", f"{token!r} is not a string", fix="pass PendingOperation.token unchanged"
+            )
+        decoded = OperationToken.decode(token)
+        parse_resource_id(decoded.resource)
+        return PendingOperation(self, decoded, None)
 
     async def _start(
         self, rid: ResourceId, action: str, options: InstallOptions | None, deadline: Seconds
@@ -437,7 +444,9 @@ class Hotpatch:
         """A plan for the machines (records, ids, or the inventory filter in ``scope``):
         eligibility with every reason, the steps, Arc cost and the calendar. Nothing is
         changed."""
+        _machines_or_filter(machines, scope)
         chosen = parse_actions(actions)
+        validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
         records: Any
         if machines is None:
             records = self.inventory(**scope)
@@ -474,14 +483,17 @@ class Hotpatch:
         caps how many are in flight at once on top of that. For the run's length Python's
         garbage collector runs less often (``tune_collector=False`` leaves it alone; see
         `azhotpatch.fleet.collector`)."""
-        if concurrency is not None and concurrency < 1:
-            raise InvalidArgumentError("concurrency", "must be at least 1", fix="e.g. 500")
+        _machines_or_filter(plan, scope)
+        if concurrency is not None:
+            validation.count(concurrency, "concurrency", minimum=1)
+        run_deadline = _seconds(deadline, "deadline")
+        journal_file = None if journal is None else validation.journal_path(journal)
         chosen = plan or await self.plan(actions=actions, install=install, **scope)
         options = RunOptions(
             concurrency=concurrency,
             install=install or chosen.install or InstallOptions(),
-            journal=journal,
-            deadline=_seconds(deadline, "deadline"),
+            journal=journal_file,
+            deadline=run_deadline,
             tune_collector=tune_collector,
         )
         return await fleet_runner.run(self._session, chosen, options, progress)
@@ -521,6 +533,7 @@ class Hotpatch:
         is ``"fix"`` (make the fixes azhotpatch can) or ``"assign"``. Everything is validated
         before any call; a second identical call writes nothing. ``dry_run`` writes nothing.
         """
+        _machines_or_filter(machines, scope)
         knobs: dict[str, Any] = {
             "name": name,
             "mode": mode,
@@ -537,7 +550,7 @@ class Hotpatch:
         options = ScheduleOptions(
             schedule=chosen,
             resource_group=parse_resource_group(resource_group),
-            location=_location(location),
+            location=validation.location(location),
             assign_by=choose(AssignBy, assign_by, "assign_by"),
             conflicts=choose(ConflictPolicy, conflicts, "conflicts"),
             dry_run=dry_run,
@@ -555,6 +568,7 @@ class Hotpatch:
     ) -> ScheduledStatus:
         """Last and next scheduled run per configuration and per machine (ids, or the
         inventory filter in ``scope``), from Resource Graph."""
+        _machines_or_filter(machines, scope)
         records = [record async for record in self._records(machines, scope)]
         return await fleet_schedule.scheduled_status(self._session, records)
 

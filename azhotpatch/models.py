@@ -349,7 +349,7 @@ class Installation:
         return self.reboot_status is RebootStatus.REQUIRED
 
 
-_KB = re.compile(r"^(?:KB)?(\d{6,8})$", re.IGNORECASE)
+_KB = re.compile(r"(?:KB)?(\d{6,8})", re.IGNORECASE)
 _MAX_DURATION = timedelta(hours=4)
 
 
@@ -492,7 +492,7 @@ def _kbs(argument: str, values: Iterable[str]) -> tuple[str, ...]:
         values = [values]
     normalised: list[str] = []
     for value in values:
-        match = _KB.match(str(value).strip())
+        match = _KB.fullmatch(str(value).strip())
         if not match:
             raise InvalidArgumentError(
                 argument,
