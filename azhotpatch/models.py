@@ -129,6 +129,17 @@ class Eligibility:
     def __bool__(self) -> bool:
         return self.ok
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "resource": self.resource,
+            "ok": self.ok,
+            "compliant": self.compliant,
+            "reasons": [
+                {"rule": r.rule.value, "blocking": r.blocking, "message": r.message, "fix": r.fix}
+                for r in self.reasons
+            ],
+        }
+
     def with_resource(self, resource: str) -> Eligibility:
         return Eligibility(resource=resource, reasons=self.reasons)
 

@@ -13,7 +13,6 @@ import difflib
 import math
 import os
 import re
-import ssl
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
@@ -269,7 +268,7 @@ def iso_date(text: str, argument: str) -> date:
 # --- where and how to connect --------------------------------------------------------------------
 
 
-def endpoint(url: object) -> str:
+def endpoint(url: object, argument: str = "endpoint") -> str:
     """A Resource Manager URL: https (azure-core sends bearer tokens over nothing else) and a
     host; returned without a trailing slash."""
     text = url.strip() if isinstance(url, str) else ""
@@ -280,7 +279,7 @@ def endpoint(url: object) -> str:
         valid = False
     if not valid or parts.query or parts.fragment:
         raise InvalidArgumentError(
-            "endpoint",
+            argument,
             f"{url!r} is not an https URL of a Resource Manager endpoint",
             fix="pass e.g. https://management.azure.com, or leave it out and choose a cloud",
         )
@@ -300,6 +299,8 @@ def ca_bundle(path: object, argument: str = "ca_bundle") -> str:
             f"{str(file)!r} does not exist or is not a file",
             fix="pass the path of a PEM CA bundle (an emulator writes one: its --ca-path)",
         )
+    import ssl  # here: it takes as long to import as the rest of this module
+
     try:
         ssl.create_default_context(cafile=str(file))
     except (ssl.SSLError, OSError, ValueError) as error:

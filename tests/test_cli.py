@@ -8,7 +8,10 @@ import sys
 
 from typer.testing import CliRunner
 
-from azhotpatch.cli import EXIT_USAGE, app
+from azhotpatch.cli import app
+from azhotpatch.fleet.report import ExitCode
+
+EXIT_USAGE = ExitCode.USAGE
 
 runner = CliRunner()
 

@@ -1,0 +1,132 @@
+"""The command group: where every invocation starts and ends.
+
+Three things happen here and nowhere else:
+
+* global options (``--output json``...) are accepted after the subcommand as well as before
+  it, as az, kubectl and gh accept ``-o json`` anywhere;
+* every error becomes its exit code (`azhotpatch.cli.errors`), so no command catches one;
+* the parser's usage errors exit 64 like every other bad input (the parser's own default, 2,
+  means "some machines failed" here).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from azhotpatch.cli import errors
+from azhotpatch.fleet.report import ExitCode
+
+# typer re-exports click's exceptions only through some subclasses (and vendors click from
+# typer 0.29 on); these are their bases, wherever they come from.
+_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]  # UsageError
+_PARSER_ERRORS: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    typer.BadParameter.__mro__[2],  # ClickException
+)
+
+
+class CommandGroup(TyperGroup):
+    """The root ``azhotpatch`` group."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._hoisted(ctx, args))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _PARSER_ERRORS:
+            raise
+        except Exception as error:  # every failure, ours or not, ends as an exit code
+            raise typer.Exit(errors.report(error, debug=bool(ctx.params.get("debug")))) from None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's standalone mode, except that usage errors exit 64 and an interruption 130."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _USAGE_ERROR as error:
+            error.show()  # type: ignore[attr-defined]
+            code = ExitCode.USAGE
+        except typer.Abort:
+            sys.stderr.write("Aborted.\n")
+            code = ExitCode.INTERRUPTED
+        sys.exit(int(code) if isinstance(code, int) else 0)
+
+    # --- global options anywhere ------------------------------------------------------------
+
+    def _hoisted(self, ctx: Any, args: list[str]) -> list[str]:
+        """``args`` with the global options found after the subcommand moved in front of it,
+        unless the subcommand has an option of the same name (``emulator --time-scale``)."""
+        wanted = _option_arity(self.get_params(ctx))
+        front: list[str] = []
+        rest: list[str] = []
+        local: dict[str, bool] = {}
+        command: Any = self
+        index = 0
+        while index < len(args):
+            word = args[index]
+            if word == "--":
+                rest += args[index:]
+                break
+            name, attached = _split(word, wanted | local)
+            takes_value = name is not None and (wanted | local).get(name, False) and not attached
+            width = 2 if takes_value else 1
+            if command is not self and name in wanted and name not in local:
+                front += args[index : index + width]
+            else:
+                rest += args[index : index + width]
+                if name is None and hasattr(command, "commands"):
+                    command = command.get_command(ctx, word) or command
+                    local = _option_arity(command.get_params(ctx)) if command is not self else {}
+            index += width
+        return front + rest
+
+
+def _option_arity(params: Sequence[Any]) -> dict[str, bool]:
+    """Each option's spellings, and whether it takes a value."""
+    found: dict[str, bool] = {}
+    for param in params:
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        takes_value = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+        for name in (*param.opts, *param.secondary_opts):
+            found[name] = takes_value
+    return found
+
+
+def _split(word: str, known: dict[str, bool]) -> tuple[str | None, bool]:
+    """(the option a word names, whether its value is attached: ``--output=json``,
+    ``-ojson``); (None, False) for an argument."""
+    if not word.startswith("-") or word == "-":
+        return None, False
+    if word.startswith("--"):
+        name, equals, _ = word.partition("=")
+        return name, bool(equals)
+    short = word[:2]
+    if short in known and len(word) > 2:
+        return short, True
+    return word, False
+
+
+def commands(group: Any) -> Iterator[tuple[str, Any]]:
+    """Every leaf command with its full name (``features register``), for help and tests."""
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            for inner, leaf in commands(command):
+                yield f"{name} {inner}", leaf
+        else:
+            yield name, command
