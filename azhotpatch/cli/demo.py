@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve_emulator(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option(help="0 picks a free port")] = 8443,
     fleet: Annotated[str | None, typer.Option(help="e.g. sample:200")] = "sample:200",
     time_scale: Annotated[float, typer.Option(help="Azure seconds per wall second")] = 60.0,
@@ -36,6 +37,7 @@ def serve_emulator(
     """Serve the Azure emulator (same as python -m azhotpatch.testing)."""
     from azhotpatch.testing.__main__ import main
 
+    settings(ctx)  # the global options are refused when wrong, though none applies here
     validation.count(port, "--port", minimum=0, maximum=65535)
     validation.time_scale(time_scale)
     if not 0.0 <= faults <= 1.0:

@@ -1,7 +1,8 @@
 """The global options: output format, where Azure is, and ``--debug``.
 
-They are checked together, before any command runs, and the checked values travel to the
-commands in one frozen `Settings`.
+They are checked together when a command first asks for them (before it connects; ``--help``
+never does, so help shows whatever else is on the line), and travel to the commands in one
+frozen `Settings`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class Settings:
 
 def settings(ctx: typer.Context) -> Settings:
     """The checked global options, from any command's context."""
-    found: Settings = ctx.find_root().obj
+    root = ctx.find_root()
+    if "checked" not in root.meta:
+        root.meta["checked"] = checked(root.obj)
+    found: Settings = root.meta["checked"]
     return found
 
 
@@ -87,8 +91,8 @@ def global_options(
     unreachable or sign-in failed, 70 internal error.
     """
     _quiet_identity(debug)
-    ctx.obj = checked(
-        Settings(output, emulator, emulator_url, cloud, endpoint, ca_bundle, time_scale, debug)
+    ctx.obj = Settings(
+        output, emulator, emulator_url, cloud, endpoint, ca_bundle, time_scale, debug
     )
 
 
