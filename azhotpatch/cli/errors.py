@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Mapping
 
 from azhotpatch import __version__
 from azhotpatch.errors import (
     AuthorizationError,
     HotpatchError,
     IneligibleError,
+    InvalidArgumentError,
     InvalidInputError,
     JournalError,
     TransientError,
@@ -47,6 +49,18 @@ def exit_code(error: BaseException) -> ExitCode:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]
     return ExitCode.INTERNAL
+
+
+def in_option_terms(error: BaseException, options: Mapping[str, str]) -> BaseException:
+    """The library names arguments as Python does (``time_zone``, ``subscriptions``); on the
+    command line the same error names the option that was typed (``--time-zone``,
+    ``--subscription``)."""
+    if type(error) is not InvalidArgumentError:
+        return error
+    option = options.get(error.argument) or options.get(error.argument.removesuffix("s"))
+    if option is None:
+        return error
+    return InvalidArgumentError(option, error.problem, fix=error.fix or "")
 
 
 def report(error: BaseException, *, debug: bool) -> ExitCode:

@@ -43,7 +43,22 @@ class CommandGroup(TyperGroup):
         except _PARSER_ERRORS:
             raise
         except Exception as error:  # every failure, ours or not, ends as an exit code
-            raise typer.Exit(errors.report(error, debug=bool(ctx.params.get("debug")))) from None
+            told = errors.in_option_terms(error, self._option_names(ctx))
+            raise typer.Exit(errors.report(told, debug=bool(ctx.params.get("debug")))) from None
+
+    def _option_names(self, ctx: Any) -> dict[str, str]:
+        """Parameter name -> option as typed (``time_zone`` -> ``--time-zone``), for the
+        global options and the command that ran."""
+        commands: list[Any] = [self]
+        if ctx.invoked_subcommand:
+            commands.append(self.get_command(ctx, ctx.invoked_subcommand))
+        return {
+            param.name: max(param.opts, key=len)
+            for command in commands
+            if command is not None
+            for param in command.get_params(ctx)
+            if getattr(param, "param_type_name", "") == "option"
+        }
 
     def main(  # type: ignore[override]
         self,
