@@ -183,7 +183,9 @@ class Hotpatch:
         if isinstance(connection_verify, str):
             connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
         if polling_interval is not None:
-            polling_interval = validation.optional_seconds(polling_interval, "polling_interval")
+            polling_interval = validation.optional_seconds(
+                polling_interval, "polling_interval", zero=True
+            )
         base_limits = limits or chosen.limits
         policy = retry or RetryPolicy()
         settings = Settings(

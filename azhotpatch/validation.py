@@ -217,8 +217,11 @@ def count(value: object, argument: str, *, minimum: int, maximum: int | None = N
     return value
 
 
-def optional_seconds(value: float | timedelta | None, argument: str) -> float | None:
-    """A length of time above zero, in seconds (None stays None: "the default")."""
+def optional_seconds(
+    value: float | timedelta | None, argument: str, *, zero: bool = False
+) -> float | None:
+    """A length of time above zero (or zero too, where ``zero`` says it means "at once"), in
+    seconds; None stays None: "the default"."""
     if value is None:
         return None
     if isinstance(value, timedelta):
@@ -227,10 +230,10 @@ def optional_seconds(value: float | timedelta | None, argument: str) -> float | 
         seconds = float(value)
     else:
         seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+    if not (math.isfinite(seconds) and (seconds > 0 or (zero and seconds == 0))):
         raise InvalidArgumentError(
             argument,
-            f"{value!r} is not a positive, finite duration",
+            f"{value!r} is not a {'non-negative' if zero else 'positive'}, finite duration",
             fix="pass seconds above zero or a timedelta, e.g. timedelta(minutes=30)",
         )
     return seconds
