@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from run import RESULTS, machine_info
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import HERE, RESULTS, machine_info
 
 HELP_TARGET = 0.3
 IMPORT_TARGET = 0.5
@@ -40,9 +39,10 @@ def median_seconds(command: list[str], runs: int) -> float:
 
 
 def command_names() -> list[str]:
+    from typer.main import get_command
+
     from azhotpatch.cli.app import app
     from azhotpatch.cli.group import commands
-    from typer.main import get_command
 
     return [name for name, _ in commands(get_command(app))]
 
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     results.update(measure(args.runs))
     for name, seconds in results["help_seconds"].items():
         mark = "" if seconds <= HELP_TARGET else "  over target"
-        print(f"azhotpatch {name} --help".replace(" (none)", "").ljust(44) + f"{seconds:.3f} s{mark}")
+        command = f"azhotpatch {name} --help".replace(" (none)", "")
+        print(f"{command:<44}{seconds:.3f} s{mark}")
     print(f"{'median of the above':<44}{results['help_median_seconds']:.3f} s")
     print(f"{'from azhotpatch import Hotpatch':<44}{results['import_hotpatch_seconds']:.3f} s")
     if not args.no_save:
