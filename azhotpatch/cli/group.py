@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -35,7 +36,21 @@ class CommandGroup(TyperGroup):
     """The root ``azhotpatch`` group."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, self._hoisted(ctx, args))
+        reading = self._read(ctx, args)
+        if reading.help_for:
+            self._help(ctx, reading.help_for)
+        return super().parse_args(ctx, reading.args)
+
+    def _help(self, ctx: Any, path: list[str]) -> NoReturn:
+        """A command's help, without parsing the global options: their values do not change
+        the help, and converting them is most of the time ``--help`` would take."""
+        command: Any = self
+        context = ctx
+        for name in path:
+            command = command.get_command(context, name)
+            context = command.context_class(command, info_name=name, parent=context)
+        typer.echo(command.get_help(context))
+        raise typer.Exit(0)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -83,13 +98,16 @@ class CommandGroup(TyperGroup):
 
     # --- global options anywhere ------------------------------------------------------------
 
-    def _hoisted(self, ctx: Any, args: list[str]) -> list[str]:
+    def _read(self, ctx: Any, args: list[str]) -> _Reading:
         """``args`` with the global options found after the subcommand moved in front of it,
-        unless the subcommand has an option of the same name (``emulator --time-scale``)."""
+        unless the subcommand has an option of the same name (``emulator --time-scale``);
+        and the subcommand whose ``--help`` was asked for, if one was."""
         wanted = _option_arity(self.get_params(ctx))
         front: list[str] = []
         rest: list[str] = []
         local: dict[str, bool] = {}
+        path: list[str] = []
+        help_asked = False
         command: Any = self
         index = 0
         while index < len(args):
@@ -100,15 +118,29 @@ class CommandGroup(TyperGroup):
             name, attached = _split(word, wanted | local)
             takes_value = name is not None and (wanted | local).get(name, False) and not attached
             width = 2 if takes_value else 1
-            if command is not self and name in wanted and name not in local:
+            if path and name in ctx.help_option_names:
+                help_asked = True
+            if path and name in wanted and name not in local:
                 front += args[index : index + width]
             else:
                 rest += args[index : index + width]
-                if name is None and hasattr(command, "commands"):
-                    command = command.get_command(ctx, word) or command
-                    local = _option_arity(command.get_params(ctx)) if command is not self else {}
+                inner = (
+                    command.get_command(ctx, word)
+                    if name is None and hasattr(command, "commands")
+                    else None
+                )
+                if inner is not None:
+                    command = inner
+                    path.append(word)
+                    local = _option_arity(command.get_params(ctx))
             index += width
-        return front + rest
+        return _Reading(front + rest, path if help_asked else [])
+
+
+@dataclass(frozen=True)
+class _Reading:
+    args: list[str]
+    help_for: list[str]  # the command path whose --help was asked for; empty if none
 
 
 def _option_arity(params: Sequence[Any]) -> dict[str, bool]:

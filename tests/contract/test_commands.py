@@ -102,6 +102,10 @@ def test_help_after_global_options_is_the_command_s_help() -> None:
     assert ran.code == 0
     assert "--max-duration" in ran.stdout
     assert "before or after the command" in ran.stdout
+    nested = invoke(["--emulator", "not-checked-for-help", "features", "register", "--help"])
+    assert nested.code == 0
+    assert "Usage: " in nested.stdout
+    assert "features register [OPTIONS] {subscription}" in nested.stdout
 
 
 # --- what results look like -----------------------------------------------------------------------
