@@ -120,28 +120,29 @@ def enable(
     act(ctx, "enable", ids, fleet, journal, concurrency, lambda c, rid: c.enable(rid, force=force))
 
 
-@with_fleet_filter
-def disable(
-    ctx: typer.Context,
-    ids: IDS = None,
-    journal: JOURNAL = None,
-    concurrency: CONCURRENCY = None,
-    fleet: FleetFilter = NO_FILTER,
-) -> None:
-    """Turn Hotpatch off (Arc: also stops the license feature's billing)."""
-    act(ctx, "disable", ids, fleet, journal, concurrency, lambda c, rid: c.disable(rid))
+def _plain(action: str, summary: str, one: OneMachine) -> Callable[..., None]:
+    """A machine command with no options of its own."""
+
+    @with_fleet_filter
+    def command(
+        ctx: typer.Context,
+        ids: IDS = None,
+        journal: JOURNAL = None,
+        concurrency: CONCURRENCY = None,
+        fleet: FleetFilter = NO_FILTER,
+    ) -> None:
+        act(ctx, action, ids, fleet, journal, concurrency, one)
+
+    command.__name__, command.__doc__ = action, summary
+    return command
 
 
-@with_fleet_filter
-def assess(
-    ctx: typer.Context,
-    ids: IDS = None,
-    journal: JOURNAL = None,
-    concurrency: CONCURRENCY = None,
-    fleet: FleetFilter = NO_FILTER,
-) -> None:
-    """Assess available patches now."""
-    act(ctx, "assess", ids, fleet, journal, concurrency, lambda c, rid: c.assess(rid))
+disable = _plain(
+    "disable",
+    "Turn Hotpatch off (Arc: also stops the license feature's billing).",
+    lambda c, rid: c.disable(rid),
+)
+assess = _plain("assess", "Assess available patches now.", lambda c, rid: c.assess(rid))
 
 
 @with_fleet_filter

@@ -75,16 +75,24 @@ def _when(moment: datetime | date | None) -> str:
     return moment.isoformat()
 
 
-@render.register
-def _assessment(result: Assessment) -> str:
-    head = [
-        result.resource,
-        f"  assessment {result.status.value}, started {_when(result.started)}",
-        f"  {result.total} updates available, {len(result.hotpatches)} of them hotpatches "
-        "(no reboot)" + (f"; reboot pending: {_yes(result.reboot_pending)}"),
-    ]
+def _heading(result: Assessment | Installation, what: str, *lines: str) -> list[str]:
+    """The machine, how the operation ended and when it started, ``lines``, and the error
+    Azure attached, if any."""
+    head = [result.resource, f"  {what} {result.status.value}, started {_when(result.started)}"]
+    head += [f"  {line}" for line in lines]
     if result.error is not None:
         head.append(f"  error: {result.error}")
+    return head
+
+
+@render.register
+def _assessment(result: Assessment) -> str:
+    head = _heading(
+        result,
+        "assessment",
+        f"{result.total} updates available, {len(result.hotpatches)} of them hotpatches "
+        f"(no reboot); reboot pending: {_yes(result.reboot_pending)}",
+    )
     if result.patches is None:  # Arc reports counts only
         counts = [(name, str(count)) for name, count in sorted(result.counts.items()) if count]
         return "\n".join([*head, "", table(("classification", "updates"), counts)])
@@ -104,16 +112,14 @@ def _patch_row(patch: Patch) -> tuple[str, str, str, str]:
 
 @render.register
 def _installation(result: Installation) -> str:
-    head = [
-        result.resource,
-        f"  installation {result.status.value}, started {_when(result.started)}",
-        f"  installed {result.installed}, failed {result.failed}, pending {result.pending}, "
+    head = _heading(
+        result,
+        "installation",
+        f"installed {result.installed}, failed {result.failed}, pending {result.pending}, "
         f"excluded {result.excluded}, not selected {result.not_selected}",
-        f"  reboot: {result.reboot_status.value}"
+        f"reboot: {result.reboot_status.value}"
         + ("; the maintenance window ran out" if result.maintenance_window_exceeded else ""),
-    ]
-    if result.error is not None:
-        head.append(f"  error: {result.error}")
+    )
     if not result.patches:
         return "\n".join(head)
     rows = [
