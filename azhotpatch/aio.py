@@ -80,15 +80,15 @@ def _seconds(value: Seconds, argument: str) -> float | None:
     return validation.optional_seconds(value, argument)
 
 
-def _machines_or_filter(machines: object, scope: Mapping[str, Any]) -> None:
-    """Machines are chosen by ids or by an inventory filter; a filter given beside ids would
-    be silently ignored, and a misspelt one would fail deep inside."""
+def _machines_or_filter(chosen: object, scope: Mapping[str, Any]) -> None:
+    """Machines are chosen by ids (or a plan) or by an inventory filter; a filter given beside
+    them would be silently ignored, and a misspelt one would fail deep inside."""
     validation.filter_names(scope)
-    if machines is not None and scope:
+    if chosen is not None and scope:
         raise InvalidArgumentError(
             ", ".join(sorted(scope)),
-            "is given together with machines, and would be ignored",
-            fix="pass machines or an inventory filter, not both",
+            "would be ignored: the machines (or the plan) are given already",
+            fix="pass machines or a plan, or an inventory filter, not both",
         )
 
 

@@ -234,7 +234,7 @@ def optional_seconds(
         raise InvalidArgumentError(
             argument,
             f"{value!r} is not a {'non-negative' if zero else 'positive'}, finite duration",
-            fix="pass seconds above zero or a timedelta, e.g. timedelta(minutes=30)",
+            fix="pass a number of seconds or a timedelta, e.g. timedelta(minutes=30)",
         )
     return seconds
 

@@ -33,10 +33,6 @@ class Connection:
     emulator: Emulator | None = None  # the embedded one, when it is
     subscriptions: tuple[str, ...] = ()  # an emulator's; nothing for Azure
 
-    @property
-    def emulated(self) -> bool:
-        return self.emulator is not None or bool(self.subscriptions)
-
 
 def emulated(settings: Settings) -> bool:
     return bool(settings.emulator or settings.emulator_url)

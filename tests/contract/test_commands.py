@@ -97,6 +97,20 @@ def test_a_command_s_own_option_of_the_same_name_stays_with_it() -> None:
     assert "'--port'" in ran.stderr
 
 
+def test_every_command_has_help() -> None:
+    from typer.main import get_command
+
+    from azhotpatch.cli import app
+    from azhotpatch.cli.group import commands
+
+    names = [name for name, _ in commands(get_command(app))]
+    assert len(names) == 14, names
+    for name in names:
+        ran = invoke([*name.split(), "--help"])
+        assert ran.code == 0, (name, ran)
+        assert f"azhotpatch {name} [OPTIONS]" in ran.stdout.replace("python -m ", "")
+
+
 def test_help_after_global_options_is_the_command_s_help() -> None:
     ran = invoke(["install", "--output", "json", "--help"])
     assert ran.code == 0
