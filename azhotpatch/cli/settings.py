@@ -125,7 +125,9 @@ def checked(given: Settings) -> Settings:
         cloud=given.cloud,
         endpoint=_url(given.endpoint, "--endpoint"),
         ca_bundle=(
-            validation.ca_bundle(given.ca_bundle, "--ca-bundle") if given.ca_bundle else None
+            validation.ca_bundle(given.ca_bundle, "--ca-bundle")
+            if given.ca_bundle is not None
+            else None
         ),
         time_scale=given.time_scale,
         debug=given.debug,

@@ -42,6 +42,7 @@ status {VM} --time-scale -3
 --ca-bundle {MISSING} status {VM}
 --ca-bundle {DIR} status {VM}
 --ca-bundle {NOTPEM} status {VM}
+--ca-bundle "" status {VM}
 --cloud Mars status {VM}
 --bogus-option plan
 plan --bogus-option
