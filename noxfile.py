@@ -58,6 +58,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def startup(session: nox.Session) -> None:
+    """How long --help and the first import take (medians of fresh processes)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/startup.py", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """The main job: a fleet enrollment, assess and install against the embedded emulator."""
     session.install("-e", ".")

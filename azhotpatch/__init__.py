@@ -6,26 +6,37 @@ The domain modules (`catalog`, `calendar`, `pricing`) need no Azure at all.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from azhotpatch.errors import HotpatchError
-from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.models import Eligibility, Reason, Rule
 
 if TYPE_CHECKING:
     from azhotpatch.client import Hotpatch, PendingOperation
+    from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+    from azhotpatch.models import Eligibility, Reason, Rule
 
 __version__ = "0.1.0"
 
+# Where each public name lives. They load when first asked for, so that importing the package
+# (the command line's --help, the domain modules) costs only what is used.
+_LAZY = {
+    "Hotpatch": "azhotpatch.client",
+    "PendingOperation": "azhotpatch.client",
+    "MachineKind": "azhotpatch.ids",
+    "ResourceId": "azhotpatch.ids",
+    "parse_resource_id": "azhotpatch.ids",
+    "Eligibility": "azhotpatch.models",
+    "Reason": "azhotpatch.models",
+    "Rule": "azhotpatch.models",
+}
+
 
 def __getattr__(name: str) -> Any:
-    """`Hotpatch` loads the Azure SDKs; import it only when asked for, so that the domain
-    modules and the command line's help start instantly."""
-    if name in ("Hotpatch", "PendingOperation"):
-        from azhotpatch import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module 'azhotpatch' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'azhotpatch' has no attribute {name!r}")
+    return getattr(import_module(module), name)
 
 
 __all__ = [

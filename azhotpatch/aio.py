@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import arc, features, vm
+from azhotpatch import arc, features, validation, vm
 from azhotpatch._azure.lro import OperationToken
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
@@ -66,36 +66,31 @@ async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineReco
         yield record
 
 
-def _location(value: str) -> str:
-    text = str(value or "").strip().lower().replace(" ", "")
-    if not text.isalnum():
-        raise InvalidArgumentError(
-            "location", f"{value!r} is not an Azure region name", fix="e.g. westeurope"
-        )
-    return text
-
-
 def _scope_filter(scope: Mapping[str, Any]) -> ScopeFilter:
     """A dynamic scope's filter from the inventory filter: kinds, groups, locations, tags."""
-    kinds = [MachineKind(str(getattr(k, "value", k)).lower()) for k in scope.get("kinds") or ()]
-    tags = scope.get("tags") or {}
+    checked = InventoryFilter.build(**scope)
     return ScopeFilter.of_kinds(
-        kinds or (MachineKind.VM, MachineKind.ARC),
-        resource_groups=tuple(scope.get("resource_groups") or ()),
-        locations=tuple(scope.get("locations") or ()),
-        tags={k: (str(v),) for k, v in tags.items()} or None,
+        checked.kinds,
+        resource_groups=checked.resource_groups,
+        locations=checked.locations,
+        tags={k: (v,) for k, v in checked.tags.items()} or None,
     )
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
+    return validation.optional_seconds(value, argument)
+
+
+def _machines_or_filter(chosen: object, scope: Mapping[str, Any]) -> None:
+    """Machines are chosen by ids (or a plan) or by an inventory filter; a filter given beside
+    them would be silently ignored, and a misspelt one would fail deep inside."""
+    validation.filter_names(scope)
+    if chosen is not None and scope:
         raise InvalidArgumentError(
-            argument, f"{value!r} is not a positive duration", fix="pass e.g. timedelta(minutes=30)"
+            ", ".join(sorted(scope)),
+            "would be ignored: the machines (or the plan) are given already",
+            fix="pass machines or a plan, or an inventory filter, not both",
         )
-    return seconds
 
 
 def _operation_seconds(
@@ -187,8 +182,16 @@ class Hotpatch:
         read_timeout: Seconds = 60.0,
     ) -> None:
         chosen = get_cloud(cloud)
-        if time_scale <= 0:
-            raise InvalidArgumentError("time_scale", "must be > 0", fix="leave it at 1 for Azure")
+        time_scale = validation.time_scale(time_scale)
+        validation.count(connections, "connections", minimum=1)
+        if endpoint is not None:
+            endpoint = validation.endpoint(endpoint)
+        if isinstance(connection_verify, str):
+            connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
+        if polling_interval is not None:
+            polling_interval = validation.optional_seconds(
+                polling_interval, "polling_interval", zero=True
+            )
         connect = _seconds(connect_timeout, "connect_timeout") or 10.0
         read = _seconds(read_timeout, "read_timeout") or 60.0
         base_limits = limits or chosen.limits
@@ -385,7 +388,13 @@ class Hotpatch:
     async def resume(self, token: str) -> PendingOperation:
         """A `PendingOperation` for a handle's token (from ``PendingOperation.token``, a
         ``DeadlineExceededError.handle_token``, or a journal)."""
-        return PendingOperation(self, OperationToken.decode(token), None)
+        if not isinstance(token, str):
+            raise InvalidArgumentError(
+                "token", f"{token!r} is not a string", fix="pass PendingOperation.token unchanged"
+            )
+        decoded = OperationToken.decode(token)
+        parse_resource_id(decoded.resource)
+        return PendingOperation(self, decoded, None)
 
     async def _start(
         self, rid: ResourceId, action: str, options: InstallOptions | None, deadline: Seconds
@@ -458,7 +467,9 @@ class Hotpatch:
         """A plan for the machines (records, ids, or the inventory filter in ``scope``):
         eligibility with every reason, the steps, Arc cost and the calendar. Nothing is
         changed."""
+        _machines_or_filter(machines, scope)
         chosen = parse_actions(actions)
+        validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
         records: Any
         if machines is None:
             covered = self._scope_of(None, scope)
@@ -483,6 +494,7 @@ class Hotpatch:
         self,
         plan: Plan | None = None,
         *,
+        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
         actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
         install: InstallOptions | None = None,
         concurrency: int | None = None,
@@ -494,7 +506,8 @@ class Hotpatch:
         tune_collector: bool = True,
         **scope: Any,
     ) -> Report:
-        """Run a plan (or plan ``actions`` over ``scope`` first) across the fleet, paced to
+        """Run a plan (or plan ``actions`` over ``machines``, or the inventory filter in
+        ``scope``, first) across the fleet, paced to
         Azure's throttling. With ``journal`` a killed run resumes where it stopped; the
         journal belongs to what this run is asked (scope, actions, install options) and is
         refused for anything else before a request is sent. ``retry_failed`` attempts the
@@ -505,8 +518,15 @@ class Hotpatch:
         ``concurrency`` caps how many are in flight at once on top of that. For the run's
         length Python's garbage collector runs less often (``tune_collector=False`` leaves it
         alone; see `azhotpatch.fleet.collector`)."""
-        if concurrency is not None and concurrency < 1:
-            raise InvalidArgumentError("concurrency", "must be at least 1", fix="e.g. 500")
+        _machines_or_filter(plan if plan is not None else machines, scope)
+        if plan is not None and machines is not None:
+            raise InvalidArgumentError(
+                "machines",
+                "would be ignored: the plan names its machines already",
+                fix="pass a plan, or machines, not both",
+            )
+        if concurrency is not None:
+            validation.count(concurrency, "concurrency", minimum=1)
         if retry_failed and journal is None:
             raise InvalidArgumentError(
                 "retry_failed",
@@ -514,15 +534,16 @@ class Hotpatch:
                 fix="pass journal= (the same path as that run)",
             )
         limit = _seconds(deadline, "deadline")
+        journal_file = None if journal is None else validation.journal_path(journal)
         chosen_install = install or (plan.install if plan else None) or InstallOptions()
         identity = RunIdentity.of(
-            plan.scope if plan and plan.scope else self._scope_of(None, scope),
+            plan.scope if plan and plan.scope else self._scope_of(machines, scope),
             plan.actions if plan else parse_actions(actions),
             chosen_install,
         )
-        opened = Journal(journal, identity) if journal is not None else None
+        opened = Journal(journal_file, identity) if journal_file is not None else None
         try:
-            chosen = plan or await self.plan(actions=actions, install=install, **scope)
+            chosen = plan or await self.plan(machines, actions=actions, install=install, **scope)
             if on_plan is not None:
                 on_plan(chosen)
             options = RunOptions(
@@ -573,6 +594,7 @@ class Hotpatch:
         is ``"fix"`` (make the fixes azhotpatch can) or ``"assign"``. Everything is validated
         before any call; a second identical call writes nothing. ``dry_run`` writes nothing.
         """
+        _machines_or_filter(machines, scope)
         knobs: dict[str, Any] = {
             "name": name,
             "mode": mode,
@@ -589,7 +611,7 @@ class Hotpatch:
         options = ScheduleOptions(
             schedule=chosen,
             resource_group=parse_resource_group(resource_group),
-            location=_location(location),
+            location=validation.location(location),
             assign_by=choose(AssignBy, assign_by, "assign_by"),
             conflicts=choose(ConflictPolicy, conflicts, "conflicts"),
             dry_run=dry_run,
@@ -607,6 +629,7 @@ class Hotpatch:
     ) -> ScheduledStatus:
         """Last and next scheduled run per configuration and per machine (ids, or the
         inventory filter in ``scope``), from Resource Graph."""
+        _machines_or_filter(machines, scope)
         records = [record async for record in self._records(machines, scope)]
         return await fleet_schedule.scheduled_status(self._session, records)
 

@@ -47,7 +47,7 @@ MonthLike: TypeAlias = date | tuple[int, int] | str
 
 PLANNED_BASELINE_MONTHS = frozenset({1, 4, 7, 10})
 _TUESDAY = 1  # date.weekday() numbering: Monday is 0
-_MONTH_TEXT = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
+_MONTH_TEXT = re.compile(r"\s*(\d{4})-(\d{2})\s*")
 _MONTH_FORMS = "a date, a (year, month) tuple such as (2026, 3), or a 'YYYY-MM' string"
 _MONTH_ABBREVIATIONS = (
     "Jan",
@@ -150,7 +150,7 @@ def _parse_month(value: object) -> tuple[int, int]:
     if isinstance(value, date):
         return value.year, value.month
     if isinstance(value, str):
-        match = _MONTH_TEXT.match(value)
+        match = _MONTH_TEXT.fullmatch(value)
         if match:
             return _valid_month_pair(int(match[1]), int(match[2]), value)
     elif isinstance(value, tuple) and len(value) == 2:

@@ -14,31 +14,33 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import aio
 from azhotpatch._sync import LoopThread
-from azhotpatch.fleet.inventory import MachineRecord
-from azhotpatch.fleet.plan import Plan
-from azhotpatch.fleet.report import Report
-from azhotpatch.fleet.schedule import ScheduledStatus
-from azhotpatch.ids import ResourceId
-from azhotpatch.models import (
-    Assessment,
-    Classification,
-    Eligibility,
-    Enrollment,
-    HotpatchStatus,
-    Installation,
-    InstallOptions,
-    RebootSetting,
-    Registration,
-)
 
 if TYPE_CHECKING:
+    # The async client (and through it the Azure SDKs, about half a second of imports) loads
+    # when the first `Hotpatch` is built, so `from azhotpatch import Hotpatch` stays instant
+    # for scripts that only use the calendar, the catalog or the emulator.
+    from azhotpatch import aio
     from azhotpatch._azure.policies import Metrics
+    from azhotpatch.aio import Seconds
+    from azhotpatch.fleet.inventory import MachineRecord
+    from azhotpatch.fleet.plan import Plan
+    from azhotpatch.fleet.report import Report
+    from azhotpatch.fleet.schedule import ScheduledStatus
+    from azhotpatch.ids import ResourceId
+    from azhotpatch.models import (
+        Assessment,
+        Classification,
+        Eligibility,
+        Enrollment,
+        HotpatchStatus,
+        Installation,
+        InstallOptions,
+        RebootSetting,
+        Registration,
+    )
 
 __all__ = ["Hotpatch", "PendingOperation"]
-
-Seconds = aio.Seconds
 
 
 class PendingOperation:
@@ -72,8 +74,10 @@ class Hotpatch:
     options (credential, cloud, endpoint, connection_verify, retry, pacing, deadline)."""
 
     def __init__(self, credential: Any = None, **options: Any) -> None:
-        self._loop = LoopThread()
+        from azhotpatch import aio
+
         self._async = aio.Hotpatch(credential, **options)
+        self._loop = LoopThread()
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -9,12 +9,12 @@ still expect them, so the library registers them on request: idempotently (a fea
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
+from azhotpatch import validation
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import FeatureRegistrationTimeout, InvalidArgumentError
+from azhotpatch.errors import FeatureRegistrationTimeout
 from azhotpatch.models import FeatureRegistration, Registration
 
 NAMESPACE = "Microsoft.Compute"
@@ -23,19 +23,12 @@ PREVIEW_FEATURES = (
     "InGuestAutoPatchVMPreview",
     "InGuestPatchVMPreview",
 )
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _SETTLED = ("registered", "pending")
 _UNDERWAY = (*_SETTLED, "registering")
 
 
 def check_subscription(subscription_id: str) -> str:
-    if not isinstance(subscription_id, str) or not _GUID.match(subscription_id.strip()):
-        raise InvalidArgumentError(
-            "subscription_id",
-            f"{subscription_id!r} is not a subscription id (a GUID)",
-            fix="pass the subscription's GUID, e.g. from `az account show --query id`",
-        )
-    return subscription_id.strip().lower()
+    return validation.subscription_id(subscription_id, "subscription_id")
 
 
 async def register_preview_features(

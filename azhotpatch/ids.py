@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from azhotpatch.errors import InvalidResourceIdError
 
 __all__ = [
+    "GROUP_NAME_RULE",
     "MachineKind",
     "ResourceGroupId",
     "ResourceId",
+    "is_guid",
+    "is_resource_group_name",
     "parse_resource_group",
     "parse_resource_id",
 ]
@@ -51,15 +54,18 @@ EXPECTED_SHAPE = (
     "Microsoft.Compute/virtualMachines/<name> or .../Microsoft.HybridCompute/machines/<name>"
 )
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+# Every pattern here is applied with fullmatch: ``$`` would also match before a trailing
+# newline, letting "name\n" through as a valid segment.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Resource group: 1-90 of (Unicode) letters, digits, underscore, hyphen, period, parentheses; no
 # trailing period (ARM naming rules, Microsoft.Resources).
-_GROUP = re.compile(r"^[\w\-.()]{0,89}[\w\-()]$")
+_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
+GROUP_NAME_RULE = "1-90 letters, digits, '_', '-', '.', '(', ')', not ending in '.'"
 # VM: 1-64 of letters, digits, underscore, period, hyphen; starts with a letter or digit;
 # does not end with a period or hyphen (Microsoft.Compute naming rules).
-_VM_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$")
+_VM_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?")
 # Arc machine: ^[a-zA-Z0-9-_\.]{1,54}$ (HybridCompute spec, machineName parameter).
-_ARC_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,54}$")
+_ARC_NAME = re.compile(r"[A-Za-z0-9_.-]{1,54}")
 _NAME_RULE = {
     MachineKind.VM: (_VM_NAME, "1-64 letters, digits, '_', '.', '-', not ending in '.' or '-'"),
     MachineKind.ARC: (_ARC_NAME, "1-54 letters, digits, '_', '.', '-'"),
@@ -170,7 +176,7 @@ class ResourceGroupId:
 
 
 _GROUP_SHAPE = "/subscriptions/<subscription-guid>/resourceGroups/<group>"
-_GROUP_ID = re.compile(r"^/?subscriptions/([^/]+)/resourcegroups/([^/]+)/?$", re.IGNORECASE)
+_GROUP_ID = re.compile(r"/?subscriptions/([^/]+)/resourcegroups/([^/]+)/?", re.IGNORECASE)
 
 
 def parse_resource_group(value: str | ResourceGroupId) -> ResourceGroupId:
@@ -178,25 +184,34 @@ def parse_resource_group(value: str | ResourceGroupId) -> ResourceGroupId:
     for anything else."""
     if isinstance(value, ResourceGroupId):
         return value
-    found = _GROUP_ID.match(str(value).strip())
+    found = _GROUP_ID.fullmatch(str(value).strip())
     if not found:
         raise InvalidResourceIdError(
             value, "this is not a resource group id", expected=_GROUP_SHAPE
         )
     sub, group = found.groups()
-    if not _GUID.match(sub):
+    if not is_guid(sub):
         raise InvalidResourceIdError(
             value, f"subscription id {sub!r} is not a GUID", expected=_GROUP_SHAPE
         )
-    if not _GROUP.match(group):
+    if not is_resource_group_name(group):
         raise InvalidResourceIdError(
             value, f"resource group {group!r} is not a valid name", expected=_GROUP_SHAPE
         )
     return ResourceGroupId(sub.lower(), group)
 
 
+def is_guid(text: str) -> bool:
+    """Whether ``text`` is a GUID (a subscription or tenant id), in any case."""
+    return _GUID.fullmatch(text) is not None
+
+
+def is_resource_group_name(text: str) -> bool:
+    return _GROUP.fullmatch(text) is not None
+
+
 def _check_subscription(sub: str, given: object) -> str:
-    if not _GUID.match(sub):
+    if not is_guid(sub):
         raise InvalidResourceIdError(
             given, f"subscription id {sub!r} is not a GUID", expected=EXPECTED_SHAPE
         )
@@ -204,11 +219,10 @@ def _check_subscription(sub: str, given: object) -> str:
 
 
 def _check_group(group: str, given: object) -> str:
-    if not _GROUP.match(group):
+    if not is_resource_group_name(group):
         raise InvalidResourceIdError(
             given,
-            f"resource group {group!r} is not a valid name (1-90 letters, digits, '_', '-', "
-            "'.', '(', ')', not ending in '.')",
+            f"resource group {group!r} is not a valid name ({GROUP_NAME_RULE})",
             expected=EXPECTED_SHAPE,
         )
     return group
@@ -216,7 +230,7 @@ def _check_group(group: str, given: object) -> str:
 
 def _check_name(kind: MachineKind, name: str, given: object) -> str:
     pattern, rule = _NAME_RULE[kind]
-    if not pattern.match(name):
+    if not pattern.fullmatch(name):
         raise InvalidResourceIdError(
             given,
             f"{kind.resource_type} name {name!r} breaks the naming rule ({rule})",

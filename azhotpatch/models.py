@@ -129,6 +129,17 @@ class Eligibility:
     def __bool__(self) -> bool:
         return self.ok
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "resource": self.resource,
+            "ok": self.ok,
+            "compliant": self.compliant,
+            "reasons": [
+                {"rule": r.rule.value, "blocking": r.blocking, "message": r.message, "fix": r.fix}
+                for r in self.reasons
+            ],
+        }
+
     def with_resource(self, resource: str) -> Eligibility:
         return Eligibility(resource=resource, reasons=self.reasons)
 
@@ -368,7 +379,7 @@ class Installation:
         return self.reboot_status is RebootStatus.REQUIRED
 
 
-_KB = re.compile(r"^(?:KB)?(\d{6,8})$", re.IGNORECASE)
+_KB = re.compile(r"(?:KB)?(\d{6,8})", re.IGNORECASE)
 _MAX_DURATION = timedelta(hours=4)
 
 
@@ -511,7 +522,7 @@ def _kbs(argument: str, values: Iterable[str]) -> tuple[str, ...]:
         values = [values]
     normalised: list[str] = []
     for value in values:
-        match = _KB.match(str(value).strip())
+        match = _KB.fullmatch(str(value).strip())
         if not match:
             raise InvalidArgumentError(
                 argument,

@@ -62,12 +62,12 @@ MIN_WINDOW = timedelta(hours=1, minutes=30)
 MAX_WINDOW = timedelta(hours=3, minutes=55)
 MIN_LEAD = timedelta(minutes=15)
 MAX_OFFSET_DAYS = 6
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _RECURRENCE = re.compile(
-    r"^(?P<every>\d*)\s*months?\s+(?P<week>first|second|third|fourth|last)\s+"
+    r"(?P<every>\d*)\s*months?\s+(?P<week>first|second|third|fourth|last)\s+"
     r"(?P<day>monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-    r"(?:\s+offset(?P<offset>[+-]?\d+))?$",
+    r"(?:\s+offset(?P<offset>[+-]?\d+))?",
     re.IGNORECASE,
 )
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -115,7 +115,7 @@ class Recurrence:
 
 def parse_recurrence(text: str) -> Recurrence | None:
     """A monthly weekday rule as Azure spells it, or None for any other form."""
-    found = _RECURRENCE.match(" ".join(str(text).split()))
+    found = _RECURRENCE.fullmatch(" ".join(str(text).split()))
     if not found:
         return None
     week_word = found["week"].lower()
@@ -301,7 +301,7 @@ def choose(kind: type[Choice], value: object, argument: str) -> Choice:
 
 
 def _name(value: str) -> str:
-    if not _NAME.match(str(value)) or len(str(value)) > 40:
+    if not _NAME.fullmatch(str(value)) or len(str(value)) > 40:
         raise InvalidArgumentError(
             "name",
             f"{value!r} cannot prefix maintenance configuration names",
@@ -317,7 +317,7 @@ def _clock(value: str | time) -> time:
                 "start_time", f"{value!r} has seconds or a zone", fix="pass e.g. time(3, 0)"
             )
         return value
-    found = _CLOCK.match(str(value).strip())
+    found = _CLOCK.fullmatch(str(value).strip())
     if not found:
         raise InvalidArgumentError(
             "start_time",

@@ -51,8 +51,14 @@ def custom_role(
     *,
     name: str = "Hotpatch Operator (azhotpatch)",
     include_features: bool = True,
+    include_schedule: bool = True,
 ) -> dict[str, Any]:
-    """An Azure custom role definition (``az role definition create --role-definition``)."""
+    """An Azure custom role definition (``az role definition create --role-definition``).
+
+    ``include_features=False`` leaves out what only `register_preview_features` needs (the
+    Features and provider-registration actions); ``include_schedule=False`` what only
+    `schedule` and `scheduled_status` need (the Maintenance actions). Each drops only its
+    own group."""
     assignable = list(scopes)
     if not assignable:
         from azhotpatch.errors import InvalidArgumentError
@@ -62,7 +68,11 @@ def custom_role(
             "no assignable scope given",
             fix="pass e.g. ['/subscriptions/<id>'] or a resource group's id",
         )
-    actions = REQUIRED_ACTIONS if include_features else MACHINE_ACTIONS
+    actions = (
+        MACHINE_ACTIONS
+        + (FEATURE_ACTIONS if include_features else ())
+        + (SCHEDULE_ACTIONS if include_schedule else ())
+    )
     return {
         "Name": name,
         "IsCustom": True,

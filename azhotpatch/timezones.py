@@ -4,15 +4,20 @@ A maintenance configuration's ``maintenanceWindow.timeZone`` takes a Windows tim
 ("W. Europe Standard Time", "UTC"), the names .NET's ``TimeZoneInfo`` lists, not IANA names.
 We validate the name before any call and compute window instants with the IANA zone that
 Unicode CLDR maps it to (its "001" territory, windowsZones.xml), so ``zoneinfo`` does the
-daylight-saving arithmetic. An IANA name that is the representative of a Windows zone is
-accepted and translated; any other name is refused with the closest spellings.
+daylight-saving arithmetic. An IANA name is accepted too: a Windows zone's CLDR
+representative translates directly, and any other IANA zone (``Europe/Amsterdam``) to the
+Windows zone whose clock it keeps (same UTC offset every day of the coming years, daylight
+saving included), since a maintenance window only needs the wall clock to mean the same
+instants. A name that is neither is refused with the closest spellings.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+from datetime import datetime, timedelta, timezone
 from functools import cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from azhotpatch.errors import InvalidArgumentError
 
@@ -174,6 +179,9 @@ def to_windows_zone(name: str, *, argument: str = "time_zone") -> str:
         return _BY_FOLDED[folded]
     if folded in _BY_IANA:
         return _BY_IANA[folded]
+    same_clock = _same_clock(text)
+    if same_clock is not None:
+        return same_clock
     close = difflib.get_close_matches(text, [*WINDOWS_ZONES, *WINDOWS_ZONES.values()], n=3)
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     raise InvalidArgumentError(
@@ -182,6 +190,36 @@ def to_windows_zone(name: str, *, argument: str = "time_zone") -> str:
         fix=f"{hint}use a Windows id such as 'W. Europe Standard Time' or 'UTC' "
         "(`[System.TimeZoneInfo]::GetSystemTimeZones()` lists them)",
     )
+
+
+# Days on which two zones' UTC offsets are compared (noon UTC): three years of current rules.
+_SAMPLES = tuple(
+    datetime(2026, 1, 1, 12, tzinfo=timezone.utc) + timedelta(days=day) for day in range(3 * 365)
+)
+
+
+@cache
+def _same_clock(iana: str) -> str | None:
+    """The Windows zone keeping the same clock as an IANA zone, or None (not an IANA zone,
+    or none keeps its clock). Of several, the one whose representative is named most like
+    it (``America/Argentina/Cordoba`` -> Argentina, not Paraguay, though both keep UTC-3)."""
+    try:
+        zone = ZoneInfo(iana)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    offsets = [moment.astimezone(zone).utcoffset() for moment in _SAMPLES]
+    matches = [
+        windows
+        for windows, representative in WINDOWS_ZONES.items()
+        if all(
+            moment.astimezone(ZoneInfo(representative)).utcoffset() == offset
+            for moment, offset in zip(_SAMPLES, offsets, strict=True)
+        )
+    ]
+    if not matches:
+        return None
+    shared = {w: len(os.path.commonpath([WINDOWS_ZONES[w], iana])) for w in matches}
+    return max(matches, key=lambda w: shared[w])
 
 
 @cache

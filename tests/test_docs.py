@@ -84,7 +84,8 @@ def _error_classes() -> list[type[errors.HotpatchError]]:
     pending: list[type[errors.HotpatchError]] = [errors.HotpatchError]
     while pending:
         cls = pending.pop()
-        found.append(cls)
+        if not cls.__name__.startswith("_"):  # private ones never reach a caller
+            found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
 

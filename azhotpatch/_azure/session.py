@@ -14,16 +14,10 @@ import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from azure.core.pipeline.transport import AioHttpTransport
-from azure.mgmt.compute.aio import ComputeManagementClient
-from azure.mgmt.hybridcompute.aio import HybridComputeManagementClient
-from azure.mgmt.maintenance.aio import MaintenanceManagementClient
-from azure.mgmt.resource.features.aio import FeatureClient
-from azure.mgmt.resource.resources.aio import ResourceManagementClient
-from azure.mgmt.resourcegraph.aio import ResourceGraphClient
 
 from azhotpatch._azure import retry
 from azhotpatch._azure.credentials import async_credential
@@ -32,6 +26,14 @@ from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch.clouds import Cloud
 from azhotpatch.limits import ThrottleLimits
+
+if TYPE_CHECKING:
+    from azure.mgmt.compute.aio import ComputeManagementClient
+    from azure.mgmt.hybridcompute.aio import HybridComputeManagementClient
+    from azure.mgmt.maintenance.aio import MaintenanceManagementClient
+    from azure.mgmt.resource.features.aio import FeatureClient
+    from azure.mgmt.resource.resources.aio import ResourceManagementClient
+    from azure.mgmt.resourcegraph.aio import ResourceGraphClient
 
 T = TypeVar("T")
 USER_AGENT = "azhotpatch/0.1.0"
@@ -147,35 +149,50 @@ class Session:
             client = self._clients[key] = factory(self.credential, subscription, **self._options())
         return client
 
+    # Each service's client module is imported on first use: together they take about as
+    # long to import as the rest of the library, and most programs use two or three of them.
+
     def compute(self, subscription: str) -> ComputeManagementClient:
+        from azure.mgmt.compute.aio import ComputeManagementClient
+
         client: ComputeManagementClient = self._client(
             "compute", subscription, ComputeManagementClient
         )
         return client
 
     def hybrid(self, subscription: str) -> HybridComputeManagementClient:
+        from azure.mgmt.hybridcompute.aio import HybridComputeManagementClient
+
         client: HybridComputeManagementClient = self._client(
             "hybrid", subscription, HybridComputeManagementClient
         )
         return client
 
     def maintenance(self, subscription: str) -> MaintenanceManagementClient:
+        from azure.mgmt.maintenance.aio import MaintenanceManagementClient
+
         client: MaintenanceManagementClient = self._client(
             "maintenance", subscription, MaintenanceManagementClient
         )
         return client
 
     def features(self, subscription: str) -> FeatureClient:
+        from azure.mgmt.resource.features.aio import FeatureClient
+
         client: FeatureClient = self._client("features", subscription, FeatureClient)
         return client
 
     def resources(self, subscription: str) -> ResourceManagementClient:
+        from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
         client: ResourceManagementClient = self._client(
             "resources", subscription, ResourceManagementClient
         )
         return client
 
     def graph(self) -> ResourceGraphClient:
+        from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+
         key = ("graph", "")
         client = self._clients.get(key)
         if client is None:

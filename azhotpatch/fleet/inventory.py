@@ -8,11 +8,11 @@ so memory holds one page of raw JSON at a time.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from azhotpatch import validation
 from azhotpatch._azure import graph
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import InvalidArgumentError, InvalidInputError
@@ -25,7 +25,6 @@ _TYPES = {
     MachineKind.VM: "microsoft.compute/virtualmachines",
     MachineKind.ARC: "microsoft.hybridcompute/machines",
 }
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +65,7 @@ class InventoryFilter:
     kinds: tuple[MachineKind, ...] = (MachineKind.VM, MachineKind.ARC)
 
     def __post_init__(self) -> None:
-        for sub in self.subscriptions:
-            if not _GUID.match(sub):
-                raise InvalidArgumentError(
-                    "subscriptions",
-                    f"{sub!r} is not a subscription id (a GUID)",
-                    fix="pass subscription GUIDs, e.g. from `az account list --query [].id`",
-                )
+        validation.subscriptions(self.subscriptions)
         if self.subscriptions and self.management_groups:
             raise InvalidArgumentError(
                 "management_groups",
@@ -122,25 +115,15 @@ class InventoryFilter:
         tags: Mapping[str, str] | None = None,
         kinds: Iterable[MachineKind | str] = (MachineKind.VM, MachineKind.ARC),
     ) -> InventoryFilter:
+        """A filter from the caller's arguments, every one checked before any query."""
         return cls(
-            subscriptions=tuple(s.strip().lower() for s in subscriptions),
-            management_groups=tuple(management_groups),
-            resource_groups=tuple(resource_groups),
-            locations=tuple(loc.lower().replace(" ", "") for loc in locations),
-            tags=dict(tags or {}),
-            kinds=tuple(_kind(k) for k in kinds),
+            subscriptions=validation.subscriptions(subscriptions),
+            management_groups=validation.management_groups(management_groups),
+            resource_groups=validation.resource_groups(resource_groups),
+            locations=validation.locations(locations),
+            tags=validation.tags(tags),
+            kinds=validation.kinds(kinds),
         )
-
-
-def _kind(value: MachineKind | str) -> MachineKind:
-    if isinstance(value, MachineKind):
-        return value
-    try:
-        return MachineKind(str(value).lower())
-    except ValueError:
-        raise InvalidArgumentError(
-            "kinds", f"{value!r} is not a machine kind", fix="use 'vm' or 'arc'"
-        ) from None
 
 
 def kql_string(value: str) -> str:

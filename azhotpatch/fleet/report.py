@@ -28,8 +28,10 @@ class ExitCode(enum.IntEnum):
     SUCCEEDED = 0  # every machine succeeded
     SKIPPED = 1  # nothing failed, but some machines were skipped as ineligible
     FAILED = 2  # at least one machine failed
-    USAGE = 64  # bad input; nothing was sent
+    USAGE = 64  # bad input or usage; nothing was sent
     UNAVAILABLE = 69  # Azure (or the emulator) could not be reached / authenticated
+    INTERNAL = 70  # a bug in azhotpatch
+    INTERRUPTED = 130  # stopped with Ctrl-C
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.ids import MachineKind, ResourceGroupId
 from azhotpatch.maintenance import Assignment, ConfigurationChange, ScopeFilter
-from azhotpatch.models import Installation, Reason, Rule
+from azhotpatch.models import Installation, Reason, Rule, iso_duration
 from azhotpatch.parse import installation
 from azhotpatch.schedule import Schedule, Verdict, Window, conflicts
 
@@ -130,8 +130,8 @@ def _change_row(change: ConfigurationChange, now: datetime) -> dict[str, Any]:
         "role": window.role.value,
         "change": change.change.value,
         "recur_every": window.recur_every,
-        "start": window.start_text,
-        "duration": window.duration_text,
+        "start": window.start.isoformat(timespec="minutes"),  # local time in time_zone
+        "duration": iso_duration(window.duration),
         "time_zone": window.time_zone,
         "reboot": window.install.reboot.value,
         "next_run": window.next_run(now).isoformat(),

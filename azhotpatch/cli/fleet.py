@@ -1,0 +1,270 @@
+"""Fleet commands: ``plan``, ``run`` and ``schedule``, and the fleet run the machine commands
+fall back to when given several machines, a filter or a journal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from azhotpatch import validation
+from azhotpatch.cli.connect import Connection, connect, emulated
+from azhotpatch.cli.options import (
+    CONCURRENCY,
+    IDS,
+    JOURNAL,
+    NO_FILTER,
+    FleetFilter,
+    Machines,
+    machines,
+    with_fleet_filter,
+)
+from azhotpatch.cli.output import emit, show
+from azhotpatch.cli.settings import Settings, settings
+from azhotpatch.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from azhotpatch.fleet.report import Report
+    from azhotpatch.models import InstallOptions
+
+ACTIONS = Annotated[str, typer.Option(help="comma-separated: enable or disable, assess, install")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(plan)
+    app.command()(run)
+    app.command()(schedule)
+
+
+def run_options(journal: str | None, concurrency: int | None) -> None:
+    """Check a fleet run's own options before anything is sent (the inventory comes first)."""
+    if journal is not None:
+        validation.journal_path(journal)
+    if concurrency is not None:
+        validation.count(concurrency, "--concurrency", minimum=1)
+
+
+def run_fleet(
+    settings: Settings,
+    connection: Connection,
+    actions: Sequence[str],
+    chosen: Machines,
+    *,
+    journal: str | None,
+    concurrency: int | None,
+    install: InstallOptions | None = None,
+    retry_failed: bool = False,
+) -> Report:
+    """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
+    run plans itself, so that a journal is checked against what is asked before the plan's
+    first request."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from azhotpatch.cli.output import console
+    from azhotpatch.fleet.plan import Plan
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        disable=settings.json,
+    )
+    task = progress.add_task(" + ".join(actions), total=None)
+
+    def planned(plan: Plan) -> None:
+        if not settings.json:
+            show(plan.summary())
+        progress.update(task, total=len(plan.items))
+
+    with progress:
+        return connection.client.run(
+            actions=list(actions),
+            install=install,
+            journal=journal,
+            retry_failed=retry_failed,
+            concurrency=concurrency,
+            on_plan=planned,
+            progress=lambda event: progress.update(task, completed=event.done),
+            **chosen.keywords(connection.subscriptions),
+        )
+
+
+def finish(settings: Settings, report: Report) -> NoReturn:
+    emit(settings, report)
+    raise typer.Exit(int(report.exit_code))
+
+
+def _actions(text: str) -> list[str]:
+    from azhotpatch.fleet.plan import parse_actions
+
+    return [a.value for a in parse_actions([part.strip() for part in text.split(",")])]
+
+
+@with_fleet_filter
+def plan(
+    ctx: typer.Context,
+    ids: IDS = None,
+    actions: ACTIONS = "enable,assess,install",
+    csv: Annotated[bool, typer.Option("--csv", help="CSV instead of a table")] = False,
+    fleet: FleetFilter = NO_FILTER,
+) -> None:
+    """What a run would do, machine by machine, and why; changes nothing."""
+    chosen_settings = settings(ctx)
+    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    steps = _actions(actions)
+    with connect(chosen_settings) as connection:
+        the_plan = connection.client.plan(
+            actions=steps, **chosen.keywords(connection.subscriptions)
+        )
+    if csv:
+        show(the_plan.to_csv())
+        return
+    emit(chosen_settings, the_plan)
+
+
+@with_fleet_filter
+def run(
+    ctx: typer.Context,
+    ids: IDS = None,
+    actions: ACTIONS = "enable,assess,install",
+    journal: JOURNAL = None,
+    concurrency: CONCURRENCY = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="with --journal: attempt the machines that ended failed again, from the "
+            "step that failed, reading Azure's state first",
+        ),
+    ] = False,
+    fleet: FleetFilter = NO_FILTER,
+) -> None:
+    """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
+    chosen_settings = settings(ctx)
+    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    steps = _actions(actions)
+    run_options(journal, concurrency)
+    if retry_failed and journal is None:
+        raise InvalidArgumentError(
+            "--retry-failed",
+            "needs the journal of the run whose failed machines to retry",
+            fix="add --journal with that run's journal path",
+        )
+    with connect(chosen_settings) as connection:
+        report = run_fleet(
+            chosen_settings,
+            connection,
+            steps,
+            chosen,
+            journal=journal,
+            concurrency=concurrency,
+            retry_failed=retry_failed,
+        )
+    finish(chosen_settings, report)
+
+
+# The maintenance window lengths Azure allows for guest patching.
+_WINDOW_MINUTES = "minutes, 90-235"
+
+
+@with_fleet_filter
+def schedule(
+    ctx: typer.Context,
+    ids: IDS = None,
+    config_group: Annotated[
+        str | None,
+        typer.Option(
+            help="resource group id for the maintenance configurations "
+            "(/subscriptions/<id>/resourceGroups/<name>)",
+            show_default=False,
+        ),
+    ] = None,
+    config_location: Annotated[
+        str | None, typer.Option(help="region for the configurations", show_default=False)
+    ] = None,
+    mode: Annotated[str, typer.Option(help="split (baseline + hotpatch months) or single")] = (
+        "split"
+    ),
+    time_zone: Annotated[
+        str, typer.Option(help="Windows time zone id or its IANA zone, e.g. 'UTC'")
+    ] = "UTC",
+    start_time: Annotated[str, typer.Option(help="window start, HH:MM local")] = "03:00",
+    days_after_patch_tuesday: Annotated[int, typer.Option(help="0-6")] = 1,
+    hotpatch_window: Annotated[int, typer.Option(help=_WINDOW_MINUTES)] = 120,
+    baseline_window: Annotated[int, typer.Option(help=_WINDOW_MINUTES)] = 210,
+    assign_by: Annotated[str, typer.Option(help="machines or dynamic")] = "machines",
+    conflicts: Annotated[str, typer.Option(help="skip, fix or assign")] = "skip",
+    dry_run: Annotated[bool, typer.Option(help="show what would change; write nothing")] = False,
+    fleet: FleetFilter = NO_FILTER,
+) -> None:
+    """Put machines on Azure Update Manager schedules that follow the Hotpatch calendar."""
+    from azhotpatch.fleet.schedule import AssignBy, ConflictPolicy
+    from azhotpatch.ids import parse_resource_group
+    from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW, Schedule, choose
+
+    chosen_settings = settings(ctx)
+    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    embedded = chosen_settings.emulator is not None
+    group = str(parse_resource_group(config_group)) if config_group else None
+    location = (
+        validation.location(config_location, "--config-location") if config_location else None
+    )
+    if not (group and location) and not embedded:
+        _required("--config-group" if not group else "--config-location")
+    bounds = {"minimum": _minutes(MIN_WINDOW), "maximum": _minutes(MAX_WINDOW)}
+    knobs: dict[str, Any] = {
+        "mode": mode,
+        "time_zone": time_zone,
+        "start_time": start_time,
+        "days_after_patch_tuesday": days_after_patch_tuesday,
+        "hotpatch_window": timedelta(
+            minutes=validation.count(hotpatch_window, "--hotpatch-window", **bounds)
+        ),
+        "baseline_window": timedelta(
+            minutes=validation.count(baseline_window, "--baseline-window", **bounds)
+        ),
+    }
+    Schedule.build(**knobs)  # every schedule setting, checked before anything is sent
+    choose(AssignBy, assign_by, "--assign-by")
+    choose(ConflictPolicy, conflicts, "--conflicts")
+    with connect(chosen_settings) as connection:
+        report = connection.client.schedule(
+            resource_group=group or _emulator_group(connection),
+            location=location or "westeurope",
+            assign_by=assign_by,
+            conflicts=conflicts,
+            dry_run=dry_run,
+            **knobs,
+            **chosen.keywords(connection.subscriptions),
+        )
+    finish(chosen_settings, report)
+
+
+def _minutes(length: timedelta) -> int:
+    return int(length.total_seconds()) // 60
+
+
+def _required(option: str) -> NoReturn:
+    """Only the embedded emulator can choose a configuration group and region itself."""
+    example = {
+        "--config-group": "/subscriptions/<id>/resourceGroups/rg-maintenance",
+        "--config-location": "westeurope",
+    }
+    raise InvalidArgumentError(
+        option,
+        "is required for schedules in Azure (or in an emulator in another process)",
+        fix=f"pass {option}, e.g. {example[option]}",
+    )
+
+
+def _emulator_group(connection: Connection) -> str:
+    """The embedded emulator's first resource group."""
+    emulator = connection.emulator
+    assert emulator is not None
+    subscription = sorted(emulator.world.subscriptions)[0]
+    group = sorted(emulator.world.subscriptions[subscription].group_names.values())[0]
+    return f"/subscriptions/{subscription}/resourceGroups/{group}"
