@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azhotpatch.cli.settings import Settings
-from azhotpatch.errors import TransientError
+from azhotpatch.errors import EndpointUnreachableError, TransientError
 
 if TYPE_CHECKING:
     from azhotpatch.client import Hotpatch
@@ -51,10 +51,10 @@ def connect(settings: Settings, *, fleet: str | None = None) -> Iterator[Connect
         return
     if settings.emulator_url:
         options, subscriptions = _running_emulator(settings, settings.emulator_url)
-        with Hotpatch(**options) as client:
+        with Hotpatch(**options, connect_timeout=settings.connect_timeout) as client:
             yield Connection(client, None, subscriptions)
         return
-    azure: dict[str, Any] = {"cloud": settings.cloud}
+    azure: dict[str, Any] = {"cloud": settings.cloud, "connect_timeout": settings.connect_timeout}
     if settings.endpoint:
         azure["endpoint"] = settings.endpoint
     if settings.ca_bundle:
@@ -83,7 +83,7 @@ def _running_emulator(settings: Settings, url: str) -> tuple[dict[str, Any], tup
     and the subscriptions it holds."""
     from azhotpatch.testing import EmulatorCredential
 
-    info = _emulator_info(url, settings.ca_bundle)
+    info = _emulator_info(url, settings.ca_bundle, settings.connect_timeout)
     scale = float(settings.time_scale or info["time_scale"])
     options = {
         "credential": EmulatorCredential(lifetime=info.get("token_lifetime")),
@@ -96,18 +96,23 @@ def _running_emulator(settings: Settings, url: str) -> tuple[dict[str, Any], tup
     return options, tuple(info.get("subscriptions", ()))
 
 
-def _emulator_info(url: str, ca_bundle: str | None) -> dict[str, Any]:
+def _emulator_info(url: str, ca_bundle: str | None, timeout: float) -> dict[str, Any]:
     import ssl
     import urllib.request
 
     context = ssl.create_default_context(cafile=ca_bundle)
     try:
-        with urllib.request.urlopen(f"{url}/_emulator/info", context=context) as answer:  # noqa: S310 (https only, checked)
+        with urllib.request.urlopen(  # noqa: S310 (https only, checked)
+            f"{url}/_emulator/info", context=context, timeout=timeout
+        ) as answer:
             info = json.load(answer)
         float(info["time_scale"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         reason = getattr(error, "reason", None) or error
-        raise TransientError(
+        unreachable = isinstance(error, (ConnectionError, TimeoutError)) or isinstance(
+            reason, (ConnectionError, TimeoutError)
+        )
+        raise (EndpointUnreachableError if unreachable else TransientError)(
             f"could not reach an azhotpatch emulator there: {reason}",
             resource=f"--emulator-url {url}",
             fix="start one (python -m azhotpatch.testing) and pass its URL, with --ca-bundle "

@@ -37,6 +37,7 @@ class Settings:
     ca_bundle: str | None = None
     time_scale: float | None = None
     debug: bool = False
+    connect_timeout: float = 10.0
 
     @property
     def json(self) -> bool:
@@ -83,6 +84,10 @@ def global_options(
     debug: Annotated[
         bool, typer.Option("--debug", help="show tracebacks and the Azure SDKs' own warnings")
     ] = False,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(help="seconds to try connecting before Azure counts as unreachable (exit 69)"),
+    ] = 10.0,
 ) -> None:
     """Bring Windows Server on Azure and Azure Arc into Hotpatch, and keep it patched.
 
@@ -92,7 +97,15 @@ def global_options(
     """
     _quiet_identity(debug)
     ctx.obj = Settings(
-        output, emulator, emulator_url, cloud, endpoint, ca_bundle, time_scale, debug
+        output,
+        emulator,
+        emulator_url,
+        cloud,
+        endpoint,
+        ca_bundle,
+        time_scale,
+        debug,
+        connect_timeout,
     )
 
 
@@ -131,6 +144,8 @@ def checked(given: Settings) -> Settings:
         ),
         time_scale=given.time_scale,
         debug=given.debug,
+        connect_timeout=validation.optional_seconds(given.connect_timeout, "--connect-timeout")
+        or 10.0,
     )
 
 

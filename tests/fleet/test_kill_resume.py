@@ -1,5 +1,6 @@
-"""Issue acceptance: kill -9 a fleet run at a random point, rerun it with the same journal:
-it finishes, nothing is installed twice, and the report matches a run never killed."""
+"""Issue acceptance: kill -9 a fleet run at a random point, rerun it with the same journal
+(retrying what failed, too): it finishes, nothing is installed twice, and the report matches
+a run never killed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ SEED = 13
 TIME_SCALE = 300.0
 
 
-def command(info: dict[str, Any], journal: Path | None) -> list[str]:
+def command(info: dict[str, Any], journal: Path | None, *extra: str) -> list[str]:
     arguments = [
         sys.executable,
         "-m",
@@ -40,7 +41,7 @@ def command(info: dict[str, Any], journal: Path | None) -> list[str]:
         arguments += ["--subscription", subscription]
     if journal is not None:
         arguments += ["--journal", str(journal)]
-    return arguments
+    return [*arguments, *extra]
 
 
 def finished_report(arguments: list[str]) -> dict[str, Any]:
@@ -99,7 +100,8 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
         assert finished >= kill_after
         assert installing > 0  # installs were in flight at the moment of the kill
 
-        resumed = finished_report(command(killed, journal))
+        # the resume also retries what failed: neither may send an install a second time
+        resumed = finished_report(command(killed, journal, "--retry-failed"))
         reference = finished_report(command(calm, None))
         installs = requests.get(
             f"{killed['endpoint']}/_emulator/installs", verify=killed["ca_path"], timeout=10
