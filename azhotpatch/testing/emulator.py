@@ -556,7 +556,10 @@ class Emulator:
                 "token_lifetime": self.token_wall_lifetime,
             }
         if method == "POST" and path in _ESTATE_ADMIN:
-            _ESTATE_ADMIN[path](self, payload)
+            try:
+                _ESTATE_ADMIN[path](self, payload)
+            except KeyError as missing:  # a field the condition needs: a bad request
+                raise ValueError(f"{path} needs the field {missing}") from None
             return {"ok": True}
         raise KeyError(f"{method} {path}")
 

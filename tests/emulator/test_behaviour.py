@@ -317,3 +317,32 @@ def test_process_mode(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=15) == 0
+
+
+def test_a_real_estate_s_conditions_are_set_over_http_as_on_the_object() -> None:
+    """An emulator serving in another process is driven through its admin endpoints: a lock
+    refuses changes as ARM does, a disabled subscription refuses writes, and faults can be
+    turned on and off."""
+    with Emulator(time_scale=1200) as emu:
+        (spec,) = add_vms(emu, 1)
+        admin = f"{emu.endpoint}/_emulator"
+
+        def post(name: str, payload: dict[str, object]) -> None:
+            answer = requests.post(f"{admin}/{name}", json=payload, verify=emu.ca_path, timeout=10)
+            assert answer.status_code == 200, answer.text
+
+        client = compute(emu)
+        post("lock", {"scope": f"/subscriptions/{SUB}/resourceGroups/rg", "name": "freeze"})
+        with pytest.raises(HttpResponseError) as locked:
+            client.virtual_machines.begin_assess_patches("rg", spec.name).result()
+        assert locked.value.error is not None
+        assert (locked.value.status_code, locked.value.error.code) == (409, "ScopeLocked")
+        assert "/providers/Microsoft.Authorization/locks/freeze" in str(locked.value)
+        client.virtual_machines.get("rg", spec.name)  # reads still work
+        post("faults", {"rate": 1.0})
+        assert emu.world.faults.active
+        post("faults", {"rate": 0})
+        assert not emu.world.faults.active
+        bad = requests.post(f"{admin}/lock", json={}, verify=emu.ca_path, timeout=10)
+        assert bad.status_code == 400  # a missing field: refused, nothing set
+        assert "scope" in bad.text
