@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote
 
 from azhotpatch.testing._arm import API_VERSIONS, ArmError, Request, Response, Route, retry_after
 from azhotpatch.testing._compute import ComputeApi
+from azhotpatch.testing._estate import not_authorized
 from azhotpatch.testing._faults import OPERATION_FAULTS
 from azhotpatch.testing._features import FeaturesApi
 from azhotpatch.testing._graph import GraphApi
@@ -217,14 +218,7 @@ class Dispatcher:
         allowed = self.roles.get(request.principal, self.roles.get("*", []))
         if any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in allowed):
             return
-        scope = request.path.rsplit("/", 1)[0] if route.method == "POST" else request.path
-        raise ArmError(
-            403,
-            "AuthorizationFailed",
-            f"The client '{request.principal}' with object id '{request.principal}' does not have "
-            f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
-            "invalid. If access was recently granted, please refresh your credentials.",
-        )
+        raise not_authorized(request, route, action)
 
     def _fault(self, request: Request, route: Route) -> str | None:
         faults = self.world.faults

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from azhotpatch.testing._arm import ArmError, Request, Route
 
-__all__ = ["Estate", "Lock", "PolicyDenial", "Revocation"]
+__all__ = ["Estate", "Lock", "PolicyDenial", "Revocation", "not_authorized"]
 
 _WRITES = ("PUT", "PATCH", "POST", "DELETE")
 
@@ -116,7 +116,7 @@ class Estate:
             raise _disabled(subscription)
         for revocation in self.revocations:
             if revocation.denies(request.principal, action, target):
-                raise _not_authorized(request, route, action)
+                raise not_authorized(request, route, action)
         for policy in self.policies:
             if policy.refuses(request.method, action, target):
                 raise _disallowed(request, policy)
@@ -142,7 +142,7 @@ def _disabled(subscription: str) -> ArmError:
     )
 
 
-def _not_authorized(request: Request, route: Route, action: str) -> ArmError:
+def not_authorized(request: Request, route: Route, action: str) -> ArmError:
     scope = request.path.rsplit("/", 1)[0] if route.method == "POST" else request.path
     return ArmError(
         403,

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from azhotpatch.testing import ArcSpec, Emulator, FaultRule, VmSpec
-from azhotpatch.testing._faults import OPERATION_FAULTS
+from azhotpatch.testing._faults import OPERATION_FAULTS, REQUEST_FAULTS
 
 # route, the operation a status route reports on, and its shape: "write" (PUT/PATCH),
 # "action" (a POST that starts an operation), "read" (GET) or "status" (an operation's).
@@ -57,14 +57,7 @@ ARC_SINGLE_ROUTES: tuple[Route, ...] = (
     ("graph.resources", "patchinstallationresources", "read"),
 )
 
-REQUEST_KINDS = (
-    "internal_error",
-    "unavailable",
-    "reset",
-    "reset_after_commit",
-    "conflict",
-    "throttle",
-)
+REQUEST_KINDS = REQUEST_FAULTS
 OPERATIONS = {
     "vm": ("vmUpdate", "assessPatches", "installPatches"),
     "arc": ("licenseProfile", "assessPatches", "installPatches"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 
 from azhotpatch.aio import Hotpatch
 from azhotpatch.errors import HotpatchError
@@ -23,6 +24,8 @@ from .matrix import (
     subscription_of,
 )
 
+Outcomes = dict[str, tuple[str, str | None, str | None]]
+Runner = Callable[[list[Cell], bool], tuple[Emulator, list[str], Outcomes]]
 TIME_SCALE = 2400.0
 RUN_DEADLINE = 240.0  # wall seconds: a stuck cell fails the test instead of hanging it
 
@@ -32,9 +35,7 @@ def _emulator(cells: list[Cell], aimed: bool) -> Emulator:
     return Emulator(seed=3, time_scale=TIME_SCALE, faults=Faults.aimed(*rules) if aimed else None)
 
 
-def _fleet(
-    cells: list[Cell], aimed: bool
-) -> tuple[Emulator, list[str], dict[str, tuple[str, str | None, str | None]]]:
+def _fleet(cells: list[Cell], aimed: bool) -> tuple[Emulator, list[str], Outcomes]:
     emu = _emulator(cells, aimed).start()
     ids = build(emu, cells)
     with emu.client() as client:
@@ -47,21 +48,26 @@ def _fleet(
     return emu, ids, reported
 
 
-def test_fleet_runs_end_every_machine_as_azure_did_whatever_fault_hit_it() -> None:
-    cells = fleet_cells()
-    calm, _, calm_reported = _fleet(cells, aimed=False)
+def _judged(cells: list[Cell], runner: Runner) -> None:
+    """Run the cells' machines calm (every one must succeed; its requests are the baseline),
+    then with every cell's fault, and judge each machine against what Azure did."""
+    calm, _, calm_reported = runner(cells, False)
     try:
-        assert set(calm_reported.values()) == {("succeeded", None, None)}
+        assert Counter(calm_reported.values()) == {("succeeded", None, None): len(cells)}
         baseline = requests_per_subscription(calm)
     finally:
         calm.stop()
-    stormy, ids, reported = _fleet(cells, aimed=True)
+    stormy, ids, reported = runner(cells, True)
     try:
         problems = judge(stormy, cells, ids, reported, baseline)
     finally:
         stormy.stop()
     assert len(cells) >= 200
     assert not problems, "\n".join(f"{p.cell.name}: {p.problem}" for p in problems)
+
+
+def test_fleet_runs_end_every_machine_as_azure_did_whatever_fault_hit_it() -> None:
+    _judged(fleet_cells(), _fleet)
 
 
 async def _one_machine(client: Hotpatch, rid: str) -> tuple[str, str | None, str | None]:
@@ -77,9 +83,7 @@ async def _one_machine(client: Hotpatch, rid: str) -> tuple[str, str | None, str
     return "succeeded", None, None
 
 
-def _single(
-    cells: list[Cell], aimed: bool
-) -> tuple[Emulator, list[str], dict[str, tuple[str, str | None, str | None]]]:
+def _single(cells: list[Cell], aimed: bool) -> tuple[Emulator, list[str], Outcomes]:
     emu = _emulator(cells, aimed).start()
     ids = build(emu, cells)
 
@@ -94,17 +98,4 @@ def _single(
 
 
 def test_single_machine_calls_end_as_azure_did_whatever_fault_hit_them() -> None:
-    cells = single_machine_cells()
-    calm, _, calm_reported = _single(cells, aimed=False)
-    try:
-        assert Counter(calm_reported.values()) == {("succeeded", None, None): len(cells)}
-        baseline = requests_per_subscription(calm)
-    finally:
-        calm.stop()
-    stormy, ids, reported = _single(cells, aimed=True)
-    try:
-        problems = judge(stormy, cells, ids, reported, baseline)
-    finally:
-        stormy.stop()
-    assert len(cells) >= 200
-    assert not problems, "\n".join(f"{p.cell.name}: {p.problem}" for p in problems)
+    _judged(single_machine_cells(), _single)

@@ -6,13 +6,12 @@ with a code of a fault that persisted, and installs nothing twice; rerun with
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from azhotpatch.testing import Durations, Emulator, Faults, FleetSpec
+
+from .command_line import run_fleet
 
 SPEC = FleetSpec(vms=150, arc=50, subscriptions=2, seed=31)
 # long operations (40-minute installs; a slow one takes five times that) make the run
@@ -25,26 +24,11 @@ AZURE_FAILED = {"OperationFailed", "PatchesFailed"}
 
 
 def _run(emu: Emulator, journal: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    command = [
-        sys.executable,
-        "-m",
-        "azhotpatch",
-        "--emulator-url",
-        emu.endpoint,
-        "--ca-bundle",
-        emu.ca_path,
-        "--output",
-        "json",
-        "run",
-        "--journal",
-        str(journal),
-        *extra,
-    ]
-    for sub in sorted(emu.world.subscriptions):
-        command += ["--subscription", sub]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode in (0, 1, 2), done.stderr
-    return done.returncode, json.loads(done.stdout)
+    code, report, stderr = run_fleet(
+        emu, sorted(emu.world.subscriptions), "--journal", str(journal), *extra, timeout=600
+    )
+    assert code in (0, 1, 2), stderr
+    return code, report
 
 
 def test_three_hours_of_weather_then_a_retry_ends_every_machine_as_the_truth_says(

@@ -4,9 +4,6 @@ the API reports them and as the command line does."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -14,6 +11,7 @@ import pytest
 from azhotpatch.fleet.report import Report
 from azhotpatch.testing import Emulator
 
+from .command_line import run_fleet
 from .estates import SCENARIOS, SUBSCRIPTIONS, Scenario, build
 
 TIME_SCALE = 2400.0
@@ -72,24 +70,8 @@ def test_the_command_line_reports_each_failure_of_a_real_estate(scenario: Scenar
         # the command line plans and runs in one go: a deletion it must meet is one that
         # Resource Graph has not caught up with yet, which the emulator's delete models
         affected = scenario.apply(emu, ids)
-        command = [
-            sys.executable,
-            "-m",
-            "azhotpatch",
-            "--emulator-url",
-            emu.endpoint,
-            "--ca-bundle",
-            emu.ca_path,
-            "--output",
-            "json",
-            "run",
-        ]
-        for sub in SUBSCRIPTIONS:
-            command += ["--subscription", sub]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        expected_exit = {"failed": 2, "skipped": 1}.get(scenario.outcome, 0)
-        assert done.returncode == expected_exit, done.stderr
-        report = json.loads(done.stdout)
+        code, report, stderr = run_fleet(emu, SUBSCRIPTIONS)
+        assert code == {"failed": 2, "skipped": 1}.get(scenario.outcome, 0), stderr
         machines = {
             m["resource"].lower(): (m["outcome"], m["code"], m["message"])
             for m in report["machines"]
