@@ -19,26 +19,26 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import arc, features, validation, vm
-from azhotpatch._azure.lro import OperationToken
+from azhotpatch import features, validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
-from azhotpatch._azure.trigger import Started
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
-from azhotpatch.fleet import schedule as fleet_schedule
+from azhotpatch.fleet import scheduling as fleet_scheduling
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.fleet.journal import Journal, RunIdentity
-from azhotpatch.fleet.plan import Action, Plan, build_plan, parse_actions
+from azhotpatch.fleet.plan import Plan, build_plan, parse_actions
 from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent, RunOptions
-from azhotpatch.fleet.schedule import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
+from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group, parse_resource_id
+from azhotpatch.kinds import Kinds, OperationToken, Started
 from azhotpatch.limits import ThrottleLimits
 from azhotpatch.maintenance import ScopeFilter
 from azhotpatch.models import (
+    Action,
     Assessment,
     Classification,
     Eligibility,
@@ -137,7 +137,7 @@ class PendingOperation:
 
     @property
     def action(self) -> str:
-        return self._token.action
+        return self._token.action.value
 
     async def result(self, *, deadline: Seconds = None) -> Assessment | Installation:
         """Wait for the operation to finish and return its typed result."""
@@ -216,10 +216,12 @@ class Hotpatch:
                 operation_seconds=_operation_seconds(settings.operation_seconds, operation_seconds),
             )
         self._session = Session(credential, settings)
+        self._kinds = Kinds(self._session)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def close(self) -> None:
+        await self._kinds.close()
         await self._session.close()
 
     async def __aenter__(self) -> Hotpatch:
@@ -246,9 +248,7 @@ class Hotpatch:
     async def check(self, resource_id: str | ResourceId) -> Eligibility:
         """Can this machine take Hotpatch? Every reason it cannot, each with its fix."""
         rid = parse_resource_id(resource_id)
-        if rid.kind is MachineKind.VM:
-            return await vm.check(self._session, rid)
-        return await arc.check(self._session, rid)
+        return await self._kinds.of(rid).check(rid)
 
     async def enable(
         self,
@@ -267,9 +267,7 @@ class Hotpatch:
         """
         rid = parse_resource_id(resource_id)
         limit = self._deadline(deadline)
-        if rid.kind is MachineKind.VM:
-            return await vm.enable(self._session, rid, wait=wait, force=force, deadline=limit)
-        return await arc.enable(self._session, rid, wait=wait, deadline=limit)
+        return await self._kinds.of(rid).enable(rid, wait=wait, force=force, deadline=limit)
 
     async def disable(
         self, resource_id: str | ResourceId, *, wait: bool = True, deadline: Seconds = None
@@ -278,16 +276,12 @@ class Hotpatch:
         feature, which stops its billing)."""
         rid = parse_resource_id(resource_id)
         limit = self._deadline(deadline)
-        if rid.kind is MachineKind.VM:
-            return await vm.disable(self._session, rid, wait=wait, deadline=limit)
-        return await arc.disable(self._session, rid, wait=wait, deadline=limit)
+        return await self._kinds.of(rid).disable(rid, wait=wait, deadline=limit)
 
     async def status(self, resource_id: str | ResourceId) -> HotpatchStatus:
         """Enrollment, the platform's verdict and the last assessment and installation."""
         rid = parse_resource_id(resource_id)
-        if rid.kind is MachineKind.VM:
-            return await vm.status(self._session, rid)
-        return await arc.status(self._session, rid)
+        return await self._kinds.of(rid).status(rid)
 
     @overload
     async def assess(
@@ -304,7 +298,7 @@ class Hotpatch:
     ) -> Assessment | PendingOperation:
         """Assess available patches now. ``wait=False`` returns a `PendingOperation`."""
         rid = parse_resource_id(resource_id)
-        pending = await self._start(rid, "assess", None, deadline)
+        pending = await self._start(rid, Action.ASSESS, None, deadline)
         if not wait:
             return pending
         result = await pending.result(deadline=deadline)
@@ -378,7 +372,7 @@ class Hotpatch:
             max_patch_publish_date=max_patch_publish_date,
         )
         limit = deadline if deadline is not None else chosen.max_duration + timedelta(minutes=30)
-        pending = await self._start(rid, "install", chosen, limit)
+        pending = await self._start(rid, Action.INSTALL, chosen, limit)
         if not wait:
             return pending
         result = await pending.result(deadline=limit)
@@ -397,23 +391,18 @@ class Hotpatch:
         return PendingOperation(self, decoded, None)
 
     async def _start(
-        self, rid: ResourceId, action: str, options: InstallOptions | None, deadline: Seconds
+        self, rid: ResourceId, action: Action, options: InstallOptions | None, deadline: Seconds
     ) -> PendingOperation:
         limit = self._deadline(deadline)
-        if rid.kind is MachineKind.VM:
-            token, started = await vm.start(self._session, rid, action, options, limit)
-        else:
-            token, started = await arc.start(self._session, rid, action, options, limit)
+        token, started = await self._kinds.of(rid).start(rid, action, options, limit)
         return PendingOperation(self, token, started)
 
     async def _finish(
         self, token: OperationToken, started: Started | None, deadline: Seconds
     ) -> Assessment | Installation:
-        rid = parse_resource_id(token.resource)
         limit = self._deadline(deadline)
-        if rid.kind is MachineKind.VM:
-            return await vm.finish(self._session, token, started, limit)
-        return await arc.finish(self._session, token, started, limit)
+        kind = self._kinds.of(parse_resource_id(token.resource))
+        return await kind.finish(token, started, limit)
 
     # --- fleets -------------------------------------------------------------------------------
 
@@ -622,7 +611,7 @@ class Hotpatch:
             options = replace(
                 options, schedule=Schedule.build(**knobs, now=self._session.azure_now())
             )
-        return await fleet_schedule.apply(self._session, records, options)
+        return await fleet_scheduling.apply(self._session, records, options)
 
     async def scheduled_status(
         self, machines: Iterable[str | ResourceId] | None = None, **scope: Any
@@ -631,7 +620,7 @@ class Hotpatch:
         inventory filter in ``scope``), from Resource Graph."""
         _machines_or_filter(machines, scope)
         records = [record async for record in self._records(machines, scope)]
-        return await fleet_schedule.scheduled_status(self._session, records)
+        return await fleet_scheduling.scheduled_status(self._session, records)
 
     def _records(
         self, machines: Iterable[str | ResourceId] | None, scope: Mapping[str, Any]

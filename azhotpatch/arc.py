@@ -1,10 +1,11 @@
-"""Hotpatch on Azure Arc-enabled servers, one machine at a time.
+"""Hotpatch on Azure Arc-enabled servers: `ArcKind`, behind the `azhotpatch.kinds.Kind`
+protocol.
 
 Enrollment has two knobs and both are set: the license profile's Hotpatch feature
 (``licenseProfiles/default``; a PUT creates it with ``Enabled``, a PATCH changes it with
 ``Enable``/``Disable`` — the two verbs take different enums) and the machine's
 ``patchSettings.enableHotpatching``. The machine then evaluates itself and reports
-``hotpatchEnablementStatus``; `enable` waits for that verdict, and ``ActionRequired``
+``hotpatchEnablementStatus``; enrollment waits for that verdict, and ``ActionRequired``
 (VBS not running, or CHPE on Arm64) comes back as a `PrerequisiteError` with the registry fix.
 
 Arc machines carry no patch summaries, so state for `status` and for settling ambiguous
@@ -14,9 +15,9 @@ sends comes from Resource Graph's patch tables.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from azure.core.exceptions import ResourceNotFoundError as AzureNotFound
 from azure.mgmt.hybridcompute.models import (
@@ -26,33 +27,38 @@ from azure.mgmt.hybridcompute.models import (
     MachineUpdate,
 )
 
-from azhotpatch import catalog
-from azhotpatch._azure import graph, trigger
+from azhotpatch import catalog, schedule
+from azhotpatch._azure import graph
+from azhotpatch._azure.clocks import clock, timed_wait
 from azhotpatch._azure.errors import azure_code
 from azhotpatch._azure.lro import (
-    IMMEDIATE,
+    LroCall,
     OperationToken,
-    PollClock,
     PollTiming,
     StatusOutput,
     resource_from_status,
     wait_for_poller,
 )
-from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import (
     Probe,
-    Settled,
     Started,
     activity_of,
     succeeded_or_raise,
     wait_attached,
 )
 from azhotpatch.eligibility import arc_eligibility, refusal
-from azhotpatch.errors import DeadlineExceededError, OperationFailedError, PrerequisiteError
+from azhotpatch.errors import (
+    AzureOperationError,
+    DeadlineExceededError,
+    OperationFailedError,
+    PrerequisiteError,
+)
+from azhotpatch.facts import ArcFacts, Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.models import (
+    Action,
     Assessment,
     Eligibility,
     Enrollment,
@@ -62,140 +68,396 @@ from azhotpatch.models import (
     InstallOptions,
 )
 from azhotpatch.parse import (
-    ArcFacts,
     arc_assessment,
     arc_facts,
     arc_status,
     installation,
     license_hotpatch_state,
 )
+from azhotpatch.patch_operations import PatchOperations
+
+__all__ = ["HOTPATCH_FEATURE", "ArcKind"]
 
 HOTPATCH_FEATURE = "Hotpatch"
 _SETTLED = ("enabled", "actionrequired", "disabled")
+# Azure seconds between Resource Graph sweeps for Arc verdicts while any are awaited. A
+# verdict found late delays the rest of that machine's chain, and a sweep costs one query
+# per 1,000 Arc machines in the subscriptions awaited (a 10,000-machine estate: about a
+# third of Resource Graph's per-user quota, which `graph.rows` paces itself to).
+VERDICT_SWEEP_EVERY = 10.0
+_MACHINES = (
+    "resources | where type =~ 'microsoft.hybridcompute/machines' "
+    "| project id, location, tags, properties | order by id asc"
+)
+# Resource Graph's patch tables: the table, the row type's last segment, the activity key.
+_TABLES = {
+    Action.ASSESS: ("patchassessmentresources", "patchassessmentresults", "assessmentActivityId"),
+    Action.INSTALL: (
+        "patchinstallationresources",
+        "patchinstallationresults",
+        "installationActivityId",
+    ),
+}
 
 
-async def read(session: Session, rid: ResourceId, deadline: Deadline | None = None) -> ArcFacts:
-    client = session.hybrid(rid.subscription_id)
+class ArcKind(PatchOperations):
+    """Arc-enabled servers. One per session (single calls: each machine's verdict read from
+    ARM, polls at once) or per fleet run (``fleet``: license updates polled when such updates
+    are likely done, every awaited verdict from one Resource Graph sweep, and every machine's
+    patch history from one batched query)."""
 
-    async def get() -> Any:
-        return await client.machines.get(rid.resource_group, rid.name)
+    kind: ClassVar[MachineKind] = MachineKind.ARC
+    # the machine evaluates Hotpatch itself after the writes, for tens of seconds to minutes
+    verdict_follows_enrollment: ClassVar[bool] = True
+    _enrollment_clock = "license"
 
-    model = await session.call(
-        get, resource=str(rid), doing="reading the Arc machine", deadline=deadline
-    )
-    return arc_facts(model.as_dict())
+    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+        self.session = session
+        self.fleet = fleet
+        self.clocks = {
+            "license": clock(session, "license", learning=fleet),
+            Action.ASSESS: clock(session, "assess", learning=fleet, hit_rate=0.97),
+            Action.INSTALL: clock(session, "install", learning=fleet, hit_rate=0.97),
+        }
+        self._verdicts = _VerdictSweep(self) if fleet else None
+        # (machine key, action) -> latest activity; None: the batched query failed
+        self._history: dict[tuple[str, Action], str | None] | None = {}
 
+    # --- what it is -----------------------------------------------------------------------
 
-async def check(session: Session, rid: ResourceId) -> Eligibility:
-    return arc_eligibility(await read(session, rid))
+    @staticmethod
+    def facts(row: Mapping[str, Any]) -> ArcFacts:
+        return arc_facts(row)
 
+    @staticmethod
+    def schedule_fit(facts: Facts, chosen: schedule.Schedule) -> schedule.ScheduleFit:
+        assert isinstance(facts, ArcFacts)
+        return schedule.arc_fit(facts, chosen)
 
-# --- enrollment ---------------------------------------------------------------------------------
+    async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> ArcFacts:
+        client = self.session.hybrid(rid.subscription_id)
 
+        async def get() -> Any:
+            return await client.machines.get(rid.resource_group, rid.name)
 
-async def enable(
-    session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
-) -> Enrollment:
-    facts = await read(session, rid, deadline)
-    verdict = arc_eligibility(facts)
-    if not verdict.ok:
-        raise refusal(str(rid), verdict.blockers)
-    return await enroll(session, rid, facts, wait=wait, deadline=deadline)
+        model = await self.session.call(
+            get, resource=str(rid), doing="reading the Arc machine", deadline=deadline
+        )
+        return arc_facts(model.as_dict())
 
+    async def eligibility(self, rid: ResourceId, facts: Facts) -> Eligibility:
+        assert isinstance(facts, ArcFacts)
+        return arc_eligibility(facts)
 
-VerdictWaiter = Callable[[ResourceId, Deadline], Awaitable[ArcFacts]]
+    async def check(self, rid: ResourceId) -> Eligibility:
+        return arc_eligibility(await self.read(rid))
 
+    async def status(self, rid: ResourceId) -> HotpatchStatus:
+        facts = await self.read(rid)
+        return arc_status(
+            str(rid),
+            facts,
+            await self.latest_run(rid, Action.ASSESS),
+            await self.latest_run(rid, Action.INSTALL),
+        )
 
-async def enroll(
-    session: Session,
-    rid: ResourceId,
-    facts: ArcFacts,
-    *,
-    wait: bool,
-    deadline: Deadline,
-    watch_verdict: VerdictWaiter | None = None,
-    license_clock: PollClock | None = None,
-) -> Enrollment:
-    """Set both knobs the facts show are off, then (``wait``) wait for the machine's verdict.
-    ``watch_verdict`` lets a fleet wait on one shared Resource Graph watcher instead of one
-    poll loop per machine, and ``license_clock`` poll the license update when it is likely
-    done rather than at once and then at Azure's 30 s cadence."""
-    before = facts.enrollment
-    changes = await _set_license(
-        session, rid, facts, enable=True, deadline=deadline, clock=license_clock
-    )
-    if facts.enable_hotpatching is not True:
-        await _set_machine_flag(session, rid, True, deadline)
-        changes.append("enableHotpatching=True")
-    if not changes and before is EnrollmentState.ENROLLED:
-        return Enrollment(str(rid), MachineKind.ARC, before, before, False, "already enrolled")
-    detail = "set " + ", ".join(changes) if changes else "waited for the machine's verdict"
-    if not wait:
-        return Enrollment(str(rid), MachineKind.ARC, before, EnrollmentState.PENDING, True, detail)
-    waiter = watch_verdict or (lambda r, d: await_verdict(session, r, d))
-    after = await waiter(rid, deadline)
-    if after.enrollment is EnrollmentState.ACTION_REQUIRED:
-        reasons = catalog.check_arc_state(
-            status=after.status, hotpatch_enablement_status=after.enablement_status
-        ).blockers
-        raise PrerequisiteError(str(rid), reasons)
-    return Enrollment(str(rid), MachineKind.ARC, before, after.enrollment, bool(changes), detail)
+    # --- enrollment -------------------------------------------------------------------------
 
+    async def enable(
+        self, rid: ResourceId, *, wait: bool, force: bool, deadline: Deadline
+    ) -> Enrollment:
+        """``force`` overrides nothing here: every Arc rule is one Azure enforces too."""
+        facts = await self.read(rid, deadline)
+        verdict = arc_eligibility(facts)
+        if not verdict.ok:
+            raise refusal(str(rid), verdict.blockers)
+        return await self._enroll(rid, facts, wait=wait, deadline=deadline)
 
-async def disable(
-    session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
-) -> Enrollment:
-    facts = await read(session, rid, deadline)
-    before = facts.enrollment
-    changes: list[str] = []
-    if facts.enable_hotpatching:
-        await _set_machine_flag(session, rid, False, deadline)
-        changes.append("enableHotpatching=False")
-    changes += await _set_license(session, rid, facts, enable=False, deadline=deadline)
-    if not changes:
-        return Enrollment(str(rid), MachineKind.ARC, before, before, False, "already disabled")
-    after = EnrollmentState.PENDING
-    if wait:
-        after = (await await_verdict(session, rid, deadline)).enrollment
-    return Enrollment(str(rid), MachineKind.ARC, before, after, True, "set " + ", ".join(changes))
+    async def disable(self, rid: ResourceId, *, wait: bool, deadline: Deadline) -> Enrollment:
+        facts = await self.read(rid, deadline)
+        before = facts.enrollment
+        changes: list[str] = []
+        if facts.enable_hotpatching:
+            await self._set_machine_flag(rid, False, deadline)
+            changes.append("enableHotpatching=False")
+        changes += await self._set_license(rid, facts, enable=False, deadline=deadline)
+        if not changes:
+            return Enrollment(str(rid), self.kind, before, before, False, "already disabled")
+        after = EnrollmentState.PENDING
+        if wait:
+            after = (await self._verdict(rid, deadline)).enrollment
+        return Enrollment(str(rid), self.kind, before, after, True, "set " + ", ".join(changes))
 
+    async def enroll(
+        self, rid: ResourceId, facts: Facts, *, enable: bool, deadline: Deadline
+    ) -> Enrollment:
+        """A fleet's enrollment from the inventory's facts (no read first), waiting for the
+        machine's verdict; turning Hotpatch off reads the machine and does not wait."""
+        assert isinstance(facts, ArcFacts)
+        if not enable:
+            return await self.disable(rid, wait=False, deadline=deadline)
+        return await self._enroll(rid, facts, wait=True, deadline=deadline)
 
-async def _license(session: Session, rid: ResourceId, deadline: Deadline) -> dict[str, Any] | None:
-    client = session.hybrid(rid.subscription_id)
+    async def _enroll(
+        self, rid: ResourceId, facts: ArcFacts, *, wait: bool, deadline: Deadline
+    ) -> Enrollment:
+        """Set both knobs the facts show are off, then (``wait``) wait for the verdict."""
+        before = facts.enrollment
+        changes = await self._set_license(rid, facts, enable=True, deadline=deadline)
+        if facts.enable_hotpatching is not True:
+            await self._set_machine_flag(rid, True, deadline)
+            changes.append("enableHotpatching=True")
+        if not changes and before is EnrollmentState.ENROLLED:
+            return Enrollment(str(rid), self.kind, before, before, False, "already enrolled")
+        detail = "set " + ", ".join(changes) if changes else "waited for the machine's verdict"
+        if not wait:
+            return Enrollment(str(rid), self.kind, before, EnrollmentState.PENDING, True, detail)
+        after = await self._verdict(rid, deadline)
+        if after.enrollment is EnrollmentState.ACTION_REQUIRED:
+            reasons = catalog.check_arc_state(
+                status=after.status, hotpatch_enablement_status=after.enablement_status
+            ).blockers
+            raise PrerequisiteError(str(rid), reasons)
+        return Enrollment(str(rid), self.kind, before, after.enrollment, bool(changes), detail)
 
-    async def get() -> Any:
+    async def _license(self, rid: ResourceId, deadline: Deadline) -> dict[str, Any] | None:
+        client = self.session.hybrid(rid.subscription_id)
+
+        async def get() -> Any:
+            try:
+                return await client.license_profiles.get(rid.resource_group, rid.name)
+            except AzureNotFound as error:
+                if azure_code(error) == "ParentResourceNotFound":  # the machine is gone
+                    raise
+                return None
+
+        found = await self.session.call(
+            get, resource=str(rid), doing="reading the license profile", deadline=deadline
+        )
+        return None if found is None else dict(found.as_dict())
+
+    async def _set_license(
+        self, rid: ResourceId, facts: ArcFacts, *, enable: bool, deadline: Deadline
+    ) -> list[str]:
+        """Turn the license profile's Hotpatch feature on or off, polled when such updates
+        are likely done; returns what changed."""
+        wanted = "Enabled" if enable else "Disabled"
+        if facts.hotpatch_license == wanted:
+            return []
+        profile = await self._license(rid, deadline)
+        if license_hotpatch_state(profile) == wanted or (profile is None and not enable):
+            return []
+        license_clock = self.clocks["license"]
+        poll = license_clock.timing()
+        call = _license_update(self.session, rid, facts, profile, wanted, poll)
+        doing = "setting the license profile's Hotpatch feature"
+        poller = await self.session.call(
+            call.start, resource=str(rid), doing=doing, deadline=deadline
+        )
+
+        async def wait() -> StatusOutput:
+            await poll.before_first_poll(deadline)
+            found: StatusOutput = await wait_for_poller(
+                self.session, poller, call.resume, resource=str(rid), doing=doing, deadline=deadline
+            )
+            return found
+
+        status = await timed_wait(
+            license_clock, poll, wait, learn=True, length=lambda found: found.seconds
+        )
+        result = status.output if status.output is not None else await self._license(rid, deadline)
+        state = license_hotpatch_state(result)
+        if state != wanted:
+            raise OperationFailedError(
+                f"the license profile's Hotpatch feature is {state!r} after the update, not "
+                f"{wanted!r}",
+                resource=str(rid),
+                fix="check the license profile in the portal; the subscription may not allow it",
+            )
+        return [f"licenseProfile Hotpatch={wanted}"]
+
+    async def _set_machine_flag(self, rid: ResourceId, value: bool, deadline: Deadline) -> None:
+        client = self.session.hybrid(rid.subscription_id)
+        settings = {"patchSettings": {"enableHotpatching": value}}
+        body = {"properties": {"osProfile": {"windowsConfiguration": settings}}}
+
+        async def update() -> Any:
+            return await client.machines.update(rid.resource_group, rid.name, MachineUpdate(body))
+
+        await self.session.call(
+            update, resource=str(rid), doing="setting enableHotpatching", deadline=deadline
+        )
+
+    async def _verdict(self, rid: ResourceId, deadline: Deadline) -> ArcFacts:
+        if self._verdicts is not None:
+            return await self._verdicts.wait(rid, deadline)
+        return await self.await_verdict(rid, deadline)
+
+    async def await_verdict(self, rid: ResourceId, deadline: Deadline) -> ArcFacts:
+        """Read the machine until it reports Enabled, ActionRequired or Disabled (one ARM
+        read per poll interval; a fleet watches many machines through Resource Graph
+        instead)."""
+        while True:
+            facts = await self.read(rid, deadline)
+            if (facts.enablement_status or "").lower() in _SETTLED:
+                return facts
+            if deadline.remaining() <= 0:
+                raise DeadlineExceededError(
+                    f"the machine still reports hotpatchEnablementStatus "
+                    f"{facts.enablement_status!r} after {deadline.seconds:.0f} s",
+                    resource=str(rid),
+                    fix="the agent evaluates Hotpatch on its own schedule: check `status` "
+                    "later, and make sure the machine is connected",
+                )
+            await asyncio.sleep(min(self.session.poll_every, max(0.0, deadline.remaining())))
+
+    async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None:
+        """Nothing to change: an Arc machine's schedule conflicts (a disconnected agent, no
+        Hotpatch, not Windows) are none of them settings azhotpatch sets, so its fit is
+        never fixable and this is never asked for."""
+
+    # --- status, assess, install -------------------------------------------------------------
+
+    async def latest_run(self, rid: ResourceId, action: Action) -> dict[str, Any] | None:
+        """The machine's latest assessment/installation summary from Resource Graph."""
+        table, suffix, activity_key = _TABLES[action]
+        query = (
+            f"{table} | where type =~ 'microsoft.hybridcompute/machines/{suffix}' "
+            f"| where tolower(id) startswith '{rid.key}/' "
+            f"| extend started = todatetime(properties.startDateTime) "
+            f"| order by started desc | take 1 | project id, properties"
+        )
+        async for row in graph.rows(self.session, query, subscriptions=[rid.subscription_id]):
+            properties = dict(row.get("properties") or {})
+            if action is Action.INSTALL:
+                properties.setdefault(activity_key, str(row.get("id", "")).rsplit("/", 1)[-1])
+            return properties
+        return None
+
+    async def prepare(self, machines: Sequence[ResourceId], actions: Sequence[Action]) -> None:
+        """For a fleet's assessments and installs: every machine's latest activity of each
+        kind, in a few Resource Graph queries (instead of one per machine). If they fail,
+        each machine reads its own when its step comes."""
+        subscriptions = sorted({rid.subscription_id for rid in machines})
+        if not subscriptions or not {Action.ASSESS, Action.INSTALL} & set(actions):
+            return
         try:
-            return await client.license_profiles.get(rid.resource_group, rid.name)
-        except AzureNotFound as error:
-            if azure_code(error) == "ParentResourceNotFound":  # the machine is gone
-                raise
-            return None
+            self._history = await self._histories(subscriptions)
+        except AzureOperationError:
+            self._history = None
 
-    found = await session.call(
-        get, resource=str(rid), doing="reading the license profile", deadline=deadline
-    )
-    return None if found is None else dict(found.as_dict())
+    async def _histories(self, subscriptions: list[str]) -> dict[tuple[str, Action], str | None]:
+        latest: dict[tuple[str, Action], tuple[str, str | None]] = {}
+        for action, (table, suffix, activity_key) in _TABLES.items():
+            query = (
+                f"{table} | where type =~ 'microsoft.hybridcompute/machines/{suffix}' "
+                "| project id, properties"
+            )
+            async for row in graph.rows(self.session, query, subscriptions=subscriptions):
+                machine = str(row.get("id", "")).lower().split(f"/{suffix}/")[0]
+                properties = dict(row.get("properties") or {})
+                if action is Action.INSTALL:
+                    properties.setdefault(activity_key, str(row.get("id", "")).rsplit("/", 1)[-1])
+                started = str(properties.get("startDateTime") or "")
+                key = (machine, action)
+                if key not in latest or started > latest[key][0]:
+                    latest[key] = (started, _activity(properties, action))
+        return {key: value for key, (_, value) in latest.items()}
+
+    async def previous(self, rid: ResourceId, action: Action) -> str | None:
+        """The machine's latest activity of this kind before ours."""
+        if self._history is None:  # the batched query failed: read this machine's
+            return _activity(await self.latest_run(rid, action), action)
+        return self._history.get((rid.key, action))
+
+    def forget(self, rid: ResourceId) -> None:
+        """Nothing is kept per machine beyond its history entry, which costs little."""
+
+    async def _latest(self, rid: ResourceId, action: Action) -> str | None:
+        return _activity(await self.latest_run(rid, action), action)
+
+    def _polling(self, timing: PollTiming) -> Callable[[], dict[str, Any]]:
+        """The result is read at the operation's ``Location`` (Retry-After paced)."""
+        return timing.sdk_options
+
+    def _operation(
+        self,
+        rid: ResourceId,
+        action: Action,
+        options: InstallOptions | None,
+        polling: Callable[[], dict[str, Any]],
+    ) -> LroCall:
+        machines = self.session.hybrid(rid.subscription_id).machines
+        if action is Action.INSTALL:
+            body = options.request_body() if options is not None else {}
+            parameters = MachineInstallPatchesParameters(body)
+            return LroCall(
+                machines.begin_install_patches, (rid.resource_group, rid.name, parameters), polling
+            )
+        return LroCall(machines.begin_assess_patches, (rid.resource_group, rid.name), polling)
+
+    async def _result(
+        self,
+        token: OperationToken,
+        started: Started | None,
+        deadline: Deadline,
+        poll: PollTiming,
+    ) -> Assessment | Installation:
+        rid = parse_resource_id(token.resource)
+        doing = token.action.doing
+        if token.sdk_token is None:
+            body = await wait_attached(
+                self.session,
+                self._probe(rid, token.action),
+                token.previous_activity,
+                resource=str(rid),
+                doing=doing,
+                deadline=deadline,
+            )
+        else:
+            call = self._operation(rid, token.action, None, self._polling(poll))
+            poller = (
+                started.poller
+                if started and started.poller is not None
+                else await call.resume(token.sdk_token)
+            )
+            result = await wait_for_poller(
+                self.session,
+                poller,
+                call.resume,
+                resource=str(rid),
+                doing=doing,
+                deadline=deadline,
+                handle=token,
+            )
+            body = result.as_dict()
+        if token.action is Action.INSTALL:
+            return succeeded_or_raise(installation(str(rid), self.kind, body), doing)
+        return succeeded_or_raise(arc_assessment(str(rid), body), doing)
+
+    def _probe(self, rid: ResourceId, action: Action) -> Probe:
+        async def latest() -> Any:
+            return await self.latest_run(rid, action)
+
+        return Probe(latest, _keys(action))
+
+    async def close(self) -> None:
+        if self._verdicts is not None:
+            await self._verdicts.close()
 
 
-async def _set_license(
+def _license_update(
     session: Session,
     rid: ResourceId,
     facts: ArcFacts,
-    *,
-    enable: bool,
-    deadline: Deadline,
-    clock: PollClock | None = None,
-) -> list[str]:
-    """Turn the license profile's Hotpatch feature on or off; returns what changed."""
-    wanted = "Enabled" if enable else "Disabled"
-    if facts.hotpatch_license == wanted:
-        return []
-    profile = await _license(session, rid, deadline)
-    current = license_hotpatch_state(profile)
-    if current == wanted or (profile is None and not enable):
-        return []
-    client = session.hybrid(rid.subscription_id)
-    poll = clock.timing() if clock is not None else IMMEDIATE
+    profile: dict[str, Any] | None,
+    wanted: str,
+    poll: PollTiming,
+) -> LroCall:
+    """The license profile update: a PUT that creates it with the feature ``Enabled``, or a
+    PATCH of an existing one with ``Enable``/``Disable``. Its poller returns the profile as
+    the operation's status carries it."""
+    profiles = session.hybrid(rid.subscription_id).license_profiles
 
     def polling() -> dict[str, Any]:  # a fresh poller's state for each (re)start
         return resource_from_status(session, poll)
@@ -210,279 +472,92 @@ async def _set_license(
                 }
             },
         }
-
-        async def begin() -> Any:
-            return await client.license_profiles.begin_create_or_update(
-                rid.resource_group, rid.name, LicenseProfile(body), **polling()
-            )
-
-        async def resume(token: str) -> Any:
-            return await client.license_profiles.begin_create_or_update(
-                rid.resource_group,
-                rid.name,
-                LicenseProfile(body),
-                continuation_token=token,
-                **polling(),
-            )
-    else:
-        verb = "Enable" if enable else "Disable"
-        body = {
-            "properties": {
-                "productProfile": {
-                    "productFeatures": [{"name": HOTPATCH_FEATURE, "subscriptionStatus": verb}]
-                }
-            }
-        }
-
-        async def begin() -> Any:
-            return await client.license_profiles.begin_update(
-                rid.resource_group, rid.name, LicenseProfileUpdate(body), **polling()
-            )
-
-        async def resume(token: str) -> Any:
-            return await client.license_profiles.begin_update(
-                rid.resource_group,
-                rid.name,
-                LicenseProfileUpdate(body),
-                continuation_token=token,
-                **polling(),
-            )
-
-    doing = "setting the license profile's Hotpatch feature"
-    poller = await session.call(begin, resource=str(rid), doing=doing, deadline=deadline)
-    waited = time.monotonic()
-    await poll.before_first_poll(deadline)
-    with counting() as sent:
-        status: StatusOutput = await wait_for_poller(
-            session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
+        return LroCall(
+            profiles.begin_create_or_update,
+            (rid.resource_group, rid.name, LicenseProfile(body)),
+            polling,
         )
-    if clock is not None:  # the first poll found it done if it was the only one
-        found_after = time.monotonic() - waited
-        clock.observe(poll, sent.requests <= 1, found_after=found_after, length=status.seconds)
-    result = status.output if status.output is not None else await _license(session, rid, deadline)
-    state = license_hotpatch_state(result)
-    if state != wanted:
-        raise OperationFailedError(
-            f"the license profile's Hotpatch feature is {state!r} after the update, not {wanted!r}",
-            resource=str(rid),
-            fix="check the license profile in the portal; the subscription may not allow it",
-        )
-    return [f"licenseProfile Hotpatch={wanted}"]
-
-
-async def _set_machine_flag(
-    session: Session, rid: ResourceId, value: bool, deadline: Deadline
-) -> None:
-    client = session.hybrid(rid.subscription_id)
-    body = {
-        "properties": {
-            "osProfile": {"windowsConfiguration": {"patchSettings": {"enableHotpatching": value}}}
-        }
-    }
-
-    async def update() -> Any:
-        return await client.machines.update(rid.resource_group, rid.name, MachineUpdate(body))
-
-    await session.call(
-        update, resource=str(rid), doing="setting enableHotpatching", deadline=deadline
+    verb = "Enable" if wanted == "Enabled" else "Disable"
+    feature = {"name": HOTPATCH_FEATURE, "subscriptionStatus": verb}
+    body = {"properties": {"productProfile": {"productFeatures": [feature]}}}
+    return LroCall(
+        profiles.begin_update, (rid.resource_group, rid.name, LicenseProfileUpdate(body)), polling
     )
 
 
-async def await_verdict(session: Session, rid: ResourceId, deadline: Deadline) -> ArcFacts:
-    """Read the machine until it reports Enabled, ActionRequired or Disabled (one ARM read
-    per poll interval; a fleet watches many machines through Resource Graph instead)."""
-    while True:
-        facts = await read(session, rid, deadline)
-        if (facts.enablement_status or "").lower() in _SETTLED:
-            return facts
-        if deadline.remaining() <= 0:
-            raise DeadlineExceededError(
-                f"the machine still reports hotpatchEnablementStatus "
-                f"{facts.enablement_status!r} after {deadline.seconds:.0f} s",
-                resource=str(rid),
-                fix="the agent evaluates Hotpatch on its own schedule: check `status` later, "
-                "and make sure the machine is connected",
-            )
-        await asyncio.sleep(min(session.poll_every, max(0.0, deadline.remaining())))
-
-
-# --- status, assess, install --------------------------------------------------------------------
-
-
-_TABLES = {
-    "assess": ("patchassessmentresources", "patchassessmentresults", "assessmentActivityId"),
-    "install": ("patchinstallationresources", "patchinstallationresults", "installationActivityId"),
-}
-
-
-async def latest_run(session: Session, rid: ResourceId, action: str) -> dict[str, Any] | None:
-    """The machine's latest assessment/installation summary from Resource Graph."""
-    table, suffix, activity = _TABLES[action]
-    query = (
-        f"{table} | where type =~ 'microsoft.hybridcompute/machines/{suffix}' "
-        f"| where tolower(id) startswith '{rid.key}/' "
-        f"| extend started = todatetime(properties.startDateTime) "
-        f"| order by started desc | take 1 | project id, properties"
-    )
-    async for row in graph.rows(session, query, subscriptions=[rid.subscription_id]):
-        properties = dict(row.get("properties") or {})
-        if action == "install":
-            properties.setdefault(activity, str(row.get("id", "")).rsplit("/", 1)[-1])
-        return properties
-    return None
-
-
-async def status(session: Session, rid: ResourceId) -> HotpatchStatus:
-    facts = await read(session, rid)
-    return arc_status(
-        str(rid),
-        facts,
-        await latest_run(session, rid, "assess"),
-        await latest_run(session, rid, "install"),
-    )
-
-
-def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
-    async def latest() -> Any:
-        return await latest_run(session, rid, action)
-
-    return Probe(latest, _keys(action))
-
-
-def _keys(action: str) -> tuple[str, ...]:
+def _keys(action: Action) -> tuple[str, ...]:
     """Installation rows carry an activity id; assessment rows only their start time."""
     return (_TABLES[action][2], "startDateTime")
 
 
-def activity(summary: dict[str, Any] | None, action: str) -> str | None:
+def _activity(summary: Mapping[str, Any] | None, action: Action) -> str | None:
     """The activity a patch-run summary describes (see `_keys`)."""
     return activity_of(summary, _keys(action))
 
 
-async def start(
-    session: Session,
-    rid: ResourceId,
-    action: str,
-    options: InstallOptions | None,
-    deadline: Deadline,
-) -> tuple[OperationToken, Started]:
-    previous = activity(await latest_run(session, rid, action), action)
-    return await begin(session, rid, action, options, previous, deadline)
+class _VerdictSweep:
+    """Waits for many Arc machines' Hotpatch verdicts with one Resource Graph sweep per
+    interval, instead of a read per machine per interval. If a sweep fails past its
+    retries, the machines awaited read their own verdict from ARM."""
+
+    def __init__(self, kind: ArcKind) -> None:
+        self.kind = kind
+        self.pending: dict[str, asyncio.Future[ArcFacts]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def wait(self, rid: ResourceId, deadline: Deadline) -> ArcFacts:
+        future: asyncio.Future[ArcFacts] = asyncio.get_running_loop().create_future()
+        self.pending[rid.key] = future
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._sweep())
+        try:
+            return await asyncio.wait_for(future, timeout=max(0.0, deadline.remaining()))
+        except _SweepFailedError:  # Resource Graph failed past its retries: ask ARM instead
+            self.pending.pop(rid.key, None)
+            return await self.kind.await_verdict(rid, deadline)
+        except asyncio.TimeoutError:
+            raise DeadlineExceededError(
+                "the machine gave no Hotpatch verdict (still PendingEvaluation) before the "
+                "deadline",
+                resource=str(rid),
+                fix="the agent evaluates on its own schedule: check `status` later, and make "
+                "sure the machine stays connected",
+            ) from None
+        finally:
+            self.pending.pop(rid.key, None)
+
+    async def _sweep(self) -> None:
+        session = self.kind.session
+        interval = session.azure_seconds(VERDICT_SWEEP_EVERY)
+        while self.pending:
+            await asyncio.sleep(interval)
+            try:
+                await self._sweep_once()
+            except AzureOperationError as error:
+                for future in self.pending.values():
+                    if not future.done():
+                        future.set_exception(_SweepFailedError(error))
+
+    async def _sweep_once(self) -> None:
+        subscriptions = sorted({key.split("/")[2] for key in self.pending})
+        async for row in graph.rows(self.kind.session, _MACHINES, subscriptions=subscriptions):
+            future = self.pending.get(str(row.get("id", "")).lower())
+            if future is None or future.done():
+                continue
+            facts = arc_facts(row)
+            if (facts.enablement_status or "").lower() in _SETTLED:
+                future.set_result(facts)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
-async def begin(
-    session: Session,
-    rid: ResourceId,
-    action: str,
-    options: InstallOptions | None,
-    previous: str | None,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> tuple[OperationToken, Started]:
-    """Send the request, knowing the machine's latest activity of this kind before it."""
-    client = session.hybrid(rid.subscription_id)
-    polling = poll.sdk_options()
+class _SweepFailedError(Exception):
+    """A verdict sweep failed past its retries; waiters read their machine from ARM."""
 
-    async def send() -> Any:
-        if action == "install":
-            assert options is not None
-            return await client.machines.begin_install_patches(
-                rid.resource_group,
-                rid.name,
-                MachineInstallPatchesParameters(options.request_body()),
-                **polling,
-            )
-        return await client.machines.begin_assess_patches(rid.resource_group, rid.name, **polling)
-
-    doing = "installing patches" if action == "install" else "assessing patches"
-    started = await trigger.trigger(
-        session,
-        send,
-        _probe(session, rid, action),
-        previous,
-        resource=str(rid),
-        doing=doing,
-        deadline=deadline,
-    )
-    sdk_token = started.poller.continuation_token() if started.poller is not None else None
-    return OperationToken(action, str(rid), previous, sdk_token), started
-
-
-async def settle(
-    session: Session, rid: ResourceId, action: str, previous: str | None, *, again: bool = False
-) -> Settled:
-    """After a crash between recording an intent and hearing back, or on retrying a step
-    that failed (see `vm.settle`)."""
-    return await trigger.settle(_probe(session, rid, action), previous, again=again)
-
-
-async def history(session: Session, subscriptions: list[str]) -> dict[tuple[str, str], str | None]:
-    """(machine key, action) -> latest activity, for every Arc machine in the subscriptions,
-    in a few Resource Graph queries (the fleet's stand-in for one probe per machine)."""
-    latest: dict[tuple[str, str], tuple[str, str | None]] = {}
-    for action, (table, suffix, _) in _TABLES.items():
-        query = (
-            f"{table} | where type =~ 'microsoft.hybridcompute/machines/{suffix}' "
-            "| project id, properties"
-        )
-        async for row in graph.rows(session, query, subscriptions=subscriptions):
-            machine = str(row.get("id", "")).lower().split(f"/{suffix}/")[0]
-            properties = dict(row.get("properties") or {})
-            if action == "install":
-                properties.setdefault(_TABLES[action][2], str(row.get("id", "")).rsplit("/", 1)[-1])
-            started = str(properties.get("startDateTime") or "")
-            key = (machine, action)
-            if key not in latest or started > latest[key][0]:
-                latest[key] = (started, activity(properties, action))
-    return {key: value for key, (_, value) in latest.items()}
-
-
-async def finish(
-    session: Session,
-    token: OperationToken,
-    started: Started | None,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> Assessment | Installation:
-    """Wait for an operation from `begin` (or from a resumed handle) and parse its result."""
-    rid = parse_resource_id(token.resource)
-    doing = "installing patches" if token.action == "install" else "assessing patches"
-    polling = poll.sdk_options()
-    await poll.before_first_poll(deadline)
-    if token.sdk_token is None:
-        body = await wait_attached(
-            session,
-            _probe(session, rid, token.action),
-            token.previous_activity,
-            resource=str(rid),
-            doing=doing,
-            deadline=deadline,
-        )
-    else:
-        machines = session.hybrid(rid.subscription_id).machines
-
-        async def resume(sdk_token: str) -> Any:
-            if token.action == "install":
-                return await machines.begin_install_patches(
-                    rid.resource_group,
-                    rid.name,
-                    MachineInstallPatchesParameters({}),
-                    continuation_token=sdk_token,
-                    **polling,
-                )
-            return await machines.begin_assess_patches(
-                rid.resource_group, rid.name, continuation_token=sdk_token, **polling
-            )
-
-        poller = (
-            started.poller
-            if started and started.poller is not None
-            else await resume(token.sdk_token)
-        )
-        result = await wait_for_poller(
-            session, poller, resume, resource=str(rid), doing=doing, deadline=deadline, handle=token
-        )
-        body = result.as_dict()
-    if token.action == "install":
-        return succeeded_or_raise(installation(str(rid), MachineKind.ARC, body), doing)
-    return succeeded_or_raise(arc_assessment(str(rid), body), doing)
+    def __init__(self, cause: AzureOperationError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause

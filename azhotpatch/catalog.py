@@ -20,7 +20,7 @@ from azhotpatch.models import Eligibility, Reason, Rule
 __all__ = [
     "ARC_ACCEPTED_OS",
     "SUPPORTED_IMAGES",
-    "Installation",
+    "InstallationOption",
     "SupportedImage",
     "check_arc_enrollment",
     "check_arc_os",
@@ -39,8 +39,9 @@ OFFER = "WindowsServer"
 _HOTPATCH_DOCS = "https://learn.microsoft.com/windows-server/get-started/hotpatch"
 
 
-class Installation(str, enum.Enum):
-    """Server Core or Desktop Experience."""
+class InstallationOption(str, enum.Enum):
+    """Windows Server's installation option: Server Core or Desktop Experience (not to be
+    confused with `azhotpatch.models.Installation`, a patch installation's result)."""
 
     CORE = "Core"
     DESKTOP = "Desktop Experience"
@@ -54,7 +55,7 @@ class SupportedImage:
     offer: str
     sku: str
     windows_version: str
-    installation: Installation
+    installation_option: InstallationOption
     smalldisk: bool
 
     def matches(self, publisher: str, offer: str, sku: str) -> bool:
@@ -65,11 +66,11 @@ class SupportedImage:
         )
 
 
-def _image(sku: str, version: str, installation: Installation, smalldisk: bool) -> SupportedImage:
-    return SupportedImage(PUBLISHER, OFFER, sku, version, installation, smalldisk)
+def _image(sku: str, version: str, option: InstallationOption, smalldisk: bool) -> SupportedImage:
+    return SupportedImage(PUBLISHER, OFFER, sku, version, option, smalldisk)
 
 
-_CORE, _DESKTOP = Installation.CORE, Installation.DESKTOP
+_CORE, _DESKTOP = InstallationOption.CORE, InstallationOption.DESKTOP
 SUPPORTED_IMAGES: tuple[SupportedImage, ...] = (
     _image("2022-datacenter-azure-edition-core", "2022", _CORE, False),
     _image("2022-datacenter-azure-edition-core-smalldisk", "2022", _CORE, True),

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from azhotpatch.fleet.inventory import MachineRecord
     from azhotpatch.fleet.plan import Plan
     from azhotpatch.fleet.report import Report
-    from azhotpatch.fleet.schedule import ScheduledStatus
+    from azhotpatch.fleet.scheduling import ScheduledStatus
     from azhotpatch.ids import ResourceId
     from azhotpatch.models import (
         Assessment,

@@ -16,8 +16,8 @@ from azhotpatch.errors import (
     UnsupportedImageError,
     UnsupportedRegionError,
 )
+from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Eligibility, Reason, Rule
-from azhotpatch.parse import ArcFacts, VmFacts
 
 __all__ = ["OVERRIDABLE", "arc_eligibility", "refusal", "vm_eligibility"]
 

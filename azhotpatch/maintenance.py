@@ -26,9 +26,10 @@ from azure.mgmt.maintenance.models import (
 from azhotpatch._azure import graph
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import ResourceNotFoundError
+from azhotpatch.errors import HotpatchError, ResourceNotFoundError
 from azhotpatch.ids import MachineKind, ResourceGroupId, ResourceId
-from azhotpatch.models import Classification, InstallOptions, RebootSetting
+from azhotpatch.models import Classification, Installation, InstallOptions, RebootSetting
+from azhotpatch.parse import installation
 from azhotpatch.schedule import Window, WindowRole, parse_recurrence
 
 __all__ = [
@@ -330,3 +331,92 @@ async def assignments(
             )
         )
     return found
+
+
+_RUNS = (
+    "maintenanceresources "
+    "| where type =~ 'microsoft.maintenance/applyupdates' "
+    "| project configurationId = tolower(tostring(properties.maintenanceConfigurationId)), "
+    "started = tostring(properties.startDateTime)"
+    "| summarize count() by configurationId, started"
+)
+_SCHEDULED_INSTALLS = (
+    "patchinstallationresources "
+    "| where type endswith '/patchinstallationresults' "
+    "| where properties.startedBy =~ 'Platform' "
+    "| project id, properties"
+)
+
+
+async def windows(session: Session, ids: Iterable[str], deadline: Deadline) -> dict[str, Window]:
+    """Each configuration's window by id (those that cannot be read are left out)."""
+    found: dict[str, Window] = {}
+    for config_id in sorted(ids):
+        parts = config_id.split("/")
+        if len(parts) < 9:
+            continue
+
+        async def get(sub: str = parts[2], group: str = parts[4], name: str = parts[-1]) -> Any:
+            return await session.maintenance(sub).maintenance_configurations.get(group, name)
+
+        try:
+            model = await session.call(
+                get,
+                resource=config_id,
+                doing="reading the maintenance configuration",
+                deadline=deadline,
+            )
+        except HotpatchError:
+            continue
+        window = read_window(model)
+        if window is not None:
+            found[config_id] = window
+    return found
+
+
+async def last_runs(
+    session: Session, subscriptions: Sequence[str], deadline: Deadline
+) -> dict[str, datetime]:
+    """Each configuration's latest scheduled run, from Resource Graph's run records."""
+    latest: dict[str, datetime] = {}
+    async for row in graph.rows(session, _RUNS, subscriptions=subscriptions, deadline=deadline):
+        started = _when(row.get("started"))
+        key = str(row.get("configurationId") or "")
+        if started is not None and (key not in latest or started > latest[key]):
+            latest[key] = started
+    return latest
+
+
+async def scheduled_installs(
+    session: Session,
+    subscriptions: Sequence[str],
+    kinds: Mapping[str, MachineKind],
+    deadline: Deadline,
+) -> dict[str, Installation]:
+    """The latest platform-started installation of each machine in ``kinds`` (machine key
+    -> kind), from Resource Graph."""
+    latest: dict[str, Installation] = {}
+    async for row in graph.rows(
+        session, _SCHEDULED_INSTALLS, subscriptions=subscriptions, deadline=deadline
+    ):
+        machine = str(row.get("id") or "").lower().split("/patchinstallationresults/")[0]
+        kind = kinds.get(machine)
+        properties = row.get("properties")
+        if kind is None or not isinstance(properties, dict):
+            continue
+        run = installation(machine, kind, properties)
+        current = latest.get(machine)
+        if current is None or (run.started and current.started and run.started > current.started):
+            latest[machine] = run
+    return latest
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -42,6 +42,29 @@ __all__ = [
 ]
 
 
+class Action(str, enum.Enum):
+    """What azhotpatch does to a machine: a step of a fleet run, and the kind of operation a
+    handle or a journal records (assess and install are Azure's long-running operations)."""
+
+    ENABLE = "enable"
+    DISABLE = "disable"
+    ASSESS = "assess"
+    INSTALL = "install"
+
+    @property
+    def doing(self) -> str:
+        """The action in words, for messages ("installing patches")."""
+        return _DOING[self]
+
+
+_DOING = {
+    Action.ENABLE: "enabling Hotpatch",
+    Action.DISABLE: "disabling Hotpatch",
+    Action.ASSESS: "assessing patches",
+    Action.INSTALL: "installing patches",
+}
+
+
 class Rule(str, enum.Enum):
     """Stable codes for every Hotpatch prerequisite; scripts and reports key on these."""
 

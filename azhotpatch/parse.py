@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from azhotpatch.facts import ArcFacts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind
 from azhotpatch.models import (
     Assessment,
-    EnrollmentState,
     HotpatchStatus,
     Installation,
     InstallationState,
@@ -178,33 +177,6 @@ def installation(resource: str, kind: MachineKind, body: Json) -> Installation:
 # --- machines --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class VmFacts:
-    """What the Hotpatch rules need to know about a VM, from ARM or from Resource Graph."""
-
-    id: str
-    location: str
-    os_type: str | None
-    image: Mapping[str, Any]
-    patch_mode: str | None
-    provision_vm_agent: bool | None
-    enable_automatic_updates: bool | None
-    bypass_platform_safety_checks: bool | None
-    enable_hotpatching: bool | None
-    power_state: str | None
-    vm_agent_status: str | None
-    provisioning_state: str | None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    patch_status: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def enrollment(self) -> EnrollmentState:
-        enrolled = bool(self.enable_hotpatching) and (self.patch_mode or "").lower() == (
-            "automaticbyplatform"
-        )
-        return EnrollmentState.ENROLLED if enrolled else EnrollmentState.NOT_ENROLLED
-
-
 def vm_facts(body: Json) -> VmFacts:
     properties = body.get("properties") or {}
     windows = get(properties, "osProfile", "windowsConfiguration") or {}
@@ -230,15 +202,6 @@ def vm_facts(body: Json) -> VmFacts:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class VmRuntime:
-    """A VM's instance view alone: what is running and what its patch summaries say."""
-
-    power_state: str | None
-    vm_agent_status: str | None
-    patch_status: Mapping[str, Any] = field(default_factory=dict)
-
-
 def vm_runtime(view: Json) -> VmRuntime:
     """``VirtualMachineInstanceView`` (the ``instanceView`` endpoint's body)."""
     return VmRuntime(_power_state(view), _agent_status(view), view.get("patchStatus") or {})
@@ -261,36 +224,6 @@ def _power_state(view: Json) -> str | None:
 def _agent_status(view: Json) -> str | None:
     statuses = get(view, "vmAgent", "statuses") or ()
     return next((str(s.get("displayStatus")) for s in statuses if s.get("displayStatus")), None)
-
-
-@dataclass(frozen=True, slots=True)
-class ArcFacts:
-    """What the Hotpatch rules need to know about an Arc-enabled server."""
-
-    id: str
-    location: str
-    status: str | None
-    os_name: str | None
-    os_sku: str | None
-    os_version: str | None
-    os_type: str | None
-    enable_hotpatching: bool | None
-    enablement_status: str | None
-    patch_mode: str | None
-    hotpatch_license: str | None
-    cores: int | None
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def enrollment(self) -> EnrollmentState:
-        status = (self.enablement_status or "").lower()
-        if status == "enabled":
-            return EnrollmentState.ENROLLED
-        if status == "actionrequired":
-            return EnrollmentState.ACTION_REQUIRED
-        if status == "pendingevaluation" or self.enable_hotpatching:
-            return EnrollmentState.PENDING
-        return EnrollmentState.NOT_ENROLLED
 
 
 def arc_facts(body: Json) -> ArcFacts:

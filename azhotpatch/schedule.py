@@ -39,19 +39,21 @@ from typing import TypeVar
 
 from azhotpatch.calendar import PLANNED_BASELINE_MONTHS
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Classification, InstallOptions, Reason, RebootSetting, Rule
-from azhotpatch.parse import ArcFacts, VmFacts
 from azhotpatch.timezones import to_windows_zone, zone_info
 
 __all__ = [
     "MAX_WINDOW",
     "MIN_WINDOW",
     "Schedule",
+    "ScheduleFit",
     "ScheduleMode",
     "Window",
     "WindowRole",
-    "conflicts",
+    "arc_fit",
     "parse_recurrence",
+    "vm_fit",
 ]
 
 # learn.microsoft.com/azure/virtual-machines/maintenance-configurations, guest scope:
@@ -356,7 +358,7 @@ def _length(value: timedelta, argument: str) -> timedelta:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ScheduleFit:
     """Whether a machine can follow the schedule; ``reasons`` are the conflicts, each with
     its fix. Non-blocking reasons are settings `schedule(conflicts="fix")` changes itself."""
 
@@ -371,11 +373,14 @@ class Verdict:
         return bool(self.reasons) and not any(r.blocking for r in self.reasons)
 
 
-def conflicts(facts: VmFacts | ArcFacts, schedule: Schedule) -> Verdict:
-    """Every reason this machine cannot follow ``schedule`` as it stands."""
-    if isinstance(facts, VmFacts):
-        return Verdict(tuple(_vm_conflicts(facts, schedule)))
-    return Verdict(tuple(_arc_conflicts(facts, schedule)))
+def vm_fit(facts: VmFacts, schedule: Schedule) -> ScheduleFit:
+    """Every reason this VM cannot follow ``schedule`` as it stands."""
+    return ScheduleFit(tuple(_vm_conflicts(facts, schedule)))
+
+
+def arc_fit(facts: ArcFacts, schedule: Schedule) -> ScheduleFit:
+    """Every reason this Arc machine cannot follow ``schedule`` as it stands."""
+    return ScheduleFit(tuple(_arc_conflicts(facts, schedule)))
 
 
 _PREREQ = "learn.microsoft.com/azure/update-manager/prerequsite-for-schedule-patching"

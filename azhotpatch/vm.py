@@ -1,4 +1,4 @@
-"""Hotpatch on Azure VMs: read, check, enroll, assess, install, one machine at a time.
+"""Hotpatch on Azure VMs: `VmKind`, the VM behind the `azhotpatch.kinds.Kind` protocol.
 
 Enrollment is a read-compare-write PATCH of ``osProfile.windowsConfiguration`` (only what
 differs is sent: every VM update spends a token of Compute's per-VM bucket, 4 per minute).
@@ -8,27 +8,35 @@ twice when the first may have been accepted.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
 
-from azhotpatch._azure import trigger
+from azhotpatch import catalog, schedule
+from azhotpatch._azure.clocks import clock
 from azhotpatch._azure.lro import (
     IMMEDIATE,
+    LroCall,
     OperationToken,
     PollTiming,
     StatusOutput,
     output_from_status,
     resource_from_update,
+    run_to_end,
     wait_for_poller,
 )
+from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Probe, Settled, Started, succeeded_or_raise, wait_attached
+from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
+from azhotpatch.errors import PrerequisiteError
+from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.models import (
+    Action,
     Assessment,
     Eligibility,
     Enrollment,
@@ -37,81 +45,337 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
 )
-from azhotpatch.parse import (
-    VmFacts,
-    VmRuntime,
-    installation,
-    timestamp,
-    vm_assessment,
-    vm_facts,
-    vm_runtime,
-    vm_status,
-)
+from azhotpatch.parse import installation, timestamp, vm_assessment, vm_facts, vm_runtime, vm_status
+from azhotpatch.patch_operations import PatchOperations
 
-_ASSESS_ACTIVITY = "assessmentActivityId"
-_INSTALL_ACTIVITY = "installationActivityId"
+__all__ = ["CUSTOMER_MANAGED_SCHEDULES", "VmKind", "enrollment_patch", "latest_activity"]
+
+# What identifies each kind of operation in the instance view's patch summaries.
+_SUMMARY = {
+    Action.ASSESS: ("availablePatchSummary", "assessmentActivityId"),
+    Action.INSTALL: ("lastPatchInstallationSummary", "installationActivityId"),
+}
+
+CUSTOMER_MANAGED_SCHEDULES = {
+    "properties": {
+        "osProfile": {
+            "windowsConfiguration": {
+                "enableAutomaticUpdates": True,
+                "patchSettings": {
+                    "patchMode": "AutomaticByPlatform",
+                    "automaticByPlatformSettings": {
+                        "bypassPlatformSafetyChecksOnUserSchedule": True
+                    },
+                },
+            }
+        }
+    }
+}
 
 
-async def read(session: Session, rid: ResourceId, deadline: Deadline | None = None) -> VmFacts:
-    """The VM with its instance view (power, agent, patch summaries)."""
-    client = session.compute(rid.subscription_id)
+class VmKind(PatchOperations):
+    """Azure VMs. One per session (single calls: polls at once) or per fleet run (``fleet``:
+    poll clocks that learn how long updates, assessments and installs take, and each VM's
+    instance view read once for its first patch step and reused by the next)."""
 
-    async def get() -> Any:
-        return await client.virtual_machines.get(
-            rid.resource_group, rid.name, expand="instanceView"
+    kind: ClassVar[MachineKind] = MachineKind.VM
+    # a VM's enrollment ends with its settings update; nothing to wait for after it
+    verdict_follows_enrollment: ClassVar[bool] = False
+
+    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+        self.session = session
+        self.clocks = {
+            "update": clock(session, "update", learning=fleet),
+            Action.ASSESS: clock(session, "assess", learning=fleet),
+            Action.INSTALL: clock(session, "install", learning=fleet),
+        }
+        self._runtimes: dict[str, VmRuntime] = {}
+
+    # --- what it is -----------------------------------------------------------------------
+
+    @staticmethod
+    def facts(row: Mapping[str, Any]) -> VmFacts:
+        return vm_facts(row)
+
+    @staticmethod
+    def schedule_fit(facts: Facts, chosen: schedule.Schedule) -> schedule.ScheduleFit:
+        assert isinstance(facts, VmFacts)
+        return schedule.vm_fit(facts, chosen)
+
+    async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> VmFacts:
+        """The VM with its instance view (power, agent, patch summaries)."""
+        client = self.session.compute(rid.subscription_id)
+
+        async def get() -> Any:
+            return await client.virtual_machines.get(
+                rid.resource_group, rid.name, expand="instanceView"
+            )
+
+        model = await self.session.call(
+            get, resource=str(rid), doing="reading the VM", deadline=deadline
+        )
+        found = vm_facts(model.as_dict())
+        self.session.regions[rid.key] = found.location
+        return found
+
+    async def runtime(self, rid: ResourceId, deadline: Deadline | None = None) -> VmRuntime:
+        """Just the instance view: power, agent and patch summaries. Smaller than the VM
+        with its instance view, which matters when a fleet reads it once per machine."""
+        client = self.session.compute(rid.subscription_id)
+
+        async def get() -> Any:
+            return await client.virtual_machines.instance_view(rid.resource_group, rid.name)
+
+        model = await self.session.call(
+            get, resource=str(rid), doing="reading the VM's instance view", deadline=deadline
+        )
+        return vm_runtime(model.as_dict())
+
+    async def offered_skus(self, rid: ResourceId, facts: VmFacts) -> tuple[str, ...] | None:
+        """The region's live SKU list for the VM's publisher/offer, cached per region and
+        offer."""
+        publisher = str(facts.image.get("publisher") or "")
+        offer = str(facts.image.get("offer") or "")
+        if not (publisher and offer and facts.location):
+            return None
+        key = (facts.location, publisher.lower(), offer.lower())
+        cached = self.session.sku_cache.get(key)
+        if cached is not None:
+            return cached
+        client = self.session.compute(rid.subscription_id)
+
+        async def list_skus() -> Any:
+            return await client.virtual_machine_images.list_skus(facts.location, publisher, offer)
+
+        found = await self.session.call(
+            list_skus, resource=str(rid), doing=f"listing image SKUs offered in {facts.location}"
+        )
+        skus = tuple(str(item.name) for item in found)
+        self.session.sku_cache[key] = skus
+        return skus
+
+    async def eligibility(self, rid: ResourceId, facts: Facts) -> Eligibility:
+        """The rules over the facts, with the region's live image catalog, fetched only for a
+        supported image (once per region)."""
+        assert isinstance(facts, VmFacts)
+        image = facts.image
+        supported = catalog.find_image(
+            str(image.get("publisher") or ""),
+            str(image.get("offer") or ""),
+            str(image.get("sku") or ""),
+        )
+        skus = await self.offered_skus(rid, facts) if supported is not None else None
+        return vm_eligibility(facts, offered_skus=skus)
+
+    async def check(self, rid: ResourceId) -> Eligibility:
+        """Every rule, over a fresh read and the region's catalog for the image's offer."""
+        facts = await self.read(rid)
+        return vm_eligibility(facts, offered_skus=await self.offered_skus(rid, facts))
+
+    async def status(self, rid: ResourceId) -> HotpatchStatus:
+        return vm_status(str(rid), await self.read(rid))
+
+    # --- enrollment -------------------------------------------------------------------------
+
+    async def enable(
+        self, rid: ResourceId, *, wait: bool, force: bool, deadline: Deadline
+    ) -> Enrollment:
+        facts = await self.read(rid, deadline)
+        verdict = vm_eligibility(facts, offered_skus=await self.offered_skus(rid, facts))
+        blockers = [r for r in verdict.blockers if not (force and r.rule in OVERRIDABLE)]
+        if blockers:
+            raise refusal(str(rid), blockers)
+        return await self._apply(rid, facts, enable=True, wait=wait, deadline=deadline)
+
+    async def disable(self, rid: ResourceId, *, wait: bool, deadline: Deadline) -> Enrollment:
+        facts = await self.read(rid, deadline)
+        return await self._apply(rid, facts, enable=False, wait=wait, deadline=deadline)
+
+    async def enroll(
+        self, rid: ResourceId, facts: Facts, *, enable: bool, deadline: Deadline
+    ) -> Enrollment:
+        """A fleet's enrollment: the settings the inventory's facts show are missing, with
+        no read of its own, polled when such updates are likely done."""
+        assert isinstance(facts, VmFacts)
+        update = self.clocks["update"]
+        timing = update.timing()
+        with counting() as sent:
+            result = await self._apply(
+                rid, facts, enable=enable, wait=True, deadline=deadline, poll=timing
+            )
+        if result.changed:  # the PATCH and its status polls (no GET after it): on time
+            # if one poll found it done (no length: the status's times are not read here)
+            update.observe(timing, sent.requests <= 2)
+        return result
+
+    async def _apply(
+        self,
+        rid: ResourceId,
+        facts: VmFacts,
+        *,
+        enable: bool,
+        wait: bool,
+        deadline: Deadline,
+        poll: PollTiming = IMMEDIATE,
+    ) -> Enrollment:
+        """Write the enrollment settings the facts show are missing."""
+        before = facts.enrollment
+        body = enrollment_patch(facts, enable=enable)
+        if body is None:
+            return Enrollment(
+                str(rid), self.kind, before, before, changed=False, detail="already as requested"
+            )
+        doing = (Action.ENABLE if enable else Action.DISABLE).doing
+        call = self._update(rid, body, lambda: resource_from_update(self.session, poll))
+        if not wait:
+            await self.session.call(call.start, resource=str(rid), doing=doing, deadline=deadline)
+            return Enrollment(
+                str(rid), self.kind, before, EnrollmentState.PENDING, True, _describe(body)
+            )
+        updated: dict[str, Any] = await run_to_end(
+            self.session, call, resource=str(rid), doing=doing, deadline=deadline, poll=poll
+        )
+        after = vm_facts(updated).enrollment
+        return Enrollment(str(rid), self.kind, before, after, changed=True, detail=_describe(body))
+
+    def _update(self, rid: ResourceId, body: dict[str, Any], polling: Any = dict) -> LroCall:
+        client = self.session.compute(rid.subscription_id)
+        return LroCall(
+            client.virtual_machines.begin_update,
+            (rid.resource_group, rid.name, VirtualMachineUpdate(body)),
+            polling,
         )
 
-    model = await session.call(get, resource=str(rid), doing="reading the VM", deadline=deadline)
-    facts = vm_facts(model.as_dict())
-    session.regions[rid.key] = facts.location
-    return facts
+    async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None:
+        """Patch orchestration "Customer Managed Schedules", which an Update Manager schedule
+        needs on a VM (patchMode AutomaticByPlatform, bypassPlatformSafetyChecksOnUserSchedule
+        true, and the automatic updates AutomaticByPlatform requires). Compute refuses it
+        while Hotpatch is on, or without the VM agent; callers check both first."""
+        await run_to_end(
+            self.session,
+            self._update(rid, CUSTOMER_MANAGED_SCHEDULES),
+            resource=str(rid),
+            doing="setting patch orchestration to Customer Managed Schedules",
+            deadline=deadline,
+        )
 
+    # --- assess and install -----------------------------------------------------------------
 
-async def patch_status(
-    session: Session, rid: ResourceId, deadline: Deadline | None = None
-) -> VmRuntime:
-    """Just the instance view: power, agent and patch summaries. Smaller than the VM with
-    its instance view, which matters when a fleet reads it once per machine per operation."""
-    client = session.compute(rid.subscription_id)
+    async def prepare(self, machines: Sequence[ResourceId], actions: Sequence[Action]) -> None:
+        """Nothing to fetch ahead: each VM's history is in its own instance view."""
 
-    async def get() -> Any:
-        return await client.virtual_machines.instance_view(rid.resource_group, rid.name)
+    async def previous(self, rid: ResourceId, action: Action) -> str | None:
+        """The VM's latest activity of this kind before ours, from one read of its instance
+        view, which also shows whether its agent can run the operation at all; it holds both
+        patch summaries, so an install after an assessment reuses it (an assessment does not
+        change the installation summary)."""
+        runtime = self._runtimes.get(rid.key)
+        if runtime is None:
+            runtime = self._runtimes[rid.key] = await self.runtime(rid)
+            verdict = catalog.check_vm_runtime(
+                power_state=runtime.power_state, vm_agent_status=runtime.vm_agent_status
+            )
+            if verdict.blockers:
+                raise PrerequisiteError(str(rid), verdict.blockers)
+        return latest_activity(runtime, action)
 
-    model = await session.call(
-        get, resource=str(rid), doing="reading the VM's instance view", deadline=deadline
-    )
-    return vm_runtime(model.as_dict())
+    def forget(self, rid: ResourceId) -> None:
+        """The machine is done with: its instance view is not needed any more."""
+        self._runtimes.pop(rid.key, None)
 
+    async def _latest(self, rid: ResourceId, action: Action) -> str | None:
+        return latest_activity(await self.read(rid), action)
 
-async def offered_skus(session: Session, rid: ResourceId, facts: VmFacts) -> tuple[str, ...] | None:
-    """The region's live SKU list for the VM's publisher/offer, cached per region and offer."""
-    publisher = str(facts.image.get("publisher") or "")
-    offer = str(facts.image.get("offer") or "")
-    if not (publisher and offer and facts.location):
-        return None
-    key = (facts.location, publisher.lower(), offer.lower())
-    cached = session.sku_cache.get(key)
-    if cached is not None:
-        return cached
-    client = session.compute(rid.subscription_id)
+    def _polling(self, timing: PollTiming) -> Callable[[], dict[str, Any]]:
+        """The result is read from the operation's status (Compute puts it there)."""
+        return lambda: output_from_status(self.session, timing)
 
-    async def list_skus() -> Any:
-        return await client.virtual_machine_images.list_skus(facts.location, publisher, offer)
+    def _operation(
+        self,
+        rid: ResourceId,
+        action: Action,
+        options: InstallOptions | None,
+        polling: Callable[[], dict[str, Any]],
+    ) -> LroCall:
+        operations = self.session.compute(rid.subscription_id).virtual_machines
+        if action is Action.INSTALL:
+            body = options.request_body() if options is not None else {}
+            parameters = VirtualMachineInstallPatchesParameters(body)
+            return LroCall(
+                operations.begin_install_patches,
+                (rid.resource_group, rid.name, parameters),
+                polling,
+            )
+        return LroCall(operations.begin_assess_patches, (rid.resource_group, rid.name), polling)
 
-    found = await session.call(
-        list_skus, resource=str(rid), doing=f"listing image SKUs offered in {facts.location}"
-    )
-    skus = tuple(str(item.name) for item in found)
-    session.sku_cache[key] = skus
-    return skus
+    async def _result(
+        self,
+        token: OperationToken,
+        started: Started | None,
+        deadline: Deadline,
+        poll: PollTiming,
+    ) -> Assessment | Installation:
+        rid = parse_resource_id(token.resource)
+        doing = token.action.doing
+        if token.sdk_token is None:
+            summary = await wait_attached(
+                self.session,
+                self._probe(rid, token.action),
+                token.previous_activity,
+                resource=str(rid),
+                doing=doing,
+                deadline=deadline,
+            )
+            return succeeded_or_raise(_from_summary(rid, token.action, summary), doing)
+        from_status = self._operation(rid, token.action, None, self._polling(poll))
+        poller = (
+            started.poller
+            if started and started.poller is not None
+            else await from_status.resume(token.sdk_token)
+        )
+        status: StatusOutput = await wait_for_poller(
+            self.session,
+            poller,
+            from_status.resume,
+            resource=str(rid),
+            doing=doing,
+            deadline=deadline,
+            handle=token,
+        )
+        body = status.output
+        if body is None:  # a status without the result: read it where the SDK would have
+            plain = self._operation(rid, token.action, None, poll.sdk_options)
+            fetched = await wait_for_poller(
+                self.session,
+                await plain.resume(token.sdk_token),
+                plain.resume,
+                resource=str(rid),
+                doing=doing,
+                deadline=deadline,
+                handle=token,
+            )
+            body = fetched.as_dict()
+        result: Assessment | Installation = (
+            succeeded_or_raise(installation(str(rid), self.kind, body), doing)
+            if token.action is Action.INSTALL
+            else succeeded_or_raise(vm_assessment(str(rid), body), doing)
+        )
+        ended = timestamp(status.ended)
+        if ended is None:
+            return result
+        return replace(result, started=result.started or timestamp(status.started), finished=ended)
 
+    def _probe(self, rid: ResourceId, action: Action) -> Probe:
+        summary_key, activity_key = _SUMMARY[action]
 
-async def check(session: Session, rid: ResourceId) -> Eligibility:
-    facts = await read(session, rid)
-    return vm_eligibility(facts, offered_skus=await offered_skus(session, rid, facts))
+        async def latest() -> Any:
+            facts = await self.read(rid)
+            return facts.patch_status.get(summary_key)
 
+        return Probe(latest, (activity_key,))
 
-# --- enrollment -----------------------------------------------------------------------------
+    async def close(self) -> None:
+        self._runtimes.clear()
 
 
 def enrollment_patch(facts: VmFacts, *, enable: bool) -> dict[str, Any] | None:
@@ -153,305 +417,15 @@ def _describe(body: dict[str, Any]) -> str:
     return "set " + ", ".join(parts)
 
 
-async def enable(
-    session: Session, rid: ResourceId, *, wait: bool, force: bool, deadline: Deadline
-) -> Enrollment:
-    facts = await read(session, rid, deadline)
-    verdict = vm_eligibility(facts, offered_skus=await offered_skus(session, rid, facts))
-    blockers = [r for r in verdict.blockers if not (force and r.rule in OVERRIDABLE)]
-    if blockers:
-        raise refusal(str(rid), blockers)
-    return await apply(session, rid, facts, enable=True, wait=wait, deadline=deadline)
-
-
-async def disable(
-    session: Session, rid: ResourceId, *, wait: bool, deadline: Deadline
-) -> Enrollment:
-    facts = await read(session, rid, deadline)
-    return await apply(session, rid, facts, enable=False, wait=wait, deadline=deadline)
-
-
-async def apply(
-    session: Session,
-    rid: ResourceId,
-    facts: VmFacts,
-    *,
-    enable: bool,
-    wait: bool,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> Enrollment:
-    """Write the enrollment settings the facts show are missing (no read of its own: the
-    fleet passes facts from its inventory, and its learned ``poll`` timing)."""
-    before = facts.enrollment
-    body = enrollment_patch(facts, enable=enable)
-    if body is None:
-        return Enrollment(
-            str(rid), MachineKind.VM, before, before, changed=False, detail="already as requested"
-        )
-    client = session.compute(rid.subscription_id)
-    doing = "enabling Hotpatch" if enable else "disabling Hotpatch"
-
-    async def start() -> Any:
-        return await client.virtual_machines.begin_update(
-            rid.resource_group,
-            rid.name,
-            VirtualMachineUpdate(body),
-            **resource_from_update(session, poll),
-        )
-
-    async def resume(token: str) -> Any:
-        return await client.virtual_machines.begin_update(
-            rid.resource_group,
-            rid.name,
-            VirtualMachineUpdate(body),
-            continuation_token=token,
-            **resource_from_update(session, poll),
-        )
-
-    poller = await session.call(start, resource=str(rid), doing=doing, deadline=deadline)
-    if not wait:
-        return Enrollment(
-            str(rid), MachineKind.VM, before, EnrollmentState.PENDING, True, _describe(body)
-        )
-    await poll.before_first_poll(deadline)
-    updated: dict[str, Any] = await wait_for_poller(
-        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
-    )
-    after = vm_facts(updated).enrollment
-    return Enrollment(str(rid), MachineKind.VM, before, after, changed=True, detail=_describe(body))
-
-
-CUSTOMER_MANAGED_SCHEDULES = {
-    "properties": {
-        "osProfile": {
-            "windowsConfiguration": {
-                "enableAutomaticUpdates": True,
-                "patchSettings": {
-                    "patchMode": "AutomaticByPlatform",
-                    "automaticByPlatformSettings": {
-                        "bypassPlatformSafetyChecksOnUserSchedule": True
-                    },
-                },
-            }
-        }
-    }
-}
-
-
-async def use_customer_managed_schedules(
-    session: Session, rid: ResourceId, deadline: Deadline
-) -> None:
-    """Patch orchestration "Customer Managed Schedules", which an Update Manager schedule
-    needs on a VM (patchMode AutomaticByPlatform, bypassPlatformSafetyChecksOnUserSchedule
-    true, and the automatic updates AutomaticByPlatform requires). Compute refuses it while
-    Hotpatch is on, or without the VM agent; callers check both first."""
-    client = session.compute(rid.subscription_id)
-    doing = "setting patch orchestration to Customer Managed Schedules"
-    body = VirtualMachineUpdate(CUSTOMER_MANAGED_SCHEDULES)
-
-    async def start() -> Any:
-        return await client.virtual_machines.begin_update(rid.resource_group, rid.name, body)
-
-    async def resume(token: str) -> Any:
-        return await client.virtual_machines.begin_update(
-            rid.resource_group, rid.name, body, continuation_token=token
-        )
-
-    poller = await session.call(start, resource=str(rid), doing=doing, deadline=deadline)
-    await wait_for_poller(
-        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline
-    )
-
-
-async def status(session: Session, rid: ResourceId) -> HotpatchStatus:
-    return vm_status(str(rid), await read(session, rid))
-
-
-# --- assess and install -----------------------------------------------------------------------
-
-
-def _probe(session: Session, rid: ResourceId, action: str) -> Probe:
-    key = "lastPatchInstallationSummary" if action == "install" else "availablePatchSummary"
-
-    async def latest() -> Any:
-        facts = await read(session, rid)
-        return facts.patch_status.get(key)
-
-    return Probe(latest, (_INSTALL_ACTIVITY if action == "install" else _ASSESS_ACTIVITY,))
-
-
-def latest_activity(facts: VmFacts | VmRuntime, action: str) -> str | None:
+def latest_activity(facts: VmFacts | VmRuntime, action: Action) -> str | None:
     """The activity id of the VM's latest operation of this kind, from its instance view."""
-    key = "lastPatchInstallationSummary" if action == "install" else "availablePatchSummary"
-    summary = facts.patch_status.get(key) or {}
-    value = summary.get(_INSTALL_ACTIVITY if action == "install" else _ASSESS_ACTIVITY)
+    summary_key, activity_key = _SUMMARY[action]
+    value = (facts.patch_status.get(summary_key) or {}).get(activity_key)
     return str(value) if value else None
 
 
-async def start(
-    session: Session,
-    rid: ResourceId,
-    action: str,
-    options: InstallOptions | None,
-    deadline: Deadline,
-) -> tuple[OperationToken, Started]:
-    """Send assessPatches/installPatches once; return the handle and how to wait for it."""
-    facts = await read(session, rid, deadline)
-    return await begin(session, rid, action, options, latest_activity(facts, action), deadline)
-
-
-async def begin(
-    session: Session,
-    rid: ResourceId,
-    action: str,
-    options: InstallOptions | None,
-    previous: str | None,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> tuple[OperationToken, Started]:
-    """Send the request, knowing the machine's latest activity id before it (``previous``)."""
-    client = session.compute(rid.subscription_id)
-
-    async def send() -> Any:
-        if action == "install":
-            assert options is not None
-            return await client.virtual_machines.begin_install_patches(
-                rid.resource_group,
-                rid.name,
-                VirtualMachineInstallPatchesParameters(options.request_body()),
-                **output_from_status(session, poll),
-            )
-        return await client.virtual_machines.begin_assess_patches(
-            rid.resource_group, rid.name, **output_from_status(session, poll)
-        )
-
-    started = await trigger.trigger(
-        session,
-        send,
-        _probe(session, rid, action),
-        previous,
-        resource=str(rid),
-        doing=_doing(action),
-        deadline=deadline,
-    )
-    sdk_token = started.poller.continuation_token() if started.poller is not None else None
-    return OperationToken(action, str(rid), previous, sdk_token), started
-
-
-async def settle(
-    session: Session, rid: ResourceId, action: str, previous: str | None, *, again: bool = False
-) -> Settled:
-    """After a crash between recording an intent and hearing back, or on retrying a step that
-    failed: whether the machine shows the request was received (see `trigger.settle`)."""
-    return await trigger.settle(_probe(session, rid, action), previous, again=again)
-
-
-async def finish(
-    session: Session,
-    token: OperationToken,
-    started: Started | None,
-    deadline: Deadline,
-    poll: PollTiming = IMMEDIATE,
-) -> Assessment | Installation:
-    """Wait for an operation from `begin` (or from a resumed handle) and parse its result."""
-    rid = parse_resource_id(token.resource)
-    doing = _doing(token.action)
-    await poll.before_first_poll(deadline)
-    if token.sdk_token is None:
-        summary = await wait_attached(
-            session,
-            _probe(session, rid, token.action),
-            token.previous_activity,
-            resource=str(rid),
-            doing=doing,
-            deadline=deadline,
-        )
-        return succeeded_or_raise(_from_summary(rid, token.action, summary), doing)
-    operations = session.compute(rid.subscription_id).virtual_machines
-
-    async def resume(sdk_token: str, *, from_status: bool = True) -> Any:
-        polling = output_from_status(session, poll) if from_status else poll.sdk_options()
-        if token.action == "install":
-            return await operations.begin_install_patches(
-                rid.resource_group,
-                rid.name,
-                VirtualMachineInstallPatchesParameters({}),
-                continuation_token=sdk_token,
-                **polling,
-            )
-        return await operations.begin_assess_patches(
-            rid.resource_group, rid.name, continuation_token=sdk_token, **polling
-        )
-
-    poller = (
-        started.poller if started and started.poller is not None else await resume(token.sdk_token)
-    )
-    status: StatusOutput = await wait_for_poller(
-        session, poller, resume, resource=str(rid), doing=doing, deadline=deadline, handle=token
-    )
-    body = status.output
-    if body is None:  # a status without the result: read it where the SDK would have
-
-        async def resume_plain(sdk_token: str) -> Any:
-            return await resume(sdk_token, from_status=False)
-
-        fetched = await wait_for_poller(
-            session,
-            await resume_plain(token.sdk_token),
-            resume_plain,
-            resource=str(rid),
-            doing=doing,
-            deadline=deadline,
-            handle=token,
-        )
-        body = fetched.as_dict()
-    result: Assessment | Installation = (
-        succeeded_or_raise(installation(str(rid), MachineKind.VM, body), doing)
-        if token.action == "install"
-        else succeeded_or_raise(vm_assessment(str(rid), body), doing)
-    )
-    ended = timestamp(status.ended)
-    if ended is None:
-        return result
-    return replace(result, started=result.started or timestamp(status.started), finished=ended)
-
-
-def _from_summary(rid: ResourceId, action: str, summary: Any) -> Assessment | Installation:
+def _from_summary(rid: ResourceId, action: Action, summary: Any) -> Assessment | Installation:
     """Results read back from the instance view (counts only: no patch list there)."""
-    if action == "install":
+    if action is Action.INSTALL:
         return installation(str(rid), MachineKind.VM, summary)
-    assessment = vm_assessment(str(rid), summary)
-    return Assessment(
-        resource=assessment.resource,
-        kind=MachineKind.VM,
-        status=assessment.status,
-        activity_id=assessment.activity_id,
-        started=assessment.started,
-        reboot_pending=assessment.reboot_pending,
-        counts=assessment.counts,
-        patches=None,
-        error=assessment.error,
-    )
-
-
-def _doing(action: str) -> str:
-    return "installing patches" if action == "install" else "assessing patches"
-
-
-__all__ = [
-    "apply",
-    "begin",
-    "check",
-    "disable",
-    "enable",
-    "enrollment_patch",
-    "finish",
-    "latest_activity",
-    "offered_skus",
-    "patch_status",
-    "read",
-    "settle",
-    "start",
-    "status",
-]
+    return replace(vm_assessment(str(rid), summary), patches=None)

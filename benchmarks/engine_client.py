@@ -20,7 +20,7 @@ from typing import Any
 from ceiling import enrollment_writes
 
 from azhotpatch.aio import Hotpatch
-from azhotpatch.fleet.plan import Action
+from azhotpatch.models import Action
 from azhotpatch.testing import AsyncEmulatorCredential
 
 

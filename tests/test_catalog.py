@@ -36,9 +36,9 @@ def test_table_is_complete_data() -> None:
     }
     image = catalog.find_image(*WS, "2025-DATACENTER-AZURE-EDITION-SMALLDISK")
     assert image is not None
-    assert (image.windows_version, image.installation, image.smalldisk) == (
+    assert (image.windows_version, image.installation_option, image.smalldisk) == (
         "2025",
-        catalog.Installation.DESKTOP,
+        catalog.InstallationOption.DESKTOP,
         True,
     )
     assert catalog.find_image(*WS, "2019-datacenter") is None

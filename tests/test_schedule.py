@@ -11,12 +11,23 @@ from hypothesis import strategies as st
 
 from azhotpatch.calendar import MonthKind, patch_tuesday, planned_kind
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import RebootSetting, Rule
-from azhotpatch.parse import ArcFacts, VmFacts
-from azhotpatch.schedule import Schedule, WindowRole, conflicts, parse_recurrence
+from azhotpatch.schedule import (
+    Schedule,
+    ScheduleFit,
+    WindowRole,
+    arc_fit,
+    parse_recurrence,
+    vm_fit,
+)
 from azhotpatch.timezones import to_windows_zone, zone_info
 
 NOV_22 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+
+
+def conflicts(facts: VmFacts | ArcFacts, schedule: Schedule) -> ScheduleFit:
+    return vm_fit(facts, schedule) if isinstance(facts, VmFacts) else arc_fit(facts, schedule)
 
 
 def test_split_schedule_from_the_calendar() -> None:

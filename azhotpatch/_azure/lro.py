@@ -24,6 +24,7 @@ from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import DeadlineExceededError, HotpatchError, InvalidArgumentError
+from azhotpatch.models import Action
 from azhotpatch.parse import timestamp
 
 Resume = Callable[[str], Awaitable[Any]]
@@ -41,7 +42,7 @@ class OperationToken:
     the machine's state later means ours was accepted, with no clocks to compare.
     """
 
-    action: str  # "assess" | "install"
+    action: Action  # assess or install
     resource: str
     previous_activity: str | None = None
     sdk_token: str | None = None
@@ -56,6 +57,7 @@ class OperationToken:
             payload = json.loads(base64.urlsafe_b64decode(text.encode()))
             if payload.pop("v") != _TOKEN_VERSION:
                 raise ValueError("version")
+            payload["action"] = Action(payload["action"])
             return cls(**payload)
         except (ValueError, TypeError, KeyError, binascii.Error):
             raise InvalidArgumentError(
@@ -240,6 +242,41 @@ def _status(body: dict[str, Any] | None, output: Any) -> StatusOutput:
 class _PolledThenFailedError(HotpatchError):
     """A wait that failed after some polls were answered: the retry policy does not retry it
     (it is none of Azure's failures), and the wait starts a fresh retry budget instead."""
+
+
+@dataclass(frozen=True)
+class LroCall:
+    """One SDK long-running call, and the same call resumed from a continuation token: the
+    SDK's ``begin_*`` method and its arguments, said once. ``polling`` gives each poller its
+    own options (a poller's state is its own)."""
+
+    begin: Callable[..., Awaitable[Any]]
+    args: tuple[Any, ...]
+    polling: Callable[[], dict[str, Any]] = dict
+
+    async def start(self) -> Any:
+        return await self.begin(*self.args, **self.polling())
+
+    async def resume(self, token: str) -> Any:
+        return await self.begin(*self.args, continuation_token=token, **self.polling())
+
+
+async def run_to_end(
+    session: Session,
+    call: LroCall,
+    *,
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+    poll: PollTiming = IMMEDIATE,
+) -> Any:
+    """Start an idempotent long-running call (a PUT or PATCH of desired state) under the
+    retry policy and wait for its result, polling as ``poll`` says."""
+    poller = await session.call(call.start, resource=resource, doing=doing, deadline=deadline)
+    await poll.before_first_poll(deadline)
+    return await wait_for_poller(
+        session, poller, call.resume, resource=resource, doing=doing, deadline=deadline
+    )
 
 
 async def wait_for_poller(

@@ -11,7 +11,7 @@ import ssl
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 from azure.core.pipeline.transport import AioHttpTransport
 
-from azhotpatch._azure import retry
+from azhotpatch._azure import pacing, retry
 from azhotpatch._azure.credentials import async_credential
-from azhotpatch._azure.pacing import Pacer
+from azhotpatch._azure.pacing import Arrival, Pacer
 from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch.clouds import Cloud
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from azure.mgmt.resource.features.aio import FeatureClient
     from azure.mgmt.resource.resources.aio import ResourceManagementClient
     from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+
+__all__ = ["Arrival", "Session", "Settings"]
 
 T = TypeVar("T")
 USER_AGENT = "azhotpatch/0.1.0"
@@ -245,6 +247,39 @@ class Session:
             paced=self.settings.pacing,
             retry_conflicts=retry_conflicts,
             reachability=self.reachability,
+        )
+
+    # --- what the fleet engine needs of the pacer and of Resource Graph -------------------
+
+    async def admit(self, subscription: str, horizon: float) -> Arrival:
+        """Wait until the subscription's buckets can serve one more machine whose requests
+        span ``horizon`` wall seconds (see `Pacer.admit`); its task then calls `arrive`."""
+        return await self.pacer.admit(subscription, self.pacer.admission_depth(horizon))
+
+    def arrive(self, admitted: Arrival) -> None:
+        """In the admitted machine's own task: its first request is the one admitted."""
+        pacing.arrival.set(admitted)
+
+    def leave(self, admitted: Arrival) -> None:
+        """The admitted machine is done, whether or not it sent anything."""
+        self.pacer.arrived(admitted)
+
+    def prioritize(self, priority: int) -> None:
+        """This task's requests go before those of lower priority in the pacer's queues."""
+        pacing.priority.set(priority)
+
+    def query(
+        self,
+        query: str,
+        *,
+        subscriptions: Sequence[str] | None = None,
+        management_groups: Sequence[str] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every row of a Resource Graph query, paged, paced to the user's quota."""
+        from azhotpatch._azure import graph  # it builds on this module
+
+        return graph.rows(
+            self, query, subscriptions=subscriptions, management_groups=management_groups
         )
 
     async def close(self) -> None:

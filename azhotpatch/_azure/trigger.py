@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from azhotpatch._azure.lro import timed_out
+from azhotpatch._azure.lro import IMMEDIATE, PollTiming, timed_out
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import AmbiguousOperationError, ConflictError, OperationFailedError
@@ -51,9 +51,11 @@ def activity_of(summary: Summary | None, keys: tuple[str, ...]) -> str | None:
 
 @dataclass(frozen=True)
 class Started:
-    """Either an SDK poller to wait on, or (attached) nothing but the machine's state."""
+    """Either an SDK poller to wait on, or (attached) nothing but the machine's state, and
+    when to poll it (what the poller was made with)."""
 
     poller: Any | None
+    timing: PollTiming = IMMEDIATE
 
     @property
     def attached(self) -> bool:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from azhotpatch.cli.settings import Settings
+from azhotpatch.cli.settings import GlobalOptions
 from azhotpatch.errors import EndpointUnreachableError, TransientError
 
 if TYPE_CHECKING:
@@ -34,12 +34,12 @@ class Connection:
     subscriptions: tuple[str, ...] = ()  # an emulator's; nothing for Azure
 
 
-def emulated(settings: Settings) -> bool:
+def emulated(settings: GlobalOptions) -> bool:
     return bool(settings.emulator or settings.emulator_url)
 
 
 @contextmanager
-def connect(settings: Settings, *, fleet: str | None = None) -> Iterator[Connection]:
+def connect(settings: GlobalOptions, *, fleet: str | None = None) -> Iterator[Connection]:
     """A connected client; ``fleet`` is the embedded emulator's when ``--emulator`` is not
     given (the demo)."""
     from azhotpatch.client import Hotpatch
@@ -67,7 +67,7 @@ def connect(settings: Settings, *, fleet: str | None = None) -> Iterator[Connect
 
 
 @contextmanager
-def _embedded(settings: Settings, spec: str) -> Iterator[Connection]:
+def _embedded(settings: GlobalOptions, spec: str) -> Iterator[Connection]:
     from azhotpatch.testing import Emulator
 
     sys.stderr.write(FRESH_WORLD_NOTE)
@@ -78,7 +78,7 @@ def _embedded(settings: Settings, spec: str) -> Iterator[Connection]:
         yield Connection(client, emu, tuple(sorted(emu.world.subscriptions)))
 
 
-def _running_emulator(settings: Settings, url: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _running_emulator(settings: GlobalOptions, url: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Client options for an emulator in another process (its credential and its clock),
     and the subscriptions it holds."""
     from azhotpatch.testing import EmulatorCredential

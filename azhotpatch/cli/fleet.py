@@ -22,7 +22,7 @@ from azhotpatch.cli.options import (
     with_fleet_filter,
 )
 from azhotpatch.cli.output import emit, show
-from azhotpatch.cli.settings import Settings, settings
+from azhotpatch.cli.settings import GlobalOptions, settings
 from azhotpatch.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def run_options(journal: str | None, concurrency: int | None) -> None:
 
 
 def run_fleet(
-    settings: Settings,
+    settings: GlobalOptions,
     connection: Connection,
     actions: Sequence[str],
     chosen: Machines,
@@ -93,7 +93,7 @@ def run_fleet(
         )
 
 
-def finish(settings: Settings, report: Report) -> NoReturn:
+def finish(settings: GlobalOptions, report: Report) -> NoReturn:
     emit(settings, report)
     raise typer.Exit(int(report.exit_code))
 
@@ -202,7 +202,7 @@ def schedule(
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
     """Put machines on Azure Update Manager schedules that follow the Hotpatch calendar."""
-    from azhotpatch.fleet.schedule import AssignBy, ConflictPolicy
+    from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy
     from azhotpatch.ids import parse_resource_group
     from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW, Schedule, choose
 

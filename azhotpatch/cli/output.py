@@ -20,10 +20,10 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
-from azhotpatch.cli.settings import Settings
+from azhotpatch.cli.settings import GlobalOptions
 
 
-def emit(settings: Settings, result: Any) -> None:
+def emit(settings: GlobalOptions, result: Any) -> None:
     """Print a result (or a list of them) for whoever asked."""
     if settings.json:
         sys.stdout.write(json.dumps(jsonable(result), indent=2) + "\n")

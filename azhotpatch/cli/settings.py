@@ -2,7 +2,7 @@
 
 They are checked together when a command first asks for them (before it connects; ``--help``
 never does, so help shows whatever else is on the line), and travel to the commands in one
-frozen `Settings`.
+frozen `GlobalOptions`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Output(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class Settings:
+class GlobalOptions:
     output: Output = Output.table
     emulator: str | None = None  # a generated fleet for an embedded emulator
     emulator_url: str | None = None  # an emulator already serving there
@@ -44,12 +44,12 @@ class Settings:
         return self.output is Output.json
 
 
-def settings(ctx: typer.Context) -> Settings:
+def settings(ctx: typer.Context) -> GlobalOptions:
     """The checked global options, from any command's context."""
     root = ctx.find_root()
     if "checked" not in root.meta:
         root.meta["checked"] = checked(root.obj)
-    found: Settings = root.meta["checked"]
+    found: GlobalOptions = root.meta["checked"]
     return found
 
 
@@ -96,7 +96,7 @@ def global_options(
     unreachable or sign-in failed, 70 internal error.
     """
     _quiet_identity(debug)
-    ctx.obj = Settings(
+    ctx.obj = GlobalOptions(
         output,
         emulator,
         emulator_url,
@@ -109,7 +109,7 @@ def global_options(
     )
 
 
-def checked(given: Settings) -> Settings:
+def checked(given: GlobalOptions) -> GlobalOptions:
     """The settings with every value checked, or the first `InvalidArgumentError`."""
     from azhotpatch.clouds import get_cloud
 
@@ -131,7 +131,7 @@ def checked(given: Settings) -> Settings:
                 "speeds up an emulator's clock, and no emulator is given",
                 fix="leave it out for Azure, or add --emulator, --emulator-url or --endpoint",
             )
-    return Settings(
+    return GlobalOptions(
         output=given.output,
         emulator=fleet_spec(given.emulator) if given.emulator is not None else None,
         emulator_url=_url(given.emulator_url, "--emulator-url"),

@@ -17,7 +17,7 @@ from azhotpatch.calendar import Release, YearPlan
 from azhotpatch.cli.output import duration, from_iso_duration, table
 from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import Report
-from azhotpatch.fleet.schedule import ScheduledStatus
+from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.models import (
     Assessment,
     HotpatchStatus,

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azhotpatch import validation
-from azhotpatch._azure import graph
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import InvalidArgumentError, InvalidInputError
+from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.parse import ArcFacts, VmFacts, arc_facts, vm_facts
+from azhotpatch.kinds import KINDS
 
 __all__ = ["InventoryFilter", "MachineRecord", "inventory", "query_for"]
 
@@ -32,7 +32,7 @@ class MachineRecord:
     """One machine as the inventory saw it."""
 
     id: ResourceId
-    facts: VmFacts | ArcFacts
+    facts: Facts
 
     @property
     def kind(self) -> MachineKind:
@@ -48,7 +48,7 @@ class MachineRecord:
 
     @property
     def cores(self) -> int | None:
-        return self.facts.cores if isinstance(self.facts, ArcFacts) else None
+        return self.facts.cores
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,7 @@ def record_of(row: Mapping[str, object]) -> MachineRecord | None:
         rid = parse_resource_id(str(row.get("id", "")))
     except InvalidInputError:
         return None
-    facts = vm_facts(row) if rid.kind is MachineKind.VM else arc_facts(row)
-    return MachineRecord(rid, facts)
+    return MachineRecord(rid, KINDS[rid.kind].facts(row))
 
 
 _IDS_PER_QUERY = 200
@@ -179,14 +178,13 @@ async def inventory(session: Session, scope: InventoryFilter) -> AsyncIterator[M
         else [query_for(scope)]
     )
     for query in queries:
-        async for row in graph.rows(
-            session,
+        async for row in session.query(
             query,
             subscriptions=scope.subscriptions or None,
             management_groups=scope.management_groups or None,
         ):
             record = record_of(row)
             if record is not None:
-                if isinstance(record.facts, VmFacts):
-                    session.regions[record.id.key] = record.facts.location
+                # Compute's buckets are per region: the pacer keys a VM's calls by it
+                session.regions[record.id.key] = record.facts.location
                 yield record

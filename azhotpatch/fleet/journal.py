@@ -32,8 +32,7 @@ from typing import Any
 
 from azhotpatch.errors import JournalError
 from azhotpatch.fleet.inventory import InventoryFilter
-from azhotpatch.fleet.plan import Action
-from azhotpatch.models import InstallOptions
+from azhotpatch.models import Action, InstallOptions
 
 __all__ = ["SCHEMA_VERSION", "Journal", "RunIdentity", "StepRecord"]
 

@@ -10,7 +10,6 @@ HTML in notebooks.
 from __future__ import annotations
 
 import csv
-import enum
 import html
 import io
 import json
@@ -21,23 +20,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from azhotpatch import calendar, catalog, pricing, vm
+from azhotpatch import calendar, pricing
 from azhotpatch._azure.session import Session
-from azhotpatch.eligibility import arc_eligibility, vm_eligibility
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
-from azhotpatch.ids import MachineKind
-from azhotpatch.models import Eligibility, InstallOptions, Reason
-from azhotpatch.parse import VmFacts
+from azhotpatch.kinds import Kinds
+from azhotpatch.models import Action, Eligibility, InstallOptions, Reason
 
 __all__ = ["Action", "Plan", "PlanItem", "build_plan", "parse_actions"]
-
-
-class Action(str, enum.Enum):
-    ENABLE = "enable"
-    DISABLE = "disable"
-    ASSESS = "assess"
-    INSTALL = "install"
 
 
 def parse_actions(actions: Iterable[Action | str] | Action | str) -> tuple[Action, ...]:
@@ -261,8 +251,9 @@ async def build_plan(
     items: list[PlanItem] = []
     total = Decimal("0.00")
     end = _add_months(today, months_ahead)
+    kinds = Kinds(session)
     async for machine in _iterate(machines):
-        item = await _item(session, machine, actions, today, end)
+        item = await _item(kinds, machine, actions, today, end)
         if item.monthly_cost is not None and not item.skipped and Action.ENABLE in actions:
             assert machine.cores is not None
             total += pricing.estimate(machine.cores, today, end).total
@@ -284,34 +275,17 @@ async def _iterate(
 
 
 async def _item(
-    session: Session, machine: MachineRecord, actions: Sequence[Action], today: date, end: date
+    kinds: Kinds, machine: MachineRecord, actions: Sequence[Action], today: date, end: date
 ) -> PlanItem:
-    if isinstance(machine.facts, VmFacts):
-        verdict = vm_eligibility(machine.facts, offered_skus=await _skus(session, machine))
-    else:
-        verdict = arc_eligibility(machine.facts)
+    verdict = await kinds.of(machine.id).eligibility(machine.id, machine.facts)
     cost = None
-    if machine.kind is MachineKind.ARC and machine.cores:
+    if machine.cores:  # machines billed per core (Arc); a VM's Hotpatch is in its price
         month_end = _add_months(today, 1)
         cost = pricing.estimate(machine.cores, today, month_end).total
     gated = [a for a in actions if a is not Action.DISABLE]
     if gated and verdict.blockers:
         return PlanItem(machine, verdict, (), verdict.blockers[0], cost)
     return PlanItem(machine, verdict, tuple(actions), None, cost)
-
-
-async def _skus(session: Session, machine: MachineRecord) -> tuple[str, ...] | None:
-    """The region's live SKU list, fetched only for supported images (once per region)."""
-    assert isinstance(machine.facts, VmFacts)
-    image = machine.facts.image
-    supported = catalog.find_image(
-        str(image.get("publisher") or ""),
-        str(image.get("offer") or ""),
-        str(image.get("sku") or ""),
-    )
-    if supported is None:
-        return None
-    return await vm.offered_skus(session, machine.id, machine.facts)
 
 
 def _add_months(day: date, months: int) -> date:

@@ -21,52 +21,27 @@ or failed (with the error's code and message).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from azhotpatch import arc, catalog, vm
-from azhotpatch._azure import graph, pacing
-from azhotpatch._azure.lro import OperationToken, PollTiming
-from azhotpatch._azure.policies import counting
-from azhotpatch._azure.retry import Deadline
-from azhotpatch._azure.session import Session
-from azhotpatch._azure.trigger import Started
+from azhotpatch._azure.session import Arrival, Session
 from azhotpatch.errors import (
-    AzureOperationError,
-    DeadlineExceededError,
     HotpatchError,
     IneligibleError,
     OperationFailedError,
-    PrerequisiteError,
     ResourceNotFoundError,
     SubscriptionDisabledError,
 )
 from azhotpatch.fleet import collector
-from azhotpatch.fleet.inventory import InventoryFilter, query_for
 from azhotpatch.fleet.journal import Journal, StepRecord
-from azhotpatch.fleet.plan import Action, Plan, PlanItem
+from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
-from azhotpatch.ids import MachineKind, ResourceId
-from azhotpatch.models import (
-    Assessment,
-    Enrollment,
-    Installation,
-    InstallOptions,
-    OperationStatus,
-)
-from azhotpatch.parse import ArcFacts, VmFacts, VmRuntime, arc_facts
+from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
+from azhotpatch.models import Action, Assessment, Installation, InstallOptions, OperationStatus
 
 __all__ = ["ProgressEvent", "RunOptions", "run"]
-
-# Azure seconds between Resource Graph sweeps for Arc verdicts while any are awaited. A
-# verdict found late delays the rest of that machine's chain, and a sweep costs one query
-# per 1,000 Arc machines in the subscriptions awaited (a 10,000-machine estate: about a
-# third of Resource Graph's per-user quota, which `graph.rows` paces itself to).
-ARC_VERDICT_EVERY = 10.0
 
 # Our codes for outcomes no exception carries (docs/troubleshooting.md lists every code).
 MACHINE_GONE = "MachineGone"
@@ -106,138 +81,6 @@ class ProgressEvent:
 Progress = Callable[[ProgressEvent], None]
 
 
-class _OperationClock:
-    """When to poll one kind of operation first, and how often after that.
-
-    The first poll goes out when a share ``hit_rate`` of such operations are expected to be
-    done. The estimate starts from ``Settings.operation_seconds`` and learns from every
-    operation whether its first poll found it done: each outcome pulls the estimate a little
-    towards the wait that operation used, raised by ``STEP`` after a miss and lowered by
-    ``STEP * (1 - hit_rate) / hit_rate`` after a hit, so it settles where that share of first
-    polls hit. Pulling towards the wait used (rather than compounding steps) keeps it steady
-    when hundreds of operations started together report at once.
-
-    That alone would let operations started together miss together, whenever the estimate
-    drifts just below their length; and one miss among the last operations of a run delays
-    the whole run (on Arc, by Azure's 60 s Retry-After). So the first poll is never aimed
-    earlier than the slowest of the last ``WINDOW`` operations that have shown how long they
-    took: Arc results and Compute's operation status say when they ended; an operation
-    whose first poll missed, with no such record, was done at the latest when a poll found
-    it done. The rest are polled every twentieth of the
-    aim (at most at Azure's 30 s cadence, at least a second apart): a late one costs a few
-    reads, not a stall."""
-
-    STEP = 0.1
-    PULL = 0.1
-    WINDOW = 64
-    MARGIN = 1.05  # over the slowest measured length
-    SLACK = 1.0  # Azure seconds, for timestamps rounded to the second
-
-    def __init__(self, session: Session, action: str, *, hit_rate: float = 0.9) -> None:
-        self.session = session
-        self.hit_rate = hit_rate
-        self.estimate = session.settings.operation_seconds.get(action, 30.0)  # Azure seconds
-        self.lengths: deque[float] = deque(maxlen=self.WINDOW)  # Azure seconds
-
-    def timing(self) -> PollTiming:
-        aim = self.estimate
-        if self.lengths:
-            aim = max(aim, max(self.lengths) * self.MARGIN + self.SLACK)
-        first = self.session.azure_seconds(aim)
-        every = min(self.session.poll_every, max(first / 20, self.session.azure_seconds(1.0)))
-        return PollTiming(first, every)
-
-    def observe(
-        self,
-        used: PollTiming,
-        hit: bool,
-        *,
-        found_after: float | None = None,
-        length: float | None = None,
-    ) -> None:
-        """``hit``: the first poll found it done; ``found_after``: wall seconds from the start
-        of the wait to the poll that found it done, where known; ``length``: the operation's
-        own length in Azure seconds, where Azure reports it."""
-        scale = self.session.settings.time_scale
-        waited = used.first * scale  # back in Azure seconds
-        if hit:
-            target = waited * (1 - self.STEP * (1 - self.hit_rate) / self.hit_rate)
-        else:
-            target = waited * (1 + self.STEP)
-        self.estimate += self.PULL * (target - self.estimate)
-        if length is not None and length >= 0:
-            self.lengths.append(length)
-        elif not hit and found_after is not None:
-            self.lengths.append(found_after * scale)
-
-
-class _ArcVerdicts:
-    """Waits for many Arc machines' Hotpatch verdicts with one Resource Graph sweep per
-    interval, instead of a read per machine per interval."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.pending: dict[str, asyncio.Future[ArcFacts]] = {}
-        self.task: asyncio.Task[None] | None = None
-
-    async def wait(self, rid: ResourceId, deadline: Deadline) -> ArcFacts:
-        future: asyncio.Future[ArcFacts] = asyncio.get_running_loop().create_future()
-        self.pending[rid.key] = future
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._sweep())
-        try:
-            return await asyncio.wait_for(future, timeout=max(0.0, deadline.remaining()))
-        except _SweepFailedError:  # Resource Graph failed past its retries: ask ARM instead
-            self.pending.pop(rid.key, None)
-            return await arc.await_verdict(self.session, rid, deadline)
-        except asyncio.TimeoutError:
-            raise DeadlineExceededError(
-                "the machine gave no Hotpatch verdict (still PendingEvaluation) before the "
-                "deadline",
-                resource=str(rid),
-                fix="the agent evaluates on its own schedule: check `status` later, and make "
-                "sure the machine stays connected",
-            ) from None
-        finally:
-            self.pending.pop(rid.key, None)
-
-    async def _sweep(self) -> None:
-        interval = self.session.azure_seconds(ARC_VERDICT_EVERY)
-        while self.pending:
-            await asyncio.sleep(interval)
-            try:
-                await self._sweep_once()
-            except AzureOperationError as error:
-                for future in self.pending.values():
-                    if not future.done():
-                        future.set_exception(_SweepFailedError(error))
-
-    async def _sweep_once(self) -> None:
-        subscriptions = sorted({key.split("/")[2] for key in self.pending})
-        query = query_for(InventoryFilter(kinds=(MachineKind.ARC,)))
-        async for row in graph.rows(self.session, query, subscriptions=subscriptions):
-            future = self.pending.get(str(row.get("id", "")).lower())
-            if future is None or future.done():
-                continue
-            facts = arc_facts(row)
-            if (facts.enablement_status or "").lower() in ("enabled", "actionrequired", "disabled"):
-                future.set_result(facts)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
-
-class _SweepFailedError(Exception):
-    """A verdict sweep failed past its retries; waiters read their machine from ARM."""
-
-    def __init__(self, cause: AzureOperationError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
 class _Runner:
     def __init__(
         self, session: Session, plan: Plan, options: RunOptions, progress: Progress | None
@@ -248,22 +91,11 @@ class _Runner:
         self.progress = progress
         self.install = plan.install or options.install
         self.journal = options.journal
-        self.verdicts = _ArcVerdicts(session)
-        self.arc_history: dict[tuple[str, str], str | None] | None = {}
+        # each kind of machine for this run: its learned poll clocks, watchers and history
+        self.kinds = Kinds(session, fleet=True)
         # subscriptions found disabled (read-only): their other machines fail without a call
         self.disabled: dict[str, SubscriptionDisabledError] = {}
         self.results: dict[str, MachineResult] = {}
-        self.runtimes: dict[str, VmRuntime] = {}
-        # Arc and VM operations take their own time, and a missed first poll costs an Arc
-        # machine Azure's 60 s Retry-After but a VM only a poll interval: separate clocks.
-        self.clocks = {
-            (MachineKind.VM, "update"): _OperationClock(session, "update"),
-            (MachineKind.VM, "assess"): _OperationClock(session, "assess"),
-            (MachineKind.VM, "install"): _OperationClock(session, "install"),
-            (MachineKind.ARC, "license"): _OperationClock(session, "license"),
-            (MachineKind.ARC, "assess"): _OperationClock(session, "assess", hit_rate=0.97),
-            (MachineKind.ARC, "install"): _OperationClock(session, "install", hit_rate=0.97),
-        }
         self.slots = asyncio.Semaphore(options.concurrency) if options.concurrency else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = 0
@@ -276,10 +108,10 @@ class _Runner:
         before = (metrics.requests, metrics.throttled, metrics.transport_errors)
         try:
             with collector.tuned_for_a_run(self.options.tune_collector):
-                await self._prefetch_arc_history()
+                await self._prepare()
                 await self._all()
         finally:
-            await self.verdicts.close()
+            await self.kinds.close()
         return Report(
             actions=tuple(a.value for a in self.plan.actions),
             machines=tuple(self.results[i.resource] for i in self.plan.items),
@@ -312,14 +144,13 @@ class _Runner:
     async def _feed(self, subscription: str, items: list[PlanItem]) -> None:
         """Let the subscription's machines in as fast as its buckets can serve them (see
         `Pacer.admit`); skipped machines need no Azure call and are reported at once."""
-        pacer = self.session.pacer
         for item in items:
             if item.skip is not None and not self._begun_before(item):
                 self._record(item, await self._machine(item))
                 continue
             if self.slots is not None:
                 await self.slots.acquire()
-            admitted = await pacer.admit(subscription, pacer.admission_depth(self._horizon()))
+            admitted = await self.session.admit(subscription, self._horizon())
             task = asyncio.create_task(self._one(item, admitted))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -328,29 +159,26 @@ class _Runner:
             # event loop looked at a single socket
             await asyncio.sleep(0)
 
-    async def _one(self, item: PlanItem, admitted: pacing.Arrival) -> None:
-        pacing.arrival.set(admitted)
+    async def _one(self, item: PlanItem, admitted: Arrival) -> None:
+        self.session.arrive(admitted)
         try:
             result = await self._machine(item)
         finally:
-            self.session.pacer.arrived(admitted)
+            self.session.leave(admitted)
             if self.slots is not None:
                 self.slots.release()
         self._record(item, result)
 
     def _horizon(self) -> float:
         """Wall seconds from a machine's first request to its last: the operations of every
-        step but the last, as the clocks currently expect them (VM figures; an Arc machine's
-        verdict wait is longer, which is why they are let in first)."""
-        names = {Action.ENABLE: "update", Action.DISABLE: "update"}
-        seconds = 0.0
-        for action in self.plan.actions[:-1]:
-            clock = self.clocks[MachineKind.VM, names.get(action, action.value)]
-            seconds += clock.timing().first
-        return seconds
+        step but the last, as the clocks currently expect them (the quickest kind's figures:
+        a machine whose verdict follows its enrollment takes longer, which is why those are
+        let in first)."""
+        steps = self.plan.actions[:-1]
+        return min(sum(kind.expected_seconds(a) for a in steps) for kind in self.kinds)
 
     def _record(self, item: PlanItem, result: MachineResult) -> None:
-        self.runtimes.pop(item.machine.id.key, None)
+        self.kinds.of(item.machine.id).forget(item.machine.id)
         self.results[item.resource] = result
         self.done += 1
         if self.progress is not None:
@@ -370,20 +198,13 @@ class _Runner:
                     "the run's deadline passed first; rerun with the same journal to resume",
                 )
 
-    async def _prefetch_arc_history(self) -> None:
-        patching = {Action.ASSESS, Action.INSTALL} & set(self.plan.actions)
-        subscriptions = sorted(
-            {
-                i.machine.subscription_id
-                for i in self.plan.to_run
-                if i.machine.kind is MachineKind.ARC
-            }
-        )
-        if patching and subscriptions:
-            try:
-                self.arc_history = await arc.history(self.session, subscriptions)
-            except AzureOperationError:  # each Arc machine reads its own history instead
-                self.arc_history = None
+    async def _prepare(self) -> None:
+        """What each kind fetches ahead for the machines it will run (Arc: their patch
+        history, in a few batched queries)."""
+        for kind in self.kinds:
+            machines = [i.machine.id for i in self.plan.to_run if i.machine.kind is kind.kind]
+            if machines:
+                await kind.prepare(machines, self.plan.actions)
 
     # --- one machine --------------------------------------------------------------------------
 
@@ -397,7 +218,7 @@ class _Runner:
             )
         steps: list[StepResult] = []
         for action in item.steps:
-            pacing.priority.set(self._priority(item, action))
+            self.session.prioritize(self._priority(item, action))
             prior = self.journal.step(item.resource, action.value) if self.journal else None
             step = (
                 _from_journal(prior)
@@ -418,8 +239,7 @@ class _Runner:
         chains, and an Arc enrollment's writes go before a VM's, since the machine's own
         verdict (tens of seconds to minutes) still follows them."""
         steps_left = len(self.plan.actions) - self.plan.actions.index(action)
-        arc_enrollment = item.machine.kind is MachineKind.ARC and action is Action.ENABLE
-        return 2 * steps_left + (1 if arc_enrollment else 0)
+        return 2 * steps_left + (1 if _verdict_follows(item, action) else 0)
 
     def _resumed_but_now_ineligible(self, item: PlanItem) -> MachineResult:
         """A machine this run had begun on before a restart, which the fresh plan now finds
@@ -526,39 +346,11 @@ class _Runner:
             )
 
     async def _enrollment(self, item: PlanItem, action: Action) -> dict[str, Any]:
-        rid, facts = item.machine.id, item.machine.facts
+        rid = item.machine.id
         deadline = self.session.deadline(self.options.enable_deadline)
-        enable = action is Action.ENABLE
-        result: Enrollment
-        if isinstance(facts, VmFacts):
-            clock = self.clocks[MachineKind.VM, "update"]
-            timing = clock.timing()
-            with counting() as sent:
-                result = await vm.apply(
-                    self.session,
-                    rid,
-                    facts,
-                    enable=enable,
-                    wait=True,
-                    deadline=deadline,
-                    poll=timing,
-                )
-            if result.changed:  # the PATCH and its status polls (no GET after it): on time
-                # if one poll found it done (no length: the status's times are not read here)
-                clock.observe(timing, sent.requests <= 2)
-        elif enable:
-            assert isinstance(facts, ArcFacts)
-            result = await arc.enroll(
-                self.session,
-                rid,
-                facts,
-                wait=True,
-                deadline=deadline,
-                watch_verdict=self.verdicts.wait,
-                license_clock=self.clocks[MachineKind.ARC, "license"],
-            )
-        else:
-            result = await arc.disable(self.session, rid, wait=False, deadline=deadline)
+        result = await self.kinds.of(rid).enroll(
+            rid, item.machine.facts, enable=action is Action.ENABLE, deadline=deadline
+        )
         return {
             "before": result.before.value,
             "after": result.after.value,
@@ -570,85 +362,48 @@ class _Runner:
         self, item: PlanItem, action: Action, prior: StepRecord | None
     ) -> dict[str, Any]:
         rid = item.machine.id
-        module: Any = vm if rid.kind is MachineKind.VM else arc
-        name = action.value
+        kind = self.kinds.of(rid)
         seconds = (
             self.install.max_duration.total_seconds() + 1800.0
             if action is Action.INSTALL
             else self.options.assess_deadline
         )
         deadline = self.session.deadline(seconds)
-        clock = self.clocks[rid.kind, name]
-        timing = clock.timing()
         started: Started | None = None
+        fresh = False
         retry = prior is not None and prior.done
         if prior is not None and prior.token and not retry:
-            # started before a restart: it has had its time, so poll at once
-            token, timing = OperationToken.decode(prior.token), replace(timing, first=0.0)
+            # started before a restart: it has had its time, so it is polled at once
+            token = OperationToken.decode(prior.token)
         elif prior is not None and prior.intended:
             # sent before a restart, or failed before: Azure's state says whether it was
             # received (attach to it) or must be sent; a retry sends again only when the
             # attempt Azure received ended unsuccessfully
-            settled = await module.settle(
-                self.session, rid, name, prior.intent_previous, again=retry
-            )
+            settled = await kind.settle(rid, action, prior.intent_previous, again=retry)
             if settled.received:
-                token = OperationToken(name, item.resource, prior.intent_previous, None)
-                timing = replace(timing, first=0.0)
+                token = OperationToken(action, item.resource, prior.intent_previous, None)
             else:
-                token, started = await self._send(item, action, settled.previous, deadline, timing)
+                token, started = await self._send(item, action, settled.previous, deadline)
+                fresh = True
         else:
-            previous = await self._previous(item, name)
-            token, started = await self._send(item, action, previous, deadline, timing)
-        began = time.monotonic()
-        with counting() as sent:
-            result = await module.finish(self.session, token, started, deadline, timing)
-        if started is not None and started.poller is not None:  # one poll, with the result
-            hit = sent.requests <= 1
-            clock.observe(timing, hit, found_after=time.monotonic() - began, length=result.seconds)
-        return _judge(result)
+            previous = await kind.previous(rid, action)
+            token, started = await self._send(item, action, previous, deadline)
+            fresh = True
+        return _judge(await kind.finish(token, started, deadline, fresh=fresh))
 
     async def _send(
-        self,
-        item: PlanItem,
-        action: Action,
-        previous: str | None,
-        deadline: Deadline,
-        timing: PollTiming,
+        self, item: PlanItem, action: Action, previous: str | None, deadline: Deadline
     ) -> tuple[OperationToken, Started]:
         """Send the assess/install request once: the intent (with the machine's latest
         activity before it) committed first, the continuation token after."""
-        rid, name = item.machine.id, action.value
-        module: Any = vm if rid.kind is MachineKind.VM else arc
+        rid = item.machine.id
         options = self.install if action is Action.INSTALL else None
         if self.journal is not None:
-            self.journal.intent(item.resource, name, previous)
-        token, started = await module.begin(
-            self.session, rid, name, options, previous, deadline, timing
-        )
+            self.journal.intent(item.resource, action.value, previous)
+        token, started = await self.kinds.of(rid).begin(rid, action, options, previous, deadline)
         if self.journal is not None:
-            self.journal.accepted(item.resource, name, token.encode())
+            self.journal.accepted(item.resource, action.value, token.encode())
         return token, started
-
-    async def _previous(self, item: PlanItem, action: str) -> str | None:
-        """The machine's latest activity before ours. For a VM this is one read of its
-        instance view, which also shows whether its agent can run the operation at all; it
-        holds both the assessment and the installation summaries, so an install after an
-        assessment reuses it (an assessment does not change the installation summary)."""
-        rid = item.machine.id
-        if rid.kind is MachineKind.ARC:
-            if self.arc_history is None:  # the batched query failed: read this machine's
-                return arc.activity(await arc.latest_run(self.session, rid, action), action)
-            return self.arc_history.get((rid.key, action))
-        runtime = self.runtimes.get(rid.key)
-        if runtime is None:
-            runtime = self.runtimes[rid.key] = await vm.patch_status(self.session, rid)
-            verdict = catalog.check_vm_runtime(
-                power_state=runtime.power_state, vm_agent_status=runtime.vm_agent_status
-            )
-            if verdict.blockers:
-                raise PrerequisiteError(str(rid), verdict.blockers)
-        return vm.latest_activity(runtime, action)
 
 
 def _by_subscription(items: tuple[PlanItem, ...]) -> dict[str, list[PlanItem]]:
@@ -667,8 +422,17 @@ def _by_subscription(items: tuple[PlanItem, ...]) -> dict[str, list[PlanItem]]:
 
 
 def _expected_work(item: PlanItem) -> int:
-    arc_enrollment = item.machine.kind is MachineKind.ARC and Action.ENABLE in item.steps
-    return len(item.steps) + (1 if arc_enrollment else 0)
+    return len(item.steps) + (1 if _verdict_follows(item, Action.ENABLE) else 0)
+
+
+def _verdict_follows(item: PlanItem, action: Action) -> bool:
+    """Whether the step is an enrollment the machine's own verdict follows (Arc), which makes
+    its chain longer than its requests alone."""
+    return (
+        action is Action.ENABLE
+        and action in item.steps
+        and (KINDS[item.machine.kind].verdict_follows_enrollment)
+    )
 
 
 def _in_turn(groups: list[list[PlanItem]]) -> list[PlanItem]:

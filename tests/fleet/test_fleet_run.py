@@ -13,10 +13,9 @@ import pytest
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet.inventory import InventoryFilter
 from azhotpatch.fleet.journal import Journal, RunIdentity
-from azhotpatch.fleet.plan import Action
 from azhotpatch.fleet.report import Outcome
 from azhotpatch.limits import Bucket, ThrottleLimits
-from azhotpatch.models import InstallOptions
+from azhotpatch.models import Action, InstallOptions
 from azhotpatch.testing import Durations, Emulator, Faults, FleetSpec, Limits
 
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"

@@ -24,18 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azhotpatch import maintenance, vm
-from azhotpatch._azure import graph
-from azhotpatch._azure.retry import Deadline
+from azhotpatch import maintenance
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import HotpatchError, InvalidArgumentError
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
-from azhotpatch.ids import MachineKind, ResourceGroupId
+from azhotpatch.ids import ResourceGroupId
+from azhotpatch.kinds import KINDS, Deadline, Kinds
 from azhotpatch.maintenance import Assignment, ConfigurationChange, ScopeFilter
 from azhotpatch.models import Installation, Reason, Rule, iso_duration
-from azhotpatch.parse import installation
-from azhotpatch.schedule import Schedule, Verdict, Window, conflicts
+from azhotpatch.schedule import Schedule, ScheduleFit
 
 __all__ = [
     "AssignBy",
@@ -97,7 +95,7 @@ async def apply(
     ]  # fmt: skip
     subscriptions = sorted({r.subscription_id for r in records})
     existing = await maintenance.assignments(session, subscriptions, deadline)
-    verdicts = {r.id: conflicts(r.facts, options.schedule) for r in records}
+    verdicts = {r.id: KINDS[r.kind].schedule_fit(r.facts, options.schedule) for r in records}
     if options.assign_by is AssignBy.DYNAMIC:
         results = await _assign_dynamic(
             session, records, verdicts, changes, existing, options, deadline
@@ -138,7 +136,7 @@ def _change_row(change: ConfigurationChange, now: datetime) -> dict[str, Any]:
     }
 
 
-def _skipped(record: MachineRecord, verdict: Verdict, note: str = "") -> MachineResult:
+def _skipped(record: MachineRecord, verdict: ScheduleFit, note: str = "") -> MachineResult:
     first = verdict.reasons[0]
     message = "; ".join(str(r) for r in verdict.reasons) + note
     return MachineResult(
@@ -153,7 +151,7 @@ def _failed(record: MachineRecord, error: HotpatchError) -> MachineResult:
 async def _assign_machines(
     session: Session,
     records: Sequence[MachineRecord],
-    verdicts: Mapping[Any, Verdict],
+    verdicts: Mapping[Any, ScheduleFit],
     changes: Sequence[ConfigurationChange],
     existing: Iterable[Assignment],
     options: ScheduleOptions,
@@ -164,16 +162,14 @@ async def _assign_machines(
         have[assignment.resource_id].add(assignment.configuration)
     gate = asyncio.Semaphore(_IN_FLIGHT)
     results: dict[str, MachineResult] = {}
+    kinds = Kinds(session)
 
     async def one(record: MachineRecord) -> None:
         verdict = verdicts[record.id]
         fixed = False
         if not verdict.ok and (
             options.conflicts is ConflictPolicy.SKIP
-            or (
-                options.conflicts is ConflictPolicy.FIX
-                and not (verdict.fixable and record.kind is MachineKind.VM)
-            )
+            or (options.conflicts is ConflictPolicy.FIX and not verdict.fixable)
         ):
             results[record.id.key] = _skipped(record, verdict)
             return
@@ -185,7 +181,7 @@ async def _assign_machines(
                     and options.conflicts is ConflictPolicy.FIX
                     and not options.dry_run
                 ):
-                    await vm.use_customer_managed_schedules(session, record.id, deadline)
+                    await kinds.of(record.id).fix_for_schedule(record.id, deadline)
                     fixed = True
                 if not options.dry_run:
                     for change in missing:
@@ -204,7 +200,7 @@ async def _assign_machines(
 
 def _assigned(
     record: MachineRecord,
-    verdict: Verdict,
+    verdict: ScheduleFit,
     missing: Sequence[ConfigurationChange],
     changes: Sequence[ConfigurationChange],
     fixed: bool,
@@ -235,7 +231,7 @@ def _assigned(
 async def _assign_dynamic(
     session: Session,
     records: Sequence[MachineRecord],
-    verdicts: Mapping[Any, Verdict],
+    verdicts: Mapping[Any, ScheduleFit],
     changes: Sequence[ConfigurationChange],
     existing: Iterable[Assignment],
     options: ScheduleOptions,
@@ -263,7 +259,7 @@ async def _assign_dynamic(
                     results[record.id.key] = _skipped(record, verdicts[record.id], note)
                 else:
                     results[record.id.key] = _skipped(
-                        record, Verdict((_scope_blocked(sub, len(blocked)),))
+                        record, ScheduleFit((_scope_blocked(sub, len(blocked)),))
                     )
             continue
         written = []
@@ -411,21 +407,6 @@ class ScheduledStatus:
         )
 
 
-_RUNS = (
-    "maintenanceresources "
-    "| where type =~ 'microsoft.maintenance/applyupdates' "
-    "| project configurationId = tolower(tostring(properties.maintenanceConfigurationId)), "
-    "started = tostring(properties.startDateTime)"
-    "| summarize count() by configurationId, started"
-)
-_SCHEDULED_INSTALLS = (
-    "patchinstallationresources "
-    "| where type endswith '/patchinstallationresults' "
-    "| where properties.startedBy =~ 'Platform' "
-    "| project id, properties"
-)
-
-
 async def scheduled_status(
     session: Session, records: Sequence[MachineRecord], now: datetime | None = None
 ) -> ScheduledStatus:
@@ -436,10 +417,12 @@ async def scheduled_status(
     deadline = session.deadline()
     subscriptions = sorted({r.subscription_id for r in records})
     found = await maintenance.assignments(session, subscriptions, deadline)
-    windows = await _windows(session, {a.configuration for a in found}, deadline)
+    windows = await maintenance.windows(session, {a.configuration for a in found}, deadline)
     members = _membership(records, found)
-    last_runs = await _last_runs(session, subscriptions, deadline)
-    installs = await _scheduled_installs(session, subscriptions, records, deadline)
+    last_runs = await maintenance.last_runs(session, subscriptions, deadline)
+    installs = await maintenance.scheduled_installs(
+        session, subscriptions, {r.id.key: r.kind for r in records}, deadline
+    )
     machines = []
     for record in records:
         ids = sorted(members.get(record.id.key, ()))
@@ -468,31 +451,6 @@ async def scheduled_status(
             )
         )
     return ScheduledStatus(tuple(configurations), tuple(machines))
-
-
-async def _windows(session: Session, ids: Iterable[str], deadline: Deadline) -> dict[str, Window]:
-    found: dict[str, Window] = {}
-    for config_id in sorted(ids):
-        parts = config_id.split("/")
-        if len(parts) < 9:
-            continue
-
-        async def get(sub: str = parts[2], group: str = parts[4], name: str = parts[-1]) -> Any:
-            return await session.maintenance(sub).maintenance_configurations.get(group, name)
-
-        try:
-            model = await session.call(
-                get,
-                resource=config_id,
-                doing="reading the maintenance configuration",
-                deadline=deadline,
-            )
-        except HotpatchError:
-            continue
-        window = maintenance.read_window(model)
-        if window is not None:
-            found[config_id] = window
-    return found
 
 
 def _membership(
@@ -533,49 +491,3 @@ def _in_scope(scope_filter: Mapping[str, Any], record: MachineRecord) -> bool:
     return (
         all(hits) if str(tag_settings.get("filterOperator", "Any")).lower() == "all" else any(hits)
     )
-
-
-async def _last_runs(
-    session: Session, subscriptions: Sequence[str], deadline: Deadline
-) -> dict[str, datetime]:
-    latest: dict[str, datetime] = {}
-    async for row in graph.rows(session, _RUNS, subscriptions=subscriptions, deadline=deadline):
-        started = _when(row.get("started"))
-        key = str(row.get("configurationId") or "")
-        if started is not None and (key not in latest or started > latest[key]):
-            latest[key] = started
-    return latest
-
-
-async def _scheduled_installs(
-    session: Session,
-    subscriptions: Sequence[str],
-    records: Sequence[MachineRecord],
-    deadline: Deadline,
-) -> dict[str, Installation]:
-    kinds = {r.id.key: r.kind for r in records}
-    latest: dict[str, Installation] = {}
-    async for row in graph.rows(
-        session, _SCHEDULED_INSTALLS, subscriptions=subscriptions, deadline=deadline
-    ):
-        machine = str(row.get("id") or "").lower().split("/patchinstallationresults/")[0]
-        kind = kinds.get(machine)
-        properties = row.get("properties")
-        if kind is None or not isinstance(properties, dict):
-            continue
-        run = installation(machine, kind, properties)
-        current = latest.get(machine)
-        if current is None or (run.started and current.started and run.started > current.started):
-            latest[machine] = run
-    return latest
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
