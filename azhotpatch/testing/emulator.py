@@ -24,24 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from azhotpatch.testing._clock import Clock
-from azhotpatch.testing._compute import new_vm
-from azhotpatch.testing._dispatch import TOKEN_PREFIX, Dispatcher, RequestRecord
-from azhotpatch.testing._estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing._faults import FaultRule, Faults
-from azhotpatch.testing._hybrid import new_arc_key
 from azhotpatch.testing._server import Server, Tls
-from azhotpatch.testing._state import (
-    ArcMachine,
-    Durations,
-    InstallRecord,
-    Operation,
-    VirtualMachine,
-    World,
-    default_region_skus,
-)
-from azhotpatch.testing._throttle import Limits
+from azhotpatch.testing.arm.auth import TOKEN_PREFIX
+from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
+from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
+from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
+from azhotpatch.testing.services import Services
+from azhotpatch.testing.world.clock import Clock
+from azhotpatch.testing.world.machines import ArcMachine, Machine, VirtualMachine
+from azhotpatch.testing.world.operations import InstallRecord, Operation
+from azhotpatch.testing.world.regions import default_region_skus
+from azhotpatch.testing.world.state import Durations, World
 
 if TYPE_CHECKING:
     from azhotpatch.aio import Hotpatch as AsyncHotpatch
@@ -156,7 +151,7 @@ def _result(op: Operation) -> OperationRecord:
     return OperationRecord(status, (op.error or {}).get("code") if op.failed else None)
 
 
-def _enrolled(machine: VirtualMachine | ArcMachine) -> bool:
+def _enrolled(machine: Machine) -> bool:
     if isinstance(machine, ArcMachine):
         return machine.hotpatch_status == "Enabled"
     mode = machine.patch_settings.get("patchMode")
@@ -228,8 +223,13 @@ class Emulator:
             page_size=page_size,
         )
         self.limits = limits or Limits()
+        self.services = Services.over(self.world)
         self.dispatcher = Dispatcher(
-            self.world, self.limits, roles=roles, record_requests=record_requests
+            self.world,
+            self.limits,
+            self.services.routes(),
+            roles=roles,
+            record_requests=record_requests,
         )
         self.fleet: Fleet | None = None
         if fleet is not None:
@@ -356,13 +356,14 @@ class Emulator:
         vm_spec = replace(spec, **fields) if spec else VmSpec(**fields)
         with self.dispatcher.lock:
             self._ensure_group(vm_spec.subscription, vm_spec.group)
-            vm = new_vm(
-                self.world,
+            vm = VirtualMachine.create(
                 vm_spec.subscription,
                 vm_spec.group,
                 vm_spec.name,
                 vm_spec.location,
                 _vm_document(vm_spec),
+                seed=self.world.seed,
+                created=self.clock.now(),
             )
             vm.power = vm_spec.power
             vm.agent_ready = vm_spec.agent_ready
@@ -502,7 +503,7 @@ class Emulator:
         key = resource_id.lower()
         with self.dispatcher.lock:
             self.world.settle()
-            machine = self.world.vms.get(key) or self.world.arcs.get(key)
+            machine = self.world.find_machine(key)
             if machine is None:
                 return AzureRecord(exists=False, enrolled=False)
             operations = [op for op in self.world.operations.values() if op.target == key]
@@ -522,8 +523,7 @@ class Emulator:
 
     def machine(self, resource_id: str) -> Any:
         """The emulated machine behind an id (for tests that inspect or alter its state)."""
-        key = resource_id.lower()
-        return self.world.vms.get(key) or self.world.arcs.get(key)
+        return self.world.find_machine(resource_id.lower())
 
     def _admin(self, method: str, path: str, payload: dict[str, Any]) -> Any:
         if (method, path) == ("GET", "stats"):
@@ -673,7 +673,7 @@ def _vm_document(spec: VmSpec) -> dict[str, Any]:
 
 
 def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
-    key = new_arc_key(spec.subscription, spec.group, spec.name)
+    key = ArcMachine.key_for(spec.subscription, spec.group, spec.name)
     machine = ArcMachine(
         key=key,
         id=spec.id,
