@@ -60,6 +60,21 @@ class RequestRecord:
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class ServedBody:
+    """One response as the emulator sent it, kept only when asked (`Dispatcher.keep_bodies`):
+    what a contract test holds against Microsoft's published schema. ``operation`` is the
+    kind of operation a status route reported on (its body's shape depends on it)."""
+
+    route: str
+    method: str
+    status: int
+    api_version: str
+    parameters: tuple[str, ...]  # the query's parameter names, e.g. monitor
+    operation: str | None
+    body: Any  # the decoded JSON, None for an empty body
+
+
 @dataclass
 class Answer:
     """What the HTTP layer must do: answer, or drop the connection before/after processing."""
@@ -96,6 +111,15 @@ class Dispatcher:
         self.faults_served: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
         self._seq = 0
+        self._served: list[ServedBody] | None = None
+
+    def keep_bodies(self) -> list[ServedBody]:
+        """From now on, keep every response body served (off by default: a fleet run serves
+        millions); returns the list it fills."""
+        with self.lock:
+            if self._served is None:
+                self._served = []
+            return self._served
 
     # --- entry point ----------------------------------------------------------------------
 
@@ -147,9 +171,26 @@ class Dispatcher:
             return Answer(drop=True), self._record(request, 0, state)
         response.headers = {**state.get("headers", {}), **response.headers}
         self._decorate(request, response)
+        encoded = response.encode()
+        if self._served is not None:
+            self._served.append(self._served_body(request, response.status, encoded))
         return (
-            Answer(response.status, response.headers, response.encode()),
+            Answer(response.status, response.headers, encoded),
             self._record(request, response.status, state),
+        )
+
+    def _served_body(self, request: Request, status: int, encoded: bytes) -> ServedBody:
+        """The body as it went on the wire (decoded again, so later changes to the world's
+        documents cannot alter what was recorded)."""
+        operation = self._operation_of(request) if request.route else None
+        return ServedBody(
+            route=request.route.name if request.route else "unmatched",
+            method=request.method,
+            status=status,
+            api_version=request.api_version,
+            parameters=tuple(sorted(request.query)),
+            operation=operation.kind if operation else None,
+            body=json.loads(encoded) if encoded else None,
         )
 
     def _serve(self, request: Request, state: dict[str, Any]) -> tuple[Response, bool]:
