@@ -641,7 +641,7 @@ def _vm_document(spec: VmSpec) -> dict[str, Any]:
     return {
         "tags": dict(spec.tags),
         "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+            "hardwareProfile": {"vmSize": "Standard_D4s_v3"},
             "storageProfile": {
                 "imageReference": image,
                 "osDisk": {

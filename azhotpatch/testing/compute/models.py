@@ -227,16 +227,19 @@ class ComputeBackend:
     def _finish_assessment(self, vm: VirtualMachine, op: Operation) -> None:
         if not op.failed and not vm.agent_ready:
             op.failed = True
+        finished = iso(self.world.clock.at(op.end))
         if op.failed:
             op.error = _agent_error(vm) if not vm.agent_ready else patch_error("assessment")
-            result = _assessment_summary(self.world, vm, op, [], status="Failed")
-            result["error"] = op.error
-            vm.patches.last_assessment = result
+            result = {
+                **_assessment_result(self.world, vm, op, [], status="Failed"),
+                "error": op.error,
+            }
+            vm.patches.last_assessment = _available_patch_summary(result, finished, op.error)
             self.world.patch_runs[op.id].result = result
             return
         offered = self.world.offered_patches(vm)
-        summary = _assessment_summary(self.world, vm, op, offered, status="Succeeded")
-        vm.patches.last_assessment = summary
+        summary = _assessment_result(self.world, vm, op, offered, status="Succeeded")
+        vm.patches.last_assessment = _available_patch_summary(summary, finished, None)
         op.output = {
             **summary,
             "availablePatches": [_available(p, op) for p in offered],
@@ -333,7 +336,7 @@ def _available(patch: SoftwarePatch, op: Operation) -> dict[str, Any]:
     return item
 
 
-def _assessment_summary(
+def _assessment_result(
     world: World,
     vm: VirtualMachine,
     op: Operation,
@@ -341,6 +344,9 @@ def _assessment_summary(
     *,
     status: str,
 ) -> dict[str, Any]:
+    """The head of a ``VirtualMachineAssessPatchesResult``. It has no finish time: neither
+    the spec nor recorded traffic gives the result one (the instance view's summary has
+    ``lastModifiedTime``)."""
     critical = sum(1 for p in offered if p.classification in ("Critical", "Security"))
     return {
         "status": status,
@@ -349,7 +355,22 @@ def _assessment_summary(
         "criticalAndSecurityPatchCount": critical,
         "otherPatchCount": len(offered) - critical,
         "startDateTime": iso(world.clock.at(op.start)),
-        "lastModifiedDateTime": iso(world.clock.at(op.end)),
+    }
+
+
+def _available_patch_summary(
+    result: dict[str, Any], finished: str | None, error: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The instance view's ``patchStatus.availablePatchSummary`` after an assessment."""
+    return {
+        "status": result["status"],
+        "assessmentActivityId": result["assessmentActivityId"],
+        "rebootPending": result["rebootPending"],
+        "criticalAndSecurityPatchCount": result["criticalAndSecurityPatchCount"],
+        "otherPatchCount": result["otherPatchCount"],
+        "startTime": result["startDateTime"],
+        "lastModifiedTime": finished,
+        "error": error,
     }
 
 

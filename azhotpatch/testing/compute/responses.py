@@ -190,17 +190,7 @@ def _agent_view(vm: VirtualMachine, now: str | None) -> dict[str, Any]:
 def _patch_status(world: World, vm: VirtualMachine) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if vm.patches.last_assessment is not None:
-        summary = vm.patches.last_assessment
-        status["availablePatchSummary"] = {
-            "status": summary.get("status"),
-            "assessmentActivityId": summary.get("assessmentActivityId"),
-            "rebootPending": summary.get("rebootPending", False),
-            "criticalAndSecurityPatchCount": summary.get("criticalAndSecurityPatchCount", 0),
-            "otherPatchCount": summary.get("otherPatchCount", 0),
-            "startTime": summary.get("startDateTime"),
-            "lastModifiedTime": summary.get("lastModifiedDateTime"),
-            "error": summary.get("error"),
-        }
+        status["availablePatchSummary"] = dict(vm.patches.last_assessment)
     running = vm.patches.operation
     in_progress = running is not None and not running.done
     if in_progress and running is not None and running.kind == "assessPatches":
