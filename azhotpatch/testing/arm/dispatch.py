@@ -182,9 +182,10 @@ class Dispatcher:
     def _served_body(self, request: Request, status: int, encoded: bytes) -> ServedBody:
         """The body as it went on the wire (decoded again, so later changes to the world's
         documents cannot alter what was recorded)."""
+        route = request.route or self._addressed_route(request)
         operation = self._operation_of(request) if request.route else None
         return ServedBody(
-            route=request.route.name if request.route else "unmatched",
+            route=route.name if route else "unmatched",
             method=request.method,
             status=status,
             api_version=request.api_version,
@@ -232,6 +233,18 @@ class Dispatcher:
             "InvalidResourceType",
             f"The resource type for '{request.path}' could not be found; the emulator serves "
             "the operations azhotpatch uses (see azhotpatch.testing docs).",
+        )
+
+    def _addressed_route(self, request: Request) -> Route | None:
+        """The route a request addresses, found without answering it: for a request ARM
+        refused before routing it (a 401)."""
+        return next(
+            (
+                r
+                for r in self.routes
+                if r.method == request.method and r.pattern.match(request.path)
+            ),
+            None,
         )
 
     def _check_api_version(self, request: Request, route: Route) -> None:

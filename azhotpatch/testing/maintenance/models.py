@@ -21,7 +21,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from azhotpatch.testing.arm.errors import ArmError, bad_parameter
+from azhotpatch.testing.arm.errors import ArmError
+from azhotpatch.testing.maintenance.errors import configuration_not_found, invalid
 from azhotpatch.testing.maintenance.timetable import (
     MIN_WINDOW,
     next_opening,
@@ -126,12 +127,10 @@ class MaintenanceBackend:
         existing = self.configurations.get(key)
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise bad_parameter(
-                "The 'location' of a maintenance configuration is required.", "location"
-            )
+            raise invalid("The 'location' of a maintenance configuration is required.")
         properties = body.get("properties")
         if not isinstance(properties, dict):
-            raise bad_parameter("The request needs 'properties'.", "properties")
+            raise invalid("The request needs 'properties'.")
         properties = {k: v for k, v in properties.items() if v is not None}
         validate_configuration(properties, created=existing is None, now=self.world.clock.now())
         properties.setdefault("visibility", "Custom")
@@ -195,7 +194,7 @@ class MaintenanceBackend:
         elif resource_type == ArcMachine.RESOURCE_TYPE.lower():
             machine = self.world.find_arc(sub, group, name)
         else:
-            raise bad_parameter(
+            raise invalid(
                 f"The emulator assigns maintenance configurations to virtual machines and Arc "
                 f"machines, not to '{resource_type}'."
             )
@@ -211,15 +210,10 @@ class MaintenanceBackend:
     def _assignment_properties(self, body: dict[str, Any]) -> dict[str, Any]:
         properties = body.get("properties")
         if not isinstance(properties, dict):
-            raise bad_parameter("The request needs 'properties'.", "properties")
+            raise invalid("The request needs 'properties'.")
         config_id = properties.get("maintenanceConfigurationId")
         if not isinstance(config_id, str) or config_id.lower() not in self.configurations:
-            raise ArmError(
-                404,
-                "MaintenanceConfigurationNotFound",
-                f"The maintenance configuration '{config_id}' was not found.",
-                target="properties.maintenanceConfigurationId",
-            )
+            raise configuration_not_found(config_id)
         return properties
 
     def assign_machine(
@@ -227,9 +221,7 @@ class MaintenanceBackend:
     ) -> ConfigurationAssignment:
         properties = self._assignment_properties(body)
         if properties.get("filter"):
-            raise bad_parameter(
-                "A filter is only valid on a subscription's dynamic scope.", "properties.filter"
-            )
+            raise invalid("A filter is only valid on a subscription's dynamic scope.")
         assignment_id = f"{machine.id}{NAMESPACE}/configurationAssignments/{name}"
         return self._store(
             ConfigurationAssignment(
@@ -252,7 +244,7 @@ class MaintenanceBackend:
         properties = self._assignment_properties(body)
         scope_filter = properties.get("filter")
         if scope_filter is not None and not isinstance(scope_filter, dict):
-            raise bad_parameter("'filter' must be an object.", "properties.filter")
+            raise invalid("'filter' must be an object.")
         validate_filter(scope_filter or {})
         assignment_id = f"/subscriptions/{sub}{NAMESPACE}/configurationAssignments/{name}"
         return self._store(

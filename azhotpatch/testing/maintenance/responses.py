@@ -1,12 +1,12 @@
 """Microsoft.Maintenance on the wire, in the 2023-04-01 shapes (what azure-mgmt-maintenance
-2.1.0 sends): every operation is synchronous; a DELETE of something absent answers 204."""
+2.1.0 sends): every operation is synchronous; a DELETE of something absent answers 204;
+lists are not paged."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from azhotpatch.testing.arm.exchange import Request, Response, iso
-from azhotpatch.testing.arm.paging import page
 from azhotpatch.testing.maintenance.models import (
     CA_TYPE,
     MC_TYPE,
@@ -79,13 +79,16 @@ class MaintenanceResponses:
         assignment = self.backend.unassign(request.path)
         return Response(204) if assignment is None else Response(200, render_assignment(assignment))
 
+    # Maintenance lists come whole: its list results declare no nextLink, and the SDK follows
+    # none (a paged answer would hide every assignment past the first page).
+
     def list_machine_assignments(self, request: Request) -> Response:
         found = self.backend.assignments_of_machine(self._target_machine(request))
-        return page(request, found, render_assignment, self.world.page_size)
+        return Response(200, {"value": [render_assignment(a) for a in found]})
 
     def list_subscription_assignments(self, request: Request) -> Response:
         found = self.backend.assignments_in_subscription(request.params["sub"])
-        return page(request, found, render_assignment, self.world.page_size)
+        return Response(200, {"value": [render_assignment(a) for a in found]})
 
 
 def _named(params: dict[str, str]) -> dict[str, str]:

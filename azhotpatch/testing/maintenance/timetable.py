@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from azhotpatch.testing.arm.errors import bad_parameter
+from azhotpatch.testing.maintenance.errors import invalid
 from azhotpatch.testing.patching.installs import REBOOT_SETTINGS, is_kb_number
 from azhotpatch.timezones import WINDOWS_ZONES, zone_info
 
@@ -43,56 +43,45 @@ _OFFSET = re.compile(r"^offset([+-]?\d+)$", re.IGNORECASE)
 def validate_configuration(properties: dict[str, Any], *, created: bool, now: datetime) -> None:
     scope = str(properties.get("maintenanceScope") or "")
     if scope.lower() not in {s.lower() for s in _SCOPES}:
-        raise bad_parameter(
-            f"The maintenanceScope '{scope}' is not valid; use one of {', '.join(_SCOPES)}.",
-            "properties.maintenanceScope",
+        raise invalid(
+            f"The maintenanceScope '{scope}' is not valid; use one of {', '.join(_SCOPES)}."
         )
     if scope.lower() != "inguestpatch":
-        raise bad_parameter(
-            "The emulator runs InGuestPatch configurations only.", "properties.maintenanceScope"
-        )
+        raise invalid("The emulator runs InGuestPatch configurations only.")
     mode = (properties.get("extensionProperties") or {}).get("InGuestPatchMode")
     if str(mode).lower() != "user":
-        raise bad_parameter(
-            "An InGuestPatch configuration needs extensionProperties.InGuestPatchMode 'User'.",
-            "properties.extensionProperties.InGuestPatchMode",
+        raise invalid(
+            "An InGuestPatch configuration needs extensionProperties.InGuestPatchMode 'User'."
         )
     window = properties.get("maintenanceWindow")
     if not isinstance(window, dict):
-        raise bad_parameter("The maintenanceWindow is required.", "properties.maintenanceWindow")
+        raise invalid("The maintenanceWindow is required.")
     zone_name = str(window.get("timeZone") or "")
     if zone_name.casefold() not in _ZONES:
-        raise bad_parameter(
+        raise invalid(
             f"The time zone '{zone_name}' is not valid; use a Windows time zone id such as "
-            "'Pacific Standard Time' or 'UTC'.",
-            "properties.maintenanceWindow.timeZone",
+            "'Pacific Standard Time' or 'UTC'."
         )
     start = local_time(window.get("startDateTime"), "startDateTime")
     if created and as_utc(start, zone_name) < now + _LEAD:
-        raise bad_parameter(
-            "The start time of a schedule must be at least 15 minutes after its creation time.",
-            "properties.maintenanceWindow.startDateTime",
+        raise invalid(
+            "The start time of a schedule must be at least 15 minutes after its creation time."
         )
     if window.get("expirationDateTime"):
         expiry = local_time(window["expirationDateTime"], "expirationDateTime", seconds=True)
         if as_utc(expiry, zone_name) <= now:
-            raise bad_parameter(
-                "The expirationDateTime must be in the future.",
-                "properties.maintenanceWindow.expirationDateTime",
-            )
+            raise invalid("The expirationDateTime must be in the future.")
     length = window_length(properties)
     if length is None or not MIN_WINDOW <= length <= _MAX_WINDOW:
-        raise bad_parameter(
+        raise invalid(
             f"The duration '{window.get('duration')}' is not valid for InGuestPatch: it must be "
-            "HH:mm between 01:30 and 03:55.",
-            "properties.maintenanceWindow.duration",
+            "HH:mm between 01:30 and 03:55."
         )
     if recurrence(str(window.get("recurEvery") or "")) is None:
-        raise bad_parameter(
+        raise invalid(
             f"The recurEvery '{window.get('recurEvery')}' is not valid; e.g. 'Day', '3Days', "
             "'Week Saturday,Sunday', 'Month day23,day24', 'Month Second Tuesday Offset2' "
-            "(offsets -6 to 6).",
-            "properties.maintenanceWindow.recurEvery",
+            "(offsets -6 to 6)."
         )
     _check_install_settings(properties.get("installPatches"))
 
@@ -101,42 +90,34 @@ def _check_install_settings(install: Any) -> None:
     if install is None:
         return
     if not isinstance(install, dict):
-        raise bad_parameter("installPatches must be an object.", "properties.installPatches")
+        raise invalid("installPatches must be an object.")
     reboot = install.get("rebootSetting", "IfRequired")
     if str(reboot).lower() not in {r.lower() for r in REBOOT_SETTINGS}:
-        raise bad_parameter(
-            f"The rebootSetting '{reboot}' is not valid; use {', '.join(REBOOT_SETTINGS)}.",
-            "properties.installPatches.rebootSetting",
+        raise invalid(
+            f"The rebootSetting '{reboot}' is not valid; use {', '.join(REBOOT_SETTINGS)}."
         )
     windows = install.get("windowsParameters") or {}
     for value in windows.get("classificationsToInclude") or []:
         if str(value).lower() not in {c.lower() for c in SCHEDULE_CLASSIFICATIONS}:
-            raise bad_parameter(
+            raise invalid(
                 f"The classification '{value}' is not valid; use "
-                f"{', '.join(SCHEDULE_CLASSIFICATIONS)}.",
-                "properties.installPatches.windowsParameters.classificationsToInclude",
+                f"{', '.join(SCHEDULE_CLASSIFICATIONS)}."
             )
     for field_name in ("kbNumbersToInclude", "kbNumbersToExclude"):
         for value in windows.get(field_name) or []:
             if not is_kb_number(value):
-                raise bad_parameter(
-                    f"'{value}' is not a KB number.",
-                    f"properties.installPatches.windowsParameters.{field_name}",
-                )
+                raise invalid(f"'{value}' is not a KB number.")
 
 
 def validate_filter(scope_filter: dict[str, Any]) -> None:
     for name in ("resourceTypes", "resourceGroups", "osTypes", "locations"):
         values = scope_filter.get(name)
         if values is not None and not isinstance(values, list):
-            raise bad_parameter(f"filter.{name} must be a list.", f"properties.filter.{name}")
+            raise invalid(f"filter.{name} must be a list.")
     tags = scope_filter.get("tagSettings") or {}
     operator = str(tags.get("filterOperator") or "Any")
     if operator.lower() not in ("any", "all"):
-        raise bad_parameter(
-            f"The filterOperator '{operator}' is not valid; use Any or All.",
-            "properties.filter.tagSettings.filterOperator",
-        )
+        raise invalid(f"The filterOperator '{operator}' is not valid; use Any or All.")
 
 
 def local_time(value: Any, name: str, *, seconds: bool = False) -> datetime:
@@ -146,10 +127,7 @@ def local_time(value: Any, name: str, *, seconds: bool = False) -> datetime:
             return datetime.strptime(str(value), fmt)
         except ValueError:
             continue
-    raise bad_parameter(
-        f"The {name} '{value}' is not in 'YYYY-MM-DD hh:mm' format.",
-        f"properties.maintenanceWindow.{name}",
-    )
+    raise invalid(f"The {name} '{value}' is not in 'YYYY-MM-DD hh:mm' format.")
 
 
 def as_utc(local: datetime, zone_name: str) -> datetime:
