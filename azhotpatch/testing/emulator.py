@@ -5,10 +5,15 @@
                                          connection_verify=emu.ca_path)
         ...
 
-It serves the Compute, HybridCompute, Features, Resources and Resource Graph operations that
-azhotpatch uses, faithfully enough that the unmodified azure-mgmt SDK clients work against it:
-same paths, api-versions, JSON shapes, ARM errors, LRO protocol and throttling headers. Time
-runs ``time_scale`` times faster than the wall clock. Everything random is seeded.
+It serves the Compute, HybridCompute, Maintenance, Features, Resources and Resource Graph
+operations that azhotpatch uses, faithfully enough that the unmodified azure-mgmt SDK clients
+work against it: same paths, api-versions, JSON shapes, ARM errors, LRO protocol and
+throttling headers. Time runs ``time_scale`` times faster than the wall clock. Everything
+random is seeded.
+
+Inside, each service is a folder (``compute/``, ``hybrid/``, ``maintenance/``, ``graph/``,
+``features/``: models, responses, routes) over one shared `world`; ``services.Services``
+builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes.
 """
 
 from __future__ import annotations
@@ -424,7 +429,7 @@ class Emulator:
             for (route, status), count in self.dispatcher.counts.items():
                 by_route[route] += count
                 by_status[status] += count
-            installs = self.world.installs
+            installs = self.world.install_requests
             return EmulatorStats(
                 requests=sum(by_route.values()),
                 by_route=dict(by_route),
@@ -445,7 +450,7 @@ class Emulator:
     def install_history(self) -> dict[str, list[InstallRecord]]:
         """Accepted installPatches POSTs per machine id (lower-cased)."""
         with self.dispatcher.lock:
-            return {k: list(v) for k, v in self.world.installs.items()}
+            return {k: list(v) for k, v in self.world.install_requests.items()}
 
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure

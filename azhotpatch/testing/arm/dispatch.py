@@ -341,7 +341,7 @@ class Dispatcher:
         sub = request.params.get("sub")
         if sub:
             return (f"/subscriptions/{sub.lower()}",)
-        if route.scope == "tenant" and request.method == "POST":
+        if route.level == "tenant" and request.method == "POST":
             body = request.json(required=False)
             subs = body.get("subscriptions") if isinstance(body, dict) else None
             return tuple(f"/subscriptions/{str(s).lower()}" for s in subs or ())
@@ -349,7 +349,7 @@ class Dispatcher:
 
     def _throttle(self, request: Request, route: Route, state: dict[str, Any]) -> None:
         throttler = self.throttler
-        if route.scope == "tenant":
+        if route.level == "tenant":
             self._draw(throttler.tenant_charges(request.principal, route.arm_kind), request, state)
             self._graph_quota(request, state)
             return
@@ -485,7 +485,7 @@ class Dispatcher:
 def _table_of(request: Request, route: Route) -> str | None:
     """The table a Resource Graph query reads (its first word), which a `FaultRule`'s
     ``operation`` names to aim at one kind of query."""
-    if route.scope != "tenant" or request.method != "POST":
+    if route.level != "tenant" or request.method != "POST":
         return None
     body = request.json(required=False)
     query = body.get("query") if isinstance(body, dict) else None

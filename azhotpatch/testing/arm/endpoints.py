@@ -19,7 +19,7 @@ from azhotpatch.testing.arm.exchange import Handler, Request, Response
 
 Service = TypeVar("Service")
 # (region, resource the per-resource bucket counts): where a Compute policy is charged
-ComputeScope = tuple[str, str | None]
+ChargedTo = tuple[str, str | None]
 # (policy, region, resource)
 ComputeCharge = tuple[str, str, str | None]
 
@@ -28,10 +28,10 @@ ComputeCharge = tuple[str, str, str | None]
 class ComputeThrottle(Generic[Service]):
     """Which of Compute's per-region policies an operation draws from (``LowCostGet``,
     ``VMGuestPatchOperation``...), and how to find the region and resource it is charged to;
-    no scope (None) means the resource is unknown and only ARM's buckets apply."""
+    None means the VM is unknown, and only ARM's buckets apply."""
 
     policy: str
-    scope: Callable[[Service, Request], ComputeScope | None]
+    charged_to: Callable[[Service, Request], ChargedTo | None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Endpoint(Generic[Service]):
 
     ``action`` is the RBAC action ARM checks (``{param}`` placeholders are filled from the
     path), ``arm_kind`` the ARM throttling bucket (reads/writes/deletes; by method unless
-    given), ``scope`` whether it is addressed under a subscription or the tenant.
+    given), ``level`` whether it is addressed under a subscription or the tenant.
     """
 
     name: str
@@ -50,7 +50,7 @@ class Endpoint(Generic[Service]):
     provider: str
     action: str
     arm_kind: str | None = None
-    scope: str = "subscription"
+    level: str = "subscription"
     machine_write: bool = False
     throttle: ComputeThrottle[Service] | None = None
 
@@ -64,7 +64,7 @@ class Endpoint(Generic[Service]):
             provider=self.provider,
             action=self.action,
             arm_kind=self.arm_kind or _ARM_KINDS.get(self.method, "writes"),
-            scope=self.scope,
+            level=self.level,
             machine_write=self.machine_write,
             compute=None if throttle is None else _compute_charge(service, throttle),
         )
@@ -86,7 +86,7 @@ class Route:
     provider: str
     action: str
     arm_kind: str
-    scope: str = "subscription"
+    level: str = "subscription"  # or "tenant": where ARM addresses it
     machine_write: bool = False  # subject to 409 "operation in progress" injection
     compute: Callable[[Request], ComputeCharge | None] | None = None
 
@@ -108,10 +108,10 @@ def _compute_charge(
     service: Service, throttle: ComputeThrottle[Service]
 ) -> Callable[[Request], ComputeCharge | None]:
     def charge(request: Request) -> ComputeCharge | None:
-        scope = throttle.scope(service, request)
-        if scope is None:
+        where = throttle.charged_to(service, request)
+        if where is None:
             return None
-        region, resource = scope
+        region, resource = where
         return throttle.policy, region, resource
 
     return charge

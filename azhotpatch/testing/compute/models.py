@@ -189,7 +189,7 @@ class ComputeBackend:
         validate_install(parameters, is_linux=vm.os_type.lower() == "linux", arc=False)
         self._patchable(vm, "installPatches")
         op = self.start_install(vm, parameters)
-        self.world.installs[vm.key].append(
+        self.world.install_requests[vm.key].append(
             InstallRecord(op.id, self.world.clock.at(op.start), parameters, principal)
         )
         return op

@@ -8,7 +8,7 @@ from ``LowCostGet``, settings writes from ``UpdateVM``, assess and install from
 
 from __future__ import annotations
 
-from azhotpatch.testing.arm.endpoints import ComputeScope, ComputeThrottle, Endpoint
+from azhotpatch.testing.arm.endpoints import ChargedTo, ComputeThrottle, Endpoint
 from azhotpatch.testing.arm.exchange import Request
 from azhotpatch.testing.compute.responses import ComputeResponses
 from azhotpatch.testing.world.machines import VM_TYPE
@@ -20,20 +20,20 @@ _LOCATION = "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{locatio
 _SKUS = _LOCATION + "/publishers/{publisher}/artifacttypes/vmimage/offers/{offer}/skus"
 
 
-def _the_vm(responses: ComputeResponses, request: Request) -> ComputeScope | None:
+def _the_vm(responses: ComputeResponses, request: Request) -> ChargedTo | None:
     """Charged to the VM's region and the VM itself (unknown VMs: ARM's buckets only)."""
     p = request.params
     vm = responses.world.find_vm(p["sub"], p["group"], p["name"])
     return (vm.location, vm.key) if vm else None
 
 
-def _the_operation(responses: ComputeResponses, request: Request) -> ComputeScope:
+def _the_operation(responses: ComputeResponses, request: Request) -> ChargedTo:
     """Charged to the operation's region and the machine it runs on."""
     op = responses.world.operations.get(request.params["op"].lower())
     return request.params["location"], op.target if op else None
 
 
-def _subscription_wide(responses: ComputeResponses, request: Request) -> ComputeScope:
+def _subscription_wide(responses: ComputeResponses, request: Request) -> ChargedTo:
     return "global", None
 
 

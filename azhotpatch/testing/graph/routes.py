@@ -17,6 +17,6 @@ ROUTES: tuple[Endpoint[GraphResponses], ...] = (
         PROVIDER,
         "Microsoft.ResourceGraph/resources/read",
         arm_kind="reads",
-        scope="tenant",
+        level="tenant",
     ),
 )

@@ -267,7 +267,7 @@ class HybridBackend:
         validate_install(parameters, is_linux=machine.product is None, arc=True)
         self._patchable(machine, "installPatches")
         op = self._start(machine, "installPatches", parameters)
-        self.world.installs[machine.key].append(
+        self.world.install_requests[machine.key].append(
             InstallRecord(op.id, self.world.clock.at(op.start), parameters, principal)
         )
         return op

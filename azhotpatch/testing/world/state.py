@@ -83,7 +83,7 @@ class World:
         self.vms: dict[str, VirtualMachine] = {}
         self.arcs: dict[str, ArcMachine] = {}
         self.operations: dict[str, Operation] = {}
-        self.installs: dict[str, list[InstallRecord]] = defaultdict(list)
+        self.install_requests: dict[str, list[InstallRecord]] = defaultdict(list)
         self._op_counts: dict[tuple[str, str], int] = defaultdict(int)
         self.version = 0  # bumps on every change; caches of rendered rows key on it
 
