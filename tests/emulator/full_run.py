@@ -44,7 +44,7 @@ from azhotpatch.testing import (
 )
 from azhotpatch.testing.arm.dispatch import ServedBody
 
-from .conftest import sdk_options
+from .conftest import LICENSE_PUT, sdk_options
 
 START = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 QUICK = Durations(
@@ -56,16 +56,6 @@ QUICK = Durations(
     feature_registration=30.0,
     provider_registration=10.0,
 )
-LICENSE = {
-    "location": "westeurope",
-    "properties": {
-        "productProfile": {
-            "productType": "WindowsServer",
-            "subscriptionStatus": "Enabled",
-            "productFeatures": [{"name": "Hotpatch", "subscriptionStatus": "Enabled"}],
-        }
-    },
-}
 DISABLE = {
     "properties": {
         "productProfile": {
@@ -275,7 +265,7 @@ def _status_urls(
             HttpRequest("POST", f"{arc}/assessPatches?api-version={versions['arc.assessPatches']}")
         )
         profile = f"{arc}/licenseProfiles/default?api-version={versions['arc.license.put']}"
-        license_put = hybrid.send_request(HttpRequest("PUT", profile, json=LICENSE))
+        license_put = hybrid.send_request(HttpRequest("PUT", profile, json=LICENSE_PUT))
         urls = (
             (compute, assess.headers["Location"]),
             (compute, assess.headers["Azure-AsyncOperation"]),

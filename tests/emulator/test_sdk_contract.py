@@ -23,7 +23,7 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from azhotpatch.testing import ArcSpec, Emulator, VmSpec
 
-from .conftest import sdk_options
+from .conftest import LICENSE_PUT, sdk_options
 
 ENROLL = {
     "properties": {
@@ -302,18 +302,6 @@ def hybrid(emu: Emulator) -> HybridComputeManagementClient:
     return HybridComputeManagementClient(
         emu.credential(), "11111111-2222-3333-4444-555555555555", **sdk_options(emu)
     )
-
-
-LICENSE_PUT = {
-    "location": "westeurope",
-    "properties": {
-        "productProfile": {
-            "productType": "WindowsServer",
-            "subscriptionStatus": "Enabled",
-            "productFeatures": [{"name": "Hotpatch", "subscriptionStatus": "Enabled"}],
-        }
-    },
-}
 
 
 def test_arc_license_profile_enrollment_lro(emu: Emulator) -> None:

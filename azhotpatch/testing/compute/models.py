@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from azhotpatch import catalog
-from azhotpatch.testing.arm.errors import ArmError, bad_parameter, not_found, operation_not_found
+from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso, merge_patch
 from azhotpatch.testing.patching.installs import install_result, success_error, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
-from azhotpatch.testing.world.machines import VM_TYPE, VirtualMachine
+from azhotpatch.testing.world.machines import VirtualMachine
 from azhotpatch.testing.world.operations import InstallRecord, Operation, PatchRun
 from azhotpatch.testing.world.state import World
 
@@ -28,41 +28,13 @@ _PUTTABLE = ("properties", "tags", "zones", "identity", "plan")
 
 
 class ComputeBackend:
-    """The VMs' side of Compute: look-ups that answer as ARM does, writes that start update
+    """The VMs' side of Compute: the image catalog, settings writes that start update
     operations, and the guest patch operations."""
 
     def __init__(self, world: World) -> None:
         self.world = world
 
     # --- look-ups -------------------------------------------------------------------------
-
-    def vm(self, sub: str, group: str, name: str) -> VirtualMachine:
-        """The VM, or the 404 ARM answers (for the VM, its group or its subscription)."""
-        self.world.require_group(sub, group)
-        vm = self.world.find_vm(sub, group, name)
-        if vm is None:
-            raise not_found(VM_TYPE, name, group)
-        return vm
-
-    def vms_in_group(self, sub: str, group: str) -> list[VirtualMachine]:
-        self.world.require_group(sub, group)
-        return _sorted(
-            vm
-            for vm in self.world.vms.values()
-            if vm.subscription == sub.lower() and vm.group.lower() == group.lower()
-        )
-
-    def vms_in_subscription(self, sub: str) -> list[VirtualMachine]:
-        self.world.require_subscription(sub.lower())
-        return _sorted(vm for vm in self.world.vms.values() if vm.subscription == sub.lower())
-
-    def operation(self, op_id: str, location: str) -> Operation:
-        """An operation as its status URL names it, counting the poll."""
-        op = self.world.operations.get(op_id.lower())
-        if op is None or op.location.lower() != location.lower():
-            raise operation_not_found(op_id)
-        op.polls += 1
-        return op
 
     def skus(self, location: str, publisher: str, offer: str) -> tuple[str, ...]:
         """The image SKUs a region offers for a publisher's offer (the platform catalog)."""
@@ -141,9 +113,7 @@ class ComputeBackend:
 
         op = self.world.new_operation(
             "vmUpdate",
-            subscription=vm.subscription,
-            location=vm.location,
-            target=vm.key,
+            on=vm,
             duration=self.world.durations.vm_update,
             on_done=done,
         )
@@ -174,9 +144,7 @@ class ComputeBackend:
         self._patchable(vm, "assessPatches")
         op = self.world.new_operation(
             "assessPatches",
-            subscription=vm.subscription,
-            location=vm.location,
-            target=vm.key,
+            on=vm,
             duration=self.world.durations.assess,
             on_done=lambda op: self._finish_assessment(vm, op),
         )
@@ -206,9 +174,7 @@ class ComputeBackend:
         schedule's window, which Resource Graph then shows as started by the platform."""
         op = self.world.new_operation(
             "installPatches",
-            subscription=vm.subscription,
-            location=vm.location,
-            target=vm.key,
+            on=vm,
             duration=self.world.durations.install,
             on_done=lambda op: self._finish_installation(vm, op, parameters),
             start=start,
@@ -283,10 +249,6 @@ class ComputeBackend:
             "startTime": result["startDateTime"],
             "lastModifiedTime": iso(self.world.clock.at(op.end)),
         }
-
-
-def _sorted(vms: Any) -> list[VirtualMachine]:
-    return sorted(vms, key=lambda vm: vm.key)
 
 
 # --- what operations record ---------------------------------------------------------------------

@@ -32,7 +32,7 @@ class ComputeResponses:
 
     def _vm(self, request: Request) -> VirtualMachine:
         p = request.params
-        return self.backend.vm(p["sub"], p["group"], p["name"])
+        return self.world.require_vm(p["sub"], p["group"], p["name"])
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -46,10 +46,12 @@ class ComputeResponses:
 
     def list_group(self, request: Request) -> Response:
         p = request.params
-        return self._page(request, self.backend.vms_in_group(p["sub"], p["group"]))
+        return self._page(request, self.world.listed(self.world.vms.values(), p["sub"], p["group"]))
 
     def list_all(self, request: Request) -> Response:
-        return self._page(request, self.backend.vms_in_subscription(request.params["sub"]))
+        return self._page(
+            request, self.world.listed(self.world.vms.values(), request.params["sub"])
+        )
 
     def _page(self, request: Request, vms: list[VirtualMachine]) -> Response:
         return page(request, vms, lambda vm: render_vm(self.world, vm), self.world.page_size)
@@ -106,7 +108,7 @@ class ComputeResponses:
         return _accepted(request, op)
 
     def operation(self, request: Request) -> Response:
-        op = self.backend.operation(request.params["op"], request.params["location"])
+        op = self.world.operation_polled(request.params["op"], request.params["location"])
         if request.query.get("monitor", "").lower() == "true":
             if not op.done:
                 return Response(202, headers={"Location": monitor_url(request, op)})

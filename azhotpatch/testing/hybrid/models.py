@@ -11,10 +11,10 @@ needs the license's Hotpatch feature ``Enabled`` and waits for it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from azhotpatch.testing.arm.errors import ArmError, bad_parameter, not_found, operation_not_found
+from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
 from azhotpatch.testing.patching.installs import install_result, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
@@ -52,26 +52,6 @@ class HybridBackend:
         self.world = world
 
     # --- machines -------------------------------------------------------------------------
-
-    def machine(self, sub: str, group: str, name: str) -> ArcMachine:
-        """The machine, or the 404 ARM answers (for it, its group or its subscription)."""
-        self.world.require_group(sub, group)
-        machine = self.world.find_arc(sub, group, name)
-        if machine is None:
-            raise not_found(ARC_TYPE, name, group)
-        return machine
-
-    def machines_in_group(self, sub: str, group: str) -> list[ArcMachine]:
-        self.world.require_group(sub, group)
-        return _sorted(
-            m
-            for m in self.world.arcs.values()
-            if m.subscription == sub.lower() and m.group.lower() == group.lower()
-        )
-
-    def machines_in_subscription(self, sub: str) -> list[ArcMachine]:
-        self.world.require_subscription(sub.lower())
-        return _sorted(m for m in self.world.arcs.values() if m.subscription == sub.lower())
 
     def update(self, machine: ArcMachine, body: dict[str, Any]) -> None:
         """A machine PATCH (synchronous): tags, and the patch settings the agent acts on."""
@@ -127,14 +107,6 @@ class HybridBackend:
             machine.hotpatch_status = "Enabled" if machine.vbs_running else "ActionRequired"
         self.world.changed()
 
-    def operation(self, op_id: str, location: str) -> Operation:
-        """An operation as its status URL names it, counting the poll."""
-        op = self.world.operations.get(op_id.lower())
-        if op is None or op.location.lower() != location.lower():
-            raise operation_not_found(op_id)
-        op.polls += 1
-        return op
-
     # --- license profile ------------------------------------------------------------------
 
     def profile_owner(self, sub: str, group: str, name: str, profile: str) -> ArcMachine:
@@ -148,7 +120,7 @@ class HybridBackend:
                 "Can not perform requested operation on nested resource. Parent resource "
                 f"'{name}' not found.",
             )
-        machine = self.machine(sub, group, name)
+        machine = self.world.require_arc(sub, group, name)
         if profile.lower() != "default":
             raise bad_parameter(
                 f"The license profile name '{profile}' is not valid; it must be 'default'.",
@@ -206,16 +178,7 @@ class HybridBackend:
             machine.license = None
             machine.license_busy = None
 
-        op = self.world.new_operation(
-            "licenseDelete",
-            subscription=machine.subscription,
-            location=machine.location,
-            target=machine.key,
-            duration=self.world.durations.license_profile,
-            on_done=done,
-        )
-        machine.license_busy = op
-        return op
+        return self._license_busy(machine, "licenseDelete", done)
 
     def _license_operation(self, machine: ArcMachine, before: dict[str, Any] | None) -> Operation:
         """The update's operation; ``before`` is the product profile it started from, which a
@@ -234,13 +197,14 @@ class HybridBackend:
             if machine.hotpatch_status == "PendingEvaluation":
                 self._schedule_evaluation(machine)
 
+        return self._license_busy(machine, "licenseProfile", done)
+
+    def _license_busy(
+        self, machine: ArcMachine, kind: str, on_done: Callable[[Operation], None]
+    ) -> Operation:
+        """The license profile's operation, which keeps it Updating until it ends."""
         op = self.world.new_operation(
-            "licenseProfile",
-            subscription=machine.subscription,
-            location=machine.location,
-            target=machine.key,
-            duration=self.world.durations.license_profile,
-            on_done=done,
+            kind, on=machine, duration=self.world.durations.license_profile, on_done=on_done
         )
         machine.license_busy = op
         return op
@@ -302,9 +266,7 @@ class HybridBackend:
 
         op = self.world.new_operation(
             kind,
-            subscription=machine.subscription,
-            location=machine.location,
-            target=machine.key,
+            on=machine,
             duration=duration,
             on_done=done,
             start=start,
@@ -359,10 +321,6 @@ class HybridBackend:
             op.failed = True
             op.error = failure
         return result
-
-
-def _sorted(machines: Iterable[ArcMachine]) -> list[ArcMachine]:
-    return sorted(machines, key=lambda m: m.key)
 
 
 def counts_by_classification(patches: Iterable[SoftwarePatch]) -> dict[str, int]:

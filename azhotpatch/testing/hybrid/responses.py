@@ -35,7 +35,7 @@ class HybridResponses:
 
     def _machine(self, request: Request) -> ArcMachine:
         p = request.params
-        return self.backend.machine(p["sub"], p["group"], p["name"])
+        return self.world.require_arc(p["sub"], p["group"], p["name"])
 
     def _profile_owner(self, request: Request) -> ArcMachine:
         p = request.params
@@ -53,10 +53,14 @@ class HybridResponses:
 
     def list_group(self, request: Request) -> Response:
         p = request.params
-        return self._page(request, self.backend.machines_in_group(p["sub"], p["group"]))
+        return self._page(
+            request, self.world.listed(self.world.arcs.values(), p["sub"], p["group"])
+        )
 
     def list_all(self, request: Request) -> Response:
-        return self._page(request, self.backend.machines_in_subscription(request.params["sub"]))
+        return self._page(
+            request, self.world.listed(self.world.arcs.values(), request.params["sub"])
+        )
 
     def _page(self, request: Request, machines: list[ArcMachine]) -> Response:
         return page(request, machines, render_arc, self.world.page_size)
@@ -91,7 +95,7 @@ class HybridResponses:
         return Response(202, headers=_lro_headers(request, op))
 
     def operation_status(self, request: Request) -> Response:
-        op = self.backend.operation(request.params["op"], request.params["location"])
+        op = self.world.operation_polled(request.params["op"], request.params["location"])
         body: dict[str, Any] = {
             "id": request.path,
             "name": op.id,
@@ -108,7 +112,7 @@ class HybridResponses:
         return Response(200, body)
 
     def operation_result(self, request: Request) -> Response:
-        op = self.backend.operation(request.params["op"], request.params["location"])
+        op = self.world.operation_polled(request.params["op"], request.params["location"])
         if not op.done:
             return Response(
                 202, headers={"Location": request.url(request.path, **request.same_api_version())}
@@ -129,7 +133,7 @@ class HybridResponses:
         return self._accepted(request, op)
 
     def patch_operation(self, request: Request) -> Response:
-        op = self.backend.operation(request.params["op"], request.params["location"])
+        op = self.world.operation_polled(request.params["op"], request.params["location"])
         if not op.done:
             return self._accepted(request, op, tick=op.polls)
         return Response(200, op.output)

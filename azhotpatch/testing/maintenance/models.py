@@ -30,7 +30,12 @@ from azhotpatch.testing.maintenance.timetable import (
     validate_filter,
     window_length,
 )
-from azhotpatch.testing.world.machines import ArcMachine, Machine, VirtualMachine
+from azhotpatch.testing.world.machines import (
+    ArcMachine,
+    Machine,
+    ResourceAddress,
+    VirtualMachine,
+)
 from azhotpatch.testing.world.operations import Operation, PatchRun
 from azhotpatch.testing.world.state import World
 
@@ -55,16 +60,10 @@ class InstallStarter(Protocol[MachineT]):
 
 
 @dataclass
-class MaintenanceConfiguration:
+class MaintenanceConfiguration(ResourceAddress):
     """A ``Microsoft.Maintenance/maintenanceConfigurations`` resource. ``generation`` bumps on
     every write, so a window timer armed for an older version does nothing when it fires."""
 
-    key: str
-    id: str
-    subscription: str
-    group: str
-    name: str
-    location: str
     tags: dict[str, str]
     properties: dict[str, Any]
     generation: int = 0
@@ -367,9 +366,7 @@ class MaintenanceBackend:
 
         op = self.world.new_operation(
             "installPatches",
-            subscription=machine.subscription,
-            location=machine.location,
-            target=machine.key,
+            on=machine,
             duration=1.0,
             on_done=done,
             start=when,

@@ -32,11 +32,9 @@ class PatchState:
 
 
 @dataclass
-class VirtualMachine:
-    """An Azure VM. ``doc`` holds the writable ARM document (tags + properties), merged by
-    PATCH; runtime facts (power, agent, patches) live beside it."""
-
-    RESOURCE_TYPE: ClassVar[str] = VM_TYPE
+class ResourceAddress:
+    """Where a resource is in ARM: its id (and ``key``, the id lower-cased, which it is filed
+    under), subscription (lower-cased), resource group, name and region."""
 
     key: str
     id: str
@@ -44,6 +42,15 @@ class VirtualMachine:
     group: str
     name: str
     location: str
+
+
+@dataclass
+class VirtualMachine(ResourceAddress):
+    """An Azure VM. ``doc`` holds the writable ARM document (tags + properties), merged by
+    PATCH; runtime facts (power, agent, patches) live beside it."""
+
+    RESOURCE_TYPE: ClassVar[str] = VM_TYPE
+
     doc: dict[str, Any]
     vm_id: str
     created: datetime
@@ -133,17 +140,11 @@ class VirtualMachine:
 
 
 @dataclass
-class ArcMachine:
+class ArcMachine(ResourceAddress):
     """An Azure Arc-enabled server and what its Connected Machine agent reports."""
 
     RESOURCE_TYPE: ClassVar[str] = ARC_TYPE
 
-    key: str
-    id: str
-    subscription: str
-    group: str
-    name: str
-    location: str
     tags: dict[str, str]
     status: str
     os_name: str

@@ -16,9 +16,15 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from azhotpatch.testing._faults import FaultLedger, Faults
-from azhotpatch.testing.arm.errors import group_not_found, subscription_not_found
+from azhotpatch.testing.arm.errors import (
+    group_not_found,
+    not_found,
+    operation_not_found,
+    subscription_not_found,
+)
 from azhotpatch.testing.arm.estate import Estate
 from azhotpatch.testing.patching.releases import PatchModel, SoftwarePatch
 from azhotpatch.testing.world.clock import Clock, Scheduler
@@ -32,6 +38,8 @@ from azhotpatch.testing.world.machines import (
 )
 from azhotpatch.testing.world.operations import InstallRecord, Operation, PatchRun
 from azhotpatch.testing.world.subscriptions import Subscription
+
+MachineT = TypeVar("MachineT", VirtualMachine, ArcMachine)
 
 
 @dataclass(frozen=True)
@@ -126,15 +134,15 @@ class World:
         self,
         kind: str,
         *,
-        subscription: str,
-        location: str,
-        target: str,
+        on: Machine,
         duration: float,
         on_done: Callable[[Operation], None],
         start: float | None = None,
     ) -> Operation:
-        """A new operation; ``start`` (emulated seconds) backdates one a timer started, since
-        timers run when the world is next touched, possibly later than they were due."""
+        """A new operation on a machine, reported in the machine's subscription and region;
+        ``start`` (emulated seconds) backdates one a timer started, since timers run when the
+        world is next touched, possibly later than they were due."""
+        target = on.key
         number = self._op_counts[(kind, target)]
         self._op_counts[(kind, target)] += 1
         key = f"{kind}|{target}|{number}"
@@ -145,8 +153,8 @@ class World:
         op = Operation(
             id=op_id,
             kind=kind,
-            subscription=subscription,
-            location=location,
+            subscription=on.subscription,
+            location=on.location,
             target=target,
             start=now,
             end=now + duration * max(slowdown, faults.lro_slowdown(key)),
@@ -185,6 +193,38 @@ class World:
         self.graph_ghosts[key] = machine
         self.changed()
 
+    def operation_polled(self, op_id: str, location: str) -> Operation:
+        """The operation a status URL names (404 for another region's), counting the poll."""
+        op = self.operations.get(op_id.lower())
+        if op is None or op.location.lower() != location.lower():
+            raise operation_not_found(op_id)
+        op.polls += 1
+        return op
+
+    def listed(
+        self, machines: Iterable[MachineT], sub: str, group: str | None = None
+    ) -> list[MachineT]:
+        """A subscription's (or one of its groups') machines of one type in id order, as
+        ARM lists them, or the 404 ARM answers for an unknown subscription or group."""
+        if group is None:
+            self.require_subscription(sub.lower())
+        else:
+            self.require_group(sub, group)
+        chosen = (
+            m
+            for m in machines
+            if m.subscription == sub.lower() and (group is None or m.group.lower() == group.lower())
+        )
+        return sorted(chosen, key=lambda m: m.key)
+
+    def require_vm(self, sub: str, group: str, name: str) -> VirtualMachine:
+        """The VM, or the 404 ARM answers (for the VM, its group or its subscription)."""
+        return _required(self.find_vm, self.require_group, VM_TYPE, sub, group, name)
+
+    def require_arc(self, sub: str, group: str, name: str) -> ArcMachine:
+        """The Arc machine, or the 404 ARM answers (for it, its group or its subscription)."""
+        return _required(self.find_arc, self.require_group, ARC_TYPE, sub, group, name)
+
     def find_vm(self, sub: str, group: str, name: str) -> VirtualMachine | None:
         return self.vms.get(machine_key(sub, group, VM_TYPE, name))
 
@@ -208,3 +248,18 @@ class World:
             installed=machine.patches.installed,
             now=self.clock.now(),
         )
+
+
+def _required(
+    find: Callable[[str, str, str], MachineT | None],
+    require_group: Callable[[str, str], None],
+    resource_type: str,
+    sub: str,
+    group: str,
+    name: str,
+) -> MachineT:
+    require_group(sub, group)
+    found = find(sub, group, name)
+    if found is None:
+        raise not_found(resource_type, name, group)
+    return found
