@@ -361,21 +361,21 @@ class Dispatcher:
             self._draw(throttler.compute_charges(policy, sub, region, resource), request, state)
 
     def _draw(self, charges: list[Charge], request: Request, state: dict[str, Any]) -> None:
-        verdict = self.throttler.draw(charges, request.now)
+        draw = self.throttler.draw(charges, request.now)
         request_headers = state.setdefault("headers", {})
-        _merge_rate_headers(request_headers, verdict.headers)
-        if verdict.allowed:
+        _merge_rate_headers(request_headers, draw.headers)
+        if draw.allowed:
             return
-        assert verdict.rejected_by is not None
-        state["throttled"] = verdict.rejected_by.label
-        self.throttled[verdict.rejected_by.label] += 1
-        raise self._too_many(request, verdict, request_headers)
+        assert draw.rejected_by is not None
+        state["throttled"] = draw.rejected_by.label
+        self.throttled[draw.rejected_by.label] += 1
+        raise self._too_many(request, draw, request_headers)
 
-    def _too_many(self, request: Request, verdict: Draw, headers: dict[str, str]) -> ArmError:
-        charge = verdict.rejected_by
+    def _too_many(self, request: Request, draw: Draw, headers: dict[str, str]) -> ArmError:
+        charge = draw.rejected_by
         assert charge is not None
         clock = self.world.clock
-        wait = max(verdict.wait_seconds, 1e-3)
+        wait = max(draw.wait_seconds, 1e-3)
         all_headers = {
             **headers,
             **retry_after(clock.to_wall(wait), precise=clock.time_scale != 1.0),

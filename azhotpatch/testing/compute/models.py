@@ -34,7 +34,7 @@ class ComputeBackend:
     def __init__(self, world: World) -> None:
         self.world = world
 
-    # --- look-ups -------------------------------------------------------------------------
+    # --- the image catalog ----------------------------------------------------------------
 
     def skus(self, location: str, publisher: str, offer: str) -> tuple[str, ...]:
         """The image SKUs a region offers for a publisher's offer (the platform catalog)."""

@@ -57,7 +57,7 @@ class Durations:
 
 
 class World:
-    """All emulated state plus the clock, the scheduler and the patch model."""
+    """The state the services share, with the clock, the scheduler and the patch model."""
 
     def __init__(
         self,
@@ -185,14 +185,6 @@ class World:
             for rule in self.faults.rules
         )
 
-    def remove_machine(self, key: str) -> None:
-        """Delete a machine from ARM; Resource Graph keeps listing it (its index lags)."""
-        machine = self.vms.pop(key, None) or self.arcs.pop(key, None)
-        if machine is None:
-            raise KeyError(f"no machine {key!r} in the emulator")
-        self.graph_ghosts[key] = machine
-        self.changed()
-
     def operation_polled(self, op_id: str, location: str) -> Operation:
         """The operation a status URL names (404 for another region's), counting the poll."""
         op = self.operations.get(op_id.lower())
@@ -200,6 +192,16 @@ class World:
             raise operation_not_found(op_id)
         op.polls += 1
         return op
+
+    # --- machines ---------------------------------------------------------------------------
+
+    def remove_machine(self, key: str) -> None:
+        """Delete a machine from ARM; Resource Graph keeps listing it (its index lags)."""
+        machine = self.vms.pop(key, None) or self.arcs.pop(key, None)
+        if machine is None:
+            raise KeyError(f"no machine {key!r} in the emulator")
+        self.graph_ghosts[key] = machine
+        self.changed()
 
     def listed(
         self, machines: Iterable[MachineT], sub: str, group: str | None = None
