@@ -57,7 +57,6 @@ _PY_SCALARS: dict[Any, str] = {
     datetime.timedelta: "string",
     bytes: "string",
     Any: "any",
-    typing.Any: "any",
     object: "any",
 }
 _VARTYPE = re.compile(r":vartype (\w+):((?:.|\n(?!\s*:))*)")
