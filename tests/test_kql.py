@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azhotpatch.testing import _kql
-from azhotpatch.testing._kql import SUPPORTED_SUBSET, KqlError, Query, parse
+from azhotpatch.testing import kql
+from azhotpatch.testing.kql import SUPPORTED_SUBSET, KqlError, Query, parse
 
 SUB_A = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 SUB_B = "c1a8d8c9-8a54-4d83-9b7e-5b1a2a0c3d4e"
@@ -1265,7 +1265,7 @@ def test_supported_subset_documents_the_grammar() -> None:
     ]:
         assert word in SUPPORTED_SUBSET
     assert len(SUPPORTED_SUBSET.splitlines()) > 10
-    assert set(_kql.__all__) == {"KqlError", "Query", "parse", "SUPPORTED_SUBSET"}
+    assert set(kql.__all__) == {"KqlError", "Query", "parse", "SUPPORTED_SUBSET"}
 
 
 # --- performance and robustness ---------------------------------------------------------------

@@ -20,7 +20,7 @@ from azhotpatch._azure.pacing import (
 )
 from azhotpatch._azure.routing import bucket_keys
 from azhotpatch.limits import Bucket, ThrottleLimits
-from azhotpatch.testing._throttle import TokenBucket
+from azhotpatch.testing.arm.throttling import TokenBucket
 
 
 class FakeClock:

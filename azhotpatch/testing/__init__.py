@@ -14,10 +14,8 @@ default).
 from __future__ import annotations
 
 from azhotpatch.limits import Bucket, ThrottleLimits
-from azhotpatch.testing._clock import Clock
 from azhotpatch.testing._faults import FaultRule, Faults
-from azhotpatch.testing._state import Durations
-from azhotpatch.testing._throttle import Limits
+from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.emulator import (
     AsyncEmulatorCredential,
     AzureRecord,
@@ -28,6 +26,8 @@ from azhotpatch.testing.emulator import (
 )
 from azhotpatch.testing.fleet import ArcSpec, FleetSpec, MachineTruth, VmSpec
 from azhotpatch.testing.process import emulator_process
+from azhotpatch.testing.world.clock import Clock
+from azhotpatch.testing.world.state import Durations
 
 __all__ = [
     "ArcSpec",

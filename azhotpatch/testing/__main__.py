@@ -17,10 +17,10 @@ from pathlib import Path
 from types import FrameType
 
 from azhotpatch.testing._faults import Faults
-from azhotpatch.testing._state import Durations
-from azhotpatch.testing._throttle import Limits
+from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.emulator import Emulator
 from azhotpatch.testing.fleet import FleetSpec
+from azhotpatch.testing.world.state import Durations
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -21,7 +21,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from azhotpatch.testing._dispatch import Dispatcher
+from azhotpatch.testing.arm.dispatch import Dispatcher
 
 AdminHandler = Callable[[str, str, dict[str, Any]], Any]
 

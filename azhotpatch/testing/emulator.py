@@ -5,10 +5,15 @@
                                          connection_verify=emu.ca_path)
         ...
 
-It serves the Compute, HybridCompute, Features, Resources and Resource Graph operations that
-azhotpatch uses, faithfully enough that the unmodified azure-mgmt SDK clients work against it:
-same paths, api-versions, JSON shapes, ARM errors, LRO protocol and throttling headers. Time
-runs ``time_scale`` times faster than the wall clock. Everything random is seeded.
+It serves the Compute, HybridCompute, Maintenance, Features, Resources and Resource Graph
+operations that azhotpatch uses, faithfully enough that the unmodified azure-mgmt SDK clients
+work against it: same paths, api-versions, JSON shapes, ARM errors, LRO protocol and
+throttling headers. Time runs ``time_scale`` times faster than the wall clock. Everything
+random is seeded.
+
+Inside, each service is a folder (``compute/``, ``hybrid/``, ``maintenance/``, ``graph/``,
+``features/``: models, responses, routes) over one shared `world`; ``services.Services``
+builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes.
 """
 
 from __future__ import annotations
@@ -24,24 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from azhotpatch.testing._clock import Clock
-from azhotpatch.testing._compute import new_vm
-from azhotpatch.testing._dispatch import TOKEN_PREFIX, Dispatcher, RequestRecord
-from azhotpatch.testing._estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing._faults import FaultRule, Faults
-from azhotpatch.testing._hybrid import new_arc_key
 from azhotpatch.testing._server import Server, Tls
-from azhotpatch.testing._state import (
-    ArcMachine,
-    Durations,
-    InstallRecord,
-    Operation,
-    VirtualMachine,
-    World,
-    default_region_skus,
-)
-from azhotpatch.testing._throttle import Limits
+from azhotpatch.testing.arm.auth import TOKEN_PREFIX
+from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
+from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
+from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
+from azhotpatch.testing.services import Services
+from azhotpatch.testing.world.clock import Clock
+from azhotpatch.testing.world.machines import ArcMachine, Machine, VirtualMachine
+from azhotpatch.testing.world.operations import InstallRecord, Operation
+from azhotpatch.testing.world.regions import default_region_skus
+from azhotpatch.testing.world.state import Durations, World
 
 if TYPE_CHECKING:
     from azhotpatch.aio import Hotpatch as AsyncHotpatch
@@ -156,7 +156,7 @@ def _result(op: Operation) -> OperationRecord:
     return OperationRecord(status, (op.error or {}).get("code") if op.failed else None)
 
 
-def _enrolled(machine: VirtualMachine | ArcMachine) -> bool:
+def _enrolled(machine: Machine) -> bool:
     if isinstance(machine, ArcMachine):
         return machine.hotpatch_status == "Enabled"
     mode = machine.patch_settings.get("patchMode")
@@ -228,8 +228,13 @@ class Emulator:
             page_size=page_size,
         )
         self.limits = limits or Limits()
+        self.services = Services.over(self.world)
         self.dispatcher = Dispatcher(
-            self.world, self.limits, roles=roles, record_requests=record_requests
+            self.world,
+            self.limits,
+            self.services.routes(),
+            roles=roles,
+            record_requests=record_requests,
         )
         self.fleet: Fleet | None = None
         if fleet is not None:
@@ -356,13 +361,14 @@ class Emulator:
         vm_spec = replace(spec, **fields) if spec else VmSpec(**fields)
         with self.dispatcher.lock:
             self._ensure_group(vm_spec.subscription, vm_spec.group)
-            vm = new_vm(
-                self.world,
+            vm = VirtualMachine.create(
                 vm_spec.subscription,
                 vm_spec.group,
                 vm_spec.name,
                 vm_spec.location,
                 _vm_document(vm_spec),
+                seed=self.world.seed,
+                created=self.clock.now(),
             )
             vm.power = vm_spec.power
             vm.agent_ready = vm_spec.agent_ready
@@ -423,7 +429,7 @@ class Emulator:
             for (route, status), count in self.dispatcher.counts.items():
                 by_route[route] += count
                 by_status[status] += count
-            installs = self.world.installs
+            installs = self.world.install_requests
             return EmulatorStats(
                 requests=sum(by_route.values()),
                 by_route=dict(by_route),
@@ -444,7 +450,7 @@ class Emulator:
     def install_history(self) -> dict[str, list[InstallRecord]]:
         """Accepted installPatches POSTs per machine id (lower-cased)."""
         with self.dispatcher.lock:
-            return {k: list(v) for k, v in self.world.installs.items()}
+            return {k: list(v) for k, v in self.world.install_requests.items()}
 
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
@@ -502,7 +508,7 @@ class Emulator:
         key = resource_id.lower()
         with self.dispatcher.lock:
             self.world.settle()
-            machine = self.world.vms.get(key) or self.world.arcs.get(key)
+            machine = self.world.find_machine(key)
             if machine is None:
                 return AzureRecord(exists=False, enrolled=False)
             operations = [op for op in self.world.operations.values() if op.target == key]
@@ -522,8 +528,7 @@ class Emulator:
 
     def machine(self, resource_id: str) -> Any:
         """The emulated machine behind an id (for tests that inspect or alter its state)."""
-        key = resource_id.lower()
-        return self.world.vms.get(key) or self.world.arcs.get(key)
+        return self.world.find_machine(resource_id.lower())
 
     def _admin(self, method: str, path: str, payload: dict[str, Any]) -> Any:
         if (method, path) == ("GET", "stats"):
@@ -641,7 +646,7 @@ def _vm_document(spec: VmSpec) -> dict[str, Any]:
     return {
         "tags": dict(spec.tags),
         "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+            "hardwareProfile": {"vmSize": "Standard_D4s_v3"},
             "storageProfile": {
                 "imageReference": image,
                 "osDisk": {
@@ -673,7 +678,7 @@ def _vm_document(spec: VmSpec) -> dict[str, Any]:
 
 
 def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
-    key = new_arc_key(spec.subscription, spec.group, spec.name)
+    key = ArcMachine.key_for(spec.subscription, spec.group, spec.name)
     machine = ArcMachine(
         key=key,
         id=spec.id,

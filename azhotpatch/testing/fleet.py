@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from azhotpatch.testing._state import (
+from azhotpatch.testing.world.regions import (
     DEFAULT_REGIONS,
     HOTPATCH_SKUS_2022,
     HOTPATCH_SKUS_2025,

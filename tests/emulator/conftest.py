@@ -7,6 +7,18 @@ import pytest
 
 from azhotpatch.testing import Emulator
 
+# A license profile that enrolls an Arc machine in Hotpatch (PUT spells states Enabled/Disabled).
+LICENSE_PUT = {
+    "location": "westeurope",
+    "properties": {
+        "productProfile": {
+            "productType": "WindowsServer",
+            "subscriptionStatus": "Enabled",
+            "productFeatures": [{"name": "Hotpatch", "subscriptionStatus": "Enabled"}],
+        }
+    },
+}
+
 
 def sdk_options(emu: Emulator) -> dict[str, Any]:
     """How any azure-mgmt client is pointed at the emulator: endpoint, CA, fast polling."""

@@ -23,7 +23,7 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from azhotpatch.testing import ArcSpec, Emulator, VmSpec
 
-from .conftest import sdk_options
+from .conftest import LICENSE_PUT, sdk_options
 
 ENROLL = {
     "properties": {
@@ -304,18 +304,6 @@ def hybrid(emu: Emulator) -> HybridComputeManagementClient:
     )
 
 
-LICENSE_PUT = {
-    "location": "westeurope",
-    "properties": {
-        "productProfile": {
-            "productType": "WindowsServer",
-            "subscriptionStatus": "Enabled",
-            "productFeatures": [{"name": "Hotpatch", "subscriptionStatus": "Enabled"}],
-        }
-    },
-}
-
-
 def test_arc_license_profile_enrollment_lro(emu: Emulator) -> None:
     arc(emu, cores=16)
     client = hybrid(emu)
@@ -566,7 +554,7 @@ def test_maintenance_configurations_and_assignments(emu: Emulator) -> None:
             "rg", "short", _configuration(tomorrow, "01:00")
         )
     assert caught.value.status_code == 400
-    assert "duration" in str(caught.value.error.target)
+    assert "duration" in caught.value.error.message
     yesterday = (emu.clock.now() - timedelta(days=1)).strftime("%Y-%m-%d 03:00")
     with pytest.raises(HttpResponseError, match="15 minutes"):
         client.maintenance_configurations.create_or_update("rg", "late", _configuration(yesterday))

@@ -148,7 +148,7 @@ def test_schedules_end_as_azure_assigned_them_whatever_fault_hit_them() -> None:
         results = asyncio.run(_gathered(cells, emu, schedule))
         assert _fired(emu, cells) == []
         assigned: dict[str, int] = {}
-        for assignment in emu.world.assignments.values():
+        for assignment in emu.services.maintenance.assignments.values():
             if assignment.machine:
                 assigned[assignment.machine] = assigned.get(assignment.machine, 0) + 1
         problems = []

@@ -44,7 +44,7 @@ def _writes(emu: Emulator, since: int) -> list[str]:
 
 def _assigned(emu: Emulator) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for assignment in emu.world.assignments.values():
+    for assignment in emu.services.maintenance.assignments.values():
         if assignment.machine:
             found.setdefault(assignment.machine, set()).add(assignment.configuration)
     return found
@@ -60,7 +60,7 @@ def test_a_thousand_machines_are_scheduled_once_and_their_runs_reported() -> Non
                 subscriptions=subs, resource_group=_group(emu), location="westeurope"
             )
             assert len(report.machines) == 1000
-            assert len(emu.world.maintenance_configurations) == 3
+            assert len(emu.services.maintenance.configurations) == 3
             assigned = _assigned(emu)
             # Exactly the enrolled, connected Windows Arc machines fit a split schedule: a
             # Hotpatch VM cannot follow one, and other machines would miss hotpatch months.

@@ -18,7 +18,9 @@ import fnmatch
 import json
 from dataclasses import dataclass, field
 
-from azhotpatch.testing._arm import ArmError, Request, Route
+from azhotpatch.testing.arm.endpoints import Route
+from azhotpatch.testing.arm.errors import ArmError
+from azhotpatch.testing.arm.exchange import Request
 
 __all__ = ["Estate", "Lock", "PolicyDenial", "Revocation", "not_authorized"]
 

@@ -1,4 +1,4 @@
-"""The emulator's clock: Azure time, sped up.
+"""The emulator's clock: Azure time, sped up, and the callbacks due on it.
 
 Everything time-based in the emulator (token-bucket refills, LRO durations, feature
 registration, Arc enablement, Retry-After values) reads this clock, so one knob,
@@ -8,9 +8,11 @@ freeze it or jump it forward (past a Patch Tuesday, past a long LRO) determinist
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -68,3 +70,22 @@ class Clock:
                 assert self._frozen_at is not None
                 self._offset = self._frozen_at - (time.monotonic() - self._wall0) * self.time_scale
                 self._frozen_at = None
+
+
+class Scheduler:
+    """Callbacks due at emulated instants, run in time order by `run_due`."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+
+    def at(self, when: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), callback))
+
+    def run_due(self, now: float) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            _, _, callback = heapq.heappop(self._heap)
+            callback()
+
+    def __len__(self) -> int:
+        return len(self._heap)

@@ -93,7 +93,7 @@ class Charge:
 
 
 @dataclass
-class Verdict:
+class Draw:
     """The outcome of drawing from a request's buckets."""
 
     allowed: bool
@@ -173,15 +173,15 @@ class Throttler:
 
     # --- drawing ------------------------------------------------------------------------------
 
-    def draw(self, charges: list[Charge], now: float) -> Verdict:
+    def draw(self, charges: list[Charge], now: float) -> Draw:
         """All or nothing: take one token from each bucket, or reject and take none."""
         if not self.limits.enabled or not charges:
-            return Verdict(True, {})
+            return Draw(True, {})
         buckets = [self._bucket(c, now) for c in charges]
         for charge, bucket in zip(charges, buckets, strict=True):
             if bucket.tokens < 1.0:
                 self.rejections += 1
-                return Verdict(
+                return Draw(
                     False,
                     _headers(charges, buckets),
                     rejected_by=charge,
@@ -189,7 +189,7 @@ class Throttler:
                 )
         for bucket in buckets:
             bucket.tokens -= 1.0
-        return Verdict(True, _headers(charges, buckets))
+        return Draw(True, _headers(charges, buckets))
 
     def _bucket(self, charge: Charge, now: float) -> TokenBucket:
         bucket = self._buckets.get(charge.key)

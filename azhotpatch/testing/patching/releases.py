@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
 from azhotpatch.calendar import MonthKind, month_kind, next_release
@@ -30,16 +30,6 @@ WINDOWS_CLASSIFICATIONS = (
 )
 LINUX_CLASSIFICATIONS = ("Critical", "Security", "Other")
 REBOOTING = ("CanRequestReboot", "AlwaysRequiresReboot")
-_ARC_COUNT_KEYS = {
-    "Security": "security",
-    "Critical": "critical",
-    "Definition": "definition",
-    "UpdateRollUp": "updateRollup",
-    "FeaturePack": "featurePack",
-    "ServicePack": "servicePack",
-    "Tools": "tools",
-    "Updates": "updates",
-}
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ PRODUCTS = {
 
 
 @dataclass(frozen=True)
-class Patch:
+class SoftwarePatch:
     """One update as an assessment lists it."""
 
     key: str  # what "installed" remembers (KB, or KB@version for re-released ones)
@@ -120,11 +110,11 @@ class PatchModel:
     seed: int
     unplanned: Sequence[str] = ()
 
-    # --- the catalog ----------------------------------------------------------------------
+    # --- the releases ---------------------------------------------------------------------
 
-    def lcu(self, product: OsProduct, year: int, month: int) -> Patch:
+    def lcu(self, product: OsProduct, year: int, month: int) -> SoftwarePatch:
         kb = _kb(self.seed, "lcu", product.key, year, month)
-        return Patch(
+        return SoftwarePatch(
             key=kb,
             name=(
                 f"{year}-{month:02d} Cumulative Update for Microsoft server operating system "
@@ -138,9 +128,9 @@ class PatchModel:
             msrc_severity="Critical",
         )
 
-    def hotpatch(self, product: OsProduct, year: int, month: int) -> Patch:
+    def hotpatch(self, product: OsProduct, year: int, month: int) -> SoftwarePatch:
         kb = _kb(self.seed, "hotpatch", product.key, year, month)
-        return Patch(
+        return SoftwarePatch(
             key=kb,
             name=(
                 f"{year}-{month:02d} Security Hotpatch Update for {product.display} "
@@ -154,11 +144,11 @@ class PatchModel:
             msrc_severity="Important",
         )
 
-    def dotnet(self, product: OsProduct, year: int, month: int) -> Patch | None:
+    def dotnet(self, product: OsProduct, year: int, month: int) -> SoftwarePatch | None:
         if chance(self.seed, "dotnet", year, month) >= 0.5:
             return None
         kb = _kb(self.seed, "dotnet", product.key, year, month)
-        return Patch(
+        return SoftwarePatch(
             key=kb,
             name=(
                 f"{year}-{month:02d} Cumulative Update for .NET Framework 3.5 and 4.8.1 for "
@@ -172,9 +162,9 @@ class PatchModel:
             msrc_severity="Important",
         )
 
-    def msrt(self, year: int, month: int) -> Patch:
+    def msrt(self, year: int, month: int) -> SoftwarePatch:
         version = f"5.{(year - 2000) * 12 + month - 140}"
-        return Patch(
+        return SoftwarePatch(
             key=f"890830@{year}-{month:02d}",
             name=f"Windows Malicious Software Removal Tool x64 - v{version} (KB890830)",
             kb="890830",
@@ -184,9 +174,9 @@ class PatchModel:
             published=_tuesday(year, month),
         )
 
-    def defender(self, day: date) -> Patch:
+    def defender(self, day: date) -> SoftwarePatch:
         build = (day - date(2020, 1, 1)).days
-        return Patch(
+        return SoftwarePatch(
             key=f"2267602@{day.isoformat()}",
             name=(
                 "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602 "
@@ -199,14 +189,14 @@ class PatchModel:
             published=datetime.combine(day, time(6, 0), tzinfo=timezone.utc),
         )
 
-    def linux_packages(self, machine_key: str, year: int, month: int) -> list[Patch]:
+    def linux_packages(self, machine_key: str, year: int, month: int) -> list[SoftwarePatch]:
         names = ("openssl", "libc6", "openssh-server", "curl", "tzdata", "systemd")
         patches = []
         for name in names:
             if chance(self.seed, "pkg", machine_key, name, year, month) < 0.4:
                 version = f"{year - 2000}.{month}.{int(chance(self.seed, name) * 9)}"
                 patches.append(
-                    Patch(
+                    SoftwarePatch(
                         key=f"{name}@{version}",
                         name=name,
                         kb=None,
@@ -220,7 +210,7 @@ class PatchModel:
 
     # --- what a machine is offered --------------------------------------------------------
 
-    def baseline_of(self, product: OsProduct, now: datetime) -> Patch:
+    def baseline_of(self, product: OsProduct, now: datetime) -> SoftwarePatch:
         """The cumulative update of the latest baseline month (what an enrolled machine needs
         before hotpatches apply)."""
         return self.lcu(product, *_last_baseline(*_month_of(now)))
@@ -246,7 +236,7 @@ class PatchModel:
         enrolled: bool,
         installed: Iterable[str],
         now: datetime,
-    ) -> list[Patch]:
+    ) -> list[SoftwarePatch]:
         """Every update the machine would install now, newest release only (cumulative)."""
         have = set(installed)
         year, month = _month_of(now)
@@ -261,7 +251,7 @@ class PatchModel:
 
     def _security_update(
         self, product: OsProduct, year: int, month: int, enrolled: bool, have: set[str]
-    ) -> Patch:
+    ) -> SoftwarePatch:
         kind = month_kind(year, month, unplanned=list(self.unplanned))
         if enrolled and kind is MonthKind.HOTPATCH:
             baseline = self.lcu(product, *_last_baseline(year, month))
@@ -269,71 +259,3 @@ class PatchModel:
                 return self.hotpatch(product, year, month)
             return baseline
         return self.lcu(product, year, month)
-
-
-# --- selection for an install ----------------------------------------------------------------
-
-
-@dataclass
-class Selection:
-    """How an install request sorts the offered patches."""
-
-    installed: list[Patch] = field(default_factory=list)
-    failed: list[Patch] = field(default_factory=list)
-    excluded: list[Patch] = field(default_factory=list)
-    not_selected: list[Patch] = field(default_factory=list)
-    pending: list[Patch] = field(default_factory=list)
-
-
-def _kb_set(values: object) -> set[str]:
-    if not isinstance(values, list):
-        return set()
-    return {str(v).upper().removeprefix("KB") for v in values}
-
-
-def select(
-    offered: list[Patch],
-    parameters: dict[str, object],
-    *,
-    is_linux: bool,
-    fails: set[str],
-) -> Selection:
-    """Apply an install request's filters to the offered patches, as Azure documents them:
-    classifications and KBs to include select, KBs to exclude and (optionally) reboot-needing
-    KBs are excluded, and nothing published after ``maxPatchPublishDate`` is installed."""
-    section = parameters.get("linuxParameters" if is_linux else "windowsParameters")
-    options = section if isinstance(section, dict) else {}
-    classes = {str(c).lower() for c in options.get("classificationsToInclude") or []}
-    include = _kb_set(options.get("kbNumbersToInclude"))
-    exclude = _kb_set(options.get("kbNumbersToExclude"))
-    skip_reboot = bool(options.get("excludeKbsRequiringReboot"))
-    latest = _parse_date(options.get("maxPatchPublishDate"))
-    chosen = Selection()
-    for patch in offered:
-        kb = (patch.kb or "").upper()
-        if (
-            kb in exclude
-            or (skip_reboot and patch.needs_reboot)
-            or (latest is not None and patch.published > latest)
-        ):
-            chosen.excluded.append(patch)
-        elif patch.classification.lower() in classes or (kb and kb in include):
-            (chosen.failed if patch.key in fails else chosen.installed).append(patch)
-        else:
-            chosen.not_selected.append(patch)
-    return chosen
-
-
-def _parse_date(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def arc_counts(patches: Iterable[Patch]) -> dict[str, int]:
-    """``availablePatchCountByClassification`` as Arc reports it."""
-    counts = dict.fromkeys((*_ARC_COUNT_KEYS.values(), "other"), 0)
-    for patch in patches:
-        counts[_ARC_COUNT_KEYS.get(patch.classification, "other")] += 1
-    return counts

@@ -6,7 +6,8 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from azhotpatch.testing._arm import ArmError, Request, Response
+from azhotpatch.testing.arm.errors import ArmError
+from azhotpatch.testing.arm.exchange import Request, Response
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ def page(request: Request, items: Sequence[T], render: Callable[[T], Any], size:
     if start + size < len(items):
         body["nextLink"] = request.url(
             request.path,
-            **{"api-version": request.api_version, "$skiptoken": _token(start + size)},
+            **request.same_api_version(),
+            **{"$skiptoken": _token(start + size)},
         )
     return Response(200, body)

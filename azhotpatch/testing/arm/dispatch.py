@@ -6,36 +6,31 @@ Independent of the HTTP server so the whole pipeline is one synchronous, lock-pr
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fnmatch
-import hashlib
 import json
 import logging
 import re
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from azhotpatch.testing._arm import API_VERSIONS, ArmError, Request, Response, Route, retry_after
-from azhotpatch.testing._compute import ComputeApi
-from azhotpatch.testing._estate import not_authorized
 from azhotpatch.testing._faults import OPERATION_FAULTS
-from azhotpatch.testing._features import FeaturesApi
-from azhotpatch.testing._graph import GraphApi
-from azhotpatch.testing._hybrid import HybridApi
-from azhotpatch.testing._maintenance import MaintenanceApi
-from azhotpatch.testing._state import Operation, World
-from azhotpatch.testing._throttle import Charge, Limits, Throttler, Verdict
+from azhotpatch.testing.arm.auth import principal_of
+from azhotpatch.testing.arm.endpoints import Route
+from azhotpatch.testing.arm.errors import ArmError
+from azhotpatch.testing.arm.estate import not_authorized
+from azhotpatch.testing.arm.exchange import Request, Response, retry_after
+from azhotpatch.testing.arm.throttling import Charge, Draw, Limits, Throttler
+from azhotpatch.testing.arm.versions import API_VERSIONS
+from azhotpatch.testing.world.operations import Operation
+from azhotpatch.testing.world.state import World
 
 logger = logging.getLogger("azhotpatch.testing")
-TOKEN_PREFIX = "azhotpatch-emulator."  # noqa: S105 (a marker, not a secret)
 _FAULT_THROTTLE_SECONDS = 5.0
 _FAULT_UNAVAILABLE_SECONDS = 10.0
 # A machine-level resource path: subscription, group, provider, type, name.
@@ -65,8 +60,23 @@ class RequestRecord:
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class ServedBody:
+    """One response as the emulator sent it, kept only when asked (`Dispatcher.keep_bodies`):
+    what a contract test holds against Microsoft's published schema. ``operation`` is the
+    kind of operation a status route reported on (its body's shape depends on it)."""
+
+    route: str
+    method: str
+    status: int
+    api_version: str
+    parameters: tuple[str, ...]  # the query's parameter names, e.g. monitor
+    operation: str | None
+    body: Any  # the decoded JSON, None for an empty body
+
+
 @dataclass
-class Outcome:
+class Answer:
     """What the HTTP layer must do: answer, or drop the connection before/after processing."""
 
     status: int = 200
@@ -76,10 +86,13 @@ class Outcome:
 
 
 class Dispatcher:
+    """ARM's front door over the services' routes; it knows no service, only their tables."""
+
     def __init__(
         self,
         world: World,
         limits: Limits,
+        routes: Sequence[Route],
         *,
         roles: Mapping[str, list[str]] | None = None,
         record_requests: bool = True,
@@ -87,15 +100,7 @@ class Dispatcher:
     ) -> None:
         self.world = world
         self.throttler = Throttler(limits)
-        self.graph = GraphApi(world)
-        compute, hybrid = ComputeApi(world), HybridApi(world)
-        self.routes: list[Route] = [
-            *compute.routes(),
-            *hybrid.routes(),
-            *FeaturesApi(world).routes(),
-            *MaintenanceApi(world, compute, hybrid).routes(),
-            *self.graph.routes(),
-        ]
+        self.routes = list(routes)
         self.roles = {k: list(v) for k, v in (roles or {}).items()}
         self.record_requests = record_requests
         self.region = region.upper()
@@ -106,6 +111,15 @@ class Dispatcher:
         self.faults_served: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
         self._seq = 0
+        self._served: list[ServedBody] | None = None
+
+    def keep_bodies(self) -> list[ServedBody]:
+        """From now on, keep every response body served (off by default: a fleet run serves
+        millions); returns the list it fills."""
+        with self.lock:
+            if self._served is None:
+                self._served = []
+            return self._served
 
     # --- entry point ----------------------------------------------------------------------
 
@@ -117,7 +131,7 @@ class Dispatcher:
         headers: Mapping[str, str],
         body: bytes,
         base_url: str,
-    ) -> Outcome:
+    ) -> Answer:
         with self.lock:
             now = self.world.settle()
             request = Request(
@@ -130,40 +144,54 @@ class Dispatcher:
                 now=now,
                 now_dt=self.world.clock.at(now),
             )
-            outcome, record = self._process(request)
+            answer, record = self._process(request)
             if self.record_requests:
                 self.records.append(record)
             self.counts[(record.route, record.status)] += 1
-            return outcome
+            return answer
 
-    def _process(self, request: Request) -> tuple[Outcome, RequestRecord]:
+    def _process(self, request: Request) -> tuple[Answer, RequestRecord]:
         state: dict[str, Any] = {"fault": None, "throttled": None}
         try:
-            request.principal = _principal(request.headers)
+            request.principal = principal_of(request.headers)
             response, drop_after = self._serve(request, state)
         except ArmError as error:
             # dropped after processing, whatever the processing answered
-            response, drop_after = error.response(), state["fault"] == "reset_after_commit"
+            response, drop_after = _error_response(error), state["fault"] == "reset_after_commit"
         except _DropConnectionError:
             state["fault"] = "reset"
             self.faults_served["reset"] += 1
-            return Outcome(drop=True), self._record(request, 0, state)
+            return Answer(drop=True), self._record(request, 0, state)
         except Exception as error:  # an emulator bug: say so loudly, in ARM's shape
             logger.exception("emulator failure on %s %s", request.method, request.path)
-            response, drop_after = (
-                ArmError(
-                    500, "EmulatorInternalError", f"The emulator failed: {error!r}"
-                ).response(),
-                False,
-            )
+            failure = ArmError(500, "EmulatorInternalError", f"The emulator failed: {error!r}")
+            response, drop_after = _error_response(failure), False
         if drop_after:
             self.faults_served["reset_after_commit"] += 1
-            return Outcome(drop=True), self._record(request, 0, state)
+            return Answer(drop=True), self._record(request, 0, state)
         response.headers = {**state.get("headers", {}), **response.headers}
         self._decorate(request, response)
+        encoded = response.encode()
+        if self._served is not None:
+            self._served.append(self._served_body(request, response.status, encoded))
         return (
-            Outcome(response.status, response.headers, response.encode()),
+            Answer(response.status, response.headers, encoded),
             self._record(request, response.status, state),
+        )
+
+    def _served_body(self, request: Request, status: int, encoded: bytes) -> ServedBody:
+        """The body as it went on the wire (decoded again, so later changes to the world's
+        documents cannot alter what was recorded)."""
+        route = request.route or self._addressed_route(request)
+        operation = self._operation_of(request) if request.route else None
+        return ServedBody(
+            route=route.name if route else "unmatched",
+            method=request.method,
+            status=status,
+            api_version=request.api_version,
+            parameters=tuple(sorted(request.query)),
+            operation=operation.kind if operation else None,
+            body=json.loads(encoded) if encoded else None,
         )
 
     def _serve(self, request: Request, state: dict[str, Any]) -> tuple[Response, bool]:
@@ -205,6 +233,18 @@ class Dispatcher:
             "InvalidResourceType",
             f"The resource type for '{request.path}' could not be found; the emulator serves "
             "the operations azhotpatch uses (see azhotpatch.testing docs).",
+        )
+
+    def _addressed_route(self, request: Request) -> Route | None:
+        """The route a request addresses, found without answering it: for a request ARM
+        refused before routing it (a 401)."""
+        return next(
+            (
+                r
+                for r in self.routes
+                if r.method == request.method and r.pattern.match(request.path)
+            ),
+            None,
         )
 
     def _check_api_version(self, request: Request, route: Route) -> None:
@@ -301,7 +341,7 @@ class Dispatcher:
         sub = request.params.get("sub")
         if sub:
             return (f"/subscriptions/{sub.lower()}",)
-        if route.scope == "tenant" and request.method == "POST":
+        if route.level == "tenant" and request.method == "POST":
             body = request.json(required=False)
             subs = body.get("subscriptions") if isinstance(body, dict) else None
             return tuple(f"/subscriptions/{str(s).lower()}" for s in subs or ())
@@ -309,7 +349,7 @@ class Dispatcher:
 
     def _throttle(self, request: Request, route: Route, state: dict[str, Any]) -> None:
         throttler = self.throttler
-        if route.scope == "tenant":
+        if route.level == "tenant":
             self._draw(throttler.tenant_charges(request.principal, route.arm_kind), request, state)
             self._graph_quota(request, state)
             return
@@ -321,21 +361,21 @@ class Dispatcher:
             self._draw(throttler.compute_charges(policy, sub, region, resource), request, state)
 
     def _draw(self, charges: list[Charge], request: Request, state: dict[str, Any]) -> None:
-        verdict = self.throttler.draw(charges, request.now)
+        draw = self.throttler.draw(charges, request.now)
         request_headers = state.setdefault("headers", {})
-        _merge_rate_headers(request_headers, verdict.headers)
-        if verdict.allowed:
+        _merge_rate_headers(request_headers, draw.headers)
+        if draw.allowed:
             return
-        assert verdict.rejected_by is not None
-        state["throttled"] = verdict.rejected_by.label
-        self.throttled[verdict.rejected_by.label] += 1
-        raise self._too_many(request, verdict, request_headers)
+        assert draw.rejected_by is not None
+        state["throttled"] = draw.rejected_by.label
+        self.throttled[draw.rejected_by.label] += 1
+        raise self._too_many(request, draw, request_headers)
 
-    def _too_many(self, request: Request, verdict: Verdict, headers: dict[str, str]) -> ArmError:
-        charge = verdict.rejected_by
+    def _too_many(self, request: Request, draw: Draw, headers: dict[str, str]) -> ArmError:
+        charge = draw.rejected_by
         assert charge is not None
         clock = self.world.clock
-        wait = max(verdict.wait_seconds, 1e-3)
+        wait = max(draw.wait_seconds, 1e-3)
         all_headers = {
             **headers,
             **retry_after(clock.to_wall(wait), precise=clock.time_scale != 1.0),
@@ -445,12 +485,16 @@ class Dispatcher:
 def _table_of(request: Request, route: Route) -> str | None:
     """The table a Resource Graph query reads (its first word), which a `FaultRule`'s
     ``operation`` names to aim at one kind of query."""
-    if route.scope != "tenant" or request.method != "POST":
+    if route.level != "tenant" or request.method != "POST":
         return None
     body = request.json(required=False)
     query = body.get("query") if isinstance(body, dict) else None
     words = str(query or "").split()
     return words[0].lower() if words else None
+
+
+def _error_response(error: ArmError) -> Response:
+    return Response(error.status, error.body(), headers=dict(error.headers))
 
 
 class _DropConnectionError(Exception):
@@ -471,67 +515,3 @@ def _timespan(seconds: float) -> str:
     text = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
     fraction = seconds - whole
     return text + (f".{round(fraction * 1e7):07d}" if fraction > 1e-7 else "")
-
-
-def _principal(headers: Mapping[str, str]) -> str:
-    """Who is calling, from the bearer token; ARM answers 401 without one."""
-    value = headers.get("Authorization") or headers.get("authorization")
-    if not value:
-        raise ArmError(
-            401,
-            "AuthenticationFailed",
-            "Authentication failed. The 'Authorization' header is missing.",
-            headers={
-                "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/'
-                'common", error="invalid_token", error_description="The authentication failed '
-                "because of missing 'Authorization' header.\""
-            },
-        )
-    scheme, _, token = value.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise ArmError(
-            401,
-            "InvalidAuthenticationToken",
-            "The access token is invalid: the 'Authorization' header must be 'Bearer <token>'.",
-        )
-    if token.startswith(TOKEN_PREFIX):
-        return _emulator_principal(token[len(TOKEN_PREFIX) :])
-    claims = _jwt_claims(token)
-    for claim in ("oid", "appid", "sub"):
-        if isinstance(claims.get(claim), str):
-            return str(claims[claim])
-    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
-def _emulator_principal(token: str) -> str:
-    """The principal an emulator token names (``<expiry ms>.<nonce>.<principal>``), after
-    refusing it as ARM refuses an expired token."""
-    expiry, _, rest = token.partition(".")
-    principal = rest.partition(".")[2]
-    if expiry.isdigit() and int(expiry) < time.time() * 1000:
-        stamp = time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime(int(expiry) / 1000))
-        raise ArmError(
-            401,
-            "ExpiredAuthenticationToken",
-            f"The access token expiry UTC time '{stamp}' is earlier than current UTC time "
-            f"'{time.strftime('%m/%d/%Y %H:%M:%S', time.gmtime())}'.",
-            headers={
-                "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/'
-                'common", error="invalid_token", error_description="The access token has '
-                'expired."'
-            },
-        )
-    return principal or "anonymous"
-
-
-def _jwt_claims(token: str) -> dict[str, Any]:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        claims = json.loads(payload)
-    except (ValueError, binascii.Error):
-        return {}
-    return claims if isinstance(claims, dict) else {}

@@ -1,0 +1,244 @@
+"""Azure Resource Graph's index of the world, and queries over it.
+
+Tables: ``resources`` (VMs and Arc machines, shaped like ARG rows), ``patchassessmentresources``
+and ``patchinstallationresources`` (summary rows per assess/install run, on request or
+scheduled), and ``maintenanceresources``. Resource Graph indexes what other providers hold, so
+it does not know them: it is handed the documents and rows each provider contributes (see
+`GraphBackend`), and builds the patch tables from the world's patch runs.
+
+Queries run through the emulator's KQL subset (`kql.SUPPORTED_SUBSET`); anything outside it
+is rejected the way ARG rejects a bad query, never guessed at. A query's rows are kept as a
+snapshot its ``$skipToken`` points into, so later pages are consistent even while machines
+change.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from azhotpatch.testing import kql
+from azhotpatch.testing.arm.errors import ArmError
+from azhotpatch.testing.arm.exchange import iso
+from azhotpatch.testing.world.machines import ARC_TYPE, VM_TYPE, Machine
+from azhotpatch.testing.world.operations import PatchRun
+from azhotpatch.testing.world.state import World
+
+Row = dict[str, Any]
+# A provider's machines as Resource Graph indexes them: (machine, its ARM document).
+IndexedResources = Callable[[], Iterable[tuple[Machine, dict[str, Any]]]]
+# A provider's rows of a table of its own.
+TableRows = Callable[[], list[Row]]
+_SNAPSHOTS = 64
+_RUN_TYPES = {
+    "assessPatches": ("patchAssessmentResults", "patchassessmentresults"),
+    "installPatches": ("patchInstallationResults", "patchinstallationresults"),
+}
+_RUN_SUMMARY_KEYS = (
+    "rebootPending",
+    "availablePatchCountByClassification",
+    "rebootStatus",
+    "maintenanceWindowExceeded",
+    "installedPatchCount",
+    "failedPatchCount",
+    "pendingPatchCount",
+    "excludedPatchCount",
+    "notSelectedPatchCount",
+)
+
+
+class GraphBackend:
+    """The index (rebuilt when the world changes), parsed queries and paging snapshots."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        resources: Sequence[IndexedResources],
+        tables: Mapping[str, TableRows],
+    ) -> None:
+        self.world = world
+        self._resources = tuple(resources)
+        self._other_tables = dict(tables)
+        self._snapshots: OrderedDict[str, list[Row]] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._parsed: dict[str, kql.Query] = {}
+        self._tables_version = -1
+        self._tables: dict[str, list[Row]] = {}
+
+    # --- queries --------------------------------------------------------------------------
+
+    def query(self, text: object, scope: set[str], principal: str) -> list[Row]:
+        """The rows a query returns over the tables in ``scope`` (subscription ids) that the
+        principal may read."""
+        if not isinstance(text, str) or not text.strip():
+            raise bad_query("The request must contain a non-empty 'query'.", None)
+        try:
+            query = self._parsed.get(text) or kql.parse(text)
+        except kql.KqlError as error:
+            raise bad_query(str(error), error.position) from None
+        self._parsed[text] = query
+        readable = self.world.estate.can_read
+        tables = {
+            name: [
+                row
+                for row in rows
+                if row.get("subscriptionId") in scope
+                and readable(principal, str(row.get("type", "")), str(row.get("id", "")).lower())
+            ]
+            for name, rows in self._all_tables().items()
+        }
+        try:
+            return query.execute(tables, now=self.world.clock.now())
+        except kql.KqlError as error:
+            raise bad_query(str(error), error.position) from None
+
+    def scope(self, subscriptions: object, management_groups: object) -> set[str]:
+        """The subscriptions a query covers: its management groups', else its own list, else
+        every subscription."""
+        if isinstance(management_groups, list) and management_groups:
+            scope: set[str] = set()
+            for group in management_groups:
+                scope |= self.world.management_groups.get(str(group).lower(), set())
+            return scope
+        if isinstance(subscriptions, list) and subscriptions:
+            return {str(s).lower() for s in subscriptions}
+        return set(self.world.subscriptions)
+
+    def _all_tables(self) -> dict[str, list[Row]]:
+        if self._tables_version != self.world.version:
+            resources = [
+                resource_row(self.world, machine, document)
+                for source in self._resources
+                for machine, document in source()
+            ]
+            self._tables = {
+                "resources": resources,
+                "patchassessmentresources": run_rows(self.world, "assessPatches"),
+                "patchinstallationresources": run_rows(self.world, "installPatches"),
+                **{name: rows() for name, rows in self._other_tables.items()},
+            }
+            self._tables_version = self.world.version
+        return self._tables
+
+    # --- paging ---------------------------------------------------------------------------
+
+    def skip_token(self, rows: list[Row], offset: int) -> str:
+        """A token for the rows from ``offset`` on, pointing into a snapshot of ``rows``."""
+        snapshot = next((k for k, v in self._snapshots.items() if v is rows), None)
+        if snapshot is None:
+            snapshot = str(next(self._ids))
+            self._snapshots[snapshot] = rows
+            while len(self._snapshots) > _SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        raw = json.dumps({"s": snapshot, "o": offset}).encode()
+        return base64.b64encode(raw).decode()
+
+    def resume(self, token: str) -> tuple[list[Row], int]:
+        """The snapshot and offset a ``$skipToken`` points to."""
+        try:
+            data = json.loads(base64.b64decode(token))
+            rows = self._snapshots[str(data["s"])]
+            return rows, int(data["o"])
+        except (ValueError, KeyError, TypeError):
+            raise ArmError(
+                400,
+                "BadRequest",
+                "The $skipToken is invalid or has expired; run the query again without it.",
+                details=[{"code": "InvalidSkipToken", "message": "Invalid $skipToken."}],
+            ) from None
+
+
+def bad_query(message: str, position: int | None) -> ArmError:
+    detail: dict[str, Any] = {"code": "ParserFailure", "message": message}
+    if position is not None:
+        detail["characterPositionInLine"] = position
+    return ArmError(
+        400,
+        "BadRequest",
+        "Please provide below info when asking for support: the query is invalid.",
+        details=[
+            {
+                "code": "InvalidQuery",
+                "message": "Query is invalid. Please refer to the documentation for the Azure "
+                "Resource Graph service and fix the error before retrying.",
+            },
+            detail,
+        ],
+    )
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def resource_row(world: World, machine: Machine, document: dict[str, Any]) -> Row:
+    """A ``resources`` row: ARG's envelope around the resource's ARM document."""
+    return {
+        "id": machine.id,
+        "name": machine.name,
+        "type": str(document["type"]).lower(),
+        "tenantId": world.tenant_id,
+        "kind": "",
+        "location": machine.location,
+        "resourceGroup": machine.group.lower(),
+        "subscriptionId": machine.subscription,
+        "managedBy": "",
+        "sku": None,
+        "plan": None,
+        "identity": None,
+        "zones": None,
+        "extendedLocation": None,
+        "properties": document["properties"],
+        "tags": document["tags"],
+    }
+
+
+def run_rows(world: World, kind: str) -> list[Row]:
+    """One summary row per run, as Update Manager's ARG tables hold them (the assessment table
+    keeps the latest per machine, the installation table every run)."""
+    segment, type_suffix = _RUN_TYPES[kind]
+    runs: Iterable[PatchRun] = (r for r in world.patch_runs.values() if r.kind == kind)
+    if kind == "assessPatches":
+        latest: dict[str, PatchRun] = {}
+        for run in runs:
+            latest[run.machine] = run
+        runs = latest.values()
+    return [_run_row(world, run, segment, type_suffix) for run in runs]
+
+
+def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str) -> Row:
+    machine_type = ARC_TYPE if "/microsoft.hybridcompute/" in run.machine else VM_TYPE
+    op = run.operation
+    name = "latest" if run.kind == "assessPatches" else op.id
+    result = run.result or {}
+    properties: dict[str, Any] = {
+        "status": result.get("status", "InProgress" if not op.done else op.status),
+        "startedBy": run.started_by,
+        "osType": run.os_type,
+        "startDateTime": iso(world.clock.at(op.start)),
+        "lastModifiedDateTime": iso(world.clock.at(op.end if op.done else op.start)),
+    }
+    for key in _RUN_SUMMARY_KEYS:
+        if key in result:
+            properties[key] = result[key]
+    error = result.get("errorDetails") or result.get("error")
+    if properties["status"] == "Failed" and error:
+        properties["errorDetails"] = error
+    if run.kind == "installPatches":
+        properties["installationActivityId"] = op.id
+        properties["maintenanceRunId"] = run.maintenance_run_id
+    return {
+        "id": f"{run.machine_id}/{segment}/{name}",
+        "name": name,
+        "type": f"{machine_type.lower()}/{type_suffix}",
+        "tenantId": world.tenant_id,
+        "location": "",
+        "resourceGroup": run.machine.split("/")[4],
+        "subscriptionId": run.machine.split("/")[2],
+        "properties": properties,
+        "tags": None,
+    }
