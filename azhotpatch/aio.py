@@ -49,6 +49,7 @@ from azhotpatch.models import (
     RebootSetting,
     Registration,
 )
+from azhotpatch.remediation import RebootPolicy, Remediation
 from azhotpatch.schedule import Schedule, choose
 
 if TYPE_CHECKING:
@@ -282,6 +283,29 @@ class Hotpatch:
         """Enrollment, the platform's verdict and the last assessment and installation."""
         rid = parse_resource_id(resource_id)
         return await self._kinds.of(rid).status(rid)
+
+    async def remediate(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        fix: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        deadline: Seconds = None,
+    ) -> Remediation:
+        """Measure what Hotpatch needs on the machine itself (Arc, through Run Command: VBS,
+        UEFI and Secure Boot, build, architecture, CHPE), and with ``fix=True`` set what is
+        missing. A restart happens only where ``reboot`` allows: "now", "baseline" (the next
+        baseline month's window, from `azhotpatch.calendar`; ``unplanned`` names known
+        unplanned baseline months) or a time; by default never. Reasons no script can fix
+        come back as the result's ``blockers``, each with its manual fix. Idempotent: what is
+        already right is left alone. The scripts are `azhotpatch.remediation.SCRIPTS`."""
+        rid = parse_resource_id(resource_id)
+        policy = RebootPolicy.parse(reboot, unplanned=unplanned)
+        limit = self._deadline(deadline)
+        return await self._kinds.of(rid).remediate(
+            rid, None, fix=fix, reboot=policy, ledger=None, deadline=limit
+        )
 
     @overload
     async def assess(

@@ -98,6 +98,17 @@ class Rule(str, enum.Enum):
     SCHEDULE_NOT_HOTPATCHED = "ScheduleNotHotpatched"
     SCHEDULE_NOT_WINDOWS = "ScheduleNotWindows"
     SCHEDULE_SCOPE_BLOCKED = "ScheduleScopeBlocked"
+    # what a Run Command measurement finds on an Arc machine (see azhotpatch.remediation)
+    ARC_NO_UEFI = "ArcNoUefi"
+    ARC_NO_SECURE_BOOT = "ArcNoSecureBoot"
+    ARC_NO_VIRTUALIZATION = "ArcNoVirtualizationSupport"
+    ARC_BUILD_TOO_OLD = "ArcBuildTooOld"
+    ARC_REBOOT_REQUIRED = "ArcRebootRequired"
+    # the rest of the estate: machines that take Hotpatch another way, or not at all
+    ARC_AZURE_EDITION = "ArcAzureEdition"
+    AZURE_LOCAL_VM = "AzureLocalVm"
+    AZURE_LOCAL_IMAGE = "AzureLocalImageNotSupported"
+    SCALE_SET_MODEL = "ScaleSetModelMismatch"
 
 
 @dataclass(frozen=True)

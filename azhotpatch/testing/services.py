@@ -26,6 +26,9 @@ from azhotpatch.testing.hybrid.routes import ROUTES as HYBRID_ROUTES
 from azhotpatch.testing.maintenance import responses as maintenance_responses
 from azhotpatch.testing.maintenance.models import MaintenanceBackend
 from azhotpatch.testing.maintenance.routes import ROUTES as MAINTENANCE_ROUTES
+from azhotpatch.testing.stackhci.models import StackHciBackend
+from azhotpatch.testing.stackhci.responses import StackHciResponses
+from azhotpatch.testing.stackhci.routes import ROUTES as STACKHCI_ROUTES
 from azhotpatch.testing.world.state import World
 
 
@@ -38,6 +41,7 @@ class Services:
     features: FeaturesBackend
     maintenance: MaintenanceBackend
     graph: GraphBackend
+    stackhci: StackHciBackend
 
     @classmethod
     def over(cls, world: World) -> Services:
@@ -57,7 +61,9 @@ class Services:
                 )
             },
         )
-        return cls(compute, hybrid, FeaturesBackend(world), maintenance, graph)
+        return cls(
+            compute, hybrid, FeaturesBackend(world), maintenance, graph, StackHciBackend(world)
+        )
 
     def routes(self) -> list[Route]:
         """Every route table, bound to the service that answers it (the order in which the
@@ -68,4 +74,5 @@ class Services:
             *bind(FEATURES_ROUTES, FeaturesResponses(self.features)),
             *bind(MAINTENANCE_ROUTES, maintenance_responses.MaintenanceResponses(self.maintenance)),
             *bind(GRAPH_ROUTES, GraphResponses(self.graph)),
+            *bind(STACKHCI_ROUTES, StackHciResponses(self.stackhci)),
         ]
