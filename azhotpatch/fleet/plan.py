@@ -315,8 +315,16 @@ async def build_plan(
         items.append(item)
     if scope is None:  # records handed over: the plan covers exactly those machines
         scope = InventoryFilter.of_ids(item.machine.id for item in items) if items else None
-    chosen = tuple(actions)
-    return Plan(chosen, tuple(items), today, install, months_ahead, total, scope, reboot)
+    return Plan(
+        tuple(actions),
+        tuple(items),
+        today,
+        install,
+        months_ahead,
+        total,
+        scope=scope,
+        reboot=reboot,
+    )
 
 
 async def _iterate(
