@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from dataclasses import fields, replace
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -53,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-request-log",
         action="store_true",
         help="keep counters only (long runs with millions of requests)",
+    )
+    parser.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="the emulated clock's start, ISO 8601 with a zone (default: now)",
     )
     parser.add_argument(
         "--durations",
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         ca_path=args.ca_path.resolve(),
         record_requests=not args.no_request_log,
+        start=args.start,
     )
     stop = threading.Event()
 

@@ -504,6 +504,12 @@ class Emulator:
         with self.dispatcher.lock:
             return {k: list(v) for k, v in self.world.install_requests.items()}
 
+    def reboots(self) -> dict[str, int]:
+        """Restarts per Arc machine that has had any (lower-cased id -> count)."""
+        with self.dispatcher.lock:
+            self.world.settle()
+            return {k: len(m.hardware.boots) for k, m in self.world.arcs.items() if m.hardware.boots}
+
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
         after a stormy run over the same world."""
@@ -588,6 +594,8 @@ class Emulator:
             return asdict(self.stats())
         if (method, path) == ("GET", "installs"):
             return {k: [asdict(r) for r in v] for k, v in self.install_history().items()}
+        if (method, path) == ("GET", "reboots"):
+            return self.reboots()
         if (method, path) == ("GET", "requests"):
             offset = int(payload.get("offset", 0))
             return [asdict(r) for r in self.requests()[offset:]]
