@@ -183,7 +183,7 @@ class GraphSession:
     def url(self, path: str) -> str:
         """An absolute URL for a path under the version (``deviceManagement/...``); an
         absolute URL (a nextLink) is kept as it is."""
-        if path.startswith("https://") or path.startswith("http://"):
+        if path.startswith(("https://", "http://")):
             return path
         return f"{self.settings.endpoint}/{self.settings.version}/{path.lstrip('/')}"
 

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -44,6 +44,15 @@ class Metrics:
             return
         self._date_header = header
         self.server_date_seen = time.monotonic()
+
+    def service_now(self, time_scale: float = 1.0) -> datetime:
+        """The service's current time: its last Date header moved on by the time since (sped
+        up against an emulator), or this machine's clock before any response."""
+        seen = self.server_date
+        if seen is None:
+            return datetime.now(timezone.utc)
+        elapsed = (time.monotonic() - self.server_date_seen) * time_scale
+        return seen + timedelta(seconds=elapsed)
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -8,12 +8,11 @@ thousands of sockets) and one pacing policy.
 from __future__ import annotations
 
 import ssl
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -78,11 +77,9 @@ class Settings:
 
 def http_session(verify: bool | str, connections: int) -> aiohttp.ClientSession:
     """One bounded connection pool, trusting ``verify`` (True, False or a CA bundle path)."""
-    tls: ssl.SSLContext | bool
-    if isinstance(verify, str):
-        tls = ssl.create_default_context(cafile=verify)
-    else:
-        tls = bool(verify)
+    tls: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=verify) if isinstance(verify, str) else bool(verify)
+    )
     connector = aiohttp.TCPConnector(ssl=tls, limit=connections)
     # trust_env would look up netrc and proxy variables in a thread on every request; the
     # proxy is resolved once instead (see `proxies_for`).
@@ -225,11 +222,7 @@ class Session:
     def azure_now(self) -> datetime:
         """The service's current time: its last Date header moved on by the time since
         (sped up against an emulator), or this machine's clock before any response."""
-        seen = self.metrics.server_date
-        if seen is None:
-            return datetime.now(timezone.utc)
-        elapsed = (time.monotonic() - self.metrics.server_date_seen) * self.settings.time_scale
-        return seen + timedelta(seconds=elapsed)
+        return self.metrics.service_now(self.settings.time_scale)
 
     def deadline(self, seconds: float | None = None) -> Deadline:
         return Deadline(self.settings.default_deadline if seconds is None else seconds)
