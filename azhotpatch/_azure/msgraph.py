@@ -260,7 +260,12 @@ class GraphSession:
             return bytes(response.content)
 
         data: bytes = await self._call(
-            fetch, MANAGE_POLICIES, resource="report storage", doing=doing, deadline=deadline
+            fetch,
+            MANAGE_POLICIES,
+            resource="report storage",
+            doing=doing,
+            deadline=deadline,
+            idempotent=True,
         )
         return data
 

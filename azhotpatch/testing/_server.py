@@ -13,7 +13,7 @@ import json
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from aiohttp import web
 from azhotpatch.testing.arm.dispatch import Dispatcher
 
 AdminHandler = Callable[[str, str, dict[str, Any]], Any]
+# (method, raw path, raw query, headers, body, base URL) -> what to answer
+Front = Callable[[str, str, str, Any, bytes, str], Any]
 
 
 @dataclass
@@ -54,7 +56,8 @@ class Tls:
 
 
 class Server:
-    """Runs the dispatcher behind aiohttp."""
+    """Runs the dispatcher behind aiohttp; ``fronts`` are other services' front doors by
+    path prefix (Microsoft Graph's under ``/graph/``)."""
 
     def __init__(
         self,
@@ -64,8 +67,10 @@ class Server:
         host: str,
         port: int,
         tls: Tls,
+        fronts: Mapping[str, Front] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.fronts = dict(fronts or {})
         self.admin = admin
         self.host = host
         self.port = port
@@ -138,7 +143,11 @@ class Server:
         if path.startswith("/_emulator/"):
             return await self._admin(request)
         body = await request.read()
-        outcome = self.dispatcher.handle(
+        handle = next(
+            (f for prefix, f in self.fronts.items() if path.startswith(prefix)),
+            self.dispatcher.handle,
+        )
+        outcome = handle(
             request.method,
             path,
             request.rel_url.raw_query_string,
