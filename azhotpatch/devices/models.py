@@ -397,7 +397,14 @@ class ReadinessReport:
         }
 
     def __str__(self) -> str:
-        return self.summary()
+        """The summary, then each device that is not ready with its reasons and fixes."""
+        lines = [self.summary()]
+        for item in self.not_ready:
+            device = item.device
+            lines.append(f"{device.name} ({device.id}) {device.os_version} {device.architecture}")
+            lines += [f"  - [{r.rule.value}] {r}" for r in item.verdict.blockers]
+            lines += [f"  ~ [{r.rule.value}] {r}" for r in item.verdict.changes]
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         return _html_table(
