@@ -20,7 +20,8 @@ def test_converging_twice_sends_no_second_write(tenant: Emulator) -> None:
         sent = writes(tenant)
         second = devices.enable("Hotpatch: Windows 11", include=ring[:2], exclude=ring[2:3])
     assert first.change is Change.CREATE
-    assert first.policy is not None and first.policy.hotpatch
+    assert first.policy is not None
+    assert first.policy.hotpatch
     assert sent == [
         ("POST", "intune.policies.create"),
         ("POST", "intune.policies.assign"),
@@ -51,7 +52,8 @@ def test_an_assignment_change_writes_only_what_differs(tenant: Emulator) -> None
         plan = devices.plan("Hotpatch", include=[ring[0], ring[3]])
         assert [t.group_id for t in plan.assignments.add] == [ring[3]]
         assert [t.group_id for t in plan.assignments.remove] == [ring[1]]
-        assert plan.change is Change.NONE and plan.writes == 1
+        assert plan.change is Change.NONE
+        assert plan.writes == 1
         devices.apply(plan)
     assert writes(tenant)[before:] == [("POST", "intune.policies.assign")]
     now = {a["target"]["groupId"]: a["id"] for a in tenant.intune.policies[policy_id].assignments}
@@ -95,8 +97,8 @@ def test_bad_input_is_refused_before_any_request(tenant: Emulator) -> None:
             devices.enable("x" * 201)
         with pytest.raises(InvalidArgumentError, match="GUID"):
             devices.enable("Hotpatch", include=["ring-0"])
+        ring = groups(tenant)
         with pytest.raises(InvalidArgumentError, match="not both"):
-            ring = groups(tenant)
             devices.enable("Hotpatch", include=ring[:1], exclude=ring[:1])
     assert len(tenant.graph.records) == sent
 
@@ -104,5 +106,6 @@ def test_bad_input_is_refused_before_any_request(tenant: Emulator) -> None:
 def test_a_dry_run_writes_nothing(tenant: Emulator) -> None:
     with tenant.devices_client() as devices:
         plan = devices.enable("Hotpatch", include=groups(tenant)[:1], dry_run=True)
-    assert plan.change is Change.CREATE and plan.writes == 2
+    assert plan.change is Change.CREATE
+    assert plan.writes == 2
     assert tenant.intune.writes.total == 0
