@@ -219,10 +219,21 @@ class IntuneBackend:
         return rows
 
     def report_zip(self, job: ExportJob) -> bytes:
+        """The report as Intune zips it: the selected columns, each localizable one followed
+        by its ``_loc`` column (``LocalizedValuesAsAdditionalColumn``, the default) or
+        replaced by it (``ReplaceLocalizableValues``)."""
         rows = self.report_rows(job.policy_id or "")
-        select = job.body.get("select") or (list(rows[0]) if rows else ["PolicyId"])
+        select = list(job.body.get("select") or (list(rows[0]) if rows else ["PolicyId"]))
+        sample = rows[0] if rows else {}
+        if job.body.get("localizationType") == "ReplaceLocalizableValues":
+            columns = select
+            rows = [{k: r.get(f"{k}_loc", v) for k, v in r.items()} for r in rows]
+        else:
+            columns = [
+                c for name in select for c in (name, f"{name}_loc") if c in sample or c == name
+            ]
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=list(select), extrasaction="ignore")
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         out = io.BytesIO()
