@@ -353,7 +353,9 @@ class Devices:
             AUTOPATCH_DEFAULT_FROM,
         )
 
-    async def _export(self, item: QualityUpdatePolicy, deadline: Deadline | None = None) -> Any:
+    async def _export(
+        self, item: QualityUpdatePolicy, deadline: Deadline | None = None
+    ) -> list[DeviceStatus]:
         """One policy's report: an export job, polled until it completes, then its zip."""
         limit = deadline or self._session.deadline()
         doing = f"exporting {REPORT} for policy {item.name!r}"

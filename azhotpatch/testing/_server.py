@@ -2,7 +2,8 @@
 (in-process use) or in the foreground (``python -m azhotpatch.testing``).
 
 HTTPS is not optional: azure-core refuses to send bearer tokens over plain HTTP. Besides the
-ARM surface, ``/_emulator/...`` serves the observability API (stats, request log, install
+ARM surface (and other services' front doors by path prefix, Microsoft Graph's under
+``/graph/``), ``/_emulator/...`` serves the observability API (stats, request log, install
 history, ground truth, clock control) so an emulator in another process can be inspected.
 """
 

@@ -11,6 +11,11 @@ work against it: same paths, api-versions, JSON shapes, ARM errors, LRO protocol
 throttling headers. Time runs ``time_scale`` times faster than the wall clock. Everything
 random is seeded.
 
+Microsoft Graph (Intune: Windows quality update policies, assignments, groups, managed
+devices, report exports) is served on the same server under ``/graph`` (`graph_endpoint`),
+behind Graph's own front door (``msgraph.front.GraphFront``); ``devices=N`` generates that
+many managed devices with their ground truth (`device_truth`).
+
 Inside, each service is a folder (``compute/``, ``hybrid/``, ``maintenance/``, ``graph/``,
 ``features/``: models, responses, routes) over one shared `world`; ``services.Services``
 builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes.

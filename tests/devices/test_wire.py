@@ -7,8 +7,6 @@ body and answer it served."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from azhotpatch.testing import Emulator
@@ -148,7 +146,3 @@ def test_no_token_goes_to_report_storage() -> None:
     assert storage
     assert not any(r.token_sent for r in storage)
     assert all(r.token_sent for r in signed)
-
-
-def _keys(body: Any) -> set[str]:
-    return set(body) if isinstance(body, dict) else set()

@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qsl, unquote
 
 from azhotpatch.limits import Bucket
 from azhotpatch.testing.arm.auth import principal_of
@@ -155,13 +154,13 @@ class GraphFront:
     ) -> Answer:
         with self.lock:
             now = self.clock.seconds()
-            request = Request(
-                method=method.upper(),
-                path=unquote(raw_path),
-                query={k.lower(): v for k, v in parse_qsl(query_string, keep_blank_values=True)},
-                headers=headers,
-                body=body,
-                base_url=base_url,
+            request = Request.from_wire(
+                method,
+                raw_path,
+                query_string,
+                headers,
+                body,
+                base_url,
                 now=now,
                 now_dt=self.clock.at(now),
             )
