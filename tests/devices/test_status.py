@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from azhotpatch.devices.aio import AUTOPATCH_DEFAULT_FROM
 from azhotpatch.devices.models import HotpatchSource
 from azhotpatch.testing import Emulator
@@ -60,3 +62,14 @@ def test_intune_s_429s_without_retry_after_are_waited_out() -> None:
     assert len(report.devices) == sum(
         1 for t in truth.values() if "DeviceNotWindows" not in t.rules
     )
+
+
+def test_a_missing_graph_permission_names_the_permission_to_grant(tenant: Emulator) -> None:
+    from azhotpatch.errors import AuthorizationError
+
+    tenant.graph.denied.add("intune.devices.list")
+    with tenant.devices_client() as devices, pytest.raises(AuthorizationError) as raised:
+        devices.readiness()
+    assert "DeviceManagementManagedDevices.Read.All" in str(raised.value.fix)
+    assert raised.value.azure_code == "Authorization_RequestDenied"
+    assert raised.value.request_id  # Graph's request-id, what support asks for

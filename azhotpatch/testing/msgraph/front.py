@@ -136,6 +136,7 @@ class GraphFront:
         self._buckets: dict[tuple[str, ...], TokenBucket] = {}
         self._served: list[GraphServed] | None = None
         self._draw = random.Random(seed ^ 0x429)
+        self.denied: set[str] = set()  # routes the app holds no permission for (403)
 
     def keep_bodies(self) -> list[GraphServed]:
         with self.lock:
@@ -197,6 +198,12 @@ class GraphFront:
             route = self._match(request)
             if route.signed:
                 request.principal = principal_of(request.headers)
+                if route.name in self.denied:
+                    raise ArmError(
+                        403,
+                        "Authorization_RequestDenied",
+                        "Insufficient privileges to complete the operation.",
+                    )
                 self._throttle(request, route)
             return route, route.handler(request)
         except ArmError as error:
