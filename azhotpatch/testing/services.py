@@ -26,6 +26,10 @@ from azhotpatch.testing.hybrid.routes import ROUTES as HYBRID_ROUTES
 from azhotpatch.testing.maintenance import responses as maintenance_responses
 from azhotpatch.testing.maintenance.models import MaintenanceBackend
 from azhotpatch.testing.maintenance.routes import ROUTES as MAINTENANCE_ROUTES
+from azhotpatch.testing.msgraph.front import GraphRoute
+from azhotpatch.testing.msgraph.models import IntuneBackend
+from azhotpatch.testing.msgraph.responses import IntuneResponses
+from azhotpatch.testing.msgraph.routes import ROUTES as INTUNE_ROUTES
 from azhotpatch.testing.stackhci.models import StackHciBackend
 from azhotpatch.testing.stackhci.responses import StackHciResponses
 from azhotpatch.testing.stackhci.routes import ROUTES as STACKHCI_ROUTES
@@ -41,6 +45,7 @@ class Services:
     features: FeaturesBackend
     maintenance: MaintenanceBackend
     graph: GraphBackend
+    intune: IntuneBackend  # behind Microsoft Graph's own front door, not ARM's
     stackhci: StackHciBackend
 
     @classmethod
@@ -61,8 +66,15 @@ class Services:
                 )
             },
         )
+        intune = IntuneBackend(world.clock, seed=world.seed)
         return cls(
-            compute, hybrid, FeaturesBackend(world), maintenance, graph, StackHciBackend(world)
+            compute,
+            hybrid,
+            FeaturesBackend(world),
+            maintenance,
+            graph,
+            intune,
+            StackHciBackend(world),
         )
 
     def routes(self) -> list[Route]:
@@ -76,3 +88,7 @@ class Services:
             *bind(GRAPH_ROUTES, GraphResponses(self.graph)),
             *bind(STACKHCI_ROUTES, StackHciResponses(self.stackhci)),
         ]
+
+    def graph_routes(self) -> list[GraphRoute]:
+        """Microsoft Graph's route table (Intune), for Graph's front door."""
+        return [endpoint.bind(IntuneResponses(self.intune)) for endpoint in INTUNE_ROUTES]
