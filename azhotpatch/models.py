@@ -112,7 +112,6 @@ class Rule(str, enum.Enum):
     ARC_NO_SECURE_BOOT = "ArcNoSecureBoot"
     ARC_NO_VIRTUALIZATION = "ArcNoVirtualizationSupport"
     ARC_BUILD_TOO_OLD = "ArcBuildTooOld"
-    ARC_REBOOT_REQUIRED = "ArcRebootRequired"
     # the rest of the estate: machines that take Hotpatch another way, or not at all
     ARC_AZURE_EDITION = "ArcAzureEdition"
     AZURE_LOCAL_VM = "AzureLocalVm"
