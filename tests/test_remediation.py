@@ -37,7 +37,8 @@ def measured(**changes: Any) -> remediation.Measurement:
 
 def test_a_healthy_machine_needs_nothing() -> None:
     found = remediation.diagnose(measured())
-    assert found.measurement.vbs_running and found.measurement.architecture == "x64"
+    assert found.measurement.vbs_running
+    assert found.measurement.architecture == "x64"
     assert found.measurement.last_boot == datetime(2027, 1, 19, 8, tzinfo=timezone.utc)
     assert (found.fixes, found.blockers, found.needs_restart) == ((), (), False)
 
@@ -45,19 +46,22 @@ def test_a_healthy_machine_needs_nothing() -> None:
 def test_vbs_off_on_capable_hardware_is_fixed_by_a_script_and_a_restart() -> None:
     found = remediation.diagnose(measured(vbsStatus=0, vbsConfigured=None))
     assert found.fixes == (Fix.ENABLE_VBS,)
-    assert found.blockers == () and found.needs_restart
+    assert found.blockers == ()
+    assert found.needs_restart
 
 
 def test_vbs_configured_but_not_running_only_needs_the_restart() -> None:
     found = remediation.diagnose(measured(vbsStatus=1))
-    assert found.fixes == () and found.needs_restart
+    assert found.fixes == ()
+    assert found.needs_restart
 
 
 def test_arm64_with_chpe_on_needs_both_fixes() -> None:
     found = remediation.diagnose(measured(vbsStatus=0, vbsConfigured=None, architecture=12))
     assert found.fixes == (Fix.ENABLE_VBS, Fix.DISABLE_CHPE)
     already = remediation.diagnose(measured(architecture=12, hotPatchRestrictions=1))
-    assert already.fixes == () and not already.needs_restart
+    assert already.fixes == ()
+    assert not already.needs_restart
 
 
 @pytest.mark.parametrize(
@@ -74,7 +78,8 @@ def test_what_no_script_can_fix_is_a_blocker_with_the_manual_fix(
 ) -> None:
     (blocker,) = remediation.diagnose(measured(**changes)).blockers
     assert blocker.rule is rule
-    assert blocker.blocking and blocker.fix
+    assert blocker.blocking
+    assert blocker.fix
 
 
 def test_output_without_the_measurement_is_refused() -> None:
@@ -89,7 +94,8 @@ def test_every_script_names_itself_and_says_what_it_changes() -> None:
     assert "changes nothing" in remediation.MEASURE.text
     for script in remediation.SCRIPTS:
         assert script.changes
-        assert "runAsUser" not in script.text and "password" not in script.text.lower()
+        assert "runAsUser" not in script.text
+        assert "password" not in script.text.lower()
     # the fixing scripts leave a value that is already right alone
     assert "'unchanged'" in remediation.ENABLE_VBS.text
     assert "EnableVirtualizationBasedSecurity" in remediation.ENABLE_VBS.text

@@ -582,7 +582,9 @@ class Emulator:
         """Restarts per Arc machine that has had any (lower-cased id -> count)."""
         with self.dispatcher.lock:
             self.world.settle()
-            return {k: len(m.hardware.boots) for k, m in self.world.arcs.items() if m.hardware.boots}
+            return {
+                k: len(m.hardware.boots) for k, m in self.world.arcs.items() if m.hardware.boots
+            }
 
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure

@@ -41,22 +41,30 @@ def test_measuring_writes_nothing_to_the_machine(baseline: Emulator) -> None:
     machine = baseline.add_arc(arc_spec(vbs_running=False))
     with baseline.client() as hotpatch:
         found = hotpatch.remediate(machine)
-    assert found.fixes == (Fix.ENABLE_VBS,) and not found.applied
-    assert found.reboot is RebootState.REQUIRED and not found.ready
-    assert found.before is not None and found.before.vbs_status == 0
-    assert scripts_run(baseline, machine) == ["azhotpatch-measure"] and puts(baseline) == 1
+    assert found.fixes == (Fix.ENABLE_VBS,)
+    assert not found.applied
+    assert found.reboot is RebootState.REQUIRED
+    assert not found.ready
+    assert found.before is not None
+    assert found.before.vbs_status == 0
+    assert scripts_run(baseline, machine) == ["azhotpatch-measure"]
+    assert puts(baseline) == 1
     hardware = baseline.machine(machine).hardware
-    assert not hardware.vbs_configured and hardware.boots == []
+    assert not hardware.vbs_configured
+    assert hardware.boots == []
 
 
 def test_fix_without_a_restart_sets_the_key_and_waits(baseline: Emulator) -> None:
     machine = baseline.add_arc(arc_spec(vbs_running=False))
     with baseline.client() as hotpatch:
         found = hotpatch.remediate(machine, fix=True)
-    assert found.applied and found.reboot is RebootState.REQUIRED and not found.ready
+    assert found.applied
+    assert found.reboot is RebootState.REQUIRED
+    assert not found.ready
     assert scripts_run(baseline, machine) == ["azhotpatch-measure", "azhotpatch-enable-vbs"]
     emulated = baseline.machine(machine)
-    assert emulated.hardware.vbs_configured and not emulated.vbs_running
+    assert emulated.hardware.vbs_configured
+    assert not emulated.vbs_running
     assert baseline.azure_record(machine).reboots == 0
 
 
@@ -66,15 +74,20 @@ def test_fix_and_restart_then_enroll_and_nothing_more_on_a_second_call(
     machine = baseline.add_arc(arc_spec(vbs_running=False))
     with baseline.client() as hotpatch:
         done = hotpatch.remediate(machine, fix=True, reboot="now")
-        assert done.ready and done.reboot is RebootState.DONE
-        assert done.after is not None and done.after.vbs_running
+        assert done.ready
+        assert done.reboot is RebootState.DONE
+        assert done.after is not None
+        assert done.after.vbs_running
         enrolled = hotpatch.enable(machine)
         again = hotpatch.remediate(machine, fix=True, reboot="now")
     assert enrolled.after is EnrollmentState.ENROLLED
-    assert again.ready and again.fixes == () and again.reboot is RebootState.NOT_NEEDED
+    assert again.ready
+    assert again.fixes == ()
+    assert again.reboot is RebootState.NOT_NEEDED
     run = sorted(scripts_run(baseline, machine))
     assert run[:2] == ["azhotpatch-enable-vbs", "azhotpatch-measure"]
-    assert len(run) == 3 and run[2].startswith("azhotpatch-restart-")
+    assert len(run) == 3
+    assert run[2].startswith("azhotpatch-restart-")
     assert baseline.azure_record(machine).reboots == 1
     # measure, fix, restart, measure until back (at least once); then the second call: one
     # measurement, nothing else
@@ -86,7 +99,8 @@ def test_arm64_gets_chpe_off_too(baseline: Emulator) -> None:
     with baseline.client() as hotpatch:
         done = hotpatch.remediate(machine, fix=True, reboot="baseline")
         enrolled = hotpatch.enable(machine)
-    assert done.fixes == (Fix.ENABLE_VBS, Fix.DISABLE_CHPE) and done.ready
+    assert done.fixes == (Fix.ENABLE_VBS, Fix.DISABLE_CHPE)
+    assert done.ready
     assert baseline.machine(machine).hardware.chpe_off
     assert enrolled.after is EnrollmentState.ENROLLED
 
@@ -96,7 +110,8 @@ def test_no_secure_boot_is_a_reason_no_script_fixes(baseline: Emulator) -> None:
     with baseline.client() as hotpatch:
         found = hotpatch.remediate(machine, fix=True, reboot="now")
     assert [r.rule for r in found.blockers] == [Rule.ARC_NO_SECURE_BOOT]
-    assert "Secure Boot" in found.blockers[0].fix and not found.ready
+    assert "Secure Boot" in found.blockers[0].fix
+    assert not found.ready
     assert scripts_run(baseline, machine) == ["azhotpatch-measure"]  # nothing written
     assert baseline.azure_record(machine).reboots == 0
 
@@ -107,7 +122,9 @@ def test_a_restart_outside_the_baseline_window_is_deferred_to_it() -> None:
         machine = emu.add_arc(arc_spec(vbs_running=False))
         with emu.client() as hotpatch:
             found = hotpatch.remediate(machine, fix=True, reboot="baseline")
-        assert found.reboot is RebootState.DEFERRED and found.applied and not found.ready
+        assert found.reboot is RebootState.DEFERRED
+        assert found.applied
+        assert not found.ready
         assert found.reboot_after == datetime(2027, 4, 13, tzinfo=timezone.utc)
         assert emu.azure_record(machine).reboots == 0
 
@@ -124,5 +141,7 @@ def test_a_vm_has_nothing_to_remediate(hotpatch: Hotpatch, emu: Emulator) -> Non
 
     vm = emu.add_vm(vm_spec())
     found = hotpatch.remediate(vm, fix=True, reboot="now")
-    assert found.ready and found.fixes == () and found.before is None
+    assert found.ready
+    assert found.fixes == ()
+    assert found.before is None
     assert puts(emu) == 0
