@@ -49,6 +49,7 @@ from azhotpatch.models import (
     RebootSetting,
     Registration,
 )
+from azhotpatch.remediation import RebootPolicy, Remediation
 from azhotpatch.schedule import Schedule, choose
 
 if TYPE_CHECKING:
@@ -75,6 +76,26 @@ def _scope_filter(scope: Mapping[str, Any]) -> ScopeFilter:
         locations=checked.locations,
         tags={k: (v,) for k, v in checked.tags.items()} or None,
     )
+
+
+def _remediation(
+    remediate: bool, reboot: RebootPolicy | str | datetime | None, unplanned: Iterable[str]
+) -> RebootPolicy | None:
+    """The restart policy of a run that remediates; None for one that does not (a restart
+    time given to such a run would be silently ignored, so it is refused)."""
+    if not isinstance(remediate, bool):
+        raise InvalidArgumentError(
+            "remediate", f"{remediate!r} is not True or False", fix="pass remediate=True"
+        )
+    if not remediate:
+        if reboot is not None:
+            raise InvalidArgumentError(
+                "reboot",
+                "is given but nothing is remediated, so nothing would restart",
+                fix="pass remediate=True with it, or leave reboot out",
+            )
+        return None
+    return RebootPolicy.parse(reboot, unplanned=unplanned)
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
@@ -283,6 +304,29 @@ class Hotpatch:
         rid = parse_resource_id(resource_id)
         return await self._kinds.of(rid).status(rid)
 
+    async def remediate(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        fix: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        deadline: Seconds = None,
+    ) -> Remediation:
+        """Measure what Hotpatch needs on the machine itself (Arc, through Run Command: VBS,
+        UEFI and Secure Boot, build, architecture, CHPE), and with ``fix=True`` set what is
+        missing. A restart happens only where ``reboot`` allows: "now", "baseline" (the next
+        baseline month's window, from `azhotpatch.calendar`; ``unplanned`` names known
+        unplanned baseline months) or a time; by default never. Reasons no script can fix
+        come back as the result's ``blockers``, each with its manual fix. Idempotent: what is
+        already right is left alone. The scripts are `azhotpatch.remediation.SCRIPTS`."""
+        rid = parse_resource_id(resource_id)
+        policy = RebootPolicy.parse(reboot, unplanned=unplanned)
+        limit = self._deadline(deadline)
+        return await self._kinds.of(rid).remediate(
+            rid, None, fix=fix, reboot=policy, ledger=None, deadline=limit
+        )
+
     @overload
     async def assess(
         self, resource_id: str | ResourceId, *, wait: Literal[True] = ..., deadline: Seconds = ...
@@ -451,13 +495,19 @@ class Hotpatch:
         install: InstallOptions | None = None,
         today: date | None = None,
         months_ahead: int = 3,
+        remediate: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
         **scope: Any,
     ) -> Plan:
         """A plan for the machines (records, ids, or the inventory filter in ``scope``):
         eligibility with every reason, the steps, Arc cost and the calendar. Nothing is
-        changed."""
+        changed. Machines blocked only by what a script and a restart fix (VBS, CHPE) are
+        listed apart; with ``remediate=True`` they are remediated before enrollment, with
+        restarts as ``reboot`` allows (see `remediate`)."""
         _machines_or_filter(machines, scope)
         chosen = parse_actions(actions)
+        policy = _remediation(remediate, reboot, unplanned)
         validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
         records: Any
         if machines is None:
@@ -477,6 +527,7 @@ class Hotpatch:
             install=install,
             months_ahead=months_ahead,
             scope=covered,
+            reboot=policy,
         )
 
     async def run(
@@ -493,6 +544,9 @@ class Hotpatch:
         on_plan: Callable[[Plan], None] | None = None,
         deadline: Seconds = None,
         tune_collector: bool = True,
+        remediate: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``machines``, or the inventory filter in
@@ -506,8 +560,12 @@ class Hotpatch:
         Machines are let in as fast as their subscriptions' buckets can serve them;
         ``concurrency`` caps how many are in flight at once on top of that. For the run's
         length Python's garbage collector runs less often (``tune_collector=False`` leaves it
-        alone; see `azhotpatch.fleet.collector`)."""
+        alone; see `azhotpatch.fleet.collector`). ``remediate=True`` does measure -> fix ->
+        restart (only as ``reboot`` allows: "now", "baseline", a time) -> enroll -> assess ->
+        install on Arc machines blocked by VBS or CHPE (see `remediate`); a journal makes it
+        resumable and no machine is ever restarted twice."""
         _machines_or_filter(plan if plan is not None else machines, scope)
+        policy = _remediation(remediate, reboot, unplanned)
         if plan is not None and machines is not None:
             raise InvalidArgumentError(
                 "machines",
@@ -529,10 +587,18 @@ class Hotpatch:
             plan.scope if plan and plan.scope else self._scope_of(machines, scope),
             plan.actions if plan else parse_actions(actions),
             chosen_install,
+            remediate=plan.remediate if plan else policy is not None,
         )
         opened = Journal(journal_file, identity) if journal_file is not None else None
         try:
-            chosen = plan or await self.plan(machines, actions=actions, install=install, **scope)
+            chosen = plan or await self.plan(
+                machines,
+                actions=actions,
+                install=install,
+                remediate=remediate,
+                reboot=policy,
+                **scope,
+            )
             if on_plan is not None:
                 on_plan(chosen)
             options = RunOptions(

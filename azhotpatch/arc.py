@@ -48,7 +48,8 @@ from azhotpatch._azure.trigger import (
     succeeded_or_raise,
     wait_attached,
 )
-from azhotpatch.eligibility import arc_eligibility, refusal
+from azhotpatch.arc_remediation import ArcRemediator, RestartLedger
+from azhotpatch.eligibility import arc_eligibility, azure_local_eligibility, refusal
 from azhotpatch.errors import (
     AzureOperationError,
     DeadlineExceededError,
@@ -71,14 +72,21 @@ from azhotpatch.parse import (
     arc_assessment,
     arc_facts,
     arc_status,
+    get,
     installation,
     license_hotpatch_state,
 )
 from azhotpatch.patch_operations import PatchOperations
+from azhotpatch.remediation import REMEDIABLE, RebootPolicy, Remediation
 
 __all__ = ["HOTPATCH_FEATURE", "ArcKind"]
 
 HOTPATCH_FEATURE = "Hotpatch"
+# An Azure Local VM's instance, an extension resource of its Arc machine (Microsoft.AzureStackHCI
+# virtualMachineInstances, always named "default"; Azure/bicep-types-az generated types), read
+# at the GA api-version of Azure Local VM management.
+LOCAL_INSTANCE = "providers/Microsoft.AzureStackHCI/virtualMachineInstances/default"
+LOCAL_API = "2024-01-01"
 _SETTLED = ("enabled", "actionrequired", "disabled")
 # Azure seconds between Resource Graph sweeps for Arc verdicts while any are awaited. A
 # verdict found late delays the rest of that machine's chain, and a sweep costs one query
@@ -120,6 +128,9 @@ class ArcKind(PatchOperations):
             Action.INSTALL: clock(session, "install", learning=fleet, hit_rate=0.97),
         }
         self._verdicts = _VerdictSweep(self) if fleet else None
+        self._remediator = ArcRemediator(session)
+        # machine key -> its Azure Local image (publisher/offer/sku) and image id
+        self._local_images: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
         # (machine key, action) -> latest activity; None: the batched query failed
         self._history: dict[tuple[str, Action], str | None] | None = {}
 
@@ -146,11 +157,77 @@ class ArcKind(PatchOperations):
         return arc_facts(model.as_dict())
 
     async def eligibility(self, rid: ResourceId, facts: Facts) -> Eligibility:
+        """The rules over the facts; for an Azure Local VM, over its VM instance's image
+        (read once per machine)."""
         assert isinstance(facts, ArcFacts)
-        return arc_eligibility(facts)
+        if not facts.azure_local:
+            return arc_eligibility(facts)
+        image, image_id = await self.local_image(rid)
+        return azure_local_eligibility(facts, image=image, image_id=image_id)
 
     async def check(self, rid: ResourceId) -> Eligibility:
-        return arc_eligibility(await self.read(rid))
+        return await self.eligibility(rid, await self.read(rid))
+
+    async def local_image(
+        self, rid: ResourceId, deadline: Deadline | None = None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """An Azure Local VM's image: its ``virtualMachineInstances/default``'s image
+        reference, and that image's publisher, offer and SKU (None where not found)."""
+        cached = self._local_images.get(rid.key)
+        if cached is not None:
+            return cached
+        instance = await self._generic(rid, f"{rid}/{LOCAL_INSTANCE}", "its VM instance", deadline)
+        image_id = get(instance, "properties", "storageProfile", "imageReference", "id")
+        image = None
+        if isinstance(image_id, str) and image_id:
+            found = await self._generic(rid, image_id, "its VM instance's image", deadline)
+            image = get(found, "properties", "identifier")
+        result = (dict(image) if isinstance(image, dict) else None, image_id or None)
+        self._local_images[rid.key] = result
+        return result
+
+    async def _generic(
+        self, rid: ResourceId, resource_id: str, what: str, deadline: Deadline | None
+    ) -> dict[str, Any] | None:
+        """An Azure Local resource by id (Microsoft.AzureStackHCI has no client here: the
+        generic ARM read serves it), or None when it is not there."""
+        client = self.session.resources(rid.subscription_id)
+
+        async def read() -> Any:
+            try:
+                return await client.resources.get_by_id(resource_id, api_version=LOCAL_API)
+            except AzureNotFound:
+                return None
+
+        found = await self.session.call(
+            read, resource=str(rid), doing=f"reading {what}", deadline=deadline
+        )
+        return None if found is None else dict(found.as_dict())
+
+    # --- remediation (Run Command) ----------------------------------------------------------
+
+    async def remediate(
+        self,
+        rid: ResourceId,
+        facts: Facts | None,
+        *,
+        fix: bool,
+        reboot: RebootPolicy,
+        ledger: RestartLedger | None,
+        deadline: Deadline,
+    ) -> Remediation:
+        """Measure on the machine, and when ``fix``, set what VBS and CHPE need and restart
+        as ``reboot`` allows (see `azhotpatch.arc_remediation`). A machine with a reason no
+        script fixes (not Windows Server 2025, disconnected, an Azure Local VM) is left alone
+        with that reason."""
+        found = facts if isinstance(facts, ArcFacts) else await self.read(rid, deadline)
+        verdict = await self.eligibility(rid, found)
+        others = tuple(r for r in verdict.blockers if r.rule not in REMEDIABLE)
+        if others:
+            return Remediation(str(rid), None, blockers=others, detail="no script can fix this")
+        return await self._remediator.remediate(
+            rid, found.location, fix=fix, reboot=reboot, ledger=ledger, deadline=deadline
+        )
 
     async def status(self, rid: ResourceId) -> HotpatchStatus:
         facts = await self.read(rid)
@@ -168,7 +245,7 @@ class ArcKind(PatchOperations):
     ) -> Enrollment:
         """``force`` overrides nothing here: every Arc rule is one Azure enforces too."""
         facts = await self.read(rid, deadline)
-        verdict = arc_eligibility(facts)
+        verdict = await self.eligibility(rid, facts)
         if not verdict.ok:
             raise refusal(str(rid), verdict.blockers)
         return await self._enroll(rid, facts, wait=wait, deadline=deadline)

@@ -25,10 +25,12 @@ __all__ = [
     "check_arc_enrollment",
     "check_arc_os",
     "check_arc_state",
+    "check_azure_local",
     "check_image",
     "check_image_reference",
     "check_patch_settings",
     "check_region",
+    "check_scale_set",
     "check_vm_runtime",
     "find_image",
     "supported_skus",
@@ -106,6 +108,13 @@ _RECREATE = (
 _SKU_VERSION = re.compile(r"^(?P<version>2008-r2|2012-r2|20\d\d)")
 
 
+UNIFORM_SCALE_SET = Reason(
+    Rule.UNIFORM_SCALE_SET,
+    "the VM belongs to a Uniform-orchestration scale set, which Hotpatch images do not support",
+    "move the workload to a Flexible-orchestration scale set or standalone VMs",
+)
+
+
 def check_image(
     publisher: str | None,
     offer: str | None,
@@ -134,14 +143,7 @@ def check_image(
         )
     reasons.extend(_gallery_reasons(image_id, shared_gallery_image_id, community_gallery_image_id))
     if uniform_scale_set:
-        reasons.append(
-            Reason(
-                Rule.UNIFORM_SCALE_SET,
-                "the VM belongs to a Uniform-orchestration scale set, which Hotpatch images do "
-                "not support",
-                "move the workload to a Flexible-orchestration scale set or standalone VMs",
-            )
-        )
+        reasons.append(UNIFORM_SCALE_SET)
     has_marketplace_ref = bool(publisher or offer or sku)
     if has_marketplace_ref:
         reasons.extend(_marketplace_reasons(publisher or "", offer or "", sku or ""))
@@ -419,15 +421,97 @@ def check_arc_os(
             f"OS edition; {_ARC_OS_FIX}"
         )
     elif "azure edition" in sku.lower():
-        message = (
-            f"osSku {sku!r} is Azure Edition, which takes Hotpatch through its Azure image, not "
-            "through Arc"
-        )
-        fix = "enroll it as an Azure/Azure Local VM with a Hotpatch image instead"
+        return Eligibility(reasons=(_azure_edition(sku),))
     else:
         message = f"osSku {sku!r} is not Windows Server 2025 Datacenter or Standard"
         fix = _ARC_OS_FIX
     return Eligibility(reasons=(Reason(Rule.ARC_OS_NOT_SUPPORTED, message, fix),))
+
+
+def _azure_edition(sku: str) -> Reason:
+    """Windows Server Datacenter: Azure Edition includes Hotpatch (Microsoft Learn, "Enable
+    Hotpatch for Azure Arc-enabled servers": this edition "already includes Hotpatching
+    feature by default"), so it is neither enrolled nor billed through the license profile."""
+    return Reason(
+        Rule.ARC_AZURE_EDITION,
+        f"osSku {sku!r} is Datacenter: Azure Edition, which includes Hotpatch: it needs no "
+        "license profile Hotpatch feature, so azhotpatch neither enrolls nor bills it through "
+        "Arc",
+        _AZURE_EDITION_IN_GUEST,
+    )
+
+
+_AZURE_EDITION_IN_GUEST = (
+    "nothing to enroll through Arc. Hotpatch comes with the Azure Edition image and is set up "
+    "in the guest: on Azure Local, turn on Azure verification for VMs (Azure benefits) for "
+    "the VM, keep VBS on (UEFI with Secure Boot), and take updates with Windows Update "
+    "(SConfig or Group Policy); an ISO-installed VM also needs the Hotpatch enrollment "
+    "package (learn.microsoft.com/windows-server/get-started/enable-hotpatch-azure-edition)"
+)
+
+
+def check_azure_local(
+    *, image: Mapping[str, object] | None, image_id: str | None, os_sku: str | None = None
+) -> Eligibility:
+    """An Azure Local VM (an Arc machine of kind ``HCI``): Hotpatch comes with its Azure
+    Edition image and is configured in the guest, not through Update Manager or a license
+    profile (Microsoft Learn, "Hotpatch for Windows Server": Azure Local VMs built from the
+    Hotpatch images support it, orchestrated with Group Policy, SConfig or third-party tools).
+    ``image`` is the publisher/offer/sku of the VM instance's marketplace image, when known."""
+    ref = image or {}
+    publisher, offer, sku = (str(ref.get(k) or "") for k in ("publisher", "offer", "sku"))
+    if find_image(publisher, offer, sku) is not None:
+        reason = Reason(
+            Rule.AZURE_LOCAL_VM,
+            f"an Azure Local VM from the Hotpatch image {publisher}:{offer}:{sku}: Hotpatch "
+            "comes with the image and is configured in the guest, not through Update Manager "
+            "or the Arc license profile",
+            _AZURE_EDITION_IN_GUEST,
+        )
+        return Eligibility(reasons=(reason,))
+    where = f"{publisher}:{offer}:{sku}" if sku else (image_id or "an unknown image")
+    return Eligibility(
+        reasons=(
+            Reason(
+                Rule.AZURE_LOCAL_IMAGE,
+                f"an Azure Local VM built from {where}, which is not a Hotpatch image"
+                + (f" (it reports osSku {os_sku!r})" if os_sku else ""),
+                "Hotpatch on Azure Local needs a VM built from a Windows Server Datacenter: "
+                f"Azure Edition Hotpatch image ({_supported_list()}) from the Azure Local "
+                "marketplace; recreate the VM from one",
+            ),
+        )
+    )
+
+
+def check_scale_set(
+    *, scale_set: str, orchestration_mode: str | None, model_settings: Mapping[str, object]
+) -> Eligibility:
+    """A VM in a scale set: Uniform scale sets cannot run Hotpatch images; a Flexible one's
+    instances are VMs, enrolled like any other, but the scale set's model must agree or the
+    instances it creates next come without Hotpatch."""
+    if (orchestration_mode or "").lower() == "uniform":
+        return Eligibility(reasons=(UNIFORM_SCALE_SET,))
+    mode = str(model_settings.get("patchMode") or "")
+    enabled = model_settings.get("enableHotpatching") is True
+    if enabled and mode.lower() == "automaticbyplatform":
+        return Eligibility()
+    name = scale_set.rsplit("/", 1)[-1]
+    return Eligibility(
+        reasons=(
+            Reason(
+                Rule.SCALE_SET_MODEL,
+                f"its Flexible scale set {name!r} has patchMode {mode or 'unset'!r} and "
+                f"enableHotpatching {model_settings.get('enableHotpatching')!r} in its model: "
+                "this VM is enrolled, but instances the scale set creates next will not be",
+                "set virtualMachineProfile.osProfile.windowsConfiguration.patchSettings to "
+                "patchMode AutomaticByPlatform and enableHotpatching true in the model of "
+                f"scale set {name} (portal, template or az vmss); azhotpatch does not change "
+                "scale set models",
+                blocking=False,
+            ),
+        )
+    )
 
 
 def _build_of(os_version: str | None) -> str | None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         RebootSetting,
         Registration,
     )
+    from azhotpatch.remediation import Remediation
 
 __all__ = ["Hotpatch", "PendingOperation"]
 
@@ -126,6 +127,10 @@ class Hotpatch:
 
     def status(self, resource_id: str | ResourceId) -> HotpatchStatus:
         return self._loop.run(self._async.status(resource_id))
+
+    def remediate(self, resource_id: str | ResourceId, **options: Any) -> Remediation:
+        """See `azhotpatch.aio.Hotpatch.remediate`."""
+        return self._loop.run(self._async.remediate(resource_id, **options))
 
     @overload
     def assess(

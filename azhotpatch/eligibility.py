@@ -7,7 +7,7 @@ raises and which reasons ``force=`` may override.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from azhotpatch import catalog
 from azhotpatch.errors import (
@@ -19,7 +19,13 @@ from azhotpatch.errors import (
 from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Eligibility, Reason, Rule
 
-__all__ = ["OVERRIDABLE", "arc_eligibility", "refusal", "vm_eligibility"]
+__all__ = [
+    "OVERRIDABLE",
+    "arc_eligibility",
+    "azure_local_eligibility",
+    "refusal",
+    "vm_eligibility",
+]
 
 IMAGE_RULES = frozenset(
     {
@@ -83,6 +89,20 @@ def arc_eligibility(facts: ArcFacts) -> Eligibility:
                 hotpatch_license=facts.hotpatch_license,
                 enable_hotpatching=facts.enable_hotpatching,
             ),
+        ],
+        resource=facts.id,
+    )
+
+
+def azure_local_eligibility(
+    facts: ArcFacts, *, image: Mapping[str, object] | None, image_id: str | None
+) -> Eligibility:
+    """An Azure Local VM: its connection, and its image (Hotpatch comes with the Azure
+    Edition image and is configured in the guest: no license profile is written)."""
+    return Eligibility.combine(
+        [
+            catalog.check_arc_state(status=facts.status, hotpatch_enablement_status=None),
+            catalog.check_azure_local(image=image, image_id=image_id, os_sku=facts.os_sku),
         ],
         resource=facts.id,
     )

@@ -30,6 +30,7 @@ class VmFacts:
     provisioning_state: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
     patch_status: Mapping[str, Any] = field(default_factory=dict)
+    scale_set: str | None = None  # a Flexible scale set's id, for a VM that belongs to one
 
     @property
     def cores(self) -> int | None:
@@ -70,6 +71,13 @@ class ArcFacts:
     hotpatch_license: str | None
     cores: int | None
     tags: Mapping[str, str] = field(default_factory=dict)
+    arc_kind: str | None = None  # "HCI" for an Azure Local VM (also VMware, SCVMM, AWS...)
+    parent_cluster: str | None = None  # an Azure Local VM's cluster
+
+    @property
+    def azure_local(self) -> bool:
+        """An Azure Local VM: Hotpatch comes with its image, configured in the guest."""
+        return (self.arc_kind or "").upper() == "HCI"
 
     @property
     def enrollment(self) -> EnrollmentState:

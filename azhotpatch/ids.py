@@ -132,6 +132,15 @@ def parse_resource_id(value: str | ResourceId) -> ResourceId:
     if not text.startswith("/"):
         text = "/" + text
     parts = text[1:].split("/")
+    if _uniform_instance(parts):
+        raise InvalidResourceIdError(
+            value,
+            "this is an instance of a Uniform-orchestration scale set "
+            "(virtualMachineScaleSets/<name>/virtualMachines/<instance>): Hotpatch images "
+            "cannot run in Uniform scale sets, so there is nothing to enroll; move the "
+            "workload to a Flexible-orchestration scale set, whose instances are ordinary VMs",
+            expected=EXPECTED_SHAPE,
+        )
     if len(parts) != 8 or any(not p for p in parts):
         raise InvalidResourceIdError(
             value,
@@ -161,6 +170,17 @@ def parse_resource_id(value: str | ResourceId) -> ResourceId:
         resource_group=_check_group(group, value),
         kind=kind,
         name=_check_name(kind, name, value),
+    )
+
+
+def _uniform_instance(parts: list[str]) -> bool:
+    """``.../Microsoft.Compute/virtualMachineScaleSets/<name>/virtualMachines/<instance>``:
+    a Uniform scale set's instance (a Flexible one's instances have ordinary VM ids)."""
+    lowered = [p.lower() for p in parts]
+    return (
+        len(parts) == 10
+        and lowered[5:7] == ["microsoft.compute", "virtualmachinescalesets"]
+        and (lowered[8] == "virtualmachines")
     )
 
 

@@ -20,6 +20,7 @@ from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Settled, Started
 from azhotpatch.arc import ArcKind
+from azhotpatch.arc_remediation import RestartLedger
 from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId
 from azhotpatch.models import (
@@ -31,6 +32,7 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
 )
+from azhotpatch.remediation import RebootPolicy, Remediation
 from azhotpatch.schedule import Schedule, ScheduleFit
 from azhotpatch.vm import VmKind
 
@@ -93,6 +95,20 @@ class Kind(Protocol):
         fresh: bool = False,
     ) -> Assessment | Installation: ...
     async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None: ...
+    async def remediate(
+        self,
+        rid: ResourceId,
+        facts: Facts | None,
+        *,
+        fix: bool,
+        reboot: RebootPolicy,
+        ledger: RestartLedger | None,
+        deadline: Deadline,
+    ) -> Remediation:
+        """Measure the machine's prerequisites in the guest and, when ``fix``, set them
+        (Arc: through Run Command; VMs: nothing to run)."""
+        ...
+
     def expected_seconds(self, action: Action) -> float: ...
     def forget(self, rid: ResourceId) -> None: ...
     async def close(self) -> None: ...

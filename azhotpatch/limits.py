@@ -72,6 +72,10 @@ class ThrottleLimits:
     )
     graph_queries_per_window: int = 15
     graph_window_seconds: float = 5.0
+    # Arc Run Command: Microsoft publishes no throttling figure for machines/runCommands, so
+    # the pacer keeps run command writes to a conservative bucket of its own, per
+    # subscription: 10 at once, one a second (a measure-fix-restart remediation sends 3-5).
+    arc_run_commands: Bucket = field(default_factory=lambda: Bucket(10, 60))
 
     @classmethod
     def sovereign(cls) -> ThrottleLimits:
@@ -107,6 +111,7 @@ class ThrottleLimits:
                 for name, (sub, res) in self.compute.items()
             },
             graph_window_seconds=self.graph_window_seconds / time_scale,
+            arc_run_commands=self.arc_run_commands.sped_up(time_scale),
         )
 
 

@@ -107,6 +107,16 @@ class Rule(str, enum.Enum):
     DEVICE_VBS_OFF = "DeviceVbsOff"
     DEVICE_VBS_UNKNOWN = "DeviceVbsUnknown"
     DEVICE_BEHIND_BASELINE = "DeviceBehindBaseline"
+    # what a Run Command measurement finds on an Arc machine (see azhotpatch.remediation)
+    ARC_NO_UEFI = "ArcNoUefi"
+    ARC_NO_SECURE_BOOT = "ArcNoSecureBoot"
+    ARC_NO_VIRTUALIZATION = "ArcNoVirtualizationSupport"
+    ARC_BUILD_TOO_OLD = "ArcBuildTooOld"
+    # the rest of the estate: machines that take Hotpatch another way, or not at all
+    ARC_AZURE_EDITION = "ArcAzureEdition"
+    AZURE_LOCAL_VM = "AzureLocalVm"
+    AZURE_LOCAL_IMAGE = "AzureLocalImageNotSupported"
+    SCALE_SET_MODEL = "ScaleSetModelMismatch"
 
 
 @dataclass(frozen=True)

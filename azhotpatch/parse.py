@@ -199,6 +199,7 @@ def vm_facts(body: Json) -> VmFacts:
         provisioning_state=properties.get("provisioningState"),
         tags=dict(body.get("tags") or {}),
         patch_status=view.get("patchStatus") or {},
+        scale_set=get(properties, "virtualMachineScaleSet", "id"),
     )
 
 
@@ -247,6 +248,8 @@ def arc_facts(body: Json) -> ArcFacts:
         hotpatch_license=hotpatch.get("subscriptionStatus"),
         cores=_int(cores) or None,
         tags=dict(body.get("tags") or {}),
+        arc_kind=body.get("kind"),
+        parent_cluster=properties.get("parentClusterResourceId"),
     )
 
 

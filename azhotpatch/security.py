@@ -11,7 +11,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["FEATURE_ACTIONS", "REQUIRED_ACTIONS", "SCHEDULE_ACTIONS", "custom_role"]
+__all__ = [
+    "FEATURE_ACTIONS",
+    "REMEDIATION_ACTIONS",
+    "REQUIRED_ACTIONS",
+    "SCHEDULE_ACTIONS",
+    "custom_role",
+]
 
 MACHINE_ACTIONS: tuple[str, ...] = (
     "Microsoft.Compute/virtualMachines/read",
@@ -29,6 +35,11 @@ MACHINE_ACTIONS: tuple[str, ...] = (
     "Microsoft.HybridCompute/locations/operationstatus/read",
     "Microsoft.HybridCompute/locations/updateCenterOperationResults/read",
     "Microsoft.ResourceGraph/resources/read",
+    # checking a Flexible scale set's VM against its scale set's model, and an Azure Local
+    # VM's image (its virtualMachineInstances/default names a marketplace gallery image)
+    "Microsoft.Compute/virtualMachineScaleSets/read",
+    "Microsoft.AzureStackHCI/virtualMachineInstances/read",
+    "Microsoft.AzureStackHCI/marketplaceGalleryImages/read",
 )
 # Only `register_preview_features` needs these.
 FEATURE_ACTIONS: tuple[str, ...] = (
@@ -43,7 +54,15 @@ SCHEDULE_ACTIONS: tuple[str, ...] = (
     "Microsoft.Maintenance/maintenanceConfigurations/write",
     "Microsoft.Maintenance/configurationAssignments/write",
 )
-REQUIRED_ACTIONS: tuple[str, ...] = MACHINE_ACTIONS + FEATURE_ACTIONS + SCHEDULE_ACTIONS
+# Only `remediate` and `run(remediate=True)` need these: Run Command runs scripts on Arc
+# servers as their local system account, so grant them only to the identity that remediates.
+REMEDIATION_ACTIONS: tuple[str, ...] = (
+    "Microsoft.HybridCompute/machines/runCommands/read",
+    "Microsoft.HybridCompute/machines/runCommands/write",
+)
+REQUIRED_ACTIONS: tuple[str, ...] = (
+    MACHINE_ACTIONS + FEATURE_ACTIONS + SCHEDULE_ACTIONS + REMEDIATION_ACTIONS
+)
 
 
 def custom_role(
@@ -52,13 +71,16 @@ def custom_role(
     name: str = "Hotpatch Operator (azhotpatch)",
     include_features: bool = True,
     include_schedule: bool = True,
+    include_remediation: bool = True,
 ) -> dict[str, Any]:
     """An Azure custom role definition (``az role definition create --role-definition``).
 
     ``include_features=False`` leaves out what only `register_preview_features` needs (the
     Features and provider-registration actions); ``include_schedule=False`` what only
-    `schedule` and `scheduled_status` need (the Maintenance actions). Each drops only its
-    own group."""
+    `schedule` and `scheduled_status` need (the Maintenance actions);
+    ``include_remediation=False`` what only remediation needs (Run Command, which runs
+    scripts as the machine's system account: leave it out wherever nothing remediates).
+    Each drops only its own group."""
     assignable = list(scopes)
     if not assignable:
         from azhotpatch.errors import InvalidArgumentError
@@ -72,6 +94,7 @@ def custom_role(
         MACHINE_ACTIONS
         + (FEATURE_ACTIONS if include_features else ())
         + (SCHEDULE_ACTIONS if include_schedule else ())
+        + (REMEDIATION_ACTIONS if include_remediation else ())
     )
     return {
         "Name": name,

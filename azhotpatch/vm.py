@@ -31,6 +31,7 @@ from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
+from azhotpatch.arc_remediation import RestartLedger
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
 from azhotpatch.errors import PrerequisiteError
 from azhotpatch.facts import Facts, VmFacts, VmRuntime
@@ -45,8 +46,17 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
 )
-from azhotpatch.parse import installation, timestamp, vm_assessment, vm_facts, vm_runtime, vm_status
+from azhotpatch.parse import (
+    get,
+    installation,
+    timestamp,
+    vm_assessment,
+    vm_facts,
+    vm_runtime,
+    vm_status,
+)
 from azhotpatch.patch_operations import PatchOperations
+from azhotpatch.remediation import RebootPolicy, Remediation
 
 __all__ = ["CUSTOMER_MANAGED_SCHEDULES", "VmKind", "enrollment_patch", "latest_activity"]
 
@@ -84,6 +94,7 @@ class VmKind(PatchOperations):
 
     def __init__(self, session: Session, *, fleet: bool = False) -> None:
         self.session = session
+        self._scale_sets: dict[str, dict[str, Any]] = {}  # scale set key -> its document
         self.clocks = {
             "update": clock(session, "update", learning=fleet),
             Action.ASSESS: clock(session, "assess", learning=fleet),
@@ -165,12 +176,69 @@ class VmKind(PatchOperations):
             str(image.get("sku") or ""),
         )
         skus = await self.offered_skus(rid, facts) if supported is not None else None
-        return vm_eligibility(facts, offered_skus=skus)
+        return await self._with_scale_set(rid, facts, vm_eligibility(facts, offered_skus=skus))
 
     async def check(self, rid: ResourceId) -> Eligibility:
         """Every rule, over a fresh read and the region's catalog for the image's offer."""
         facts = await self.read(rid)
-        return vm_eligibility(facts, offered_skus=await self.offered_skus(rid, facts))
+        verdict = vm_eligibility(facts, offered_skus=await self.offered_skus(rid, facts))
+        return await self._with_scale_set(rid, facts, verdict)
+
+    async def _with_scale_set(
+        self, rid: ResourceId, facts: VmFacts, verdict: Eligibility
+    ) -> Eligibility:
+        """A Flexible scale set's instance is a VM like any other; its scale set's model is
+        read (once per scale set) to say whether it agrees."""
+        if not facts.scale_set:
+            return verdict
+        model = await self.scale_set(rid, facts.scale_set)
+        scale_set = catalog.check_scale_set(
+            scale_set=facts.scale_set,
+            orchestration_mode=get(model, "properties", "orchestrationMode"),
+            model_settings=get(
+                model,
+                "properties",
+                "virtualMachineProfile",
+                "osProfile",
+                "windowsConfiguration",
+                "patchSettings",
+            )
+            or {},
+        )
+        return Eligibility.combine([verdict, scale_set], resource=verdict.resource)
+
+    async def scale_set(self, rid: ResourceId, scale_set: str) -> dict[str, Any]:
+        """A scale set's ARM document (its model), read once per session."""
+        key = scale_set.lower()
+        cached = self._scale_sets.get(key)
+        if cached is not None:
+            return cached
+        subscription, group, name = _scale_set_parts(scale_set, rid)
+        client = self.session.compute(subscription)
+
+        async def read() -> Any:
+            return await client.virtual_machine_scale_sets.get(group, name)
+
+        found = await self.session.call(
+            read, resource=str(rid), doing=f"reading its scale set {name}"
+        )
+        document: dict[str, Any] = dict(found.as_dict())
+        self._scale_sets[key] = document
+        return document
+
+    async def remediate(
+        self,
+        rid: ResourceId,
+        facts: Facts | None,
+        *,
+        fix: bool,
+        reboot: RebootPolicy,
+        ledger: RestartLedger | None,
+        deadline: Deadline,
+    ) -> Remediation:
+        """Nothing to run on a VM: its prerequisites are settings `enable` writes, or its
+        image, which no script changes."""
+        return Remediation(str(rid), None, detail="an Azure VM: nothing to remediate in the guest")
 
     async def status(self, rid: ResourceId) -> HotpatchStatus:
         return vm_status(str(rid), await self.read(rid))
@@ -429,3 +497,11 @@ def _from_summary(rid: ResourceId, action: Action, summary: Any) -> Assessment |
     if action is Action.INSTALL:
         return installation(str(rid), MachineKind.VM, summary)
     return replace(vm_assessment(str(rid), summary), patches=None)
+
+
+def _scale_set_parts(scale_set: str, rid: ResourceId) -> tuple[str, str, str]:
+    """(subscription, group, name) of a scale set id; the VM's own when it is malformed."""
+    parts = scale_set.strip("/").split("/")
+    if len(parts) == 8:
+        return parts[1], parts[3], parts[7]
+    return rid.subscription_id, rid.resource_group, parts[-1]

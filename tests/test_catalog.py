@@ -193,7 +193,6 @@ def test_arc_accepted_editions(sku: str) -> None:
     ("sku", "fragment"),
     [
         ("Windows Server 2022 Datacenter", "not Windows Server 2025 Datacenter or Standard"),
-        ("Windows Server 2025 Datacenter: Azure Edition", "Azure Edition"),
         ("Windows Server 2025 Essentials", "not Windows Server 2025"),
         ("Windows 11 Enterprise", "not Windows Server 2025"),
     ],
@@ -202,6 +201,20 @@ def test_arc_rejected_editions(sku: str, fragment: str) -> None:
     (reason,) = catalog.check_arc_os(os_name="windows", os_sku=sku, os_version=None).reasons
     assert reason.rule is Rule.ARC_OS_NOT_SUPPORTED
     assert fragment in reason.message
+
+
+def test_arc_azure_edition_needs_no_license_profile() -> None:
+    """Azure Edition includes Hotpatch: it is neither enrolled nor billed through Arc, and the
+    reason says why and what to do in the guest instead."""
+    (reason,) = catalog.check_arc_os(
+        os_name="windows",
+        os_sku="Windows Server 2025 Datacenter: Azure Edition",
+        os_version="10.0.26100.4946",
+    ).reasons
+    assert reason.rule is Rule.ARC_AZURE_EDITION
+    assert reason.blocking
+    assert "needs no license profile" in reason.message
+    assert "Azure verification for VMs" in reason.fix
 
 
 def test_arc_missing_sku_explains_build() -> None:

@@ -105,11 +105,17 @@ def test_troubleshooting_explains_every_error_class() -> None:
 def test_troubleshooting_explains_every_outcome_code() -> None:
     """Every code a fleet report can carry: our errors' (above), the runner's own, and each
     prerequisite's rule."""
-    from azhotpatch.fleet.runner import MACHINE_GONE, PATCHES_FAILED
+    from azhotpatch.fleet.runner import (
+        MACHINE_GONE,
+        PATCHES_FAILED,
+        REBOOT_DEFERRED,
+        REBOOT_REQUIRED,
+    )
     from azhotpatch.models import Rule
 
     page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
-    codes = [MACHINE_GONE, PATCHES_FAILED, *(rule.value for rule in Rule)]
+    runner_codes = [MACHINE_GONE, PATCHES_FAILED, REBOOT_REQUIRED, REBOOT_DEFERRED]
+    codes = [*runner_codes, *(rule.value for rule in Rule)]
     assert [code for code in codes if f"`{code}`" not in page] == []
 
 
@@ -125,7 +131,8 @@ def test_every_command_line_example_parses_or_runs(page: str, command: str) -> N
     if template:
         arguments = [a if "<" not in a else "x" for a in arguments] + ["--help"]
     else:
-        assert "--emulator" in arguments or arguments[0] in ("calendar", "cost"), command
+        offline = arguments[0] in ("calendar", "cost") or "--scripts" in arguments
+        assert "--emulator" in arguments or offline, command
     result = CliRunner().invoke(app, arguments)
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     assert not crashed, (command, result.exception)

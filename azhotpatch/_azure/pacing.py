@@ -51,7 +51,7 @@ DEFAULT_HEADROOM = 0.97
 DEFAULT_RESERVE = 1.0
 # Narrowest buckets first: a request waiting on one VM's bucket should not sit on tokens of
 # the subscription's buckets that other machines could use meanwhile.
-_ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "arm": 2}
+_ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "runcommand": 1, "arm": 2}
 
 priority: contextvars.ContextVar[int] = contextvars.ContextVar("priority", default=0)
 _arrivals = itertools.count()
@@ -382,6 +382,8 @@ class Pacer:
             return _graph_bucket(self.limits, self.reserve)
         if family == "arm":
             return self.limits.arm(key[2])
+        if family == "runcommand":
+            return self.limits.arc_run_commands
         subscription_bucket, resource_bucket = self.limits.compute[key[1]]
         if family == "compute":
             return subscription_bucket
@@ -431,9 +433,14 @@ def graph_key(principal: str = "self") -> BucketKey:
     return ("graph", principal)
 
 
+def run_command_key(subscription: str) -> BucketKey:
+    """Arc run command writes of a subscription (see `ThrottleLimits.arc_run_commands`)."""
+    return ("runcommand", subscription.lower())
+
+
 def _subscription_of(key: BucketKey) -> str | None:
     family = key[0]
-    if family == "arm":
+    if family in ("arm", "runcommand"):
         return key[1]
     if family == "compute":
         return key[2]
@@ -452,6 +459,8 @@ def _header_name(key: BucketKey) -> str:
         return f"Microsoft.Compute/{key[1]}SubscriptionMaximum"
     if family == "compute-resource":
         return f"Microsoft.Compute/{key[1]}Resource"
+    if family == "runcommand":
+        return "x-ms-ratelimit-remaining-runcommands"  # Azure reports none: the model rules
     return "x-ms-user-quota-remaining"
 
 

@@ -12,6 +12,7 @@ from azhotpatch._azure.pacing import (
     compute_key,
     compute_resource_key,
     graph_key,
+    run_command_key,
 )
 
 _SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
@@ -22,6 +23,9 @@ _VM = re.compile(
 _VM_LIST = re.compile(r"/providers/microsoft\.compute/virtualmachines/?$")
 _COMPUTE_OPERATION = re.compile(r"/providers/microsoft\.compute/locations/([^/]+)/operations/")
 _GRAPH = re.compile(r"^/providers/microsoft\.resourcegraph/resources/?$")
+_RUN_COMMAND = re.compile(
+    r"/providers/microsoft\.hybridcompute/machines/[^/]+/runcommands/[^/]+/?$"
+)
 
 RegionLookup = Callable[[str], str | None]
 
@@ -42,6 +46,8 @@ def bucket_keys(method: str, url: str, region_of: RegionLookup) -> list[BucketKe
     kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(method, "writes")
     keys = [arm_key(subscription, kind)]
     keys.extend(_compute_keys(method, lowered, subscription, region_of))
+    if method == "PUT" and _RUN_COMMAND.search(lowered):
+        keys.append(run_command_key(subscription))
     return keys
 
 

@@ -56,6 +56,8 @@ def run_fleet(
     concurrency: int | None,
     install: InstallOptions | None = None,
     retry_failed: bool = False,
+    remediate: bool = False,
+    reboot: str | None = None,
 ) -> Report:
     """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
     run plans itself, so that a journal is checked against what is asked before the plan's
@@ -87,6 +89,8 @@ def run_fleet(
             journal=journal,
             retry_failed=retry_failed,
             concurrency=concurrency,
+            remediate=remediate,
+            reboot=reboot,
             on_plan=planned,
             progress=lambda event: progress.update(task, completed=event.done),
             **chosen.keywords(connection.subscriptions),
@@ -141,6 +145,21 @@ def run(
             "step that failed, reading Azure's state first",
         ),
     ] = False,
+    remediate: Annotated[
+        bool,
+        typer.Option(
+            "--remediate",
+            help="first fix VBS/CHPE on Arc machines blocked by them (Run Command)",
+        ),
+    ] = False,
+    reboot: Annotated[
+        str | None,
+        typer.Option(
+            help="with --remediate, when restarts may happen: now, baseline or an ISO 8601 "
+            "time; default: never",
+            show_default=False,
+        ),
+    ] = None,
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
     """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
@@ -154,6 +173,14 @@ def run(
             "needs the journal of the run whose failed machines to retry",
             fix="add --journal with that run's journal path",
         )
+    if reboot is not None and not remediate:
+        raise InvalidArgumentError(
+            "--reboot", "needs --remediate", fix="add --remediate, or leave --reboot out"
+        )
+    if reboot is not None:
+        from azhotpatch.remediation import RebootPolicy
+
+        RebootPolicy.parse(reboot)  # checked before any request
     with connect(chosen_settings) as connection:
         report = run_fleet(
             chosen_settings,
@@ -163,6 +190,8 @@ def run(
             journal=journal,
             concurrency=concurrency,
             retry_failed=retry_failed,
+            remediate=remediate,
+            reboot=reboot,
         )
     finish(chosen_settings, report)
 

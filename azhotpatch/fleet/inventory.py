@@ -149,7 +149,7 @@ def query_for(scope: InventoryFilter, ids: Iterable[ResourceId] = ()) -> str:
     for key, value in sorted(scope.tags.items()):
         lines.append(f"| where tags[{kql_string(key)}] =~ {kql_string(value)}")
     lines.append(
-        "| project id, name, type, location, subscriptionId, resourceGroup, tags, properties"
+        "| project id, name, type, kind, location, subscriptionId, resourceGroup, tags, properties"
     )
     lines.append("| order by id asc")
     return "\n".join(lines)

@@ -37,6 +37,9 @@ from azhotpatch.models import Action, InstallOptions
 __all__ = ["SCHEMA_VERSION", "Journal", "RunIdentity", "StepRecord"]
 
 SCHEMA_VERSION = 2
+# The journal's step for a machine's restart (remediation): its intent holds the restart run
+# command's name, so that the restart is sent at most once.
+RESTART_STEP = "restart"
 _TABLES = {"run", "step"}
 SCHEMA = """
 CREATE TABLE run (
@@ -79,15 +82,33 @@ class RunIdentity:
     scope: Mapping[str, Any]
     actions: tuple[str, ...]
     install: Mapping[str, Any] = field(default_factory=dict)
+    remediate: bool = False  # the run remediates Arc machines (when its restarts may happen
+    # is not part of it: a run deferred to a baseline window resumes with any policy)
 
     @classmethod
     def of(
-        cls, scope: InventoryFilter, actions: Iterable[Action], install: InstallOptions
+        cls,
+        scope: InventoryFilter,
+        actions: Iterable[Action],
+        install: InstallOptions,
+        *,
+        remediate: bool = False,
     ) -> RunIdentity:
-        return cls(scope.describe(), tuple(a.value for a in actions), install.request_body())
+        return cls(
+            scope.describe(), tuple(a.value for a in actions), install.request_body(), remediate
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"scope": dict(self.scope), "actions": list(self.actions), "install": self.install}
+        """What the journal records; ``remediate`` only when set, so the runs before it
+        keep their fingerprints."""
+        asked: dict[str, Any] = {
+            "scope": dict(self.scope),
+            "actions": list(self.actions),
+            "install": self.install,
+        }
+        if self.remediate:
+            asked["remediate"] = True
+        return asked
 
     @property
     def fingerprint(self) -> str:
@@ -98,9 +119,9 @@ class RunIdentity:
         """How this differs from a recorded identity, in words (empty: the same run)."""
         mine = self.as_dict()
         found: list[str] = []
-        for part in ("scope", "actions", "install"):
-            theirs, ours = recorded.get(part), mine[part]
-            if part == "scope" and isinstance(theirs, Mapping):
+        for part in ("scope", "actions", "install", "remediate"):
+            theirs, ours = recorded.get(part), mine.get(part)
+            if part == "scope" and isinstance(theirs, Mapping) and isinstance(ours, Mapping):
                 keys = sorted(set(theirs) | set(ours))
                 found += [
                     f"{key}: the journal has {theirs.get(key)!r}, this run {ours.get(key)!r}"
@@ -313,6 +334,19 @@ class Journal:
                 now,
             ),
         )
+
+    # --- restarts (Run Command remediation) ---------------------------------------------------
+
+    def restart_sent(self, resource: str) -> str | None:
+        """The restart run command this run may have sent the machine (its intent is
+        committed before the send): a resumed run never sends another."""
+        record = self.step(resource, RESTART_STEP)
+        return record.intent_previous if record is not None and record.intended else None
+
+    def restart_intended(self, resource: str, name: str) -> None:
+        """Committed before the restart is sent."""
+        self.started(resource, RESTART_STEP)
+        self.intent(resource, RESTART_STEP, name)
 
     def close(self) -> None:
         self._db.close()

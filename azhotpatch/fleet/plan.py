@@ -20,12 +20,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from azhotpatch import calendar, pricing
+from azhotpatch import calendar, pricing, remediation
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.kinds import Kinds
 from azhotpatch.models import Action, Eligibility, InstallOptions, Reason
+from azhotpatch.remediation import REMEDIABLE, RebootPolicy
 
 __all__ = ["Action", "Plan", "PlanItem", "build_plan", "parse_actions"]
 
@@ -69,10 +70,21 @@ class PlanItem:
     steps: tuple[Action, ...]
     skip: Reason | None = None
     monthly_cost: Decimal | None = None
+    # blocked only by what a script and a restart fix (VBS, CHPE): remediated first
+    remediate: bool = False
 
     @property
     def resource(self) -> str:
         return str(self.machine.id)
+
+    @property
+    def remediable(self) -> bool:
+        """Blocked only by what `Hotpatch.remediate` can fix on the machine, whether or not
+        this plan remediates."""
+        return self.remediate or (
+            bool(self.eligibility.blockers)
+            and all(r.rule in REMEDIABLE for r in self.eligibility.blockers)
+        )
 
     @property
     def skipped(self) -> bool:
@@ -96,6 +108,8 @@ class PlanItem:
             "changes": list(self.changes),
             "cores": self.machine.cores,
             "monthly_cost_usd": str(self.monthly_cost) if self.monthly_cost is not None else None,
+            "remediate": self.remediate,
+            "remediable": self.remediable,
         }
 
 
@@ -110,6 +124,8 @@ class Plan:
     cost_lines: tuple[str, ...] = field(default_factory=tuple)
     # what the plan was asked to cover (a filter, or exact machines); None: not said
     scope: InventoryFilter | None = None
+    # remediation through Run Command, and when its restarts may happen (None: not asked)
+    reboot: RebootPolicy | None = None
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -128,6 +144,36 @@ class Plan:
     @property
     def skipped(self) -> tuple[PlanItem, ...]:
         return tuple(i for i in self.items if i.skipped)
+
+    @property
+    def remediate(self) -> bool:
+        return self.reboot is not None
+
+    @property
+    def remediable(self) -> tuple[PlanItem, ...]:
+        """Machines a script and a restart can unblock: to be remediated first when the plan
+        remediates, else listed apart from the blocked ones."""
+        return tuple(i for i in self.items if i.remediable)
+
+    @property
+    def remediation_note(self) -> str:
+        """What remediation will run and when its restarts may happen."""
+        window = remediation.baseline_window(
+            self.today, unplanned=self.reboot.unplanned if self.reboot else ()
+        )
+        scripts = ", ".join(s.run_command for s in remediation.SCRIPTS)
+        restart = (
+            f"restarts {self.reboot.describe()}"
+            if self.reboot
+            else "nothing is run unless remediate=True"
+        )
+        return (
+            f"Run Command scripts {scripts} (see azhotpatch.remediation.SCRIPTS); {restart}; "
+            f"next baseline window {window[0].isoformat()} to {window[1].isoformat()} "
+            "(reboot='baseline': the baseline's own restart makes it cost nothing extra), or "
+            "leave the restart to an Update Manager baseline schedule (azhotpatch schedule) "
+            "and run again after it"
+        )
 
     @property
     def skip_reasons(self) -> Counter[str]:
@@ -155,6 +201,10 @@ class Plan:
             f"  will run on {len(self.to_run)}, skip {len(self.skipped)}",
         ]
         lines += [f"    skip {count:>5}  {rule}" for rule, count in self.skip_reasons.most_common()]
+        if self.remediable:
+            verb = "will remediate first" if self.remediate else "could remediate (remediate=True)"
+            lines.append(f"  {verb}: {len(self.remediable)} (VBS/CHPE, then a restart)")
+            lines.append(f"    {self.remediation_note}")
         lines.append(f"  calendar: {self.calendar_note}")
         lines.append(
             f"  Arc Hotpatch cost for the next {self.months_ahead} months: USD {self.cost}"
@@ -194,6 +244,8 @@ class Plan:
             "machines": len(self.items),
             "to_run": len(self.to_run),
             "skip_reasons": dict(self.skip_reasons),
+            "remediable": len(self.remediable),
+            "remediation": self.remediation_note if self.remediable else None,
             "items": [i.as_dict() for i in self.items],
         }
 
@@ -247,20 +299,32 @@ async def build_plan(
     install: InstallOptions | None = None,
     months_ahead: int = 3,
     scope: InventoryFilter | None = None,
+    reboot: RebootPolicy | None = None,
 ) -> Plan:
+    """``reboot`` given: the plan remediates (see `PlanItem.remediate`), restarting as it
+    says."""
     items: list[PlanItem] = []
     total = Decimal("0.00")
     end = _add_months(today, months_ahead)
     kinds = Kinds(session)
     async for machine in _iterate(machines):
-        item = await _item(kinds, machine, actions, today, end)
+        item = await _item(kinds, machine, actions, today, end, remediate=reboot is not None)
         if item.monthly_cost is not None and not item.skipped and Action.ENABLE in actions:
             assert machine.cores is not None
             total += pricing.estimate(machine.cores, today, end).total
         items.append(item)
     if scope is None:  # records handed over: the plan covers exactly those machines
         scope = InventoryFilter.of_ids(item.machine.id for item in items) if items else None
-    return Plan(tuple(actions), tuple(items), today, install, months_ahead, total, scope=scope)
+    return Plan(
+        tuple(actions),
+        tuple(items),
+        today,
+        install,
+        months_ahead,
+        total,
+        scope=scope,
+        reboot=reboot,
+    )
 
 
 async def _iterate(
@@ -275,7 +339,13 @@ async def _iterate(
 
 
 async def _item(
-    kinds: Kinds, machine: MachineRecord, actions: Sequence[Action], today: date, end: date
+    kinds: Kinds,
+    machine: MachineRecord,
+    actions: Sequence[Action],
+    today: date,
+    end: date,
+    *,
+    remediate: bool = False,
 ) -> PlanItem:
     verdict = await kinds.of(machine.id).eligibility(machine.id, machine.facts)
     cost = None
@@ -283,6 +353,9 @@ async def _item(
         month_end = _add_months(today, 1)
         cost = pricing.estimate(machine.cores, today, month_end).total
     gated = [a for a in actions if a is not Action.DISABLE]
+    fixable = all(r.rule in REMEDIABLE for r in verdict.blockers)
+    if gated and verdict.blockers and remediate and fixable and Action.ENABLE in actions:
+        return PlanItem(machine, verdict, tuple(actions), None, cost, remediate=True)
     if gated and verdict.blockers:
         return PlanItem(machine, verdict, (), verdict.blockers[0], cost)
     return PlanItem(machine, verdict, tuple(actions), None, cost)

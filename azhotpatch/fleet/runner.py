@@ -40,12 +40,19 @@ from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
 from azhotpatch.models import Action, Assessment, Installation, InstallOptions, OperationStatus
+from azhotpatch.remediation import REMEDIABLE, RebootPolicy, RebootState, Remediation
 
 __all__ = ["ProgressEvent", "RunOptions", "run"]
 
 # Our codes for outcomes no exception carries (docs/troubleshooting.md lists every code).
 MACHINE_GONE = "MachineGone"
 PATCHES_FAILED = "PatchesFailed"
+REBOOT_REQUIRED = "RebootRequired"  # fixes set; no restart allowed (pass reboot=)
+REBOOT_DEFERRED = "RebootDeferred"  # fixes set; the restart waits for its window
+_WAITING = (REBOOT_REQUIRED, REBOOT_DEFERRED)
+# The journal's step for a remediation, before a machine's enrollment.
+REMEDIATE = "remediate"
+_REMEDIABLE_CODES = frozenset(r.value for r in REMEDIABLE)
 # ARM's codes for a machine that is not there (any more).
 _GONE = (
     "ResourceNotFound",
@@ -69,6 +76,7 @@ class RunOptions:
     assess_deadline: float = 3600.0
     deadline: float | None = None  # wall seconds for the whole run
     tune_collector: bool = True  # see `azhotpatch.fleet.collector`
+    remediate_deadline: float = 7200.0  # measure, fix, restart and measure again
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class _Runner:
         # subscriptions found disabled (read-only): their other machines fail without a call
         self.disabled: dict[str, SubscriptionDisabledError] = {}
         self.results: dict[str, MachineResult] = {}
+        self.remediated: set[str] = set()  # machines remediated in this run
         self.slots = asyncio.Semaphore(options.concurrency) if options.concurrency else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = 0
@@ -219,16 +228,76 @@ class _Runner:
         steps: list[StepResult] = []
         for action in item.steps:
             self.session.prioritize(self._priority(item, action))
-            prior = self.journal.step(item.resource, action.value) if self.journal else None
-            step = (
-                _from_journal(prior)
-                if prior and prior.done and not self._retried(prior)
-                else await self._step(item, action, prior)
-            )
+            if action is Action.ENABLE and item.remediate:
+                steps.append(await self._remediation(item))
+                if steps[-1].outcome is not Outcome.SUCCEEDED:
+                    break
+            step = await self._step_once(item, action)
+            if self._remediates_after(item, step):
+                # found only now (an Arc machine that answered ActionRequired): remediate,
+                # then enroll again; the failed attempt is not the machine's outcome
+                steps.append(await self._remediation(item))
+                if steps[-1].outcome is not Outcome.SUCCEEDED:
+                    break
+                step = await self._step_once(item, action, again=True)
             steps.append(step)
             if step.outcome is not Outcome.SUCCEEDED:
                 break
         return MachineResult.of_steps(item.resource, kind, tuple(steps))
+
+    async def _step_once(
+        self, item: PlanItem, action: Action, *, again: bool = False
+    ) -> StepResult:
+        """A step, or what the journal says of it when an earlier run finished it (unless
+        ``again``: after a remediation, the enrollment it refused is attempted anew)."""
+        prior = self.journal.step(item.resource, action.value) if self.journal else None
+        if prior and prior.done and not again and not self._retried(prior):
+            return _from_journal(prior)
+        return await self._step(item, action, prior)
+
+    # --- remediation (Run Command) -------------------------------------------------------------
+
+    def _remediates_after(self, item: PlanItem, step: StepResult) -> bool:
+        """An enrollment refused for what a script fixes, in a run that remediates, on a
+        machine not remediated yet in this run."""
+        return (
+            self.plan.remediate
+            and step.action == Action.ENABLE.value
+            and step.code in _REMEDIABLE_CODES
+            and item.resource not in self.remediated
+        )
+
+    async def _remediation(self, item: PlanItem) -> StepResult:
+        """Measure, fix and (where the plan's reboot policy allows) restart the machine, as
+        a journaled step: a restart's intent is committed before it is sent, so a resumed
+        run never restarts a machine twice. Waiting for a restart (not allowed yet) is not
+        final: a later run with the same journal takes it up again."""
+        self.remediated.add(item.resource)
+        prior = self.journal.step(item.resource, REMEDIATE) if self.journal else None
+        if prior and prior.done and prior.code not in _WAITING and not self._retried(prior):
+            return _from_journal(prior)
+        started = time.monotonic()
+        if self.journal is not None:
+            if prior is not None and prior.done:
+                self.journal.reopened(item.resource, REMEDIATE)
+            self.journal.started(item.resource, REMEDIATE)
+        rid = item.machine.id
+        try:
+            self._refuse_if_disabled(item)
+            done = await self.kinds.of(rid).remediate(
+                rid,
+                item.machine.facts,
+                fix=True,
+                reboot=self.plan.reboot or RebootPolicy(),
+                ledger=self.journal,
+                deadline=self.session.deadline(self.options.remediate_deadline),
+            )
+            step = _remediation_step(done)
+        except HotpatchError as error:
+            step = self._failed_step(item, REMEDIATE, error)
+        step = replace(step, seconds=time.monotonic() - started)
+        self._journal_finished(item, step)
+        return step
 
     def _retried(self, prior: StepRecord) -> bool:
         """Whether this run attempts a finished step again: a failed one, when asked to."""
@@ -287,10 +356,14 @@ class _Runner:
                 azure_code=failed.azure_code,
             )
         step = replace(step, seconds=time.monotonic() - started)
+        self._journal_finished(item, step)
+        return step
+
+    def _journal_finished(self, item: PlanItem, step: StepResult) -> None:
         if self.journal is not None:
             self.journal.finished(
                 item.resource,
-                action.value,
+                step.action,
                 step.outcome.value,
                 code=step.code,
                 azure_code=step.azure_code,
@@ -298,20 +371,22 @@ class _Runner:
                 message=step.message,
                 detail=step.detail,
             )
-        return step
 
-    def _failed_step(self, item: PlanItem, action: Action, error: HotpatchError) -> StepResult:
+    def _failed_step(
+        self, item: PlanItem, action: Action | str, error: HotpatchError
+    ) -> StepResult:
         """A step that ended in one of our errors, with our code (a prerequisite's rule, for
         one found only now) and what Azure said. A machine deleted since the inventory saw
         it is skipped as gone, not failed."""
+        name = action.value if isinstance(action, Action) else action
         if isinstance(error, IneligibleError):
             code = error.reasons[0].rule.value if error.reasons else error.code
-            return StepResult(action.value, Outcome.FAILED, code, str(error))
+            return StepResult(name, Outcome.FAILED, code, str(error))
         azure_code = getattr(error, "azure_code", None)
         request_id = getattr(error, "request_id", None)
         if isinstance(error, ResourceNotFoundError) and azure_code in _GONE:
             return StepResult(
-                action.value,
+                name,
                 Outcome.SKIPPED,
                 MACHINE_GONE,
                 f"{item.resource}: the machine no longer exists (deleted since the inventory "
@@ -323,7 +398,7 @@ class _Runner:
         if isinstance(error, SubscriptionDisabledError):
             self.disabled.setdefault(item.machine.subscription_id.lower(), error)
         return StepResult(
-            action.value,
+            name,
             Outcome.FAILED,
             error.code,
             str(error),
@@ -498,6 +573,31 @@ def _judge(result: Assessment | Installation) -> dict[str, Any]:
         detail,
         azure_code=error.code if error else None,
     )
+
+
+def _remediation_step(done: Remediation) -> StepResult:
+    """A remediation's outcome: succeeded when the machine can now be enrolled; skipped,
+    with the reason and its manual fix, when no script can fix it; skipped for now when its
+    fixes wait for a restart this run may not make."""
+    detail: dict[str, Any] = {
+        "fixes": [f.value for f in done.fixes],
+        "applied": done.applied,
+        "reboot": done.reboot.value,
+        "reboot_after": done.reboot_after.isoformat() if done.reboot_after else None,
+        "scripts": list(done.scripts),
+        "vbs_running": done.after.vbs_running if done.after else None,
+    }
+    if done.blockers:
+        first = done.blockers[0]
+        message = f"{done.resource}: " + " ".join(str(r) for r in done.blockers)
+        return StepResult(REMEDIATE, Outcome.SKIPPED, first.rule.value, message, detail)
+    if done.ready:
+        return StepResult(REMEDIATE, Outcome.SUCCEEDED, detail=detail)
+    waiting = REBOOT_DEFERRED if done.reboot is RebootState.DEFERRED else REBOOT_REQUIRED
+    message = f"{done.resource}: {done.detail}. Fix: run again with the same journal " + (
+        "once the restart's time has come" if waiting == REBOOT_DEFERRED else "and reboot="
+    )
+    return StepResult(REMEDIATE, Outcome.SKIPPED, waiting, message, detail)
 
 
 def _from_journal(record: StepRecord) -> StepResult:

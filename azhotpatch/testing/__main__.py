@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from dataclasses import fields, replace
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -56,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-request-log",
         action="store_true",
         help="keep counters only (long runs with millions of requests)",
+    )
+    parser.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="the emulated clock's start, ISO 8601 with a zone (default: now)",
     )
     parser.add_argument(
         "--durations",
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         ca_path=args.ca_path.resolve(),
         record_requests=not args.no_request_log,
         devices=args.devices or None,
+        start=args.start,
     )
     stop = threading.Event()
 

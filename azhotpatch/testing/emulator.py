@@ -46,7 +46,14 @@ from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
 from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
 from azhotpatch.testing.services import Services
 from azhotpatch.testing.world.clock import Clock
-from azhotpatch.testing.world.machines import ArcMachine, Machine, VirtualMachine
+from azhotpatch.testing.world.machines import (
+    ArcMachine,
+    Hardware,
+    Machine,
+    ScaleSet,
+    VirtualMachine,
+    machine_key,
+)
 from azhotpatch.testing.world.operations import InstallRecord, Operation
 from azhotpatch.testing.world.regions import default_region_skus
 from azhotpatch.testing.world.state import Durations, World
@@ -66,6 +73,7 @@ __all__ = [
     "OperationRecord",
 ]
 
+SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 _TOKEN_LIFETIME = 3600.0  # wall seconds, unless the emulator sets a shorter one
 
 
@@ -135,6 +143,7 @@ class AzureRecord:
     updates: tuple[OperationRecord, ...] = ()
     assessments: tuple[OperationRecord, ...] = ()
     installs: tuple[OperationRecord, ...] = ()
+    reboots: int = 0  # restarts the machine went through (Arc: Run Command's restart script)
 
     def outcome(
         self, actions: Iterable[str] = ("enable", "assess", "install")
@@ -433,6 +442,49 @@ class Emulator:
             self.world.changed()
             return vm.id
 
+    def add_scale_set(
+        self,
+        subscription: str,
+        group: str,
+        name: str,
+        location: str,
+        *,
+        mode: str = "Flexible",
+        hotpatch: bool = True,
+        sku: str = "2025-datacenter-azure-edition",
+    ) -> str:
+        """Add a VM scale set (``mode`` Flexible or Uniform) whose model has Hotpatch on or
+        off; returns its id. A Flexible one's instances are VMs added with
+        ``scale_set=<name>``."""
+        with self.dispatcher.lock:
+            self._ensure_group(subscription, group)
+            key = machine_key(subscription, group, SCALE_SET_TYPE, name)
+            settings: dict[str, Any] = {"patchMode": "AutomaticByPlatform"}
+            if hotpatch:
+                settings["enableHotpatching"] = True
+            else:
+                settings["patchMode"] = "AutomaticByOS"
+            scale_set = ScaleSet(
+                key=key,
+                id=f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
+                f"{SCALE_SET_TYPE}/{name}",
+                subscription=subscription.lower(),
+                group=group,
+                name=name,
+                location=location.lower(),
+                mode=mode,
+                model_patch_settings=settings,
+                image={
+                    "publisher": "MicrosoftWindowsServer",
+                    "offer": "WindowsServer",
+                    "sku": sku,
+                    "version": "latest",
+                },
+            )
+            self.world.scale_sets[key] = scale_set
+            self.world.changed()
+            return scale_set.id
+
     def add_arc(self, spec: ArcSpec | None = None, **fields: Any) -> str:
         """Add an Arc-enabled server; returns its resource id."""
         arc_spec = replace(spec, **fields) if spec else ArcSpec(**fields)
@@ -526,6 +578,14 @@ class Emulator:
         with self.dispatcher.lock:
             return {k: list(v) for k, v in self.world.install_requests.items()}
 
+    def reboots(self) -> dict[str, int]:
+        """Restarts per Arc machine that has had any (lower-cased id -> count)."""
+        with self.dispatcher.lock:
+            self.world.settle()
+            return {
+                k: len(m.hardware.boots) for k, m in self.world.arcs.items() if m.hardware.boots
+            }
+
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
         after a stormy run over the same world."""
@@ -594,6 +654,7 @@ class Emulator:
                 ),
                 assessments=tuple(_result(op) for op in operations if op.kind == "assessPatches"),
                 installs=tuple(_result(op) for op in operations if op.kind == "installPatches"),
+                reboots=len(machine.hardware.boots) if isinstance(machine, ArcMachine) else 0,
             )
 
     def truth(self) -> dict[str, MachineTruth]:
@@ -609,6 +670,8 @@ class Emulator:
             return asdict(self.stats())
         if (method, path) == ("GET", "installs"):
             return {k: [asdict(r) for r in v] for k, v in self.install_history().items()}
+        if (method, path) == ("GET", "reboots"):
+            return self.reboots()
         if (method, path) == ("GET", "requests"):
             offset = int(payload.get("offset", 0))
             return [asdict(r) for r in self.requests()[offset:]]
@@ -748,8 +811,19 @@ def _vm_document(spec: VmSpec) -> dict[str, Any]:
                 "securityType": "TrustedLaunch",
                 "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
             },
+            **_scale_set_member(spec),
         },
     }
+
+
+def _scale_set_member(spec: VmSpec) -> dict[str, Any]:
+    if not spec.scale_set:
+        return {}
+    scale_set = (
+        f"/subscriptions/{spec.subscription}/resourceGroups/{spec.group}/providers/"
+        f"{SCALE_SET_TYPE}/{spec.scale_set}"
+    )
+    return {"virtualMachineScaleSet": {"id": scale_set}}
 
 
 def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
@@ -782,6 +856,18 @@ def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
         created=world.clock.now(),
         enable_hotpatching=spec.enable_hotpatching,
         hotpatch_status=spec.hotpatch_status,
+        hardware=Hardware(
+            uefi=spec.uefi,
+            secure_boot=spec.secure_boot,
+            virtualization=spec.virtualization,
+            architecture=spec.architecture,
+            vbs_configured=spec.vbs_running,
+            chpe_restricted=not spec.chpe_on,
+            chpe_off=not spec.chpe_on,
+        ),
+        arc_kind=spec.arc_kind,
+        parent_cluster=spec.parent_cluster,
+        local_image=spec.local_image,
     )
     if spec.licensed or spec.license_disabled:
         now = world.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -89,6 +89,9 @@ class MachineTruth:
     patch: str
     note: str = ""
     inventory_blockers: frozenset[str] | None = None
+    # what a Run Command remediation finds: the fixes ("vbs", "vbs+chpe") or the rule that
+    # blocks it (e.g. "ArcNoSecureBoot"); empty for a machine with nothing to remediate
+    remediation: str = ""
 
     @property
     def eligible(self) -> bool:
@@ -107,6 +110,21 @@ class MachineTruth:
         if "failed" in (self.enable, self.patch):
             return "failed"
         return "succeeded"
+
+    @property
+    def remediable(self) -> bool:
+        return self.remediation in _FIXABLE
+
+    @property
+    def remediated_run_outcome(self) -> str:
+        """What ``run(remediate=True, reboot=...)`` must conclude once the restart may
+        happen: machines a script can fix succeed, those it cannot are skipped."""
+        if self.remediation:
+            return "succeeded" if self.remediable else "skipped"
+        return self.full_run_outcome
+
+
+_FIXABLE = ("vbs", "vbs+chpe")
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,7 @@ class VmSpec:
     agent_ready: bool = True
     months_behind: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    scale_set: str | None = None  # a Flexible scale set (in the same group) it belongs to
 
     @property
     def id(self) -> str:
@@ -158,6 +177,16 @@ class ArcSpec:
     license_disabled: bool = False
     months_behind: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    # what only the machine knows (Run Command measures it): firmware, processor, CHPE
+    uefi: bool = True
+    secure_boot: bool = True
+    virtualization: bool = True
+    architecture: str = "x64"
+    chpe_on: bool = False
+    # Azure Local: kind "HCI", the cluster, and the SKU of its VM instance's image
+    arc_kind: str | None = None
+    parent_cluster: str | None = None
+    local_image: str | None = None
 
     @property
     def id(self) -> str:
@@ -385,20 +414,35 @@ def _arc(
             arc.id, "arc", frozenset({"ArcDisconnected"}), "skipped", "skipped", "disconnected"
         )
     if roll < 0.25:
+        hardware, remediation = _hidden_hardware(spec.seed, base["name"])
         arc = ArcSpec(
             **base,
+            **hardware,
             vbs_running=False,
             enable_hotpatching=True,
             hotpatch_status="ActionRequired",
             licensed=True,
         )
         return arc, MachineTruth(
-            arc.id, "arc", frozenset({"ArcVbsOff"}), "skipped", "skipped", "VBS off, reported"
+            arc.id,
+            "arc",
+            frozenset({"ArcVbsOff"}),
+            "skipped",
+            "skipped",
+            "VBS off, reported",
+            remediation=remediation,
         )
     if roll < 0.32:
-        arc = ArcSpec(**base, vbs_running=False)
+        hardware, remediation = _hidden_hardware(spec.seed, base["name"])
+        arc = ArcSpec(**base, **hardware, vbs_running=False)
         return arc, MachineTruth(
-            arc.id, "arc", frozenset(), "failed", "skipped", "VBS off, found at enrollment"
+            arc.id,
+            "arc",
+            frozenset(),
+            "failed",
+            "skipped",
+            "VBS off, found at enrollment",
+            remediation=remediation,
         )
     if roll < 0.45:
         arc = ArcSpec(**base, enable_hotpatching=True, hotpatch_status="Enabled", licensed=True)
@@ -407,3 +451,16 @@ def _arc(
         )
     arc = ArcSpec(**base)
     return arc, MachineTruth(arc.id, "arc", frozenset(), "succeeded", "succeeded")
+
+
+def _hidden_hardware(seed: int, name: str) -> tuple[dict[str, Any], str]:
+    """Firmware and processor of an Arc machine whose VBS is off, and what a remediation
+    will find: a third lack Secure Boot (no script fixes that), a quarter are Arm64 with CHPE
+    on (two fixes), the rest only need VBS turned on. Drawn from the machine's name, not the
+    fleet's random stream, so the rest of the fleet is the same as before these facts."""
+    roll = random.Random(f"{seed}/hardware/{name}").random()
+    if roll < 0.3:
+        return {"secure_boot": False}, "ArcNoSecureBoot"
+    if roll < 0.55:
+        return {"architecture": "ARM64", "chpe_on": True}, "vbs+chpe"
+    return {}, "vbs"

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ def emulator_process(
     time_scale: float = 60.0,
     durations: Mapping[str, float] | None = None,
     request_log: bool = True,
+    start: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Serve an emulator with a fresh generated ``fleet`` on an ephemeral port; yields the
     JSON it prints (endpoint, CA bundle path, subscriptions, time scale, operation lengths)
@@ -33,6 +35,8 @@ def emulator_process(
         command += ["--durations", ",".join(f"{k}={v:g}" for k, v in durations.items())]
     if not request_log:
         command.append("--no-request-log")
+    if start is not None:
+        command += ["--start", start.isoformat()]
     # our own interpreter running our own module, with arguments we built
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
     try:

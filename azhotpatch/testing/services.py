@@ -30,6 +30,9 @@ from azhotpatch.testing.msgraph.front import GraphRoute
 from azhotpatch.testing.msgraph.models import IntuneBackend
 from azhotpatch.testing.msgraph.responses import IntuneResponses
 from azhotpatch.testing.msgraph.routes import ROUTES as INTUNE_ROUTES
+from azhotpatch.testing.stackhci.models import StackHciBackend
+from azhotpatch.testing.stackhci.responses import StackHciResponses
+from azhotpatch.testing.stackhci.routes import ROUTES as STACKHCI_ROUTES
 from azhotpatch.testing.world.state import World
 
 
@@ -43,6 +46,7 @@ class Services:
     maintenance: MaintenanceBackend
     graph: GraphBackend
     intune: IntuneBackend  # behind Microsoft Graph's own front door, not ARM's
+    stackhci: StackHciBackend
 
     @classmethod
     def over(cls, world: World) -> Services:
@@ -63,7 +67,15 @@ class Services:
             },
         )
         intune = IntuneBackend(world.clock, seed=world.seed)
-        return cls(compute, hybrid, FeaturesBackend(world), maintenance, graph, intune)
+        return cls(
+            compute,
+            hybrid,
+            FeaturesBackend(world),
+            maintenance,
+            graph,
+            intune,
+            StackHciBackend(world),
+        )
 
     def routes(self) -> list[Route]:
         """Every route table, bound to the service that answers it (the order in which the
@@ -74,6 +86,7 @@ class Services:
             *bind(FEATURES_ROUTES, FeaturesResponses(self.features)),
             *bind(MAINTENANCE_ROUTES, maintenance_responses.MaintenanceResponses(self.maintenance)),
             *bind(GRAPH_ROUTES, GraphResponses(self.graph)),
+            *bind(STACKHCI_ROUTES, StackHciResponses(self.stackhci)),
         ]
 
     def graph_routes(self) -> list[GraphRoute]:

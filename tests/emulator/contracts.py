@@ -24,9 +24,17 @@ from importlib import import_module
 from typing import Any
 
 from azure.mgmt.compute import models as compute
-from azure.mgmt.compute.operations import VirtualMachineImagesOperations, VirtualMachinesOperations
+from azure.mgmt.compute.operations import (
+    VirtualMachineImagesOperations,
+    VirtualMachineScaleSetsOperations,
+    VirtualMachinesOperations,
+)
 from azure.mgmt.hybridcompute import models as hybrid
-from azure.mgmt.hybridcompute.operations import LicenseProfilesOperations, MachinesOperations
+from azure.mgmt.hybridcompute.operations import (
+    LicenseProfilesOperations,
+    MachineRunCommandsOperations,
+    MachinesOperations,
+)
 from azure.mgmt.maintenance import models as maintenance
 from azure.mgmt.maintenance.operations import (
     ConfigurationAssignmentsForSubscriptionsOperations,
@@ -38,7 +46,7 @@ from azure.mgmt.maintenance.operations import (
 from azure.mgmt.resource.features import models as features
 from azure.mgmt.resource.features.operations import FeaturesOperations
 from azure.mgmt.resource.resources import models as resources
-from azure.mgmt.resource.resources.operations import ProvidersOperations
+from azure.mgmt.resource.resources.operations import ProvidersOperations, ResourcesOperations
 from azure.mgmt.resourcegraph import models as graph
 from azure.mgmt.resourcegraph.operations._resource_graph_client_operations import (
     _ResourceGraphClientOperationsMixin as ResourceGraphOperations,
@@ -46,7 +54,7 @@ from azure.mgmt.resourcegraph.operations._resource_graph_client_operations impor
 
 from azhotpatch.testing.arm.dispatch import ServedBody
 
-from .sdk_schema import Deviation, Field, Shape, check, model, obj
+from .sdk_schema import Deviation, Field, Shape, check, fields_of, model, obj
 
 _ACCEPTED = re.compile(r"status_code not in \[([0-9, ]+)\]")
 _ERROR_MODEL = re.compile(r"failsafe_deserialize\(\s*_models\.(\w+)")
@@ -168,6 +176,29 @@ def _arc_patch_operation(served: ServedBody) -> Shape | None:
 _VM = VirtualMachinesOperations
 _ARC = MachinesOperations
 _LICENSE = LicenseProfilesOperations
+
+
+def _azure_local() -> Shape:
+    """An Azure Local resource as the generic read returns it: a GenericResource (its
+    properties untyped), except that Azure Local resources live in a custom location, an
+    extended location type Microsoft.Resources' enum does not list (only EdgeZone) but the
+    AzureStackHCI types declare (Azure/bicep-types-az, generated/azurestackhci:
+    ExtendedLocation.type 'CustomLocation')."""
+    custom_location = obj(
+        {
+            "type": Field(
+                Shape("enum", values=frozenset({"customlocation"}), name="ExtendedLocationTypes")
+            ),
+            "name": Field(Shape("string")),
+        },
+        "ExtendedLocation (AzureStackHCI)",
+    )
+    generic = dict(fields_of(resources.GenericResource))
+    generic["extendedLocation"] = Field(custom_location)
+    return obj(generic, "GenericResource (Azure Local)")
+
+
+_RUN_COMMAND = MachineRunCommandsOperations
 _MC = MaintenanceConfigurationsOperations
 _CA = ConfigurationAssignmentsOperations
 _CAS = ConfigurationAssignmentsForSubscriptionsOperations
@@ -189,6 +220,7 @@ CONTRACTS: Mapping[str, Contract] = {
         bodiless=[202],
     ),
     "vm.list": sdk(_VM.list, page_of(compute.VirtualMachine)),
+    "vmss.get": sdk(VirtualMachineScaleSetsOperations.get, model(compute.VirtualMachineScaleSet)),
     "vm.listAll": sdk(_VM.list_all, page_of(compute.VirtualMachine)),
     "compute.operation": polling([200, 202], _compute_operation, compute.CloudError),
     "images.listSkus": sdk(
@@ -214,6 +246,16 @@ CONTRACTS: Mapping[str, Contract] = {
     "arc.license.delete": sdk(_LICENSE._delete_initial, None),
     "arc.operationStatus": polling([200], _arc_operation_status, hybrid.ErrorResponse),
     "arc.operationResults": polling([200, 202, 204], _arc_operation_result, hybrid.ErrorResponse),
+    "arc.runCommand.put": sdk(
+        _RUN_COMMAND._create_or_update_initial, model(hybrid.MachineRunCommand)
+    ),
+    "arc.runCommand.get": sdk(_RUN_COMMAND.get, model(hybrid.MachineRunCommand)),
+    "arc.runCommand.list": sdk(_RUN_COMMAND.list, page_of(hybrid.MachineRunCommand)),
+    "arc.runCommand.delete": sdk(_RUN_COMMAND._delete_initial, None),
+    # Microsoft.AzureStackHCI: no package of it is a dependency; the library reads an Azure
+    # Local VM's instance and image with Resource Manager's generic read (see _azure_local)
+    "hci.instance.get": sdk(ResourcesOperations.get_by_id, _azure_local()),
+    "hci.image.get": sdk(ResourcesOperations.get_by_id, _azure_local()),
     # Microsoft.Features and Microsoft.Resources
     "features.get": sdk(FeaturesOperations.get, model(features.FeatureResult)),
     "features.register": sdk(FeaturesOperations.register, model(features.FeatureResult)),

@@ -76,6 +76,7 @@ def serve_a_full_run() -> list[ServedBody]:
             _library_run(emu, client, sub)
             _fault_paths(emu, client, sub)
             _estate_conditions(emu, client, sub)
+            _rest_of_the_estate(emu, client, sub)
         _sdk_calls(emu, sub, served)
     with Emulator(seed=5, limits=_two_of_each(), start=START) as emu:
         throttled = emu.dispatcher.keep_bodies()
@@ -171,6 +172,29 @@ def _estate_conditions(emu: Emulator, client: Hotpatch, sub: str) -> None:
     _attempt(lambda: expired.virtual_machines.get("rg-estate", "vm-e0"))
 
 
+def _rest_of_the_estate(emu: Emulator, client: Hotpatch, sub: str) -> None:
+    """An Arc server remediated through Run Command (VBS off: measured, fixed, restarted), an
+    Azure Local VM and a Flexible scale set's VM, checked."""
+    where = {"subscription": sub, "group": "rg-rest", "location": "westeurope"}
+    emu.add_subscription(sub, groups=["rg-rest"])
+    emu.add_scale_set(sub, "rg-rest", "flex", "westeurope", hotpatch=True)
+    cluster = (
+        f"/subscriptions/{sub}/resourceGroups/rg-rest/providers/Microsoft.AzureStackHCI/clusters/c1"
+    )
+    fixable = emu.add_arc(ArcSpec(name="arc-vbs", vbs_running=False, **where))
+    local = ArcSpec(
+        name="local-vm",
+        arc_kind="HCI",
+        parent_cluster=cluster,
+        local_image="2025-datacenter-azure-edition",
+        os_sku="Windows Server 2025 Datacenter: Azure Edition",
+        **where,
+    )
+    client.remediate(fixable, fix=True, reboot="now")
+    client.check(emu.add_arc(local))
+    client.check(emu.add_vm(VmSpec(name="flex_1", scale_set="flex", **where)))
+
+
 # --- through the SDK clients -------------------------------------------------------------------
 
 
@@ -196,6 +220,8 @@ def _sdk_calls(emu: Emulator, sub: str, served: list[ServedBody]) -> None:
     hybrid.license_profiles.begin_update(group, "arc-new", DISABLE).result()
     list(hybrid.license_profiles.list(group, "arc-new"))
     hybrid.license_profiles.begin_delete(group, "arc-new").result()
+    list(hybrid.machine_run_commands.list("rg-rest", "arc-vbs"))
+    hybrid.machine_run_commands.begin_delete("rg-rest", "arc-vbs", "azhotpatch-measure").result()
     _registrations(emu, sub)
     _maintenance(emu, sub)
 

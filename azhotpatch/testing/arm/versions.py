@@ -73,6 +73,12 @@ API_VERSIONS = {
     "Microsoft.ResourceGraph": ApiVersions(
         "Microsoft.ResourceGraph", "2018-09-01", "2024-04-01", resource_type="resources"
     ),
+    "Microsoft.AzureStackHCI": ApiVersions(
+        "Microsoft.AzureStackHCI",
+        "2020-03-01",
+        "2025-09-01",
+        resource_type="virtualMachineInstances",
+    ),
     "Microsoft.Maintenance": ApiVersions(
         "Microsoft.Maintenance",
         "2018-06-01",

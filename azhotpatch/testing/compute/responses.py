@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from azhotpatch.testing.arm.errors import not_found
 from azhotpatch.testing.arm.exchange import Request, Response, iso
 from azhotpatch.testing.arm.paging import page
 from azhotpatch.testing.compute.models import ComputeBackend, patch_error
-from azhotpatch.testing.world.machines import VM_TYPE, VirtualMachine
+from azhotpatch.testing.world.machines import VM_TYPE, ScaleSet, VirtualMachine, machine_key
 from azhotpatch.testing.world.operations import Operation
 from azhotpatch.testing.world.state import World
 
@@ -55,6 +56,15 @@ class ComputeResponses:
 
     def _page(self, request: Request, vms: list[VirtualMachine]) -> Response:
         return page(request, vms, lambda vm: render_vm(self.world, vm), self.world.page_size)
+
+    def scale_set(self, request: Request) -> Response:
+        p = request.params
+        key = machine_key(p["sub"], p["group"], SCALE_SET_TYPE, p["scaleSet"])
+        found = self.world.scale_sets.get(key)
+        if found is None:
+            self.world.require_group(p["sub"], p["group"])
+            raise not_found(SCALE_SET_TYPE, p["scaleSet"], p["group"])
+        return Response(200, render_scale_set(found))
 
     def list_skus(self, request: Request) -> Response:
         p = request.params
@@ -292,3 +302,40 @@ def operation_status(world: World, op: Operation) -> dict[str, Any]:
 
 def _failed_result(op: Operation) -> dict[str, Any]:
     return {"status": op.status, "error": op.error}
+
+
+SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+
+
+def render_scale_set(scale_set: ScaleSet) -> dict[str, Any]:
+    """A scale set as ``VirtualMachineScaleSet``: its mode and its model's patch settings."""
+    profile: dict[str, Any] = {
+        "osProfile": {
+            "computerNamePrefix": scale_set.name[:9],
+            "adminUsername": "azureuser",
+            "windowsConfiguration": {
+                "provisionVMAgent": True,
+                "enableAutomaticUpdates": True,
+                "patchSettings": dict(scale_set.model_patch_settings),
+            },
+        },
+        "storageProfile": {"imageReference": dict(scale_set.image)},
+    }
+    properties: dict[str, Any] = {
+        "orchestrationMode": scale_set.mode,
+        "provisioningState": "Succeeded",
+        "uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, scale_set.key)),
+        "virtualMachineProfile": profile,
+    }
+    if scale_set.mode.lower() == "flexible":
+        properties["platformFaultDomainCount"] = 1
+    else:
+        properties["upgradePolicy"] = {"mode": "Manual"}
+    return {
+        "id": scale_set.id,
+        "name": scale_set.name,
+        "type": SCALE_SET_TYPE,
+        "location": scale_set.location,
+        "sku": {"name": "Standard_D4s_v3", "tier": "Standard", "capacity": 2},
+        "properties": properties,
+    }

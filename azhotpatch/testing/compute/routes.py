@@ -16,6 +16,10 @@ from azhotpatch.testing.world.machines import VM_TYPE
 PROVIDER = "Microsoft.Compute"
 _VMS = "/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines"
 _VM = _VMS + "/{name}"
+_SCALE_SET = (
+    "/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/"
+    "virtualMachineScaleSets/{scaleSet}"
+)
 _LOCATION = "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{location}"
 _SKUS = _LOCATION + "/publishers/{publisher}/artifacttypes/vmimage/offers/{offer}/skus"
 
@@ -56,6 +60,8 @@ ROUTES: tuple[Endpoint[ComputeResponses], ...] = (
              f"{VM_TYPE}/assessPatches/action", machine_write=True, throttle=_PATCH),
     Endpoint("vm.installPatches", "POST", f"{_VM}/installPatches", _R.install, PROVIDER,
              f"{VM_TYPE}/installPatches/action", machine_write=True, throttle=_PATCH),
+    Endpoint("vmss.get", "GET", _SCALE_SET, _R.scale_set, PROVIDER,
+             "Microsoft.Compute/virtualMachineScaleSets/read"),
     Endpoint("vm.list", "GET", _VMS, _R.list_group, PROVIDER, f"{VM_TYPE}/read", throttle=_LIST),
     Endpoint("vm.listAll", "GET", f"/subscriptions/{{sub}}/providers/{VM_TYPE}", _R.list_all,
              PROVIDER, f"{VM_TYPE}/read", throttle=_LIST),

@@ -16,6 +16,7 @@ from typing import Any
 
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
+from azhotpatch.testing.hybrid.runcommands import RunCommands
 from azhotpatch.testing.patching.installs import install_result, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
 from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine
@@ -50,6 +51,7 @@ class HybridBackend:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.run_commands = RunCommands(world, on_boot=self._booted)
 
     # --- machines -------------------------------------------------------------------------
 
@@ -104,8 +106,16 @@ class HybridBackend:
         elif machine.status != "Connected" or not machine.licensed_for_hotpatch:
             return
         else:
-            machine.hotpatch_status = "Enabled" if machine.vbs_running else "ActionRequired"
+            ready = machine.vbs_running and machine.hardware.chpe_off
+            machine.hotpatch_status = "Enabled" if ready else "ActionRequired"
         self.world.changed()
+
+    def _booted(self, machine: ArcMachine) -> None:
+        """After a restart the agent evaluates Hotpatch again (model): VBS or CHPE may have
+        changed with it."""
+        if machine.enable_hotpatching:
+            machine.hotpatch_status = "PendingEvaluation"
+            self._schedule_evaluation(machine)
 
     # --- license profile ------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 from azhotpatch.testing.arm.exchange import Request, Response, iso, retry_after
 from azhotpatch.testing.arm.paging import page
 from azhotpatch.testing.hybrid.models import LICENSE_TYPE, HybridBackend
+from azhotpatch.testing.hybrid.runcommands import render_run_command
 from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine
 from azhotpatch.testing.world.operations import Operation
 from azhotpatch.testing.world.state import World
@@ -107,7 +108,12 @@ class HybridResponses:
             machine = self.world.arcs.get(op.target)
             if op.status == "Failed":
                 body["error"] = op.error
-            elif machine is not None and machine.license is not None and not op.bare:
+            elif (
+                op.kind == "licenseProfile"
+                and machine is not None
+                and machine.license is not None
+                and not op.bare
+            ):
                 body["properties"] = render_license(machine)
         return Response(200, body)
 
@@ -121,6 +127,35 @@ class HybridResponses:
         if machine is None or machine.license is None:
             return Response(204)
         return Response(200, render_license(machine))
+
+    # --- run commands ---------------------------------------------------------------------
+
+    def run_command_put(self, request: Request) -> Response:
+        machine = self._machine(request)
+        commands = self.backend.run_commands
+        command, created = commands.put(machine, request.params["command"], request.json_object())
+        return Response(
+            201 if created else 200,
+            render_run_command(machine, command, self.world),
+            headers=_lro_headers(request, command.operation),
+        )
+
+    def run_command_get(self, request: Request) -> Response:
+        machine = self._machine(request)
+        command = self.backend.run_commands.get(machine, request.params["command"])
+        return Response(200, render_run_command(machine, command, self.world))
+
+    def run_command_list(self, request: Request) -> Response:
+        machine = self._machine(request)
+        commands = sorted(machine.run_commands.values(), key=lambda c: c.name.lower())
+        return Response(
+            200, {"value": [render_run_command(machine, c, self.world) for c in commands]}
+        )
+
+    def run_command_delete(self, request: Request) -> Response:
+        machine = self._machine(request)
+        self.backend.run_commands.delete(machine, request.params["command"])
+        return Response(204)
 
     # --- patch operations -----------------------------------------------------------------
 
@@ -218,7 +253,7 @@ def render_arc(machine: ArcMachine) -> dict[str, Any]:
         },
         "licenseProfile": license_view,
     }
-    return {
+    document: dict[str, Any] = {
         "id": machine.id,
         "name": machine.name,
         "type": ARC_TYPE,
@@ -226,6 +261,11 @@ def render_arc(machine: ArcMachine) -> dict[str, Any]:
         "tags": dict(machine.tags),
         "properties": properties,
     }
+    if machine.arc_kind:
+        document["kind"] = machine.arc_kind
+    if machine.parent_cluster:
+        properties["parentClusterResourceId"] = machine.parent_cluster
+    return document
 
 
 def resource_graph_documents(world: World) -> Iterator[tuple[ArcMachine, dict[str, Any]]]:

@@ -12,6 +12,8 @@ PROVIDER = "Microsoft.HybridCompute"
 _MACHINES = "/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.HybridCompute/machines"
 _MACHINE = _MACHINES + "/{name}"
 _LICENSE = _MACHINE + "/licenseProfiles/{profile}"
+_RUN_COMMAND = _MACHINE + "/runCommands/{command}"
+_RUN_COMMANDS = f"{ARC_TYPE}/runCommands"
 _LOCATION = "/subscriptions/{sub}/providers/Microsoft.HybridCompute/locations/{location}"
 _LOCATIONS = "Microsoft.HybridCompute/locations"
 _R = HybridResponses
@@ -39,6 +41,14 @@ ROUTES: tuple[Endpoint[HybridResponses], ...] = (
              f"{LICENSE_TYPE}/write", machine_write=True),
     Endpoint("arc.license.delete", "DELETE", _LICENSE, _R.license_delete, PROVIDER,
              f"{LICENSE_TYPE}/delete", machine_write=True),
+    Endpoint("arc.runCommand.put", "PUT", _RUN_COMMAND, _R.run_command_put, PROVIDER,
+             f"{_RUN_COMMANDS}/write", machine_write=True),
+    Endpoint("arc.runCommand.get", "GET", _RUN_COMMAND, _R.run_command_get, PROVIDER,
+             f"{_RUN_COMMANDS}/read"),
+    Endpoint("arc.runCommand.list", "GET", f"{_MACHINE}/runCommands", _R.run_command_list,
+             PROVIDER, f"{_RUN_COMMANDS}/read"),
+    Endpoint("arc.runCommand.delete", "DELETE", _RUN_COMMAND, _R.run_command_delete, PROVIDER,
+             f"{_RUN_COMMANDS}/delete", machine_write=True),
     Endpoint("arc.operationStatus", "GET", f"{_LOCATION}/operationStatus/{{op}}",
              _R.operation_status, PROVIDER, f"{_LOCATIONS}/operationstatus/read"),
     Endpoint("arc.operationResults", "GET", f"{_LOCATION}/operationResults/{{op}}",

@@ -163,6 +163,13 @@ class ArcMachine(ResourceAddress):
     license: dict[str, Any] | None = None
     license_busy: Operation | None = None
     patches: PatchState = field(default_factory=PatchState)
+    # what only the machine knows (Run Command reads and changes it; see `hybrid.runcommands`)
+    hardware: Hardware = field(default_factory=lambda: Hardware())
+    # Azure Local: the machine's kind ("HCI") and its cluster; its VM instance's image SKU
+    arc_kind: str | None = None
+    parent_cluster: str | None = None
+    local_image: str | None = None
+    run_commands: dict[str, RunCommand] = field(default_factory=dict)
 
     @staticmethod
     def key_for(sub: str, group: str, name: str) -> str:
@@ -203,7 +210,59 @@ class ArcMachine(ResourceAddress):
 Machine = VirtualMachine | ArcMachine
 
 
+@dataclass
+class Hardware:
+    """An Arc machine's firmware, processor and registry, as Windows reports them: what the
+    measuring script reads, what the fixing scripts set, and what a restart turns into VBS
+    running (only where the firmware and processor allow it)."""
+
+    uefi: bool = True
+    secure_boot: bool = True
+    virtualization: bool = True
+    architecture: str = "x64"  # or "ARM64"
+    vbs_configured: bool = True  # DeviceGuard\EnableVirtualizationBasedSecurity = 1
+    chpe_restricted: bool = True  # HotPatchRestrictions = 1 (Arm64)
+    chpe_off: bool = True  # CHPE off since the last start
+    boots: list[float] = field(default_factory=list)  # emulated seconds of each restart
+    down_until: float | None = None  # restarting until then
+
+    @property
+    def vbs_possible(self) -> bool:
+        return self.uefi and self.secure_boot and self.virtualization
+
+    @property
+    def arm64(self) -> bool:
+        return self.architecture.upper() == "ARM64"
+
+
+@dataclass
+class RunCommand:
+    """A ``machines/runCommands`` resource: its script, and how its last execution went."""
+
+    name: str
+    script: str
+    operation: Operation
+    created: float
+    output: str = ""
+    error: str = ""
+    exit_code: int | None = None
+    state: str = "Pending"  # executionState
+    started: float | None = None
+    ended: float | None = None
+
+
 def machine_key(sub: str, group: str, resource_type: str, name: str) -> str:
     """How the world files a machine: its resource id, lower-cased (ARM ids are
     case-insensitive)."""
     return f"/subscriptions/{sub}/resourcegroups/{group}/providers/{resource_type}/{name}".lower()
+
+
+@dataclass
+class ScaleSet(ResourceAddress):
+    """A VM scale set: its orchestration mode and the patch settings of its model (what the
+    instances it creates next get). A Flexible one's instances are ordinary VMs that name it
+    in ``properties.virtualMachineScaleSet``."""
+
+    mode: str = "Flexible"  # or "Uniform"
+    model_patch_settings: dict[str, Any] = field(default_factory=dict)
+    image: dict[str, Any] = field(default_factory=dict)

@@ -33,6 +33,7 @@ from azhotpatch.testing.world.machines import (
     VM_TYPE,
     ArcMachine,
     Machine,
+    ScaleSet,
     VirtualMachine,
     machine_key,
 )
@@ -54,6 +55,8 @@ class Durations:
     arc_enablement: float = 300.0
     feature_registration: float = 300.0
     provider_registration: float = 60.0
+    run_command: float = 20.0
+    restart: float = 120.0
 
 
 class World:
@@ -90,6 +93,7 @@ class World:
         self.subscriptions: dict[str, Subscription] = {}
         self.vms: dict[str, VirtualMachine] = {}
         self.arcs: dict[str, ArcMachine] = {}
+        self.scale_sets: dict[str, ScaleSet] = {}
         self.operations: dict[str, Operation] = {}
         self.install_requests: dict[str, list[InstallRecord]] = defaultdict(list)
         self._op_counts: dict[tuple[str, str], int] = defaultdict(int)
