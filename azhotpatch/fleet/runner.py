@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from azhotpatch._azure.session import Arrival, Session
+from azhotpatch._azure.session import Arrival, Session, Traffic
 from azhotpatch.errors import (
     HotpatchError,
     IneligibleError,
@@ -35,9 +35,10 @@ from azhotpatch.errors import (
     SubscriptionDisabledError,
 )
 from azhotpatch.fleet import collector
-from azhotpatch.fleet.journal import Journal, StepRecord
+from azhotpatch.fleet.journal import Journal, SessionRecord, StepRecord
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
+from azhotpatch.fleet.timeline import Timeline
 from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
 from azhotpatch.models import Action, Assessment, Installation, InstallOptions, OperationStatus
 
@@ -46,6 +47,8 @@ __all__ = ["ProgressEvent", "RunOptions", "run"]
 # Our codes for outcomes no exception carries (docs/troubleshooting.md lists every code).
 MACHINE_GONE = "MachineGone"
 PATCHES_FAILED = "PatchesFailed"
+# How often, at most, the journal's record of the run (its traffic, its session) is written.
+RECORD_EVERY = 1.0  # seconds
 # ARM's codes for a machine that is not there (any more).
 _GONE = (
     "ResourceNotFound",
@@ -99,28 +102,84 @@ class _Runner:
         self.slots = asyncio.Semaphore(options.concurrency) if options.concurrency else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = 0
+        # the run's record: when each machine ended (this run's own machines; not those a
+        # resumed run found concluded), the requests per bucket, and when it was last written
+        self.began = time.time()
+        self.fresh: set[str] = set()
+        self.finished: dict[str, float] = {}
+        self.traffic: Traffic | None = None
+        self.recorded = 0.0
+        metrics = session.metrics
+        self.before = (metrics.requests, metrics.throttled, metrics.transport_errors)
 
     # --- the run ------------------------------------------------------------------------------
 
     async def run(self) -> Report:
         started = time.monotonic()
-        metrics = self.session.metrics
-        before = (metrics.requests, metrics.throttled, metrics.transport_errors)
         try:
-            with collector.tuned_for_a_run(self.options.tune_collector):
+            with (
+                self.session.recording() as self.traffic,
+                collector.tuned_for_a_run(self.options.tune_collector),
+            ):
                 await self._prepare()
                 await self._all()
         finally:
+            self._write_record()
             await self.kinds.close()
+        requests, throttled, transport_errors = self._sent()
         return Report(
             actions=tuple(a.value for a in self.plan.actions),
             machines=tuple(self.results[i.resource] for i in self.plan.items),
             elapsed=time.monotonic() - started,
-            requests=metrics.requests - before[0],
-            throttled=metrics.throttled - before[1],
-            transport_errors=metrics.transport_errors - before[2],
+            requests=requests,
+            throttled=throttled,
+            transport_errors=transport_errors,
             resumed=bool(self.journal and self.journal.resumed),
             calendar=self.plan.calendar_note,
+            timeline=self._timeline(),
+        )
+
+    def _sent(self) -> tuple[int, int, int]:
+        """(requests, 429s, transport errors) since the run began."""
+        metrics = self.session.metrics
+        requests, throttled, transport_errors = self.before
+        return (
+            metrics.requests - requests,
+            metrics.throttled - throttled,
+            metrics.transport_errors - transport_errors,
+        )
+
+    def _timeline(self) -> Timeline:
+        traffic = self.traffic
+        assert traffic is not None
+        return Timeline(
+            sessions=((self.began, time.time()),),
+            finished=dict(self.finished),
+            traffic=tuple(traffic.rows()),
+            ceilings=dict(traffic.ceilings),
+            time_scale=self.session.settings.time_scale,
+            today=self.plan.today,
+        )
+
+    def _write_record(self) -> None:
+        """Bring the journal's record of the run up to date: the requests per bucket since
+        it was last written, and this session's counts and end so far."""
+        self.recorded = time.monotonic()
+        if self.journal is None or self.traffic is None:
+            return
+        self.journal.add_traffic(self.traffic.drain(), self.traffic.ceilings)
+        requests, throttled, transport_errors = self._sent()
+        self.journal.session(
+            SessionRecord(
+                started=self.began,
+                ended=time.time(),
+                requests=requests,
+                throttled=throttled,
+                transport_errors=transport_errors,
+                time_scale=self.session.settings.time_scale,
+                calendar=self.plan.calendar_note,
+                today=self.plan.today.isoformat(),
+            )
         )
 
     async def _all(self) -> None:
@@ -181,6 +240,13 @@ class _Runner:
         self.kinds.of(item.machine.id).forget(item.machine.id)
         self.results[item.resource] = result
         self.done += 1
+        fresh = item.resource in self.fresh
+        if fresh:
+            self.finished[item.resource.lower()] = time.time()
+        if self.journal is not None:
+            self.journal.ended(result, time.time(), replace=fresh)
+            if time.monotonic() - self.recorded >= RECORD_EVERY:
+                self._write_record()
         if self.progress is not None:
             self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
 
@@ -200,7 +266,10 @@ class _Runner:
 
     async def _prepare(self) -> None:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
-        history, in a few batched queries)."""
+        history, in a few batched queries); the journal learns which machines the run is to
+        take."""
+        if self.journal is not None:
+            self.journal.planned((i.resource, i.machine.kind.value) for i in self.plan.items)
         for kind in self.kinds:
             machines = [i.machine.id for i in self.plan.to_run if i.machine.kind is kind.kind]
             if machines:
@@ -213,15 +282,16 @@ class _Runner:
         if item.skip is not None:
             if self._begun_before(item):
                 return self._resumed_but_now_ineligible(item)
+            self.fresh.add(item.resource)
             return MachineResult(
-                item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, item.skip.message
+                item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, str(item.skip)
             )
         steps: list[StepResult] = []
         for action in item.steps:
             self.session.prioritize(self._priority(item, action))
             prior = self.journal.step(item.resource, action.value) if self.journal else None
             step = (
-                _from_journal(prior)
+                prior.as_step()
                 if prior and prior.done and not self._retried(prior)
                 else await self._step(item, action, prior)
             )
@@ -253,7 +323,7 @@ class _Runner:
             record = self.journal.step(item.resource, action.value)
             if record is None or not record.done:
                 break
-            steps.append(_from_journal(record))
+            steps.append(record.as_step())
             if record.outcome != Outcome.SUCCEEDED.value:
                 return MachineResult.of_steps(item.resource, kind, tuple(steps))
         if len(steps) == len(self.plan.actions):
@@ -264,6 +334,7 @@ class _Runner:
 
     async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
         started = time.monotonic()
+        self.fresh.add(item.resource)
         if self.journal is not None:
             if prior is not None and prior.done:
                 self.journal.reopened(item.resource, action.value)
@@ -497,20 +568,6 @@ def _judge(result: Assessment | Installation) -> dict[str, Any]:
         "agent and Windows Update logs",
         detail,
         azure_code=error.code if error else None,
-    )
-
-
-def _from_journal(record: StepRecord) -> StepResult:
-    seconds = record.finished - record.started if record.finished and record.started else None
-    return StepResult(
-        record.action,
-        Outcome(record.outcome),
-        record.code,
-        record.message,
-        record.detail,
-        seconds,
-        record.azure_code,
-        record.request_id,
     )
 
 
