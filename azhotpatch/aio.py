@@ -24,6 +24,7 @@ from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
 from azhotpatch.fleet import scheduling as fleet_scheduling
@@ -493,6 +494,7 @@ class Hotpatch:
         on_plan: Callable[[Plan], None] | None = None,
         deadline: Seconds = None,
         tune_collector: bool = True,
+        report_html: str | Path | None = None,
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``machines``, or the inventory filter in
@@ -506,7 +508,9 @@ class Hotpatch:
         Machines are let in as fast as their subscriptions' buckets can serve them;
         ``concurrency`` caps how many are in flight at once on top of that. For the run's
         length Python's garbage collector runs less often (``tune_collector=False`` leaves it
-        alone; see `azhotpatch.fleet.collector`)."""
+        alone; see `azhotpatch.fleet.collector`). ``report_html`` names a file to write the
+        report to as one self-contained HTML page (from the journal, when there is one, so
+        that a resumed run's page tells the whole run; see `azhotpatch.fleet.report_html`)."""
         _machines_or_filter(plan if plan is not None else machines, scope)
         if plan is not None and machines is not None:
             raise InvalidArgumentError(
@@ -524,6 +528,11 @@ class Hotpatch:
             )
         limit = _seconds(deadline, "deadline")
         journal_file = None if journal is None else validation.journal_path(journal)
+        html_file = (
+            None
+            if report_html is None
+            else validation.output_file(report_html, "report_html", "report.html")
+        )
         chosen_install = install or (plan.install if plan else None) or InstallOptions()
         identity = RunIdentity.of(
             plan.scope if plan and plan.scope else self._scope_of(machines, scope),
@@ -543,10 +552,13 @@ class Hotpatch:
                 deadline=limit,
                 tune_collector=tune_collector,
             )
-            return await fleet_runner.run(self._session, chosen, options, progress)
+            report = await fleet_runner.run(self._session, chosen, options, progress)
         finally:
             if opened is not None:
                 opened.close()
+        if html_file is not None:
+            fleet_history.write_html(report, html_file, journal_file)
+        return report
 
     # --- Update Manager schedules -------------------------------------------------------------
 

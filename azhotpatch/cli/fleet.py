@@ -13,6 +13,7 @@ from azhotpatch import validation
 from azhotpatch.cli.connect import Connection, connect, emulated
 from azhotpatch.cli.options import (
     CONCURRENCY,
+    HTML,
     IDS,
     JOURNAL,
     NO_FILTER,
@@ -56,6 +57,7 @@ def run_fleet(
     concurrency: int | None,
     install: InstallOptions | None = None,
     retry_failed: bool = False,
+    html: str | None = None,
 ) -> Report:
     """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
     run plans itself, so that a journal is checked against what is asked before the plan's
@@ -87,6 +89,7 @@ def run_fleet(
             journal=journal,
             retry_failed=retry_failed,
             concurrency=concurrency,
+            report_html=html,
             on_plan=planned,
             progress=lambda event: progress.update(task, completed=event.done),
             **chosen.keywords(connection.subscriptions),
@@ -141,6 +144,7 @@ def run(
             "step that failed, reading Azure's state first",
         ),
     ] = False,
+    html: HTML = None,
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
     """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
@@ -148,6 +152,8 @@ def run(
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     run_options(journal, concurrency)
+    if html is not None:
+        validation.output_file(html, "--html", "report.html")
     if retry_failed and journal is None:
         raise InvalidArgumentError(
             "--retry-failed",
@@ -163,6 +169,7 @@ def run(
             journal=journal,
             concurrency=concurrency,
             retry_failed=retry_failed,
+            html=html,
         )
     finish(chosen_settings, report)
 
