@@ -37,7 +37,7 @@ __all__ = ["render", "write"]
 
 UNFINISHED = "unfinished"
 DISPLAY_BINS = 120  # points per timeline chart
-CHARTED_BUCKETS = 4  # the busiest buckets drawn (and any that answered 429)
+CHARTED_BUCKETS = 4  # buckets drawn: up to this many that answered 429, and the busiest
 LISTED_BUCKETS = 40
 
 
@@ -315,9 +315,11 @@ def _bucket_series(timeline: Timeline, clock: _Clock) -> list[_Bucket]:
 
 
 def _charted(buckets: Sequence[_Bucket]) -> list[_Bucket]:
-    refused = [b for b in buckets if b.throttled]
-    rest = [b for b in buckets if not b.throttled]
-    return [*refused, *rest][: max(CHARTED_BUCKETS, len(refused))]
+    """The buckets drawn: those that answered the most 429s, and the busiest of the rest
+    (the table lists them all)."""
+    refused = [b for b in buckets if b.throttled][:CHARTED_BUCKETS]
+    rest = [b for b in buckets if not b.throttled][:CHARTED_BUCKETS]
+    return [*refused, *rest][: max(CHARTED_BUCKETS, len(refused) + 2)]
 
 
 def bucket_label(name: str) -> str:
@@ -431,9 +433,11 @@ COLUMNS = (
 
 
 def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
-    """The table's data: the subscriptions once, then one short row per machine."""
+    """The table's data: each subscription and each message once (machines skipped for
+    one reason mostly share their message), then one short row per machine."""
     finished = report.timeline.finished if report.timeline else {}
     subscriptions: dict[str, int] = {}
+    messages: dict[str, int] = {"": 0}
     rows: list[list[Any]] = []
     for machine in report.machines:
         subscription, group, name = _parts(machine.resource)
@@ -454,14 +458,14 @@ def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
                 machine.request_id or "",
                 round(clock(when), 1) if when is not None else None,
                 steps,
-                problem_of(machine),
+                messages.setdefault(problem_of(machine), len(messages)),
             ]
         )
     for resource in report.unfinished:
         subscription, group, name = _parts(resource)
         index = subscriptions.setdefault(subscription, len(subscriptions))
-        rows.append([name, index, group, "", UNFINISHED, "", "", "", None, "", ""])
-    return {"subscriptions": list(subscriptions), "rows": rows}
+        rows.append([name, index, group, "", UNFINISHED, "", "", "", None, "", 0])
+    return {"subscriptions": list(subscriptions), "messages": list(messages), "rows": rows}
 
 
 def _parts(resource: str) -> tuple[str, str, str]:
@@ -558,6 +562,7 @@ _SCRIPT = r"""
   keys.forEach(function (key, i) { index[key] = i; });
   var rows = data.rows;
   rows.forEach(function (row) {
+    row[10] = data.messages[row[10]];
     row.haystack = [row[0], data.subscriptions[row[1]], row[2], row[3], row[4], row[5],
                     row[6], row[7], row[10]].join(" ").toLowerCase();
   });
