@@ -20,10 +20,18 @@ class Cloud:
     resource_manager: str
     authority_host: str
     hourly_throttling: bool = False
+    # Microsoft Graph, where Intune manages Windows 11 devices (learn.microsoft.com, "National
+    # cloud deployments": graph.microsoft.us for US Government L4, microsoftgraph.chinacloudapi.cn
+    # for the cloud 21Vianet operates)
+    graph: str = "https://graph.microsoft.com"
 
     @property
     def credential_scope(self) -> str:
         return f"{self.resource_manager}/.default"
+
+    @property
+    def graph_scope(self) -> str:
+        return f"{self.graph}/.default"
 
     @property
     def limits(self) -> ThrottleLimits:
@@ -38,12 +46,14 @@ AZURE_US_GOVERNMENT = Cloud(
     "https://management.usgovcloudapi.net",
     "https://login.microsoftonline.us",
     hourly_throttling=True,
+    graph="https://graph.microsoft.us",
 )
 AZURE_CHINA = Cloud(
     "AzureChinaCloud",
     "https://management.chinacloudapi.cn",
     "https://login.chinacloudapi.cn",
     hourly_throttling=True,
+    graph="https://microsoftgraph.chinacloudapi.cn",
 )
 CLOUDS = {c.name.lower(): c for c in (AZURE_PUBLIC, AZURE_US_GOVERNMENT, AZURE_CHINA)}
 _ALIASES = {

@@ -19,6 +19,7 @@ __all__ = [
     "AzureOperationError",
     "ConflictError",
     "DeadlineExceededError",
+    "DuplicatePolicyError",
     "EndpointUnreachableError",
     "FeatureRegistrationTimeout",
     "HotpatchError",
@@ -276,3 +277,10 @@ class JournalError(HotpatchError):
     """The run journal is unreadable or belongs to a different run."""
 
     code = "Journal"
+
+
+class DuplicatePolicyError(HotpatchError):
+    """More than one Intune Windows quality update policy carries the display name a plan
+    converges: which one is meant cannot be told, so none is changed."""
+
+    code = "DuplicatePolicy"

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-__all__ = ["COMPUTE_POLICIES", "Bucket", "ThrottleLimits"]
+__all__ = ["COMPUTE_POLICIES", "Bucket", "GraphLimits", "ThrottleLimits"]
 
 
 @dataclass(frozen=True)
@@ -107,4 +107,48 @@ class ThrottleLimits:
                 for name, (sub, res) in self.compute.items()
             },
             graph_window_seconds=self.graph_window_seconds / time_scale,
+        )
+
+
+def _per_twenty_seconds(capacity: float) -> Bucket:
+    return Bucket(capacity, capacity * 3.0)
+
+
+@dataclass(frozen=True)
+class GraphLimits:
+    """Intune's documented limits on Microsoft Graph, per app (one client is one app; the
+    tenant-wide limits are shared with every other app, and their 429s are met by backing
+    off). Sources: microsoftgraph/microsoft-graph-docs-contrib ``concepts/throttling-limits.md``
+    (Intune service limits: any Intune request 1,000 per 20 s per app; the Intune update
+    service's writes, where Windows quality update policies live, 100 per 20 s per app) and
+    MicrosoftDocs/memdocs ``intune/device-management/reports/export-graph-apis.md``
+    (``exportJobs``: 100 a minute per tenant, 48 per app, 8 per user)."""
+
+    intune: Bucket = field(default_factory=lambda: _per_twenty_seconds(1000))
+    update_writes: Bucket = field(default_factory=lambda: _per_twenty_seconds(100))
+    exports: Bucket = field(default_factory=lambda: Bucket(48, 48))
+    # Graph answers some 429s with no Retry-After: back off from here, doubling, to the cap
+    backoff: float = 2.0
+    backoff_max: float = 64.0
+
+    @classmethod
+    def for_user(cls) -> GraphLimits:
+        """Signed in as a user (delegated), export jobs are limited to 8 a minute."""
+        return cls(exports=Bucket(8, 8))
+
+    def bucket(self, family: str) -> Bucket:
+        return {
+            "intune": self.intune,
+            "intune-update-writes": self.update_writes,
+            "intune-exports": self.exports,
+        }[family]
+
+    def sped_up(self, time_scale: float) -> GraphLimits:
+        return replace(
+            self,
+            intune=self.intune.sped_up(time_scale),
+            update_writes=self.update_writes.sped_up(time_scale),
+            exports=self.exports.sped_up(time_scale),
+            backoff=self.backoff / time_scale,
+            backoff_max=self.backoff_max / time_scale,
         )

@@ -98,6 +98,15 @@ class Rule(str, enum.Enum):
     SCHEDULE_NOT_HOTPATCHED = "ScheduleNotHotpatched"
     SCHEDULE_NOT_WINDOWS = "ScheduleNotWindows"
     SCHEDULE_SCOPE_BLOCKED = "ScheduleScopeBlocked"
+    # Windows 11 devices managed by Intune (azhotpatch.devices)
+    DEVICE_NOT_WINDOWS = "DeviceNotWindows"
+    DEVICE_OS_BUILD = "DeviceOsBuild"
+    DEVICE_EDITION = "DeviceEdition"
+    DEVICE_ARCHITECTURE = "DeviceArchitecture"
+    DEVICE_ARM64_PREVIEW = "DeviceArm64Preview"
+    DEVICE_VBS_OFF = "DeviceVbsOff"
+    DEVICE_VBS_UNKNOWN = "DeviceVbsUnknown"
+    DEVICE_BEHIND_BASELINE = "DeviceBehindBaseline"
 
 
 @dataclass(frozen=True)

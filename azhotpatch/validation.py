@@ -397,3 +397,14 @@ def _existing_journal(file: Path) -> None:
             f"{str(file)!r} exists and is not a run journal (not an SQLite database)",
             fix="choose a new path; an existing journal is only for resuming its own run",
         )
+
+
+def guid(value: object, argument: str, *, what: str = "Microsoft Entra group") -> str:
+    """An object id of Microsoft Graph (a group's, a device's), lower-cased."""
+    if not isinstance(value, str) or not is_guid(value.strip()):
+        raise InvalidArgumentError(
+            argument,
+            f"{value!r} is not a {what} id (a GUID)",
+            fix=f"pass the {what}'s object id, e.g. from the Entra admin center or Graph",
+        )
+    return value.strip().lower()

@@ -68,6 +68,7 @@ def test_the_notebook_executes_and_renders_its_tables() -> None:
     assert "calendar.year_plan" in rendered
     assert "plan = hotpatch.plan" in rendered
     assert "report = hotpatch.run" in rendered
+    assert "emulator.load_devices" in rendered  # the Windows 11 device readiness table
     for source, table in html.items():
         assert "<table" in table, source
     errors_seen = [

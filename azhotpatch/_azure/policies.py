@@ -7,17 +7,20 @@ import contextlib
 import contextvars
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-from azhotpatch._azure.pacing import Pacer
-from azhotpatch._azure.routing import bucket_keys
+from azhotpatch._azure.pacing import BucketKey, Pacer
+from azhotpatch._azure.routing import RegionLookup, bucket_keys
 from azhotpatch._azure.traffic import Traffic
+
+# (method, url, region lookup) -> the buckets a request draws from
+Router = Callable[[str, str, RegionLookup], list[BucketKey]]
 
 
 @dataclass
@@ -44,6 +47,15 @@ class Metrics:
             return
         self._date_header = header
         self.server_date_seen = time.monotonic()
+
+    def service_now(self, time_scale: float = 1.0) -> datetime:
+        """The service's current time: its last Date header moved on by the time since (sped
+        up against an emulator), or this machine's clock before any response."""
+        seen = self.server_date
+        if seen is None:
+            return datetime.now(timezone.utc)
+        elapsed = (time.monotonic() - self.server_date_seen) * time_scale
+        return seen + timedelta(seconds=elapsed)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -94,17 +106,25 @@ class RegionCache(dict[str, str]):
 
 
 class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
-    """Reserve the request's Azure buckets, send, then teach the pacer from the response."""
+    """Reserve the request's Azure buckets, send, then teach the pacer from the response.
+    ``route`` reads the buckets off a request (Resource Manager's by default)."""
 
-    def __init__(self, pacer: Pacer, regions: RegionCache, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        pacer: Pacer,
+        regions: RegionCache,
+        metrics: Metrics,
+        route: Router = bucket_keys,
+    ) -> None:
         super().__init__()
         self.pacer = pacer
         self.regions = regions
         self.metrics = metrics
+        self.route = route
 
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http = request.http_request
-        keys = bucket_keys(http.method, http.url, self.regions.lookup)
+        keys = self.route(http.method, http.url, self.regions.lookup)
         ticket = await self.pacer.acquire(keys)
         sent = time.time()
         self.metrics.requests += 1

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -78,6 +77,26 @@ class Settings:
         return self.cloud.credential_scope
 
 
+def http_session(verify: bool | str, connections: int) -> aiohttp.ClientSession:
+    """One bounded connection pool, trusting ``verify`` (True, False or a CA bundle path)."""
+    tls: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=verify) if isinstance(verify, str) else bool(verify)
+    )
+    connector = aiohttp.TCPConnector(ssl=tls, limit=connections)
+    # trust_env would look up netrc and proxy variables in a thread on every request; the
+    # proxy is resolved once instead (see `proxies_for`).
+    return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+
+def proxies_for(endpoint: str) -> dict[str, str] | None:
+    """HTTPS_PROXY/NO_PROXY from the environment, resolved once for the endpoint."""
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    proxies = urllib.request.getproxies()
+    if "https" not in proxies or urllib.request.proxy_bypass(host):
+        return None
+    return {"https": proxies["https"]}
+
+
 class Session:
     def __init__(self, credential: Any, settings: Settings) -> None:
         self.settings = settings
@@ -102,25 +121,11 @@ class Session:
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            verify = self.settings.connection_verify
-            tls: ssl.SSLContext | bool
-            if isinstance(verify, str):
-                tls = ssl.create_default_context(cafile=verify)
-            else:
-                tls = bool(verify)
-            connector = aiohttp.TCPConnector(ssl=tls, limit=self.settings.connections)
-            # trust_env would look up netrc and proxy variables in a thread on every request;
-            # the proxy is resolved once instead (see `_proxies`).
-            self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
+            self._http = http_session(self.settings.connection_verify, self.settings.connections)
         return self._http
 
     def _proxies(self) -> dict[str, str] | None:
-        """HTTPS_PROXY/NO_PROXY from the environment, resolved once for the endpoint."""
-        host = urllib.parse.urlsplit(self.settings.endpoint).hostname or ""
-        proxies = urllib.request.getproxies()
-        if "https" not in proxies or urllib.request.proxy_bypass(host):
-            return None
-        return {"https": proxies["https"]}
+        return proxies_for(self.settings.endpoint)
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -219,11 +224,7 @@ class Session:
     def azure_now(self) -> datetime:
         """The service's current time: its last Date header moved on by the time since
         (sped up against an emulator), or this machine's clock before any response."""
-        seen = self.metrics.server_date
-        if seen is None:
-            return datetime.now(timezone.utc)
-        elapsed = (time.monotonic() - self.metrics.server_date_seen) * self.settings.time_scale
-        return seen + timedelta(seconds=elapsed)
+        return self.metrics.service_now(self.settings.time_scale)
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[Traffic]:

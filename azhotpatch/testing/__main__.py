@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
     parser.add_argument("--fleet", help="e.g. sample:200, clean:10000@20, sample:500@4/40%%arc")
+    parser.add_argument(
+        "--devices", type=int, default=0, help="generated Windows 11 devices in Intune (Graph)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--time-scale",
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         ca_path=args.ca_path.resolve(),
         record_requests=not args.no_request_log,
+        devices=args.devices or None,
     )
     stop = threading.Event()
 
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     with emulator:
         info = {
             "endpoint": emulator.endpoint,
+            "graph_endpoint": emulator.graph_endpoint,
             "ca_path": emulator.ca_path,
             "time_scale": args.time_scale,
             "subscriptions": sorted(emulator.world.subscriptions),

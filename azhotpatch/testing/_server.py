@@ -2,7 +2,8 @@
 (in-process use) or in the foreground (``python -m azhotpatch.testing``).
 
 HTTPS is not optional: azure-core refuses to send bearer tokens over plain HTTP. Besides the
-ARM surface, ``/_emulator/...`` serves the observability API (stats, request log, install
+ARM surface (and other services' front doors by path prefix, Microsoft Graph's under
+``/graph/``), ``/_emulator/...`` serves the observability API (stats, request log, install
 history, ground truth, clock control) so an emulator in another process can be inspected.
 """
 
@@ -13,7 +14,7 @@ import json
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from aiohttp import web
 from azhotpatch.testing.arm.dispatch import Dispatcher
 
 AdminHandler = Callable[[str, str, dict[str, Any]], Any]
+# (method, raw path, raw query, headers, body, base URL) -> what to answer
+Front = Callable[[str, str, str, Any, bytes, str], Any]
 
 
 @dataclass
@@ -54,7 +57,8 @@ class Tls:
 
 
 class Server:
-    """Runs the dispatcher behind aiohttp."""
+    """Runs the dispatcher behind aiohttp; ``fronts`` are other services' front doors by
+    path prefix (Microsoft Graph's under ``/graph/``)."""
 
     def __init__(
         self,
@@ -64,8 +68,10 @@ class Server:
         host: str,
         port: int,
         tls: Tls,
+        fronts: Mapping[str, Front] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.fronts = dict(fronts or {})
         self.admin = admin
         self.host = host
         self.port = port
@@ -138,7 +144,11 @@ class Server:
         if path.startswith("/_emulator/"):
             return await self._admin(request)
         body = await request.read()
-        outcome = self.dispatcher.handle(
+        handle = next(
+            (f for prefix, f in self.fronts.items() if path.startswith(prefix)),
+            self.dispatcher.handle,
+        )
+        outcome = handle(
             request.method,
             path,
             request.rel_url.raw_query_string,

@@ -11,6 +11,11 @@ work against it: same paths, api-versions, JSON shapes, ARM errors, LRO protocol
 throttling headers. Time runs ``time_scale`` times faster than the wall clock. Everything
 random is seeded.
 
+Microsoft Graph (Intune: Windows quality update policies, assignments, groups, managed
+devices, report exports) is served on the same server under ``/graph`` (`graph_endpoint`),
+behind Graph's own front door (``msgraph.front.GraphFront``); ``devices=N`` generates that
+many managed devices with their ground truth (`device_truth`).
+
 Inside, each service is a folder (``compute/``, ``hybrid/``, ``maintenance/``, ``graph/``,
 ``features/``: models, responses, routes) over one shared `world`; ``services.Services``
 builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes.
@@ -36,6 +41,9 @@ from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
 from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
+from azhotpatch.testing.msgraph.front import PREFIX as GRAPH_PREFIX
+from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
+from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
 from azhotpatch.testing.services import Services
 from azhotpatch.testing.world.clock import Clock
 from azhotpatch.testing.world.machines import ArcMachine, Machine, VirtualMachine
@@ -46,6 +54,8 @@ from azhotpatch.testing.world.state import Durations, World
 if TYPE_CHECKING:
     from azhotpatch.aio import Hotpatch as AsyncHotpatch
     from azhotpatch.client import Hotpatch
+    from azhotpatch.devices.aio import Devices as AsyncDevices
+    from azhotpatch.devices.client import Devices
 
 __all__ = [
     "AsyncEmulatorCredential",
@@ -209,6 +219,8 @@ class Emulator:
         port: int = 0,
         ca_path: str | Path | None = None,
         token_lifetime: float | None = None,
+        devices: int | None = None,
+        graph_limits: IntuneLimits | None = None,
     ) -> None:
         self.clock = Clock(time_scale, start)
         # Azure seconds an access token from `credential` lives (None: an hour of wall time)
@@ -236,6 +248,15 @@ class Emulator:
             roles=roles,
             record_requests=record_requests,
         )
+        # Microsoft Graph (Intune) behind its own front door under /graph, on the same clock
+        self.graph = GraphFront(
+            self.clock,
+            self.services.graph_routes(),
+            graph_limits or IntuneLimits(enabled=self.limits.enabled),
+            seed=seed,
+        )
+        if devices:
+            self.load_devices(devices)
         self.fleet: Fleet | None = None
         if fleet is not None:
             spec = FleetSpec.parse(fleet, seed=seed) if isinstance(fleet, str) else fleet
@@ -252,7 +273,12 @@ class Emulator:
             return self
         self._tls = Tls.create(self._ca_path)
         self._server = Server(
-            self.dispatcher, self._admin, host=self._host, port=self._port, tls=self._tls
+            self.dispatcher,
+            self._admin,
+            host=self._host,
+            port=self._port,
+            tls=self._tls,
+            fronts={f"{GRAPH_PREFIX}/": self.graph.handle},
         )
         self._server.start_in_thread()
         return self
@@ -286,6 +312,12 @@ class Emulator:
         if self._tls is None:
             raise RuntimeError("the emulator is not running; use `with Emulator() as emu:`")
         return str(self._tls.ca_path)
+
+    @property
+    def graph_endpoint(self) -> str:
+        """Microsoft Graph's root on this emulator (``https://graph.microsoft.com``'s stand-in;
+        `azhotpatch.devices.Devices(endpoint=...)`)."""
+        return self.endpoint + GRAPH_PREFIX
 
     def credential(self, principal: str = "emulator-user") -> EmulatorCredential:
         return EmulatorCredential(principal, lifetime=self.token_wall_lifetime)
@@ -330,6 +362,28 @@ class Emulator:
 
         credential = options.pop("credential", None) or self.async_credential()
         return AsyncHotpatch(credential, **self._client_settings(options))
+
+    def devices_client(self, **options: Any) -> Devices:
+        """An `azhotpatch.devices.Devices` wired to this emulator's Microsoft Graph."""
+        from azhotpatch.devices.client import Devices
+
+        credential = options.pop("credential", None) or self.credential()
+        return Devices(credential, **self._devices_settings(options))
+
+    def async_devices_client(self, **options: Any) -> AsyncDevices:
+        """An `azhotpatch.devices.aio.Devices` wired to this emulator's Microsoft Graph."""
+        from azhotpatch.devices.aio import Devices as AsyncDevices
+
+        credential = options.pop("credential", None) or self.async_credential()
+        return AsyncDevices(credential, **self._devices_settings(options))
+
+    def _devices_settings(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "endpoint": self.graph_endpoint,
+            "connection_verify": self.ca_path,
+            "time_scale": self.clock.time_scale,
+            **options,
+        }
 
     def _client_settings(self, options: dict[str, Any]) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -391,6 +445,26 @@ class Emulator:
             self.world.arcs[machine.key] = machine
             self.world.changed()
             return machine.id
+
+    @property
+    def intune(self) -> IntuneBackend:
+        """Intune's state behind Microsoft Graph (policies, groups, devices, writes)."""
+        return self.services.intune
+
+    def load_devices(self, count: int, *, groups: int = 8) -> None:
+        """``count`` generated Windows 11 (and a few other) managed devices in ``groups``
+        Entra groups, built against the baseline of the emulator's date."""
+        from azhotpatch.devices.readiness import baseline_on
+
+        baseline = baseline_on(self.clock.now().date())
+        with self.graph.lock:
+            self.services.intune.load_devices(count, baseline.revision, groups=groups)
+
+    def device_truth(self) -> dict[str, DeviceTruth]:
+        """Each generated device's ground truth (the readiness rules it was built to show),
+        keyed by device id."""
+        with self.graph.lock:
+            return dict(self.services.intune.truth)
 
     def load_fleet(self, spec: FleetSpec) -> Fleet:
         fleet = generate(spec)
@@ -554,6 +628,7 @@ class Emulator:
         if (method, path) == ("GET", "info"):
             return {
                 "endpoint": self.endpoint,
+                "graph_endpoint": self.graph_endpoint,
                 "ca_path": self.ca_path,
                 "time_scale": self.clock.time_scale,
                 "subscriptions": sorted(self.world.subscriptions),

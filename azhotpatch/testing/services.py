@@ -26,6 +26,10 @@ from azhotpatch.testing.hybrid.routes import ROUTES as HYBRID_ROUTES
 from azhotpatch.testing.maintenance import responses as maintenance_responses
 from azhotpatch.testing.maintenance.models import MaintenanceBackend
 from azhotpatch.testing.maintenance.routes import ROUTES as MAINTENANCE_ROUTES
+from azhotpatch.testing.msgraph.front import GraphRoute
+from azhotpatch.testing.msgraph.models import IntuneBackend
+from azhotpatch.testing.msgraph.responses import IntuneResponses
+from azhotpatch.testing.msgraph.routes import ROUTES as INTUNE_ROUTES
 from azhotpatch.testing.world.state import World
 
 
@@ -38,6 +42,7 @@ class Services:
     features: FeaturesBackend
     maintenance: MaintenanceBackend
     graph: GraphBackend
+    intune: IntuneBackend  # behind Microsoft Graph's own front door, not ARM's
 
     @classmethod
     def over(cls, world: World) -> Services:
@@ -57,7 +62,8 @@ class Services:
                 )
             },
         )
-        return cls(compute, hybrid, FeaturesBackend(world), maintenance, graph)
+        intune = IntuneBackend(world.clock, seed=world.seed)
+        return cls(compute, hybrid, FeaturesBackend(world), maintenance, graph, intune)
 
     def routes(self) -> list[Route]:
         """Every route table, bound to the service that answers it (the order in which the
@@ -69,3 +75,7 @@ class Services:
             *bind(MAINTENANCE_ROUTES, maintenance_responses.MaintenanceResponses(self.maintenance)),
             *bind(GRAPH_ROUTES, GraphResponses(self.graph)),
         ]
+
+    def graph_routes(self) -> list[GraphRoute]:
+        """Microsoft Graph's route table (Intune), for Graph's front door."""
+        return [endpoint.bind(IntuneResponses(self.intune)) for endpoint in INTUNE_ROUTES]

@@ -10,7 +10,7 @@ from pathlib import Path
 import azhotpatch.testing
 
 TESTING = Path(azhotpatch.testing.__file__).resolve().parent
-SERVICES = ("compute", "hybrid", "maintenance", "graph", "features")
+SERVICES = ("compute", "hybrid", "maintenance", "graph", "features", "msgraph")
 SHARED = ("arm", "world", "patching", "kql")
 
 

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 from azhotpatch.testing._faults import OPERATION_FAULTS
 from azhotpatch.testing.arm.auth import principal_of
@@ -134,13 +133,13 @@ class Dispatcher:
     ) -> Answer:
         with self.lock:
             now = self.world.settle()
-            request = Request(
-                method=method.upper(),
-                path=unquote(raw_path),
-                query={k.lower(): v for k, v in parse_qsl(query_string, keep_blank_values=True)},
-                headers=headers,
-                body=body,
-                base_url=base_url,
+            request = Request.from_wire(
+                method,
+                raw_path,
+                query_string,
+                headers,
+                body,
+                base_url,
                 now=now,
                 now_dt=self.world.clock.at(now),
             )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote
 
 from azhotpatch.testing.arm.errors import ArmError
 
@@ -42,6 +42,32 @@ class Request:
     targets: tuple[str, ...] = ()  # what it concerns (see Dispatcher._targets)
     _json: JSON = None
     _parsed: bool = False
+
+    @classmethod
+    def from_wire(
+        cls,
+        method: str,
+        raw_path: str,
+        query_string: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        base_url: str,
+        *,
+        now: float,
+        now_dt: datetime,
+    ) -> Request:
+        """A request as the HTTP server received it: the path unquoted, query names
+        lower-cased, at an emulated instant."""
+        return cls(
+            method=method.upper(),
+            path=unquote(raw_path),
+            query={k.lower(): v for k, v in parse_qsl(query_string, keep_blank_values=True)},
+            headers=headers,
+            body=body,
+            base_url=base_url,
+            now=now,
+            now_dt=now_dt,
+        )
 
     @property
     def api_version(self) -> str:

@@ -1,0 +1,407 @@
+"""`Devices` for asyncio callers: Windows 11 Enterprise hotpatch through Intune, over
+Microsoft Graph (beta).
+
+    from azhotpatch.devices.aio import Devices
+
+    async with Devices() as devices:                  # DefaultAzureCredential, public cloud
+        print(await devices.readiness())              # every device, every reason, each fix
+        print(await devices.enable("Hotpatch", include=[group_id]))
+        print(await devices.status())
+
+The synchronous `azhotpatch.devices.Devices` has the same methods. Wire contract
+(microsoftgraph/microsoft-graph-docs-contrib ``api-reference/beta``):
+``intune-softwareupdate-windowsqualityupdatepolicy-{list,create,update,assign}.md``,
+``intune-softwareupdate-windowsqualityupdatepolicyassignment-list.md``,
+``intune-devices-manageddevice-get.md``, ``intune-devices-hardwareinformation.md``,
+``intune-reporting-devicemanagementexportjob-{create,get}.md``; reports: MicrosoftDocs/memdocs
+``intune/device-management/reports/export-graph-apis.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from azhotpatch import calendar, validation
+from azhotpatch._azure.msgraph import READ_DEVICES, GraphSession, GraphSettings
+from azhotpatch._azure.retry import Deadline, RetryPolicy
+from azhotpatch.clouds import Cloud, get_cloud
+from azhotpatch.devices import policy as policies
+from azhotpatch.devices.models import (
+    AssignmentPlan,
+    Change,
+    DeviceReadiness,
+    DeviceStatus,
+    ManagedDevice,
+    PolicyPlan,
+    PolicySpec,
+    QualityUpdatePolicy,
+    ReadinessReport,
+    StatusReport,
+    sources_of,
+)
+from azhotpatch.devices.readiness import baseline_on, device_readiness
+from azhotpatch.errors import OperationFailedError
+from azhotpatch.limits import GraphLimits
+
+__all__ = ["AUTOPATCH_DEFAULT_FROM", "STATUS_COLUMNS", "Devices"]
+
+POLICIES = "deviceManagement/windowsQualityUpdatePolicies"
+DEVICES = "deviceManagement/managedDevices"
+EXPORT_JOBS = "deviceManagement/reports/exportJobs"
+REPORT = "QualityUpdateDeviceStatusByPolicy"
+STATUS_COLUMNS = (
+    "PolicyId",
+    "DeviceId",
+    "DeviceName",
+    "AggregateState",
+    "CurrentDeviceUpdateStatus",
+    "CurrentDeviceUpdateSubstatus",
+    "LatestAlertMessage",
+    "LastWUScanTimeUTC",
+    "EventDateTimeUTC",
+)
+# Autopatch hotpatches eligible devices with no quality update policy by default from the
+# May 2026 security update on (secondary sources; the tenant could opt out from 2026-04-01)
+AUTOPATCH_DEFAULT_FROM = calendar.patch_tuesday(2026, 5)
+Seconds = float | timedelta | None
+
+
+class Devices:
+    """Windows 11 devices Intune manages: readiness, the hotpatch quality update policy and
+    its assignments, and status.
+
+    ``credential`` defaults to ``DefaultAzureCredential`` for the cloud, whose Microsoft Graph
+    endpoint is used (``endpoint`` overrides it, e.g. an emulator's). ``limits`` are
+    Intune's per-app limits (`GraphLimits.for_user()` when signed in as a user);
+    ``concurrency`` bounds the single-device reads readiness makes at once."""
+
+    def __init__(
+        self,
+        credential: Any = None,
+        *,
+        cloud: str | Cloud = "AzureCloud",
+        endpoint: str | None = None,
+        connection_verify: bool | str = True,
+        retry: RetryPolicy | None = None,
+        pacing: bool = True,
+        limits: GraphLimits | None = None,
+        time_scale: float = 1.0,
+        deadline: Seconds = timedelta(hours=1),
+        poll_interval: float | None = None,
+        concurrency: int = 16,
+        connect_timeout: Seconds = 10.0,
+        read_timeout: Seconds = 60.0,
+    ) -> None:
+        chosen = get_cloud(cloud)
+        time_scale = validation.time_scale(time_scale)
+        self._concurrency = validation.count(concurrency, "concurrency", minimum=1, maximum=256)
+        if isinstance(connection_verify, str):
+            connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
+        policy = retry or RetryPolicy()
+        base = limits or GraphLimits()
+        poll = validation.optional_seconds(poll_interval, "poll_interval", zero=True)
+        settings = GraphSettings(
+            cloud=chosen,
+            endpoint=validation.endpoint(endpoint or chosen.graph).rstrip("/"),
+            connection_verify=connection_verify,
+            retry=policy.scaled(time_scale) if time_scale != 1 else policy,
+            limits=base.sped_up(time_scale) if time_scale != 1 else base,
+            pacing=pacing,
+            connect_timeout=validation.optional_seconds(connect_timeout, "connect_timeout") or 10.0,
+            read_timeout=validation.optional_seconds(read_timeout, "read_timeout") or 60.0,
+            default_deadline=validation.optional_seconds(deadline, "deadline") or 3600.0,
+            poll_every=10.0 / time_scale if poll is None else poll,
+            time_scale=time_scale,
+        )
+        self._session = GraphSession(credential, settings)
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def __aenter__(self) -> Devices:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> GraphSession:
+        """The Graph session (pacer, metrics); for diagnostics."""
+        return self._session
+
+    def today(self) -> date:
+        """The service's date (its last Date header), or this machine's before any answer."""
+        return self._session.metrics.service_now(self._session.settings.time_scale).date()
+
+    # --- the policy ---------------------------------------------------------------------------
+
+    async def policies(self) -> list[QualityUpdatePolicy]:
+        """Every Windows quality update policy of the tenant."""
+        return [
+            QualityUpdatePolicy.from_graph(body)
+            async for body in self._session.pages(
+                POLICIES, doing="listing Windows quality update policies"
+            )
+        ]
+
+    async def plan(
+        self,
+        name: str,
+        *,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        hotpatch: bool = True,
+        description: str | None = None,
+        scope_tags: Iterable[str] | None = None,
+    ) -> PolicyPlan:
+        """What `enable` would change, read and compared, nothing written. ``include`` and
+        ``exclude`` are Entra group ids; leaving both out leaves assignments alone."""
+        spec = PolicySpec(
+            name,
+            hotpatch=hotpatch,
+            description=description,
+            scope_tags=None if scope_tags is None else tuple(scope_tags),
+        )
+        wanted = policies.wanted_targets(include, exclude)
+        draft = policies.plan(await self.policies(), spec, AssignmentPlan())
+        current = [] if draft.policy is None else await self._assignments(draft.policy.id)
+        return policies.plan(
+            [draft.policy] if draft.policy else [],
+            spec,
+            policies.assignment_plan(current, wanted),
+        )
+
+    async def _assignments(self, policy_id: str) -> list[dict[str, Any]]:
+        return [
+            body
+            async for body in self._session.pages(
+                f"{POLICIES}/{policy_id}/assignments",
+                doing=f"reading the assignments of policy {policy_id}",
+            )
+        ]
+
+    async def apply(self, plan: PolicyPlan) -> PolicyPlan:
+        """Write what ``plan`` says differs, and nothing else; the plan, with the policy as it
+        now is. A create whose answer was lost is looked for by name before it is sent again,
+        so a policy is never made twice."""
+        policy = plan.policy
+        if plan.change is Change.CREATE:
+            policy = await self._create(plan.spec)
+        elif plan.change is Change.UPDATE and policy is not None:
+            body = await self._session.request(
+                "PATCH",
+                f"{POLICIES}/{policy.id}",
+                body=plan.patch_body(),
+                doing=f"updating the quality update policy {plan.spec.name!r}",
+            )
+            policy = QualityUpdatePolicy.from_graph(body) if body else policy
+        if plan.assignments.differs and policy is not None:
+            await self._session.request(
+                "POST",
+                f"{POLICIES}/{policy.id}/assign",
+                body={"assignments": plan.assignments.body()},
+                doing=f"assigning the quality update policy {plan.spec.name!r}",
+            )
+        return PolicyPlan(plan.spec, policy, plan.change, plan.fields, plan.assignments)
+
+    async def _create(self, spec: PolicySpec) -> QualityUpdatePolicy:
+        from azhotpatch._azure.retry import AmbiguousSendError
+
+        doing = f"creating the quality update policy {spec.name!r}"
+        for _ in range(3):
+            try:
+                body = await self._session.request(
+                    "POST", POLICIES, body=spec.to_graph(), doing=doing, idempotent=False
+                )
+                return QualityUpdatePolicy.from_graph(body)
+            except AmbiguousSendError:
+                found = [p for p in await self.policies() if p.name == spec.name]
+                if found:
+                    return found[0]
+        raise OperationFailedError(
+            f"{doing}: the connection failed after sending, three times",
+            resource=f"policy {spec.name!r}",
+            fix="check the network to Microsoft Graph and run it again: it creates no duplicate",
+        )
+
+    async def enable(
+        self,
+        name: str = "Hotpatch",
+        *,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        description: str | None = None,
+        scope_tags: Iterable[str] | None = None,
+        dry_run: bool = False,
+    ) -> PolicyPlan:
+        """The quality update policy ``name`` with hotpatch allowed, created or converged,
+        assigned to exactly the ``include`` groups less the ``exclude`` ones (when given). A
+        second call with the same arguments writes nothing."""
+        plan = await self.plan(
+            name,
+            include=include,
+            exclude=exclude,
+            description=description,
+            scope_tags=scope_tags,
+        )
+        return plan if dry_run else await self.apply(plan)
+
+    # --- devices ------------------------------------------------------------------------------
+
+    async def devices(self, *, windows_only: bool = True) -> AsyncIterator[ManagedDevice]:
+        """Intune's managed devices (the fields readiness reads), streamed page by page."""
+        params = {"$select": ManagedDevice.SELECT}
+        if windows_only:
+            params["$filter"] = "operatingSystem eq 'Windows'"
+        async for body in self._session.pages(
+            DEVICES, doing="listing managed devices", params=params, permission=READ_DEVICES
+        ):
+            yield ManagedDevice.from_graph(body)
+
+    async def device(self, device_id: str) -> ManagedDevice:
+        """One managed device, with its hardware information (edition, VBS state)."""
+        checked = validation.guid(device_id, "device_id", what="Intune managed device")
+        body = await self._session.request(
+            "GET",
+            f"{DEVICES}/{checked}",
+            params={"$select": f"{ManagedDevice.SELECT},hardwareInformation"},
+            doing=f"reading managed device {checked}",
+            permission=READ_DEVICES,
+        )
+        return ManagedDevice.from_graph(_unwrapped(body))
+
+    async def _with_hardware(self, device: ManagedDevice) -> ManagedDevice:
+        if not device.is_windows:
+            return device
+        body = await self._session.request(
+            "GET",
+            f"{DEVICES}/{device.id}",
+            params={"$select": "id,hardwareInformation"},
+            doing=f"reading the hardware information of managed device {device.id}",
+            permission=READ_DEVICES,
+        )
+        return device.with_hardware(_unwrapped(body))
+
+    async def readiness(
+        self,
+        devices: Iterable[str] | None = None,
+        *,
+        today: date | None = None,
+        unplanned: Iterable[calendar.MonthLike] = (),
+        baselines: Mapping[str, int] | None = None,
+    ) -> ReadinessReport:
+        """Every Windows device's readiness for hotpatch (or the ``devices`` named by id),
+        with every reason and its fix. ``unplanned`` and ``baselines`` tell the calendar
+        what only Microsoft announces: unplanned baselines, and builds of baselines newer
+        than azhotpatch knows."""
+        chosen = list(unplanned)
+        ids = None if devices is None else [validation.guid(d, "devices") for d in devices]
+        if ids is not None:
+            found = [await self.device(device_id) for device_id in ids]
+        else:
+            listed = [d async for d in self.devices()]
+            found = await self._bounded(self._with_hardware, listed)
+        baseline = baseline_on(today or self.today(), unplanned=chosen, baselines=baselines)
+        return ReadinessReport(
+            baseline,
+            tuple(DeviceReadiness(d, device_readiness(d, baseline)) for d in found),
+        )
+
+    async def _bounded(self, read: Any, items: list[ManagedDevice]) -> list[ManagedDevice]:
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(item: ManagedDevice) -> ManagedDevice:
+            async with gate:
+                found: ManagedDevice = await read(item)
+                return found
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    # --- status -------------------------------------------------------------------------------
+
+    async def status(self, policy: str | None = None, *, today: date | None = None) -> StatusReport:
+        """Per-device status from each quality update policy's report (or the one named or
+        with that id), and why each Windows device gets hotpatches: a policy, Autopatch's
+        default, or nothing (see `StatusReport.note` for what Graph cannot show)."""
+        every = await self.policies()
+        chosen = [p for p in every if policy is None or policy in (p.name, p.id)]
+        if policy is not None and not chosen:
+            from azhotpatch.errors import ResourceNotFoundError
+
+            raise ResourceNotFoundError(
+                f"no Windows quality update policy is named {policy!r} or has that id",
+                resource=f"policy {policy!r}",
+                fix="list them with Devices.policies(), or create one with enable()",
+            )
+        rows: list[DeviceStatus] = []
+        for item in chosen:
+            rows += await self._export(item)
+        device_ids = [d.id async for d in self.devices()]
+        return StatusReport(
+            tuple(chosen),
+            tuple(rows),
+            sources_of(
+                device_ids,
+                every if policy is None else chosen,
+                rows,
+                today=today or self.today(),
+                default_from=AUTOPATCH_DEFAULT_FROM,
+            ),
+            AUTOPATCH_DEFAULT_FROM,
+        )
+
+    async def _export(
+        self, item: QualityUpdatePolicy, deadline: Deadline | None = None
+    ) -> list[DeviceStatus]:
+        """One policy's report: an export job, polled until it completes, then its zip."""
+        limit = deadline or self._session.deadline()
+        doing = f"exporting {REPORT} for policy {item.name!r}"
+        # A duplicate export job is harmless, so a POST whose answer was lost is sent again.
+        job = await self._session.request(
+            "POST",
+            EXPORT_JOBS,
+            body={
+                "reportName": REPORT,
+                "filter": f"(PolicyId eq '{item.id}')",
+                "select": list(STATUS_COLUMNS),
+                "format": "csv",
+                "localizationType": "LocalizedValuesAsAdditionalColumn",
+            },
+            doing=doing,
+            deadline=limit,
+        )
+        while str(job.get("status")) not in ("completed", "failed"):
+            if limit.expired():
+                from azhotpatch.errors import DeadlineExceededError
+
+                raise DeadlineExceededError(
+                    f"{doing}: the export job {job.get('id')} was still {job.get('status')} "
+                    "at the deadline",
+                    resource=f"policy {item.name!r}",
+                    fix="raise the deadline (Devices(deadline=...)) and run it again",
+                )
+            await asyncio.sleep(self._session.settings.poll_every)
+            job = await self._session.request(
+                "GET", f"{EXPORT_JOBS}/{job['id']}", doing=doing, deadline=limit
+            )
+        if job.get("status") == "failed" or not job.get("url"):
+            raise OperationFailedError(
+                f"{doing}: Intune ended the export job {job.get('id')} {job.get('status')}",
+                resource=f"policy {item.name!r}",
+                fix="run it again later; if it keeps failing, export the report in the Intune "
+                "admin center to see why",
+            )
+        return policies.read_report(
+            await self._session.download(str(job["url"]), doing=doing, deadline=limit)
+        )
+
+
+def _unwrapped(body: Any) -> dict[str, Any]:
+    """A single device's body. The docs' example wraps it in ``value``
+    (intune-devices-manageddevice-get.md); Graph answers it bare: both are read."""
+    inner = body.get("value") if isinstance(body, dict) else None
+    found: dict[str, Any] = inner if isinstance(inner, dict) else body
+    return found
