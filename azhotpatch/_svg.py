@@ -53,6 +53,8 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
 
 
 def _number(value: float) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
     if value >= 10000:
         return f"{value / 1000:g}k"
     return f"{value:g}"
