@@ -24,6 +24,7 @@ from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
 from azhotpatch.fleet import scheduling as fleet_scheduling
@@ -547,6 +548,7 @@ class Hotpatch:
         remediate: bool = False,
         reboot: RebootPolicy | str | datetime | None = None,
         unplanned: Iterable[str] = (),
+        report_html: str | Path | None = None,
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``machines``, or the inventory filter in
@@ -563,7 +565,10 @@ class Hotpatch:
         alone; see `azhotpatch.fleet.collector`). ``remediate=True`` does measure -> fix ->
         restart (only as ``reboot`` allows: "now", "baseline", a time) -> enroll -> assess ->
         install on Arc machines blocked by VBS or CHPE (see `remediate`); a journal makes it
-        resumable and no machine is ever restarted twice."""
+        resumable and no machine is ever restarted twice. ``report_html`` names a file to
+        write the report to as one self-contained HTML page (from the journal, when there is
+        one, so that a resumed run's page tells the whole run; see
+        `azhotpatch.fleet.report_html`)."""
         _machines_or_filter(plan if plan is not None else machines, scope)
         policy = _remediation(remediate, reboot, unplanned)
         if plan is not None and machines is not None:
@@ -582,6 +587,11 @@ class Hotpatch:
             )
         limit = _seconds(deadline, "deadline")
         journal_file = None if journal is None else validation.journal_path(journal)
+        html_file = (
+            None
+            if report_html is None
+            else validation.output_file(report_html, "report_html", "report.html")
+        )
         chosen_install = install or (plan.install if plan else None) or InstallOptions()
         identity = RunIdentity.of(
             plan.scope if plan and plan.scope else self._scope_of(machines, scope),
@@ -609,10 +619,13 @@ class Hotpatch:
                 deadline=limit,
                 tune_collector=tune_collector,
             )
-            return await fleet_runner.run(self._session, chosen, options, progress)
+            report = await fleet_runner.run(self._session, chosen, options, progress)
         finally:
             if opened is not None:
                 opened.close()
+        if html_file is not None:
+            fleet_history.write_html(report, html_file, journal_file)
+        return report
 
     # --- Update Manager schedules -------------------------------------------------------------
 

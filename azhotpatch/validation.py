@@ -322,32 +322,63 @@ def journal_path(path: object) -> Path:
     """Where a run journal can live: a new file in a writable directory, or an existing
     SQLite file there (SQLite also writes ``-wal`` and ``-shm`` files beside it). Whether
     an existing journal belongs to the same plan is the journal's own check."""
+    file = output_file(path, "journal", "run.sqlite")
+    if file.exists():
+        _existing_journal(file)
+    return file
+
+
+def output_file(path: object, argument: str, example: str) -> Path:
+    """Where a file can be written: a path (not a directory) in an existing directory this
+    user can write to. ``example`` is a file name to suggest."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise InvalidArgumentError(
-            "journal", f"{path!r} is not a file path", fix="pass e.g. 'hotpatch-run.sqlite'"
+            argument, f"{path!r} is not a file path", fix=f"pass e.g. {example!r}"
         )
     file = Path(path)
     if file.is_dir():
         raise InvalidArgumentError(
-            "journal",
+            argument,
             f"{str(file)!r} is a directory",
-            fix="pass a file path inside it, e.g. run.sqlite",
+            fix=f"pass a file path inside it, e.g. {example}",
         )
     folder = file.parent
     if not folder.is_dir():
         raise InvalidArgumentError(
-            "journal",
+            argument,
             f"the directory of {str(file)!r} does not exist",
             fix="create the directory first, or choose a path in an existing one",
         )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InvalidArgumentError(
-            "journal",
+            argument,
             f"the directory of {str(file)!r} is not writable",
             fix="choose a directory this user can write to",
         )
-    if file.exists():
-        _existing_journal(file)
+    return file
+
+
+def recorded_journal(path: object) -> Path:
+    """A journal to read: an existing SQLite file (what it holds is the journal's check)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise InvalidArgumentError(
+            "journal", f"{path!r} is not a file path", fix="pass the run's journal path"
+        )
+    file = Path(path)
+    if not file.is_file() or not os.access(file, os.R_OK):
+        raise InvalidArgumentError(
+            "journal",
+            f"{str(file)!r} is not a readable file",
+            fix="pass the journal path the run was given (--journal)",
+        )
+    with file.open("rb") as handle:
+        header = handle.read(len(_SQLITE_HEADER))
+    if header != _SQLITE_HEADER:
+        raise InvalidArgumentError(
+            "journal",
+            f"{str(file)!r} is not a run journal (not an SQLite database)",
+            fix="pass the journal path the run was given (--journal)",
+        )
     return file
 
 

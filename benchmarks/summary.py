@@ -1,6 +1,11 @@
-"""Render ``docs/performance.md`` from a committed results file, so the page's figures are
-that file's and nothing else: ``python benchmarks/summary.py benchmarks/results/X.json``.
-A test re-renders the page from the file it names and compares."""
+"""Render ``docs/performance.md`` and its charts (``docs/img/perf-*.svg``) from a committed
+results file, so the page's figures and pictures are that file's and nothing else:
+``python benchmarks/summary.py benchmarks/results/X.json``. A test re-renders the page and
+the charts from the file the page names and compares.
+
+The charts are hand-written SVG (``azhotpatch._svg``, shared with the HTML run report): a
+plotting library would add tens of megabytes and seconds of import for two bar charts.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from azhotpatch._svg import Bar, bar_chart
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "performance.md"
+IMAGES = PAGE.parent / "img"
 CEILING = ["scenario", "machines", "run (Azure s)", "ideal (Azure s)", "ratio", "binding bucket"]
 COST = [
     "scenario", "CPU s / 1k machines", "CPU ms / request", "cores to run at the ideal",
@@ -54,6 +62,22 @@ def durations_text(durations: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:g} s" for k, v in durations.items())
 
 
+def _naive_seconds(results: dict[str, Any], scenario: dict[str, Any]) -> tuple[float, float]:
+    """The raw-SDK loops' Azure seconds scaled to a scenario's fleet: sequential (per
+    machine) and a 32-thread pool (per wave of 32)."""
+    base = results["baselines"]
+    machines = scenario["machines"]
+    sequential = base["sequential"]["azure_seconds_per_machine"] * machines
+    pooled = base["threads32"]["azure_seconds_per_wave_of_32"] * math.ceil(machines / 32)
+    return sequential, pooled
+
+
+def _compared(scenario: dict[str, Any]) -> bool:
+    """The loops were measured on eligible machines taken through the whole flow."""
+    full_flow = scenario["actions"] == ["enable", "assess", "install"]
+    return full_flow and str(scenario["fleet"]).startswith("clean:")
+
+
 def tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The page's tables (header, rows), shared with the terminal output of a run."""
     scenarios = results["scenarios"]
@@ -81,13 +105,9 @@ def tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]
         ]
         for r in scenarios
     ]
-    base = results["baselines"]
     naive_rows = []
-    for r in scenarios:
-        if r["actions"] != ["enable", "assess", "install"] or not r["fleet"].startswith("clean:"):
-            continue  # the loops were measured on eligible machines
-        sequential = base["sequential"]["azure_seconds_per_machine"] * r["machines"]
-        pooled = base["threads32"]["azure_seconds_per_wave_of_32"] * math.ceil(r["machines"] / 32)
+    for r in filter(_compared, scenarios):
+        sequential, pooled = _naive_seconds(results, r)
         ours = r["run_azure_seconds"]
         naive_rows.append(
             [
@@ -116,6 +136,65 @@ def tables(results: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]
     }
 
 
+# --- charts -------------------------------------------------------------------------------
+
+RUN_COLOR = "#1565c0"
+IDEAL_COLOR = "#9e9e9e"
+THREADS_COLOR = "#ef6c00"
+SEQUENTIAL_COLOR = "#c62828"
+
+
+def _ceiling_groups(results: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
+    """Per scenario, the run's length and the ideal's: how close it came to the ceiling."""
+    return [
+        (
+            r["scenario"],
+            [
+                Bar("azhotpatch", r["run_azure_seconds"], RUN_COLOR,
+                    f"{r['run_azure_seconds']:.0f} s, ratio {r['ceiling_ratio']:.2f}"),
+                Bar("ceiling (ideal)", r["ideal_azure_seconds"], IDEAL_COLOR,
+                    f"{r['ideal_azure_seconds']:.0f} s"),
+            ],
+        )
+        for r in results["scenarios"]
+    ]  # fmt: skip
+
+
+def _naive_groups(results: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
+    """Per compared scenario, the engine, the 32-thread pool and the sequential loop, fastest
+    first (the loops scaled to the fleet as in the page's table)."""
+    groups = []
+    for r in filter(_compared, results["scenarios"]):
+        sequential, pooled = _naive_seconds(results, r)
+        ours = r["run_azure_seconds"]
+        bars = [
+            Bar("azhotpatch", ours, RUN_COLOR, _span(ours)),
+            Bar("32 threads", pooled, THREADS_COLOR, _span(pooled)),
+            Bar("sequential loop", sequential, SEQUENTIAL_COLOR, _span(sequential)),
+        ]
+        groups.append((r["scenario"], bars))
+    return groups
+
+
+def charts(results: dict[str, Any]) -> dict[str, str]:
+    """The page's pictures as SVG text, by file name under ``docs/img/``. The results hold
+    totals per scenario, not a timeline, so the charts draw those totals: each run against
+    its ceiling, and the engine against the raw-SDK loops."""
+    ceiling = bar_chart(
+        _ceiling_groups(results),
+        title="Each run against the fastest Azure's throttling limits allow",
+        x_label="Azure seconds (shorter is faster; the grey bar is the ceiling)",
+        note_width=130,
+    )
+    naive = bar_chart(
+        _naive_groups(results),
+        title="azhotpatch against raw-SDK loops, full flow",
+        x_label="Azure seconds, logarithmic scale (shorter is faster)",
+        log=True,
+    )
+    return {"perf-ceiling.svg": ceiling + "\n", "perf-naive.svg": naive + "\n"}
+
+
 def render(results: dict[str, Any], source: str) -> str:
     machine = results["machine"]
     durations = durations_text(results["durations_azure_seconds"])
@@ -125,8 +204,8 @@ def render(results: dict[str, Any], source: str) -> str:
 
 How fast the fleet engine takes machines through enable, assess and install, measured
 against the emulator with Azure's documented throttling limits on both sides. Every figure
-on this page is rendered from the committed results file `{source}` by
-`benchmarks/summary.py`; a test fails if the two disagree.
+and chart on this page is rendered from the committed results file `{source}` by
+`benchmarks/summary.py`; a test fails if they disagree.
 
 Ran on {machine["cpus"]} CPUs ({machine["cpu"]}), {machine["memory_gib"]} GiB, Python
 {machine["python"]}, azhotpatch {machine["azhotpatch"]} at commit `{machine["commit"]}`, in
@@ -140,7 +219,7 @@ time scale).
 ```
 nox -s bench              # everything below, under 10 minutes on 2 cores
 nox -s bench -- --quick   # smaller fleets, under 2 minutes
-python benchmarks/summary.py benchmarks/results/<file>.json   # re-render this page
+python benchmarks/summary.py benchmarks/results/<file>.json   # re-render this page and its charts
 ```
 
 ## Ceiling ratio
@@ -163,6 +242,13 @@ it can know. "Off the ground truth" counts machines whose outcome, or the rule t
 differs from what the emulator's ground truth says.
 
 {_table(*made["ceiling"])}
+
+![Each scenario's run next to its ceiling, in Azure seconds](img/perf-ceiling.svg)
+
+The results file keeps each run's totals, not its course over time, so the chart sets each
+run's length beside the ceiling's rather than drawing the run against the ceiling second by
+second. A run's own course (machines concluded and requests per throttling bucket over time)
+is in its HTML report: `azhotpatch run --html`.
 
 ## Client cost
 
@@ -188,6 +274,8 @@ pool stays far below Azure's limits, so nothing else bounds it).
 
 {_table(*made["naive"])}
 
+![azhotpatch, a 32-thread pool and a sequential loop; Azure seconds, log scale](img/perf-naive.svg)
+
 ## Scale: inventory and plan
 
 Resource Graph inventory plus the plan (eligibility, steps, cost, calendar), no actions.
@@ -199,9 +287,11 @@ Resource Graph inventory plus the plan (eligibility, steps, cost, calendar), no 
 def main() -> None:
     source = Path(sys.argv[1]).resolve()
     results = json.loads(source.read_text(encoding="utf-8"))
-    PAGE.parent.mkdir(exist_ok=True)
+    IMAGES.mkdir(parents=True, exist_ok=True)
     PAGE.write_text(render(results, source.relative_to(ROOT).as_posix()), encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(ROOT)} from {source.relative_to(ROOT)}")
+    for name, svg in charts(results).items():
+        (IMAGES / name).write_text(svg, encoding="utf-8")
+    print(f"wrote {PAGE.relative_to(ROOT)} and its charts from {source.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from xml.etree import ElementTree
 
 from azhotpatch.limits import Bucket, ThrottleLimits
 
@@ -117,8 +118,36 @@ def test_shortest_final_step() -> None:
 
 
 def test_performance_page_is_rendered_from_its_committed_results() -> None:
+    """The page and its charts (docs/img/perf-*.svg) are exactly what summary.py renders
+    from the results file the page names: re-run it after a benchmark, never edit them."""
     page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     named = re.search(r"`(benchmarks/results/[^`]+\.json)`", page)
     assert named, "docs/performance.md must name the results file it was rendered from"
     results = json.loads((ROOT / named[1]).read_text(encoding="utf-8"))
-    assert page == load("summary").render(results, named[1])
+    summary = load("summary")
+    assert page == summary.render(results, named[1])
+    charts = summary.charts(results)
+    assert sorted(charts) == ["perf-ceiling.svg", "perf-naive.svg"]
+    for name, svg in charts.items():
+        assert f"](img/{name})" in page, f"docs/performance.md does not show {name}"
+        committed = (ROOT / "docs" / "img" / name).read_text(encoding="utf-8")
+        assert committed == svg, f"docs/img/{name} is not what summary.py renders from {named[1]}"
+        ElementTree.fromstring(svg)  # noqa: S314 (our own SVG): well-formed
+
+
+def test_charts_draw_every_scenario_against_its_ceiling_and_the_loops() -> None:
+    """What each chart holds: a run and an ideal bar per scenario; the engine, the 32-thread
+    pool and the sequential loop per fully compared scenario, in that (fastest first) order."""
+    results = json.loads(
+        (ROOT / "benchmarks" / "results" / "20261201T112835Z-full.json").read_text("utf-8")
+    )
+    charts = load("summary").charts(results)
+    ceiling = charts["perf-ceiling.svg"]
+    for scenario in results["scenarios"]:
+        assert f">{scenario['scenario']}</text>" in ceiling
+        assert f"{scenario['ideal_azure_seconds']:.0f} s</text>" in ceiling
+        assert f"ratio {scenario['ceiling_ratio']:.2f}</text>" in ceiling
+    naive = charts["perf-naive.svg"]
+    assert naive.count(">azhotpatch</text>") == 3  # the three clean full-flow scenarios
+    assert naive.index(">32 threads</text>") < naive.index(">sequential loop</text>")
+    assert ">15.0 days</text>" in naive  # 10k machines one after another

@@ -390,6 +390,13 @@ class Pacer:
         assert resource_bucket is not None
         return resource_bucket
 
+    def ceiling(self, key: BucketKey) -> Bucket:
+        """The bucket a key stands for as the limits state it, before headroom and reserve:
+        the ceiling a run's timeline draws each bucket's traffic against."""
+        if key[0] == "graph":
+            return self.limits.graph
+        return self._limit(key)
+
     @property
     def buckets(self) -> int:
         """How many buckets the model holds now; for reports/tests."""

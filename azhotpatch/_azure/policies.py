@@ -17,6 +17,7 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 
 from azhotpatch._azure.pacing import BucketKey, Pacer
 from azhotpatch._azure.routing import RegionLookup, bucket_keys
+from azhotpatch._azure.traffic import Traffic
 
 # (method, url, region lookup) -> the buckets a request draws from
 Router = Callable[[str, str, RegionLookup], list[BucketKey]]
@@ -33,6 +34,8 @@ class Metrics:
     server_date: datetime | None = None  # the service's clock, from a response's Date header
     server_date_seen: float = 0.0  # time.monotonic() when it was read
     _date_header: str = ""
+    # running `Traffic` recorders (a fleet run's timeline); see `Session.recording`
+    recorders: list[Traffic] = field(default_factory=list)
 
     def observe_date(self, header: str | None) -> None:
         """Keep the service's time (parsed only when the header changes: once a second)."""
@@ -123,6 +126,7 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         http = request.http_request
         keys = self.route(http.method, http.url, self.regions.lookup)
         ticket = await self.pacer.acquire(keys)
+        sent = time.time()
         self.metrics.requests += 1
         tally = _tally.get()
         if tally is not None:
@@ -132,6 +136,7 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         except Exception:
             self.metrics.transport_errors += 1
             self.pacer.settle(ticket, None, {})
+            self._record(keys, None, sent)
             raise
         except BaseException:  # cancelled: whether or not it reached Azure, it is not in flight
             self.pacer.settle(ticket, None, {})
@@ -142,4 +147,9 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             self.metrics.throttled += 1
         self.pacer.settle(ticket, status, response.http_response.headers)
         self.metrics.observe_date(response.http_response.headers.get("Date"))
+        self._record(keys, status, sent)
         return response
+
+    def _record(self, keys: list[tuple[str, ...]], status: int | None, sent: float) -> None:
+        for recorder in self.metrics.recorders:
+            recorder.record(keys, status, sent)

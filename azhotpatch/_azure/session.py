@@ -7,10 +7,11 @@ thousands of sockets) and one pacing policy.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +24,7 @@ from azhotpatch._azure.credentials import async_credential
 from azhotpatch._azure.pacing import Arrival, Pacer
 from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
 from azhotpatch._azure.retry import Deadline, RetryPolicy
+from azhotpatch._azure.traffic import Traffic, TrafficRow
 from azhotpatch.clouds import Cloud
 from azhotpatch.limits import ThrottleLimits
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from azure.mgmt.resource.resources.aio import ResourceManagementClient
     from azure.mgmt.resourcegraph.aio import ResourceGraphClient
 
-__all__ = ["Arrival", "Session", "Settings"]
+__all__ = ["Arrival", "Session", "Settings", "Traffic", "TrafficRow"]
 
 T = TypeVar("T")
 USER_AGENT = "azhotpatch/0.1.0"
@@ -223,6 +225,17 @@ class Session:
         """The service's current time: its last Date header moved on by the time since
         (sped up against an emulator), or this machine's clock before any response."""
         return self.metrics.service_now(self.settings.time_scale)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[Traffic]:
+        """Count every request sent inside the block per throttling bucket and over time
+        (see `azhotpatch._azure.traffic`), in bins of one Azure second to start with."""
+        traffic = Traffic(self.pacer.ceiling, width=1.0 / self.settings.time_scale)
+        self.metrics.recorders.append(traffic)
+        try:
+            yield traffic
+        finally:
+            self.metrics.recorders.remove(traffic)
 
     def deadline(self, seconds: float | None = None) -> Deadline:
         return Deadline(self.settings.default_deadline if seconds is None else seconds)

@@ -13,6 +13,7 @@ from azhotpatch import validation
 from azhotpatch.cli.connect import Connection, connect, emulated
 from azhotpatch.cli.options import (
     CONCURRENCY,
+    HTML,
     IDS,
     JOURNAL,
     NO_FILTER,
@@ -58,6 +59,7 @@ def run_fleet(
     retry_failed: bool = False,
     remediate: bool = False,
     reboot: str | None = None,
+    html: str | None = None,
 ) -> Report:
     """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
     run plans itself, so that a journal is checked against what is asked before the plan's
@@ -91,6 +93,7 @@ def run_fleet(
             concurrency=concurrency,
             remediate=remediate,
             reboot=reboot,
+            report_html=html,
             on_plan=planned,
             progress=lambda event: progress.update(task, completed=event.done),
             **chosen.keywords(connection.subscriptions),
@@ -160,6 +163,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    html: HTML = None,
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
     """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
@@ -167,6 +171,8 @@ def run(
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     run_options(journal, concurrency)
+    if html is not None:
+        validation.output_file(html, "--html", "report.html")
     if retry_failed and journal is None:
         raise InvalidArgumentError(
             "--retry-failed",
@@ -192,6 +198,7 @@ def run(
             retry_failed=retry_failed,
             remediate=remediate,
             reboot=reboot,
+            html=html,
         )
     finish(chosen_settings, report)
 

@@ -27,6 +27,14 @@ JOURNAL = Annotated[
     str | None,
     typer.Option(help="SQLite journal: a killed run resumes from it", show_default=False),
 ]
+HTML = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        help="also write the report as one self-contained HTML page (opens offline)",
+        show_default=False,
+    ),
+]
 CONCURRENCY = Annotated[
     int | None,
     typer.Option(

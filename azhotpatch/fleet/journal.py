@@ -15,6 +15,13 @@ A journal belongs to what its run was asked (`RunIdentity`: the scope or machine
 actions, the install options): reopening it for anything else is refused, naming the
 difference, before a single request is sent.
 
+It also keeps what a person needs to see what happened, so that a report can be rebuilt
+from it at any time, after a crash too (`azhotpatch.fleet.history`): each machine's outcome
+and when it was known (skipped machines included), each session of the run (its start, its
+end so far, its requests and 429s, the calendar it ran in), and the requests per throttling
+bucket over time with each bucket's ceiling. These are written as machines finish, at most
+about once a second, so a crash loses at most the last second of traffic counts.
+
 Nothing secret is stored: resource ids, outcomes, error codes and messages, Azure's request
 ids, and continuation tokens (which hold operation URLs, never credentials).
 """
@@ -30,15 +37,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from azhotpatch._azure.session import TrafficRow
 from azhotpatch.errors import JournalError
 from azhotpatch.fleet.inventory import InventoryFilter
+from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
+from azhotpatch.limits import Bucket
 from azhotpatch.models import Action, InstallOptions
 
-__all__ = ["SCHEMA_VERSION", "Journal", "RunIdentity", "StepRecord"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Journal",
+    "MachineEnded",
+    "RunIdentity",
+    "SessionRecord",
+    "StepRecord",
+]
 
-SCHEMA_VERSION = 2
-# The journal's step for a machine's restart (remediation): its intent holds the restart run
-# command's name, so that the restart is sent at most once.
+SCHEMA_VERSION = 3
+# Schema 2 lacks only the record tables: a run resuming such a journal adds them.
+_UPGRADABLE = 2
+# The journal's step for a remediation (Run Command), taken before a machine's enrollment.
+REMEDIATE_STEP = "remediate"
+# The journal's record of a machine's restart (remediation): not a step of the run but an
+# intent, holding the restart run command's name, so that the restart is sent at most once.
 RESTART_STEP = "restart"
 _TABLES = {"run", "step"}
 SCHEMA = """
@@ -65,6 +86,42 @@ CREATE TABLE step (
     token TEXT,
     attempts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (resource, action)
+);
+"""
+# What a report is rebuilt from (schema 3).
+RECORD_TABLES = """
+CREATE TABLE IF NOT EXISTS session (
+    started REAL PRIMARY KEY,
+    ended REAL NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    transport_errors INTEGER NOT NULL DEFAULT 0,
+    time_scale REAL NOT NULL DEFAULT 1,
+    calendar TEXT,
+    today TEXT
+);
+CREATE TABLE IF NOT EXISTS machine (
+    resource TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    outcome TEXT,
+    code TEXT,
+    azure_code TEXT,
+    request_id TEXT,
+    message TEXT,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS bucket (
+    name TEXT PRIMARY KEY,
+    per_minute REAL NOT NULL,
+    burst REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS traffic (
+    bucket TEXT NOT NULL,
+    at REAL NOT NULL,
+    width REAL NOT NULL,
+    requests INTEGER NOT NULL,
+    throttled INTEGER NOT NULL,
+    PRIMARY KEY (bucket, at, width)
 );
 """
 _COLUMNS = (
@@ -158,20 +215,62 @@ class StepRecord:
     def intended(self) -> bool:
         return self.intent_at is not None
 
+    def as_step(self) -> StepResult:
+        """The finished step as a report shows it."""
+        assert self.outcome is not None
+        seconds = self.finished - self.started if self.finished and self.started else None
+        return StepResult(
+            self.action,
+            Outcome(self.outcome),
+            self.code,
+            self.message,
+            self.detail,
+            seconds,
+            self.azure_code,
+            self.request_id,
+        )
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One process's part of a run (a run resumed twice has three): wall-clock times."""
+
+    started: float
+    ended: float
+    requests: int
+    throttled: int
+    transport_errors: int
+    time_scale: float
+    calendar: str | None
+    today: str | None
+
+
+@dataclass(frozen=True)
+class MachineEnded:
+    """A machine's outcome as the run reported it, and when (seconds since the epoch)."""
+
+    result: MachineResult
+    finished: float
+
 
 class Journal:
     """One run's record. Opening an existing file resumes it; it must be a journal of this
     schema, made for the same `RunIdentity`. ``resumed`` says whether it holds steps from an
-    earlier run."""
+    earlier run. Without an identity the journal is opened to be read, whatever run it
+    belongs to (for a report, also while its run goes on): nothing can be written."""
 
-    def __init__(self, path: str | Path, identity: RunIdentity) -> None:
+    def __init__(self, path: str | Path, identity: RunIdentity | None = None) -> None:
         self.path = Path(path)
         try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            if identity is None:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                self._db = sqlite3.connect(str(self.path), isolation_level=None)
         except sqlite3.Error as error:
             raise self._error(f"cannot open the journal: {error}") from None
         try:
-            self.resumed = self._claim(identity)
+            self.resumed = self._claim(identity) if identity else self._readable()
         except sqlite3.DatabaseError as error:
             self._db.close()
             raise self._error(f"cannot open the journal: {error}") from None
@@ -192,7 +291,7 @@ class Journal:
         if not tables:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + RECORD_TABLES)
             self._db.execute(
                 "INSERT INTO run VALUES (1, ?, ?, ?, ?)",
                 (
@@ -209,18 +308,33 @@ class Journal:
                 f"{sorted(tables)})",
                 fix="pass a new journal path; this file belongs to something else",
             )
-        self._check(identity)
+        version = self._check(identity)
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if version == _UPGRADABLE:
+            self._db.executescript(RECORD_TABLES)
+            self._db.execute("UPDATE run SET version = ?", (SCHEMA_VERSION,))
         return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
 
-    def _check(self, identity: RunIdentity) -> None:
+    def _readable(self) -> bool:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if not tables >= _TABLES:
+            raise self._error(
+                "is not an azhotpatch journal"
+                + (f" (it has tables {sorted(tables)})" if tables else " (it is empty)"),
+                fix="pass the journal path the run was given (--journal)",
+            )
+        self._recorded()
+        return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
+
+    def _recorded(self) -> tuple[int, str | None, str | None]:
+        """(schema version, fingerprint, what was asked) as the file says."""
         try:
             version, fingerprint, asked = self._db.execute(
                 "SELECT version, fingerprint, asked FROM run"
             ).fetchone()
-        except (sqlite3.OperationalError, TypeError):
+        except (sqlite3.OperationalError, TypeError):  # schema 1 had other columns
             version, fingerprint, asked = 1, None, None
-        if version != SCHEMA_VERSION:
+        if version not in (SCHEMA_VERSION, _UPGRADABLE):
             newer = version > SCHEMA_VERSION
             raise self._error(
                 f"was written by {'a newer' if newer else 'an older'} azhotpatch (journal "
@@ -228,8 +342,13 @@ class Journal:
                 fix="finish that run with the azhotpatch that started it, or start this run "
                 "with a new journal path",
             )
+        return int(version), fingerprint, asked
+
+    def _check(self, identity: RunIdentity) -> int:
+        version, fingerprint, asked = self._recorded()
         if fingerprint == identity.fingerprint:
-            return
+            return version
+        assert asked is not None
         differences = identity.differences(json.loads(asked))
         raise self._error(
             "belongs to another run: " + "; ".join(differences or ["what was asked differs"]),
@@ -258,6 +377,82 @@ class Journal:
             f"SELECT {_COLUMNS} FROM step ORDER BY resource, action"  # noqa: S608
         ):
             yield _record(row)
+
+    def asked(self) -> dict[str, Any]:
+        """What the run was asked (scope, actions, install options)."""
+        row = self._db.execute("SELECT asked FROM run").fetchone()
+        return dict(json.loads(row[0])) if row and row[0] else {}
+
+    def sessions(self) -> list[SessionRecord]:
+        if not self._has("session"):
+            return []
+        return [
+            SessionRecord(*row)
+            for row in self._db.execute(
+                "SELECT started, ended, requests, throttled, transport_errors, time_scale, "
+                "calendar, today FROM session ORDER BY started"
+            )
+        ]
+
+    def machines(self) -> Iterator[MachineEnded]:
+        """Every machine whose outcome the run reported, skipped ones included."""
+        if not self._has("machine"):
+            return
+        for row in self._db.execute(
+            "SELECT resource, kind, outcome, code, azure_code, request_id, message, finished "
+            "FROM machine WHERE outcome IS NOT NULL ORDER BY finished, resource"
+        ):
+            resource, kind, outcome, code, azure_code, request_id, message, finished = row
+            result = MachineResult(
+                resource,
+                kind,
+                Outcome(outcome),
+                code,
+                message,
+                azure_code=azure_code,
+                request_id=request_id,
+            )
+            yield MachineEnded(result, finished)
+
+    def pending(self) -> list[str]:
+        """Machines the run was to take that it has not concluded (not begun, or begun and
+        cut short)."""
+        if not self._has("machine"):
+            return []
+        return [
+            row[0]
+            for row in self._db.execute(
+                "SELECT resource FROM machine WHERE outcome IS NULL ORDER BY resource"
+            )
+        ]
+
+    def traffic(self) -> list[TrafficRow]:
+        if not self._has("traffic"):
+            return []
+        return [
+            TrafficRow(*row)
+            for row in self._db.execute(
+                "SELECT bucket, at, width, requests, throttled FROM traffic ORDER BY bucket, at"
+            )
+        ]
+
+    def ceilings(self) -> dict[str, Bucket]:
+        if not self._has("bucket"):
+            return {}
+        return {
+            name: Bucket(burst, per_minute)
+            for name, per_minute, burst in self._db.execute(
+                "SELECT name, per_minute, burst FROM bucket"
+            )
+        }
+
+    def _has(self, table: str) -> bool:
+        """Whether the file has a table (a schema 2 journal read for a report has not the
+        record tables)."""
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        return found is not None
 
     def counts(self) -> dict[str, int]:
         return dict(
@@ -348,8 +543,86 @@ class Journal:
         self.started(resource, RESTART_STEP)
         self.intent(resource, RESTART_STEP, name)
 
+    # --- what a report is rebuilt from ----------------------------------------------------
+
+    def session(self, record: SessionRecord) -> None:
+        """This process's part of the run so far (written again as it goes on)."""
+        self._db.execute(
+            "INSERT INTO session VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (started) DO "
+            "UPDATE SET ended = excluded.ended, requests = excluded.requests, "
+            "throttled = excluded.throttled, transport_errors = excluded.transport_errors",
+            (
+                record.started,
+                record.ended,
+                record.requests,
+                record.throttled,
+                record.transport_errors,
+                record.time_scale,
+                record.calendar,
+                record.today,
+            ),
+        )
+
+    def planned(self, machines: Iterable[tuple[str, str]]) -> None:
+        """The machines (resource id, kind) the run is to take, so that a report read while
+        it goes on, or after it crashed, names those not concluded yet."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO machine (resource, kind) VALUES (?, ?)",
+                [(resource.lower(), kind) for resource, kind in machines],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def ended(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
+        """A machine's outcome as the run reports it. ``replace`` False keeps an outcome
+        already recorded (a resumed run reporting a machine concluded before it began)."""
+        self._db.execute(
+            _ENDED if replace else _ENDED + " WHERE machine.outcome IS NULL",
+            (
+                result.resource.lower(),
+                result.kind,
+                result.outcome.value,
+                result.code,
+                result.azure_code,
+                result.request_id,
+                result.message,
+                finished,
+            ),
+        )
+
+    def add_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
+        """Add requests per bucket and bin to what is recorded, in one transaction."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO bucket VALUES (?, ?, ?)",
+                [(name, b.per_minute, b.capacity) for name, b in ceilings.items()],
+            )
+            self._db.executemany(
+                "INSERT INTO traffic VALUES (?, ?, ?, ?, ?) ON CONFLICT (bucket, at, width) "
+                "DO UPDATE SET requests = requests + excluded.requests, "
+                "throttled = throttled + excluded.throttled",
+                [(r.bucket, r.at, r.width, r.requests, r.throttled) for r in rows],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def close(self) -> None:
         self._db.close()
+
+
+_ENDED = (
+    "INSERT INTO machine VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource) DO "
+    "UPDATE SET kind = excluded.kind, outcome = excluded.outcome, code = excluded.code, "
+    "azure_code = excluded.azure_code, request_id = excluded.request_id, "
+    "message = excluded.message, finished = excluded.finished"
+)
 
 
 def _record(row: tuple[Any, ...]) -> StepRecord:

@@ -10,7 +10,6 @@ HTML in notebooks.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Any
 from azhotpatch import calendar, pricing, remediation
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet.folding import COLORS, Group, html_groups, text_groups
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.kinds import Kinds
 from azhotpatch.models import Action, Eligibility, InstallOptions, Reason
@@ -213,23 +213,47 @@ class Plan:
 
     # --- renderings ---------------------------------------------------------------------------
 
-    def table(self, limit: int | None = 50) -> str:
-        rows = [("machine", "kind", "steps", "skip reason")]
-        for item in self.items[:limit]:
-            rows.append(
-                (
-                    item.machine.id.name,
-                    item.machine.kind.value,
-                    "+".join(s.value for s in item.steps) or "-",
-                    item.skip.rule.value if item.skip else "",
+    def groups(self) -> list[Group]:
+        """The machines by what the run will do to them: those it will run on, then those
+        it will skip, one group per reason, the most common first."""
+        found: list[Group] = []
+        headers = ("machine", "kind", "location")
+        if self.to_run:
+            changes = Counter(change for item in self.to_run for change in item.changes)
+            found.append(
+                Group(
+                    f"run {'+'.join(a.value for a in self.actions)}",
+                    (*headers, "enrollment changes"),
+                    [(*_columns(i), ", ".join(i.changes) or "-") for i in self.to_run],
+                    note="enrollment will change: "
+                    + ", ".join(f"{rule} on {n:,}" for rule, n in changes.most_common())
+                    if changes
+                    else "",
+                    color=COLORS["succeeded"],
                 )
             )
-        widths = [max(len(r[c]) for r in rows) for c in range(4)]
-        text = "\n".join(
-            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows
-        )
-        more = len(self.items) - len(rows) + 1
-        return text + (f"\n... and {more} more" if more > 0 else "")
+        by_rule: dict[str, list[PlanItem]] = {}
+        for item in self.skipped:
+            assert item.skip is not None
+            by_rule.setdefault(item.skip.rule.value, []).append(item)
+        for rule, items in sorted(by_rule.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            first = items[0].skip
+            assert first is not None
+            found.append(
+                Group(
+                    f"skip {rule}",
+                    (*headers, "why"),
+                    [(*_columns(i), i.skip.message if i.skip else "") for i in items],
+                    fix=first.fix,
+                    color=COLORS["skipped"],
+                )
+            )
+        return found
+
+    def table(self, limit: int | None = 10) -> str:
+        """The machines by what the run will do, counts first: up to ``limit`` machines
+        under each group (all of them with None)."""
+        return text_groups(self.groups(), limit)
 
     def __str__(self) -> str:
         return self.summary()
@@ -274,17 +298,11 @@ class Plan:
         return buffer.getvalue()
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in ("machine", "kind", "steps", "skip reason", "fix"))
-        body = "".join(
-            "<tr>"
-            f"<td>{html.escape(i.machine.id.name)}</td><td>{i.machine.kind.value}</td>"
-            f"<td>{html.escape('+'.join(s.value for s in i.steps) or '-')}</td>"
-            f"<td>{html.escape(i.skip.rule.value if i.skip else '')}</td>"
-            f"<td>{html.escape(i.skip.fix if i.skip else '')}</td></tr>"
-            for i in self.items[:200]
-        )
-        summary = html.escape(self.summary()).replace("\n", "<br>")
-        return f"<p>{summary}</p><table><tr>{head}</tr>{body}</table>"
+        return html_groups(self.summary(), self.groups())
+
+
+def _columns(item: PlanItem) -> tuple[str, str, str]:
+    return (item.machine.id.name, item.machine.kind.value, item.machine.location)
 
 
 # --- building -------------------------------------------------------------------------------

@@ -7,11 +7,16 @@ and the 429s seen; a rich table in a terminal, JSON for machines, HTML in notebo
 from __future__ import annotations
 
 import enum
-import html
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from azhotpatch.fleet.folding import COLORS, Group, html_groups
+
+if TYPE_CHECKING:
+    from azhotpatch.fleet.timeline import Timeline
 
 __all__ = ["ExitCode", "MachineResult", "Outcome", "Report", "StepResult"]
 
@@ -120,6 +125,8 @@ class Report:
     resumed: bool = False
     calendar: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # when each machine ended and the requests per bucket over time (for `write_html`)
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
 
     @property
     def counts(self) -> Counter[str]:
@@ -134,13 +141,57 @@ class Report:
         )
 
     @property
+    def unfinished(self) -> tuple[str, ...]:
+        """Machines begun but not concluded (a crashed run's report, read from its journal)."""
+        return self.timeline.unfinished if self.timeline else ()
+
+    @property
     def exit_code(self) -> ExitCode:
         counts = self.counts
-        if counts.get(Outcome.FAILED.value):
+        if counts.get(Outcome.FAILED.value) or self.unfinished:
             return ExitCode.FAILED
         if counts.get(Outcome.SKIPPED.value):
             return ExitCode.SKIPPED
         return ExitCode.SUCCEEDED
+
+    def by_reason(self) -> list[tuple[Outcome, str, list[MachineResult]]]:
+        """The machines that did not succeed, by outcome and our code: failures first, then
+        the most common reason first."""
+        found: dict[tuple[Outcome, str], list[MachineResult]] = {}
+        for machine in self.machines:
+            if machine.outcome is not Outcome.SUCCEEDED:
+                found.setdefault((machine.outcome, machine.code or ""), []).append(machine)
+        ordered = sorted(
+            found.items(),
+            key=lambda kv: (kv[0][0] is not Outcome.FAILED, -len(kv[1]), kv[0][1]),
+        )
+        return [(outcome, code, machines) for (outcome, code), machines in ordered]
+
+    def groups(self) -> list[Group]:
+        """The machines by what happened to them, counts first (see `by_reason`), the
+        machines that succeeded last."""
+        headers = ("machine", "kind", "Azure code", "request id", "message")
+        found = [
+            Group(
+                f"{outcome.value} {code or '-'}",
+                headers,
+                [_row(m) for m in machines],
+                fix=fix_of(machines[0].message),
+                color=COLORS[outcome.value],
+            )
+            for outcome, code, machines in self.by_reason()
+        ]
+        succeeded = [m for m in self.machines if m.outcome is Outcome.SUCCEEDED]
+        if succeeded:
+            found.append(
+                Group(
+                    "succeeded",
+                    ("machine", "kind", "steps"),
+                    [(m.name, m.kind, _steps(m)) for m in succeeded],
+                    color=COLORS["succeeded"],
+                )
+            )
+        return found
 
     def outcomes(self) -> dict[str, tuple[str, str | None]]:
         """resource -> (outcome, code): what two runs of the same plan must agree on."""
@@ -164,6 +215,11 @@ class Report:
             f"failed {counts.get('failed', 0)}",
         ]
         lines += [f"    {n:>6}  {reason}" for reason, n in self.reasons.most_common()]
+        if self.unfinished:
+            lines.append(
+                f"  unfinished {len(self.unfinished)}: begun but not concluded when the journal "
+                "was last written; run again with the same journal to resume them"
+            )
         lines.append(
             f"  requests {self.requests}, throttled (429) {self.throttled}, "
             f"transport errors {self.transport_errors}"
@@ -188,11 +244,19 @@ class Report:
             "calendar": self.calendar,
             "exit_code": int(self.exit_code),
             **self.extra,
+            **({"unfinished": list(self.unfinished)} if self.unfinished else {}),
             "machines": [m.as_dict() for m in self.machines],
         }
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2)
+
+    def write_html(self, path: str | Path) -> Path:
+        """Write the report as one self-contained HTML page that people can open offline
+        and attach to a change record (see `azhotpatch.fleet.report_html`)."""
+        from azhotpatch.fleet import report_html
+
+        return report_html.write(self, path)
 
     def rich_table(self, limit: int = 20) -> Any:
         """A rich renderable: the summary, then the machines that did not succeed."""
@@ -223,14 +287,35 @@ class Report:
         return Group(*parts)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(m.name)}</td><td>{m.kind}</td><td>{m.outcome.value}</td>"
-            f"<td>{html.escape(m.code or '')}</td>"
-            f"<td>{html.escape((m.message or '')[:200])}</td></tr>"
-            for m in self.machines[:500]
-        )
-        summary = html.escape(self.summary()).replace("\n", "<br>")
-        return (
-            f"<p>{summary}</p><table><tr><th>machine</th><th>kind</th><th>outcome</th>"
-            f"<th>reason</th><th>message</th></tr>{rows}</table>"
-        )
+        return html_groups(self.summary(), self.groups())
+
+
+def fix_of(message: str | None) -> str:
+    """The fix a message ends with (our messages say ``... Fix: <what to do>``)."""
+    if not message or " Fix: " not in message:
+        return ""
+    return message.split(" Fix: ", 1)[1].strip()
+
+
+def problem_of(machine: MachineResult) -> str:
+    """A machine's message without its id in front and without the fix."""
+    message = (machine.message or "").split(" Fix: ", 1)[0]
+    prefix = f"{machine.resource}: "
+    return message[len(prefix) :] if message.lower().startswith(prefix.lower()) else message
+
+
+def _row(machine: MachineResult) -> tuple[str, ...]:
+    return (
+        machine.name,
+        machine.kind,
+        machine.azure_code or "",
+        machine.request_id or "",
+        problem_of(machine),
+    )
+
+
+def _steps(machine: MachineResult) -> str:
+    return ", ".join(
+        f"{s.action} {s.seconds:.1f} s" if s.seconds is not None else s.action
+        for s in machine.steps
+    )

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from azhotpatch._azure.session import Arrival, Session
+from azhotpatch._azure.session import Arrival, Session, Traffic
 from azhotpatch.errors import (
     HotpatchError,
     IneligibleError,
@@ -35,9 +35,10 @@ from azhotpatch.errors import (
     SubscriptionDisabledError,
 )
 from azhotpatch.fleet import collector
-from azhotpatch.fleet.journal import Journal, StepRecord
+from azhotpatch.fleet.journal import REMEDIATE_STEP, Journal, SessionRecord, StepRecord
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
+from azhotpatch.fleet.timeline import Timeline
 from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
 from azhotpatch.models import Action, Assessment, Installation, InstallOptions, OperationStatus
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, RebootState, Remediation
@@ -50,9 +51,9 @@ PATCHES_FAILED = "PatchesFailed"
 REBOOT_REQUIRED = "RebootRequired"  # fixes set; no restart allowed (pass reboot=)
 REBOOT_DEFERRED = "RebootDeferred"  # fixes set; the restart waits for its window
 _WAITING = (REBOOT_REQUIRED, REBOOT_DEFERRED)
-# The journal's step for a remediation, before a machine's enrollment.
-REMEDIATE = "remediate"
 _REMEDIABLE_CODES = frozenset(r.value for r in REMEDIABLE)
+# How often, at most, the journal's record of the run (its traffic, its session) is written.
+RECORD_EVERY = 1.0  # seconds
 # ARM's codes for a machine that is not there (any more).
 _GONE = (
     "ResourceNotFound",
@@ -108,28 +109,84 @@ class _Runner:
         self.slots = asyncio.Semaphore(options.concurrency) if options.concurrency else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = 0
+        # the run's record: when each machine ended (this run's own machines; not those a
+        # resumed run found concluded), the requests per bucket, and when it was last written
+        self.began = time.time()
+        self.fresh: set[str] = set()
+        self.finished: dict[str, float] = {}
+        self.traffic: Traffic | None = None
+        self.recorded = 0.0
+        metrics = session.metrics
+        self.before = (metrics.requests, metrics.throttled, metrics.transport_errors)
 
     # --- the run ------------------------------------------------------------------------------
 
     async def run(self) -> Report:
         started = time.monotonic()
-        metrics = self.session.metrics
-        before = (metrics.requests, metrics.throttled, metrics.transport_errors)
         try:
-            with collector.tuned_for_a_run(self.options.tune_collector):
+            with (
+                self.session.recording() as self.traffic,
+                collector.tuned_for_a_run(self.options.tune_collector),
+            ):
                 await self._prepare()
                 await self._all()
         finally:
+            self._write_record()
             await self.kinds.close()
+        requests, throttled, transport_errors = self._sent()
         return Report(
             actions=tuple(a.value for a in self.plan.actions),
             machines=tuple(self.results[i.resource] for i in self.plan.items),
             elapsed=time.monotonic() - started,
-            requests=metrics.requests - before[0],
-            throttled=metrics.throttled - before[1],
-            transport_errors=metrics.transport_errors - before[2],
+            requests=requests,
+            throttled=throttled,
+            transport_errors=transport_errors,
             resumed=bool(self.journal and self.journal.resumed),
             calendar=self.plan.calendar_note,
+            timeline=self._timeline(),
+        )
+
+    def _sent(self) -> tuple[int, int, int]:
+        """(requests, 429s, transport errors) since the run began."""
+        metrics = self.session.metrics
+        requests, throttled, transport_errors = self.before
+        return (
+            metrics.requests - requests,
+            metrics.throttled - throttled,
+            metrics.transport_errors - transport_errors,
+        )
+
+    def _timeline(self) -> Timeline:
+        traffic = self.traffic
+        assert traffic is not None
+        return Timeline(
+            sessions=((self.began, time.time()),),
+            finished=dict(self.finished),
+            traffic=tuple(traffic.rows()),
+            ceilings=dict(traffic.ceilings),
+            time_scale=self.session.settings.time_scale,
+            today=self.plan.today,
+        )
+
+    def _write_record(self) -> None:
+        """Bring the journal's record of the run up to date: the requests per bucket since
+        it was last written, and this session's counts and end so far."""
+        self.recorded = time.monotonic()
+        if self.journal is None or self.traffic is None:
+            return
+        self.journal.add_traffic(self.traffic.drain(), self.traffic.ceilings)
+        requests, throttled, transport_errors = self._sent()
+        self.journal.session(
+            SessionRecord(
+                started=self.began,
+                ended=time.time(),
+                requests=requests,
+                throttled=throttled,
+                transport_errors=transport_errors,
+                time_scale=self.session.settings.time_scale,
+                calendar=self.plan.calendar_note,
+                today=self.plan.today.isoformat(),
+            )
         )
 
     async def _all(self) -> None:
@@ -190,6 +247,13 @@ class _Runner:
         self.kinds.of(item.machine.id).forget(item.machine.id)
         self.results[item.resource] = result
         self.done += 1
+        fresh = item.resource in self.fresh
+        if fresh:
+            self.finished[item.resource.lower()] = time.time()
+        if self.journal is not None:
+            self.journal.ended(result, time.time(), replace=fresh)
+            if time.monotonic() - self.recorded >= RECORD_EVERY:
+                self._write_record()
         if self.progress is not None:
             self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
 
@@ -209,7 +273,10 @@ class _Runner:
 
     async def _prepare(self) -> None:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
-        history, in a few batched queries)."""
+        history, in a few batched queries); the journal learns which machines the run is to
+        take."""
+        if self.journal is not None:
+            self.journal.planned((i.resource, i.machine.kind.value) for i in self.plan.items)
         for kind in self.kinds:
             machines = [i.machine.id for i in self.plan.to_run if i.machine.kind is kind.kind]
             if machines:
@@ -222,13 +289,14 @@ class _Runner:
         if item.skip is not None:
             if self._begun_before(item):
                 return self._resumed_but_now_ineligible(item)
+            self.fresh.add(item.resource)
             return MachineResult(
-                item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, item.skip.message
+                item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, str(item.skip)
             )
         steps: list[StepResult] = []
         for action in item.steps:
             self.session.prioritize(self._priority(item, action))
-            if action is Action.ENABLE and item.remediate:
+            if action is Action.ENABLE and (item.remediate or self._remediating(item)):
                 steps.append(await self._remediation(item))
                 if steps[-1].outcome is not Outcome.SUCCEEDED:
                     break
@@ -252,7 +320,7 @@ class _Runner:
         ``again``: after a remediation, the enrollment it refused is attempted anew)."""
         prior = self.journal.step(item.resource, action.value) if self.journal else None
         if prior and prior.done and not again and not self._retried(prior):
-            return _from_journal(prior)
+            return prior.as_step()
         return await self._step(item, action, prior)
 
     # --- remediation (Run Command) -------------------------------------------------------------
@@ -267,20 +335,30 @@ class _Runner:
             and item.resource not in self.remediated
         )
 
+    def _remediating(self, item: PlanItem) -> bool:
+        """A remediation an earlier run began and did not finish (killed while the machine
+        restarted): the fresh plan may no longer list the machine as remediable, since the
+        restart may have fixed it, but the remediation is finished first, so that the
+        journal and the report say what was done to the machine."""
+        if not self.plan.remediate or self.journal is None:
+            return False
+        prior = self.journal.step(item.resource, REMEDIATE_STEP)
+        return prior is not None and not prior.done
+
     async def _remediation(self, item: PlanItem) -> StepResult:
         """Measure, fix and (where the plan's reboot policy allows) restart the machine, as
         a journaled step: a restart's intent is committed before it is sent, so a resumed
         run never restarts a machine twice. Waiting for a restart (not allowed yet) is not
         final: a later run with the same journal takes it up again."""
         self.remediated.add(item.resource)
-        prior = self.journal.step(item.resource, REMEDIATE) if self.journal else None
+        prior = self.journal.step(item.resource, REMEDIATE_STEP) if self.journal else None
         if prior and prior.done and prior.code not in _WAITING and not self._retried(prior):
-            return _from_journal(prior)
+            return prior.as_step()
         started = time.monotonic()
         if self.journal is not None:
             if prior is not None and prior.done:
-                self.journal.reopened(item.resource, REMEDIATE)
-            self.journal.started(item.resource, REMEDIATE)
+                self.journal.reopened(item.resource, REMEDIATE_STEP)
+            self.journal.started(item.resource, REMEDIATE_STEP)
         rid = item.machine.id
         try:
             self._refuse_if_disabled(item)
@@ -294,7 +372,7 @@ class _Runner:
             )
             step = _remediation_step(done)
         except HotpatchError as error:
-            step = self._failed_step(item, REMEDIATE, error)
+            step = self._failed_step(item, REMEDIATE_STEP, error)
         step = replace(step, seconds=time.monotonic() - started)
         self._journal_finished(item, step)
         return step
@@ -322,7 +400,7 @@ class _Runner:
             record = self.journal.step(item.resource, action.value)
             if record is None or not record.done:
                 break
-            steps.append(_from_journal(record))
+            steps.append(record.as_step())
             if record.outcome != Outcome.SUCCEEDED.value:
                 return MachineResult.of_steps(item.resource, kind, tuple(steps))
         if len(steps) == len(self.plan.actions):
@@ -333,6 +411,7 @@ class _Runner:
 
     async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
         started = time.monotonic()
+        self.fresh.add(item.resource)
         if self.journal is not None:
             if prior is not None and prior.done:
                 self.journal.reopened(item.resource, action.value)
@@ -590,28 +669,14 @@ def _remediation_step(done: Remediation) -> StepResult:
     if done.blockers:
         first = done.blockers[0]
         message = f"{done.resource}: " + " ".join(str(r) for r in done.blockers)
-        return StepResult(REMEDIATE, Outcome.SKIPPED, first.rule.value, message, detail)
+        return StepResult(REMEDIATE_STEP, Outcome.SKIPPED, first.rule.value, message, detail)
     if done.ready:
-        return StepResult(REMEDIATE, Outcome.SUCCEEDED, detail=detail)
+        return StepResult(REMEDIATE_STEP, Outcome.SUCCEEDED, detail=detail)
     waiting = REBOOT_DEFERRED if done.reboot is RebootState.DEFERRED else REBOOT_REQUIRED
     message = f"{done.resource}: {done.detail}. Fix: run again with the same journal " + (
         "once the restart's time has come" if waiting == REBOOT_DEFERRED else "and reboot="
     )
-    return StepResult(REMEDIATE, Outcome.SKIPPED, waiting, message, detail)
-
-
-def _from_journal(record: StepRecord) -> StepResult:
-    seconds = record.finished - record.started if record.finished and record.started else None
-    return StepResult(
-        record.action,
-        Outcome(record.outcome),
-        record.code,
-        record.message,
-        record.detail,
-        seconds,
-        record.azure_code,
-        record.request_id,
-    )
+    return StepResult(REMEDIATE_STEP, Outcome.SKIPPED, waiting, message, detail)
 
 
 async def run(

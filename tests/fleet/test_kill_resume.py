@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from azhotpatch.fleet.history import read_report
 from azhotpatch.testing import emulator_process
 
 FLEET = "sample:240@3"
@@ -99,6 +100,9 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
         finished, installing = journal_progress(journal)
         assert finished >= kill_after
         assert installing > 0  # installs were in flight at the moment of the kill
+        crashed = read_report(journal)  # the report of a crashed run, from its journal
+        assert crashed.unfinished  # the machines cut short, named
+        assert len(crashed.machines) + len(crashed.unfinished) == 240
 
         # the resume also retries what failed: neither may send an install a second time
         resumed = finished_report(command(killed, journal, "--retry-failed"))
@@ -108,6 +112,11 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
         ).json()
 
     assert resumed["resumed"] is True
+    rebuilt = read_report(journal)  # both sessions, every machine concluded
+    assert rebuilt.unfinished == ()
+    assert rebuilt.outcomes() == outcomes(resumed)
+    assert rebuilt.timeline is not None
+    assert len(rebuilt.timeline.sessions) == 2  # the killed one, and its resumption
     assert len(resumed["machines"]) == len(reference["machines"]) == 240
     assert outcomes(resumed) == outcomes(reference)
     assert all(len(history) == 1 for history in installs.values()), "an install ran twice"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from azhotpatch.fleet.history import read_report
 from azhotpatch.testing import emulator_process
 
 from .test_kill_resume import command, finished_report
@@ -58,6 +59,10 @@ def test_kill_minus_nine_mid_remediation_then_resume(tmp_path: Path) -> None:
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=15)
         assert restarts_in_flight(journal) > 0
+        # the journal of the killed run still tells the run so far: a machine whose restart
+        # is under way is not concluded (its restart is an intent, not a finished step)
+        crashed = read_report(journal)
+        in_flight = {resource.lower() for resource in crashed.timeline.unfinished}
 
         resumed = finished_report(command(info, journal, *remediate))
         base = f"{info['endpoint']}/_emulator"
@@ -71,3 +76,10 @@ def test_kill_minus_nine_mid_remediation_then_resume(tmp_path: Path) -> None:
     assert all(count == 1 for count in reboots.values()), "a machine restarted twice"
     outcomes = {m["resource"].lower(): m["outcome"] for m in resumed["machines"]}
     assert all(outcomes[k] == "succeeded" for k in remediable)
+    assert in_flight & remediable  # the machines being restarted when the run was killed
+    rebuilt = read_report(journal)  # and once resumed, the journal tells the whole run
+    assert {m.resource.lower(): m.outcome.value for m in rebuilt.machines} == outcomes
+    for machine in rebuilt.machines:
+        if machine.resource.lower() in remediable:
+            taken = [step.action for step in machine.steps]
+            assert taken == ["remediate", "enable", "assess", "install"], taken

@@ -1,0 +1,664 @@
+"""A fleet run's report as one self-contained HTML file that people can open and attach to a
+change record: the summary, the counts per outcome and reason with each reason's fix, a
+timeline of the run (machines concluded over time; requests per second per throttling bucket
+against its ceiling, 429s marked), the Hotpatch calendar it ran in, and every machine in a
+table that sorts and filters in the browser.
+
+Nothing is fetched: styles, charts (SVG) and the table's script are inline, and the page's
+Content-Security-Policy forbids any request, so it opens the same offline, from a mail
+attachment or a change record. It holds what the JSON report holds (resource ids, outcomes,
+codes, messages, Azure's request ids) and nothing else: no tokens, no continuation tokens,
+no credentials.
+
+Times are seconds since the run began, counting only the time its sessions ran (a run
+resumed the next day is drawn without the night between). Against an emulator whose clock
+runs faster they are Azure seconds, the unit the throttling limits are stated in.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from azhotpatch import __version__, calendar
+from azhotpatch._svg import Line, line_chart
+from azhotpatch.fleet.folding import COLORS
+from azhotpatch.fleet.report import Outcome, Report, fix_of, problem_of
+from azhotpatch.fleet.timeline import Timeline
+
+__all__ = ["render", "write"]
+
+UNFINISHED = "unfinished"
+DISPLAY_BINS = 120  # points per timeline chart
+CHARTED_BUCKETS = 4  # buckets drawn: up to this many that answered 429, and the busiest
+LISTED_BUCKETS = 40
+
+
+def write(report: Report, path: str | Path) -> Path:
+    """Write the page to ``path`` (whole or not at all: a reader never sees half a file)."""
+    target = Path(path)
+    page = render(report)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(page, encoding="utf-8")
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def render(report: Report) -> str:
+    """The page, as text."""
+    timeline = report.timeline
+    clock = _Clock(timeline)
+    sections = [
+        _summary(report, clock),
+        _reasons(report),
+        _timeline_section(report, clock),
+        _calendar_section(report),
+        _machines_section(report, clock),
+    ]
+    title = f"azhotpatch run: {' + '.join(report.actions) or 'report'}"
+    return _PAGE.format(
+        title=html.escape(title),
+        style=_STYLE + "".join(f".pill.{k}{{background:{v}}}" for k, v in COLORS.items()),
+        body="\n".join(s for s in sections if s),
+        script=_SCRIPT,
+    )
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+class _Clock:
+    """Wall-clock moments to seconds of the run: only the time its sessions ran, times the
+    emulator's time scale (1 against Azure)."""
+
+    def __init__(self, timeline: Timeline | None) -> None:
+        self.sessions = sorted(timeline.sessions) if timeline else []
+        self.scale = timeline.time_scale if timeline else 1.0
+
+    def __call__(self, moment: float) -> float:
+        elapsed = 0.0
+        for start, end in self.sessions:
+            if moment <= start:
+                break
+            elapsed += min(moment, end) - start
+        return elapsed * self.scale
+
+    @property
+    def span(self) -> float:
+        return sum(end - start for start, end in self.sessions) * self.scale
+
+    @property
+    def resumptions(self) -> list[float]:
+        """Where each later session begins, in seconds of the run."""
+        return [self(start) for start, _ in self.sessions[1:]]
+
+    @property
+    def unit(self) -> str:
+        return "s" if self.scale == 1 else "Azure s"
+
+    def moment(self, when: float) -> str:
+        return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- summary and reasons ----------------------------------------------------------------------
+
+
+def _summary(report: Report, clock: _Clock) -> str:
+    counts = report.counts
+    unfinished = len(report.unfinished)
+    cards = [(outcome.value, counts.get(outcome.value, 0)) for outcome in Outcome]
+    if unfinished:
+        cards.append((UNFINISHED, unfinished))
+    tiles = "".join(
+        f'<div class="tile" style="border-color:{COLORS[name]}" data-outcome="{name}">'
+        f'<span class="count" style="color:{COLORS[name]}">{count:,}</span>'
+        f'<span class="label">{name}</span></div>'
+        for name, count in cards
+    )
+    when = ""
+    if report.timeline and report.timeline.sessions:
+        when = f"{clock.moment(report.timeline.started)} to {clock.moment(report.timeline.ended)}"
+    facts = [
+        ("actions", " + ".join(report.actions)),
+        ("machines", f"{len(report.machines) + unfinished:,}"),
+        ("ran", when),
+        ("took", _took(report, clock)),
+        (
+            "requests",
+            f"{report.requests:,}; throttled (429) {report.throttled:,}; "
+            f"transport errors {report.transport_errors:,}",
+        ),
+    ]
+    if clock.scale != 1:
+        facts.append(("clock", f"an emulator running {clock.scale:g} times faster than Azure"))
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts if v
+    )
+    note = (
+        f'<p class="note">{unfinished:,} machines were begun but not concluded when the '
+        "journal was last written: run again with the same journal to resume them.</p>"
+        if unfinished
+        else ""
+    )
+    return (
+        f'<section id="summary"><h1>Hotpatch run report</h1><div class="tiles">{tiles}</div>'
+        f'<table class="facts">{rows}</table>{note}</section>'
+    )
+
+
+def _took(report: Report, clock: _Clock) -> str:
+    took = f"{report.elapsed:,.1f} s"
+    if clock.scale != 1:
+        took += f" ({report.elapsed * clock.scale:,.0f} Azure s)"
+    return took + (" over several sessions (resumed)" if report.resumed else "")
+
+
+@dataclass(frozen=True)
+class _Reason:
+    outcome: str
+    code: str
+    machines: int
+    fix: str
+    example: str
+
+
+def reasons(report: Report) -> list[_Reason]:
+    """The machines that did not succeed, by outcome and code (`Report.by_reason`), with
+    the fix and the problem of the first."""
+    return [
+        _Reason(outcome.value, code, len(found), fix_of(found[0].message), problem_of(found[0]))
+        for outcome, code, found in report.by_reason()
+    ]
+
+
+def _reasons(report: Report) -> str:
+    found = reasons(report)
+    if not found:
+        return '<section id="reasons"><h2>Reasons</h2><p>Every machine succeeded.</p></section>'
+    rows = "".join(
+        f'<tr data-outcome="{r.outcome}" data-code="{html.escape(r.code, quote=True)}">'
+        f'<td><span class="pill {r.outcome}">{r.outcome}</span></td>'
+        f'<td><button type="button" class="code" title="show these machines">'
+        f"{html.escape(r.code or '-')}</button></td>"
+        f'<td class="num">{r.machines:,}</td><td>{html.escape(r.fix)}</td>'
+        f'<td class="example">{html.escape(r.example)}</td></tr>'
+        for r in found
+    )
+    return (
+        '<section id="reasons"><h2>Why machines did not succeed</h2>'
+        '<table id="reasons-table"><thead><tr><th>outcome</th><th>reason</th>'
+        "<th>machines</th><th>fix</th><th>for example</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>"
+    )
+
+
+# --- the timeline -----------------------------------------------------------------------------
+
+
+def _timeline_section(report: Report, clock: _Clock) -> str:
+    timeline = report.timeline
+    if timeline is None or not timeline.sessions:
+        return ""
+    parts = [_concluded_chart(report, timeline, clock)]
+    buckets = _bucket_series(timeline, clock)
+    if buckets:
+        charted = _charted(buckets)
+        parts += [_bucket_chart(b, clock) for b in charted]
+        parts.append(_bucket_table(buckets))
+    else:
+        parts.append("<p>No requests per bucket were recorded for this run.</p>")
+    return '<section id="timeline"><h2>Timeline</h2>' + "".join(parts) + "</section>"
+
+
+def _concluded_chart(report: Report, timeline: Timeline, clock: _Clock) -> str:
+    outcomes = {m.resource.lower(): m.outcome.value for m in report.machines}
+    moments = sorted(
+        (clock(when), outcomes.get(resource, "")) for resource, when in timeline.finished.items()
+    )
+    span = max(clock.span, moments[-1][0] if moments else 0.0)
+    totals: Counter[str] = Counter()
+    series: dict[str, list[tuple[float, float]]] = defaultdict(lambda: [(0.0, 0.0)])
+    for x, outcome in moments:
+        totals[outcome] += 1
+        totals["all"] += 1
+        series[outcome].append((x, totals[outcome]))
+        series["all"].append((x, totals["all"]))
+    lines = [
+        Line(name if name != "all" else "all concluded", [*points, (span, points[-1][1])], color)
+        for name, color in [("all", "#37474f"), *COLORS.items()]
+        if (points := series.get(name))
+    ]
+    earlier = len(report.machines) - len(moments)
+    caption = "Machines concluded (their outcome known) over the run."
+    if earlier > 0:
+        caption += f" {earlier:,} machines concluded in an earlier part of the run are not drawn."
+    svg = line_chart(
+        lines,
+        title="Machines concluded over time",
+        x_label=f"seconds since the run began ({clock.unit})",
+        y_label="machines",
+        x_max=span,
+        dividers=[(x, "resumed") for x in clock.resumptions],
+    )
+    return f'<figure id="concluded">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+@dataclass
+class _Bucket:
+    name: str
+    rates: list[float]  # requests per second (of the run's clock) in each display bin
+    throttled_at: list[float]
+    requests: int
+    throttled: int
+    ceiling: float | None  # sustained requests per second the limits allow
+    burst: float | None
+    width: float  # seconds per display bin
+
+    @property
+    def peak(self) -> float:
+        return max(self.rates, default=0.0)
+
+    @property
+    def used(self) -> float:
+        """The share of what the bucket allowed over the run (its burst, and its refill
+        for the run's length) that the run spent: near 1, the bucket set the pace."""
+        if not self.ceiling:
+            return 0.0
+        allowed = (self.burst or 0.0) + self.ceiling * self.width * len(self.rates)
+        return self.requests / allowed if allowed else 0.0
+
+
+def _bucket_series(timeline: Timeline, clock: _Clock) -> list[_Bucket]:
+    span = max(clock.span, 1e-9)
+    widest = max((row.width * clock.scale for row in timeline.traffic), default=0.0)
+    width = max(span / DISPLAY_BINS, widest)
+    bins = int(span / width) + 1
+    counts: dict[str, list[int]] = {}
+    throttled: dict[str, list[float]] = defaultdict(list)
+    totals: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    for row in timeline.traffic:
+        x = clock(row.at + row.width / 2)
+        index = min(int(x / width), bins - 1)
+        counts.setdefault(row.bucket, [0] * bins)[index] += row.requests
+        totals[row.bucket] += row.requests
+        if row.throttled:
+            refused[row.bucket] += row.throttled
+            throttled[row.bucket].append(x)
+    found = []
+    for name, per_bin in counts.items():
+        ceiling = timeline.ceilings.get(name)
+        found.append(
+            _Bucket(
+                name,
+                [count / width for count in per_bin],
+                throttled[name],
+                totals[name],
+                refused[name],
+                ceiling.per_second / clock.scale if ceiling else None,
+                ceiling.capacity if ceiling else None,
+                width,
+            )
+        )
+    return sorted(found, key=lambda b: (-b.throttled, -b.used, -b.requests, b.name))
+
+
+def _charted(buckets: Sequence[_Bucket]) -> list[_Bucket]:
+    """The buckets drawn: those that answered the most 429s, and the busiest of the rest
+    (the table lists them all)."""
+    refused = [b for b in buckets if b.throttled][:CHARTED_BUCKETS]
+    rest = [b for b in buckets if not b.throttled][:CHARTED_BUCKETS]
+    return [*refused, *rest][: max(CHARTED_BUCKETS, len(refused) + 2)]
+
+
+def bucket_label(name: str) -> str:
+    """A bucket's name in words (see `azhotpatch._azure.traffic.bucket_name`)."""
+    parts = name.split("/")
+    if parts[0] == "arm" and len(parts) == 3:
+        return f"ARM {parts[2]}, subscription {parts[1][:8]}"
+    if parts[0] == "compute" and len(parts) == 4:
+        return f"Compute {parts[1]}, subscription {parts[2][:8]}, {parts[3]}"
+    if parts[0] == "graph":
+        return "Resource Graph queries"
+    return name
+
+
+def _bucket_chart(bucket: _Bucket, clock: _Clock) -> str:
+    points = [(i * bucket.width, rate) for i, rate in enumerate(bucket.rates)]
+    points.append((len(bucket.rates) * bucket.width, bucket.rates[-1] if bucket.rates else 0.0))
+    span = points[-1][0]
+    lines = [Line("requests per second", points, "#1565c0")]
+    if bucket.ceiling:
+        lines.append(
+            Line(
+                f"ceiling {bucket.ceiling:.3g}/s",
+                [(0.0, bucket.ceiling), (span, bucket.ceiling)],
+                "#c62828",
+                dashed=True,
+            )
+        )
+    label = bucket_label(bucket.name)
+    svg = line_chart(
+        lines,
+        title=f"Requests per second: {label}",
+        x_label=f"seconds since the run began ({clock.unit})",
+        y_label="requests / s",
+        x_max=span,
+        y_max=(bucket.ceiling or 0.0) * 1.1,
+        marks=bucket.throttled_at,
+        mark_label="429",
+        dividers=[(x, "resumed") for x in clock.resumptions],
+        height=200,
+    )
+    burst = (
+        f" A full bucket also lets a burst of {bucket.burst:g} requests through above it."
+        if bucket.burst
+        else ""
+    )
+    caption = (
+        f"{label}: {bucket.requests:,} requests, {bucket.throttled:,} answered 429; "
+        f"the dashed line is the rate the bucket refills at.{burst}"
+    )
+    return (
+        f'<figure class="bucket" data-bucket="{html.escape(bucket.name, quote=True)}">{svg}'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _bucket_table(buckets: Sequence[_Bucket]) -> str:
+    rows = "".join(
+        f'<tr><td title="{html.escape(b.name, quote=True)}">{html.escape(bucket_label(b.name))}'
+        f'</td><td class="num">{b.requests:,}</td><td class="num">{b.peak:,.1f}</td>'
+        f'<td class="num">{_ceiling(b)}</td><td class="num">{b.used:.0%}</td>'
+        f'<td class="num">{b.throttled:,}</td></tr>'
+        for b in buckets[:LISTED_BUCKETS]
+    )
+    more = (
+        f"<p>... and {len(buckets) - LISTED_BUCKETS:,} quieter buckets.</p>"
+        if len(buckets) > LISTED_BUCKETS
+        else ""
+    )
+    return (
+        "<details><summary>Every throttling bucket the run drew from "
+        f"({len(buckets):,})</summary><table><thead><tr><th>bucket</th><th>requests</th>"
+        "<th>peak / s</th><th>ceiling / s</th><th>used of what it allowed</th><th>429s</th>"
+        "</tr>"
+        f"</thead><tbody>{rows}</tbody></table>{more}"
+        "<p>Compute's per-machine buckets are not drawn: each machine's is far below its "
+        "subscription's.</p></details>"
+    )
+
+
+def _ceiling(bucket: _Bucket) -> str:
+    return f"{bucket.ceiling:,.2f}" if bucket.ceiling else "-"
+
+
+# --- the calendar -----------------------------------------------------------------------------
+
+
+def _calendar_section(report: Report) -> str:
+    today = report.timeline.today if report.timeline else None
+    if today is None and not report.calendar:
+        return ""
+    year = calendar.year_plan(today.year)._repr_html_() if today else ""
+    note = f"<p>{html.escape(report.calendar)}</p>" if report.calendar else ""
+    return f'<section id="calendar"><h2>Calendar</h2>{note}{year}</section>'
+
+
+# --- the machines -----------------------------------------------------------------------------
+
+COLUMNS = (
+    ("name", "machine"),
+    ("group", "resource group"),
+    ("kind", "kind"),
+    ("outcome", "outcome"),
+    ("code", "reason"),
+    ("azure", "Azure code"),
+    ("request", "request id"),
+    ("at", "concluded at"),
+    ("steps", "steps"),
+    ("message", "message"),
+)
+
+
+def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
+    """The table's data: each subscription and each message once (machines skipped for
+    one reason mostly share their message), then one short row per machine."""
+    finished = report.timeline.finished if report.timeline else {}
+    subscriptions: dict[str, int] = {}
+    messages: dict[str, int] = {"": 0}
+    rows: list[list[Any]] = []
+    for machine in report.machines:
+        subscription, group, name = _parts(machine.resource)
+        when = finished.get(machine.resource.lower())
+        steps = ", ".join(
+            f"{s.action} {s.seconds * clock.scale:,.1f}" if s.seconds is not None else s.action
+            for s in machine.steps
+        )
+        rows.append(
+            [
+                name,
+                subscriptions.setdefault(subscription, len(subscriptions)),
+                group,
+                machine.kind,
+                machine.outcome.value,
+                machine.code or "",
+                machine.azure_code or "",
+                machine.request_id or "",
+                round(clock(when), 1) if when is not None else None,
+                steps,
+                messages.setdefault(problem_of(machine), len(messages)),
+            ]
+        )
+    for resource in report.unfinished:
+        subscription, group, name = _parts(resource)
+        index = subscriptions.setdefault(subscription, len(subscriptions))
+        rows.append([name, index, group, "", UNFINISHED, "", "", "", None, "", 0])
+    return {"subscriptions": list(subscriptions), "messages": list(messages), "rows": rows}
+
+
+def _parts(resource: str) -> tuple[str, str, str]:
+    """(subscription, resource group, name) of a resource id."""
+    parts = resource.split("/")
+    if len(parts) >= 9 and parts[1].lower() == "subscriptions":
+        return parts[2], parts[4], parts[-1]
+    return "", "", resource
+
+
+def _machines_section(report: Report, clock: _Clock) -> str:
+    data = json.dumps(machine_rows(report, clock), separators=(",", ":"))
+    safe = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    heads = "".join(
+        f'<th><button type="button" data-key="{key}">{html.escape(label)}</button></th>'
+        for key, label in COLUMNS
+    )
+    outcomes = "".join(
+        f'<option value="{name}">{name}</option>' for name in [*(o.value for o in Outcome)]
+    )
+    return (
+        '<section id="machines"><h2>Machines</h2><div class="controls">'
+        '<input id="filter" type="search" placeholder="filter: name, group, reason, '
+        'request id, message" aria-label="filter the machines">'
+        '<select id="outcome" aria-label="outcome"><option value="">every outcome</option>'
+        f'{outcomes}<option value="{UNFINISHED}">{UNFINISHED}</option></select>'
+        '<span id="shown"></span></div>'
+        f'<table id="machines-table"><thead><tr>{heads}</tr></thead><tbody></tbody></table>'
+        '<div class="pages"><button type="button" id="previous">previous</button>'
+        '<span id="page"></span><button type="button" id="next">next</button></div>'
+        "<noscript><p>The machine table needs JavaScript; the JSON report lists every "
+        "machine too.</p></noscript>"
+        f'<script id="machine-data" type="application/json">{safe}</script></section>'
+    )
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; \
+style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="azhotpatch {version}">
+<title>{title}</title>
+<style>{style}</style>
+</head>
+<body>
+{body}
+<script>{script}</script>
+</body>
+</html>
+""".replace("{version}", __version__)
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;color:#212121;margin:24px auto;max-width:1200px;
+padding:0 16px}
+h1{font-size:24px;margin:0 0 12px}h2{font-size:18px;margin:28px 0 8px}
+table{border-collapse:collapse;margin:8px 0}
+th,td{padding:3px 8px;border-bottom:1px solid #e0e0e0;text-align:left;vertical-align:top}
+.facts th{font-weight:600;color:#555;width:110px}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.tiles{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:12px}
+.tile{border:2px solid;border-radius:8px;padding:8px 16px;min-width:110px}
+.tile .count{display:block;font-size:28px;font-weight:700}
+.tile .label{color:#555}
+.pill{color:white;border-radius:10px;padding:1px 8px;font-size:12px;background:#757575}
+.example{color:#555;font-size:13px}
+button.code{font:inherit;font-family:ui-monospace,monospace;border:0;background:none;
+color:#1565c0;cursor:pointer;padding:0;text-decoration:underline}
+figure{margin:12px 0}figcaption{color:#555;font-size:13px;max-width:760px}
+svg{max-width:100%;height:auto}
+.controls{display:flex;gap:8px;align-items:center;margin:8px 0}
+#filter{flex:1;max-width:480px;padding:4px 8px}
+#machines-table th button{font:inherit;font-weight:600;border:0;background:none;
+cursor:pointer;padding:0}
+#machines-table th button[aria-sort=ascending]::after{content:" \\25B2"}
+#machines-table th button[aria-sort=descending]::after{content:" \\25BC"}
+#machines-table td{font-size:13px}
+#machines-table td.message{max-width:420px;color:#444}
+.pages{display:flex;gap:12px;align-items:center}
+.note{background:#f3e5f5;padding:8px;border-radius:6px}
+"""
+
+# The machine table: rows rendered a page at a time from the embedded data, so a report of
+# tens of thousands of machines opens at once; sorting and filtering work on the data.
+_SCRIPT = r"""
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("machine-data").textContent);
+  var keys = ["name", "subscription", "group", "kind", "outcome", "code", "azure",
+              "request", "at", "steps", "message"];
+  var index = {};
+  keys.forEach(function (key, i) { index[key] = i; });
+  var rows = data.rows;
+  rows.forEach(function (row) {
+    row[10] = data.messages[row[10]];
+    row.haystack = [row[0], data.subscriptions[row[1]], row[2], row[3], row[4], row[5],
+                    row[6], row[7], row[10]].join(" ").toLowerCase();
+  });
+  var pageSize = 100;
+  var state = {key: null, descending: false, text: "", outcome: "", page: 0};
+  var body = document.querySelector("#machines-table tbody");
+  var filter = document.getElementById("filter");
+  var outcome = document.getElementById("outcome");
+  var matching = rows;
+
+  function escape(value) {
+    return String(value === null || value === undefined ? "" : value)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;");
+  }
+
+  function compare(a, b) {
+    var i = index[state.key];
+    var x = a[i], y = b[i];
+    if (x === y) { return 0; }
+    if (x === null || x === "") { return 1; }
+    if (y === null || y === "") { return -1; }
+    var order = x < y ? -1 : 1;
+    return state.descending ? -order : order;
+  }
+
+  function select() {
+    var text = state.text.toLowerCase();
+    matching = rows.filter(function (row) {
+      return (!state.outcome || row[4] === state.outcome) &&
+             (!text || row.haystack.indexOf(text) !== -1);
+    });
+    if (state.key) { matching = matching.slice().sort(compare); }
+  }
+
+  function draw() {
+    var pages = Math.max(1, Math.ceil(matching.length / pageSize));
+    state.page = Math.min(state.page, pages - 1);
+    var start = state.page * pageSize;
+    var html = [];
+    matching.slice(start, start + pageSize).forEach(function (row) {
+      var subscription = data.subscriptions[row[1]] || "";
+      html.push('<tr data-outcome="' + escape(row[4]) + '">' +
+        '<td title="' + escape(subscription) + '">' + escape(row[0]) + "</td>" +
+        "<td>" + escape(row[2]) + "</td><td>" + escape(row[3]) + "</td>" +
+        '<td><span class="pill ' + escape(row[4]) + '">' + escape(row[4]) + "</span></td>" +
+        '<td class="code">' + escape(row[5]) + "</td><td>" + escape(row[6]) + "</td>" +
+        "<td>" + escape(row[7]) + '</td><td class="num">' + escape(row[8]) + "</td>" +
+        "<td>" + escape(row[9]) + '</td><td class="message">' + escape(row[10]) + "</td></tr>");
+    });
+    body.innerHTML = html.join("");
+    document.getElementById("shown").textContent =
+      matching.length.toLocaleString("en") + " of " + rows.length.toLocaleString("en") +
+      " machines";
+    document.getElementById("page").textContent = "page " + (state.page + 1) + " of " + pages;
+    document.getElementById("previous").disabled = state.page === 0;
+    document.getElementById("next").disabled = state.page >= pages - 1;
+  }
+
+  function update() { select(); draw(); }
+
+  document.querySelectorAll("#machines-table th button").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var key = button.getAttribute("data-key");
+      state.descending = state.key === key ? !state.descending : false;
+      state.key = key;
+      document.querySelectorAll("#machines-table th button").forEach(function (other) {
+        other.removeAttribute("aria-sort");
+      });
+      button.setAttribute("aria-sort", state.descending ? "descending" : "ascending");
+      state.page = 0;
+      update();
+    });
+  });
+  filter.addEventListener("input", function () {
+    state.text = filter.value; state.page = 0; update();
+  });
+  outcome.addEventListener("change", function () {
+    state.outcome = outcome.value; state.page = 0; update();
+  });
+  document.getElementById("previous").addEventListener("click", function () {
+    state.page -= 1; draw();
+  });
+  document.getElementById("next").addEventListener("click", function () {
+    state.page += 1; draw();
+  });
+  document.querySelectorAll("#reasons-table tr[data-code] button").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var row = button.closest("tr");
+      outcome.value = state.outcome = row.getAttribute("data-outcome");
+      filter.value = state.text = row.getAttribute("data-code");
+      state.page = 0;
+      update();
+      document.getElementById("machines").scrollIntoView();
+    });
+  });
+  update();
+}());
+"""
