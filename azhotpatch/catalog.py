@@ -523,7 +523,9 @@ VBS_REGISTRY_FIX = (
     "turn on Virtualization-Based Security: "
     'reg add "HKLM\\SYSTEM\\CurrentControlSet\\Control\\DeviceGuard" '
     "/v EnableVirtualizationBasedSecurity /t REG_DWORD /d 1 /f, reboot, and check that "
-    "msinfo32 shows 'Virtualization-based security: Running'"
+    "msinfo32 shows 'Virtualization-based security: Running'; or let azhotpatch do it "
+    "through Run Command (remediate(..., fix=True, reboot='baseline'), or run with "
+    "remediate=True)"
 )
 CHPE_REGISTRY_FIX = (
     "on Arm64, disable CHPE: "
