@@ -227,10 +227,11 @@ class Session:
         return self.metrics.service_now(self.settings.time_scale)
 
     @contextlib.contextmanager
-    def recording(self) -> Iterator[Traffic]:
+    def recording(self, *, drained: bool = False) -> Iterator[Traffic]:
         """Count every request sent inside the block per throttling bucket and over time
-        (see `azhotpatch._azure.traffic`), in bins of one Azure second to start with."""
-        traffic = Traffic(self.pacer.ceiling, width=1.0 / self.settings.time_scale)
+        (see `azhotpatch._azure.traffic`), in bins of one Azure second to start with;
+        ``drained`` when the caller takes what is new with `Traffic.drain` (a journal)."""
+        traffic = Traffic(self.pacer.ceiling, width=1.0 / self.settings.time_scale, drained=drained)
         self.metrics.recorders.append(traffic)
         try:
             yield traffic

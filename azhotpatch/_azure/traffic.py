@@ -54,6 +54,7 @@ class Traffic:
         width: float = 1.0,
         max_bins: int = 512,
         clock: Callable[[], float] = time.time,
+        drained: bool = False,
     ) -> None:
         self._ceiling = ceiling
         self._clock = clock
@@ -64,6 +65,9 @@ class Traffic:
         self._bins: dict[str, dict[int, list[int]]] = {}
         # what `drain` has not handed out yet: (bucket, bin start, width) -> [requests, 429s]
         self._unsaved: dict[tuple[str, float, float], list[int]] = {}
+        # kept only for a caller that drains it (a run's journal): otherwise it would only
+        # grow, a second copy of the bins that the collector walks for the whole run
+        self._drained = drained
 
     def record(
         self, keys: Sequence[BucketKey], status: int | None, at: float | None = None
@@ -85,9 +89,10 @@ class Traffic:
             counts = self._bins.setdefault(name, {}).setdefault(index, [0, 0])
             counts[0] += 1
             counts[1] += throttled
-            unsaved = self._unsaved.setdefault((name, start, self.width), [0, 0])
-            unsaved[0] += 1
-            unsaved[1] += throttled
+            if self._drained:
+                unsaved = self._unsaved.setdefault((name, start, self.width), [0, 0])
+                unsaved[0] += 1
+                unsaved[1] += throttled
 
     def _widen(self, index: int) -> None:
         """Double the bins' width until ``index`` fits, merging neighbours."""

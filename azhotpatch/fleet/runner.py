@@ -125,7 +125,7 @@ class _Runner:
         started = time.monotonic()
         try:
             with (
-                self.session.recording() as self.traffic,
+                self.session.recording(drained=self.journal is not None) as self.traffic,
                 collector.tuned_for_a_run(self.options.tune_collector),
             ):
                 await self._prepare()

@@ -23,7 +23,9 @@ PER_VM = ("compute-resource", "VMGuestPatchOperation", "/subscriptions/sub/x/vm-
 
 def test_traffic_counts_per_bucket_and_keeps_its_totals_as_bins_widen() -> None:
     now = [1000.0]
-    traffic = Traffic(lambda key: Bucket(200, 600), width=1.0, max_bins=8, clock=lambda: now[0])
+    traffic = Traffic(
+        lambda key: Bucket(200, 600), width=1.0, max_bins=8, clock=lambda: now[0], drained=True
+    )
     for second in range(20):  # 20 s through 8 bins of 1 s: the bins widen to 4 s
         traffic.record([WRITES, PER_VM], 429 if second == 3 else 200, at=1000.0 + second + 0.5)
     rows = traffic.rows()
@@ -38,6 +40,10 @@ def test_traffic_counts_per_bucket_and_keeps_its_totals_as_bins_widen() -> None:
     traffic.record([WRITES], 200, at=1030.0)
     assert [row.requests for row in traffic.drain()] == [1]
     assert traffic.ceilings == {"arm/sub/writes": Bucket(200, 600)}
+    undrained = Traffic(lambda key: Bucket(200, 600), clock=lambda: now[0])
+    undrained.record([WRITES], 200, at=1000.5)
+    assert [row.requests for row in undrained.rows()] == [1]
+    assert undrained.drain() == []  # no journal takes it: nothing kept twice
 
 
 def test_a_journal_of_the_previous_schema_is_read_and_upgraded_by_the_run_that_resumes_it(
