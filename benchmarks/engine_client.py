@@ -20,12 +20,35 @@ from typing import Any
 from ceiling import enrollment_writes
 
 from azhotpatch.aio import Hotpatch
+from azhotpatch.fleet.timeline import Timeline
 from azhotpatch.models import Action
 from azhotpatch.testing import AsyncEmulatorCredential
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def busiest_bucket(timeline: Timeline | None, scale: float) -> dict[str, Any] | None:
+    """The run's course in the bucket it used most against what the bucket refills (in
+    Azure seconds): requests per second in each bin, the refill rate and the burst, the
+    429s, and when each machine concluded. The page's timeline chart draws it."""
+    if timeline is None or not timeline.traffic:
+        return None
+    totals: dict[str, int] = {}
+    for row in timeline.traffic:
+        totals[row.bucket] = totals.get(row.bucket, 0) + row.requests
+    name = max(totals, key=lambda b: totals[b] / timeline.ceilings[b].per_minute)
+    ceiling = timeline.ceilings[name]
+    start = timeline.started
+    rows = [r for r in timeline.traffic if r.bucket == name]
+    return {
+        "bucket": name,
+        "refill_per_azure_second": ceiling.per_second / scale,
+        "burst": ceiling.capacity,
+        "bins": [[(r.at - start) * scale, r.width * scale, r.requests, r.throttled] for r in rows],
+        "finished_azure_seconds": sorted((t - start) * scale for t in timeline.finished.values()),
+    }
 
 
 async def measure(info: dict[str, Any], actions: list[str], plan_only: bool) -> dict[str, Any]:
@@ -70,6 +93,7 @@ async def measure(info: dict[str, Any], actions: list[str], plan_only: bool) -> 
             }
             out["requests"] = report.requests
             out["throttled"] = report.throttled
+            out["timeline"] = busiest_bucket(report.timeline, scale)
         out["cpu_seconds"] = time.process_time() - cpu
         out["peak_rss_mb"] = peak_rss_mb()
         return out

@@ -176,6 +176,7 @@ def engine(scenario: Scenario, workdir: Path) -> dict[str, Any]:
         "throttled_by_emulator": server.get("throttled", {}),
         "repeat_installs": server.get("machines_with_repeat_installs"),
         "wall_seconds": measured["run_seconds"],
+        "timeline": measured.get("timeline"),
     }
 
 

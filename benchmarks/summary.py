@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from azhotpatch._svg import Bar, bar_chart
+from azhotpatch._svg import Bar, Line, bar_chart, line_chart
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "performance.md"
@@ -176,10 +176,54 @@ def _naive_groups(results: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
     return groups
 
 
+def timeline_scenario(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The scenario whose course the page draws: the first full flow that recorded one."""
+    return next(
+        (r for r in results["scenarios"] if r.get("timeline") and "full flow" in r["scenario"]),
+        None,
+    )
+
+
+def bucket_label(name: str) -> str:
+    """A traffic bucket's name as a reader says it: ``arm/<sub>/writes`` is ARM writes of
+    that subscription; Compute's buckets name their policy and region."""
+    parts = name.split("/")
+    if parts[0] == "arm" and len(parts) == 3:
+        return f"ARM {parts[2]}, subscription {parts[1][:8]}"
+    if parts[0] == "compute" and len(parts) == 4:
+        return f"Compute {parts[1]}, subscription {parts[2][:8]}, {parts[3]}"
+    return name
+
+
+def _timeline_chart(scenario: dict[str, Any]) -> str:
+    """Requests per Azure second in the bucket the run used most, bin by bin, against the
+    rate the bucket refills at: a run at the ceiling sits on the dashed line after the
+    burst, and never above it for long (the burst is spent first)."""
+    course = scenario["timeline"]
+    rate = course["refill_per_azure_second"]
+    sent = [(at, requests / width) for at, width, requests, _ in course["bins"]]
+    end = max(at + width for at, width, _, _ in course["bins"])
+    marks = [at for at, _, _, throttled in course["bins"] if throttled]
+    return line_chart(
+        [
+            Line("requests / s sent", [*sent, (end, 0.0)], RUN_COLOR),
+            Line("ceiling: the bucket's refill rate", [(0.0, rate), (end, rate)], IDEAL_COLOR,
+                 dashed=True, steps=False),
+        ],
+        title=f"{scenario['scenario']}: {bucket_label(course['bucket'])}",
+        x_label="Azure seconds into the run",
+        y_label="requests / s",
+        x_max=end,
+        y_max=rate * 1.2,
+        marks=marks,
+        mark_label="429",
+    )  # fmt: skip
+
+
 def charts(results: dict[str, Any]) -> dict[str, str]:
-    """The page's pictures as SVG text, by file name under ``docs/img/``. The results hold
-    totals per scenario, not a timeline, so the charts draw those totals: each run against
-    its ceiling, and the engine against the raw-SDK loops."""
+    """The page's pictures as SVG text, by file name under ``docs/img/``: each run against
+    its ceiling, the engine against the raw-SDK loops, and (in results that keep it) one
+    run's course against its busiest bucket's refill rate."""
     ceiling = bar_chart(
         _ceiling_groups(results),
         title="Each run against the fastest Azure's throttling limits allow",
@@ -192,7 +236,31 @@ def charts(results: dict[str, Any]) -> dict[str, str]:
         x_label="Azure seconds, logarithmic scale (shorter is faster)",
         log=True,
     )
-    return {"perf-ceiling.svg": ceiling + "\n", "perf-naive.svg": naive + "\n"}
+    drawn = {"perf-ceiling.svg": ceiling + "\n", "perf-naive.svg": naive + "\n"}
+    course = timeline_scenario(results)
+    if course is not None:
+        drawn["perf-timeline.svg"] = _timeline_chart(course) + "\n"
+    return drawn
+
+
+def _timeline_section(results: dict[str, Any]) -> str:
+    scenario = timeline_scenario(results)
+    if scenario is None:  # results recorded before runs kept their course
+        return (
+            "\nThese results keep each run's totals, not its course over time. A run's own "
+            "course is in its HTML report: `azhotpatch run --html`.\n"
+        )
+    course = scenario["timeline"]
+    alt = f"{scenario['scenario']}: requests per second in its busiest bucket against its refill"
+    return f"""
+One run second by second: {scenario["scenario"]}, in the bucket it used most against what
+that bucket refills ({bucket_label(course["bucket"])}: a burst of {course["burst"]:.0f}, then
+{course["refill_per_azure_second"]:.3g} requests a second). After the burst the run sends at
+the refill rate and no faster; red ticks on the axis would mark 429s. Any run's own course
+(machines concluded, requests per bucket) is in its HTML report: `azhotpatch run --html`.
+
+![{alt}](img/perf-timeline.svg)
+"""
 
 
 def render(results: dict[str, Any], source: str) -> str:
@@ -244,12 +312,7 @@ differs from what the emulator's ground truth says.
 {_table(*made["ceiling"])}
 
 ![Each scenario's run next to its ceiling, in Azure seconds](img/perf-ceiling.svg)
-
-The results file keeps each run's totals, not its course over time, so the chart sets each
-run's length beside the ceiling's rather than drawing the run against the ceiling second by
-second. A run's own course (machines concluded and requests per throttling bucket over time)
-is in its HTML report: `azhotpatch run --html`.
-
+{_timeline_section(results)}
 ## Client cost
 
 {_table(*made["cost"])}

@@ -127,7 +127,10 @@ def test_performance_page_is_rendered_from_its_committed_results() -> None:
     summary = load("summary")
     assert page == summary.render(results, named[1])
     charts = summary.charts(results)
-    assert sorted(charts) == ["perf-ceiling.svg", "perf-naive.svg"]
+    drawn = ["perf-ceiling.svg", "perf-naive.svg"]
+    if summary.timeline_scenario(results) is not None:
+        drawn.append("perf-timeline.svg")
+    assert sorted(charts) == sorted(drawn)
     for name, svg in charts.items():
         assert f"](img/{name})" in page, f"docs/performance.md does not show {name}"
         committed = (ROOT / "docs" / "img" / name).read_text(encoding="utf-8")
@@ -151,3 +154,26 @@ def test_charts_draw_every_scenario_against_its_ceiling_and_the_loops() -> None:
     assert naive.count(">azhotpatch</text>") == 3  # the three clean full-flow scenarios
     assert naive.index(">32 threads</text>") < naive.index(">sequential loop</text>")
     assert ">15.0 days</text>" in naive  # 10k machines one after another
+
+
+def test_the_timeline_chart_draws_a_run_against_its_busiest_bucket() -> None:
+    """The committed results keep one run's course, and the chart draws it against the
+    bucket's refill rate; the run itself stayed under what the bucket allows (its burst,
+    then its refill rate), as the page says."""
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    named = re.search(r"`(benchmarks/results/[^`]+\.json)`", page)
+    assert named
+    results = json.loads((ROOT / named[1]).read_text(encoding="utf-8"))
+    summary = load("summary")
+    scenario = summary.timeline_scenario(results)
+    assert scenario is not None, "the committed results keep no run's course"
+    course = scenario["timeline"]
+    svg = summary.charts(results)["perf-timeline.svg"]
+    assert summary.bucket_label(course["bucket"]) in svg
+    assert ">requests / s sent</text>" in svg
+    sent = sum(requests for _, _, requests, _ in course["bins"])
+    first = min(at for at, _, _, _ in course["bins"])
+    end = max(at + width for at, width, _, _ in course["bins"])
+    allowed = course["burst"] + course["refill_per_azure_second"] * (end - first)
+    assert sent <= allowed * 1.02, (sent, allowed)
+    assert sum(throttled for *_, throttled in course["bins"]) == 0
