@@ -57,6 +57,7 @@ def test_the_notebook_page_shows_its_calendar_and_plan(site: Path) -> None:
     assert "Plan: enable, assess, install on 60 machines" in notebook
     assert "run enable+assess+install" in notebook  # the plan's first group
     assert (site / "notebooks" / "enroll" / "enroll.ipynb").is_file()  # to download
+    assert 'href="enroll.ipynb"' in notebook  # and the page links it
 
 
 def test_the_concepts_page_shows_the_library_rendered_calendar_and_plan(site: Path) -> None:
