@@ -371,15 +371,19 @@ def recorded_journal(path: object) -> Path:
             f"{str(file)!r} is not a readable file",
             fix="pass the journal path the run was given (--journal)",
         )
-    with file.open("rb") as handle:
-        header = handle.read(len(_SQLITE_HEADER))
-    if header != _SQLITE_HEADER:
+    if _header(file) != _SQLITE_HEADER:
         raise InvalidArgumentError(
             "journal",
             f"{str(file)!r} is not a run journal (not an SQLite database)",
             fix="pass the journal path the run was given (--journal)",
         )
     return file
+
+
+def _header(file: Path) -> bytes:
+    """A file's first bytes, as many as SQLite's header has (fewer for a shorter file)."""
+    with file.open("rb") as handle:
+        return handle.read(len(_SQLITE_HEADER))
 
 
 def _existing_journal(file: Path) -> None:
@@ -389,8 +393,7 @@ def _existing_journal(file: Path) -> None:
             f"{str(file)!r} is not a readable and writable file",
             fix="choose another path, or fix its permissions",
         )
-    with file.open("rb") as handle:
-        header = handle.read(len(_SQLITE_HEADER))
+    header = _header(file)
     if header and header != _SQLITE_HEADER:
         raise InvalidArgumentError(
             "journal",

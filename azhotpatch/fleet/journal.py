@@ -28,6 +28,7 @@ ids, and continuation tokens (which hold operation URLs, never credentials).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -566,16 +567,11 @@ class Journal:
     def planned(self, machines: Iterable[tuple[str, str]]) -> None:
         """The machines (resource id, kind) the run is to take, so that a report read while
         it goes on, or after it crashed, names those not concluded yet."""
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO machine (resource, kind) VALUES (?, ?)",
                 [(resource.lower(), kind) for resource, kind in machines],
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def ended(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
         """A machine's outcome as the run reports it. ``replace`` False keeps an outcome
@@ -596,8 +592,7 @@ class Journal:
 
     def add_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
         """Add requests per bucket and bin to what is recorded, in one transaction."""
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO bucket VALUES (?, ?, ?)",
                 [(name, b.per_minute, b.capacity) for name, b in ceilings.items()],
@@ -608,6 +603,14 @@ class Journal:
                 "throttled = throttled + excluded.throttled",
                 [(r.bucket, r.at, r.width, r.requests, r.throttled) for r in rows],
             )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Many rows in one commit (the connection commits each statement on its own
+        otherwise), and none of them if anything in the block fails."""
+        self._db.execute("BEGIN")
+        try:
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
