@@ -12,6 +12,7 @@ from azhotpatch.cli.connect import connect, emulated
 from azhotpatch.cli.options import IDS, NO_FILTER, machines
 from azhotpatch.cli.output import emit, show
 from azhotpatch.cli.settings import settings
+from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet.report import ExitCode
 
 REBOOT = Annotated[
@@ -52,6 +53,13 @@ def remediate(
         show("\n\n".join(f"# what it changes: {s.changes}\n{s.text}" for s in remediation.SCRIPTS))
         raise typer.Exit(int(ExitCode.SUCCEEDED))
     chosen_settings = settings(ctx)
+    if not ids:  # no fleet filter here: a script runs only on machines named one by one
+        raise InvalidArgumentError(
+            "machines",
+            "none given",
+            fix="give the resource ids of the Arc machines to measure (a plan lists the "
+            "machines blocked by VBS or CHPE apart from the others)",
+        )
     chosen = machines(ids, NO_FILTER, emulated=emulated(chosen_settings))
     remediation.RebootPolicy.parse(reboot, unplanned=unplanned or ())  # checked before a call
     with connect(chosen_settings) as connection:

@@ -189,6 +189,28 @@ cost --cores 16 --start 2026-W05-1 --end 2026-03-01
 cost --cores 16 --start 2026-03-01 --end 2026-02-01
 cost --cores 16 --start 2025-08-01 --end 2025-09-01 --kind desktop
 cost --start 2025-08-01 --end 2025-09-01
+# --- remediation (Run Command): restart times, months, ids, before any script is sent
+remediate
+remediate not-an-id
+remediate {ARC} --reboot sometime
+remediate {ARC} --fix --reboot 2027-01-16T02:00:00
+remediate {ARC} --fix --reboot 2027-13-16T02:00:00Z
+remediate {ARC} --fix --reboot baseline --unplanned 2027-13
+remediate {ARC} --fix --reboot baseline --unplanned march
+remediate {ARC} {VM_NL} --fix
+run --remediate --reboot sometime
+run --remediate --reboot 2027-01-16T02:00
+run --remediate --reboot baseline --unplanned 2026-3
+# --- the HTML report and its rebuilding from a journal
+run --html {DIR}
+run --html {MISSING}
+run --html ""
+report
+report --journal {MISSING}
+report --journal {DIR}
+report --journal {NOTSQLITE}
+report --journal ""
+report --journal {NOTSQLITE} --html {DIR}
 # --- the emulator and the demo
 emulator --port 70000
 emulator --port -1
@@ -383,6 +405,36 @@ API_CASES: dict[str, tuple[Call, type[HotpatchError]]] = {
         lambda c: c.register_preview_features(SUB, timeout=-1),
         InvalidArgumentError,
     ),
+    "remediate not an id": (lambda c: c.remediate("not-an-id"), InvalidResourceIdError),
+    "remediate an unknown restart time": (
+        lambda c: c.remediate(ARC, fix=True, reboot="sometime"),
+        InvalidArgumentError,
+    ),
+    "remediate a restart time without a zone": (
+        lambda c: c.remediate(ARC, fix=True, reboot=datetime(2027, 1, 16, 2)),
+        InvalidArgumentError,
+    ),
+    "remediate an unplanned month 13": (
+        lambda c: c.remediate(ARC, fix=True, reboot="baseline", unplanned=["2027-13"]),
+        InvalidArgumentError,
+    ),
+    "plan remediate with an unknown restart time": (
+        lambda c: c.plan(remediate=True, reboot="later", **SCOPE),
+        InvalidArgumentError,
+    ),
+    "run remediate with a restart time without a zone": (
+        lambda c: c.run(remediate=True, reboot="2027-01-16T02:00", **SCOPE),
+        InvalidArgumentError,
+    ),
+    "run report_html a directory": (
+        lambda c: c.run(report_html=".", **SCOPE),
+        InvalidArgumentError,
+    ),
+    "run report_html in a missing directory": (
+        lambda c: c.run(report_html="no-such-folder/report.html", **SCOPE),
+        InvalidArgumentError,
+    ),
+    "run report_html not a path": (lambda c: c.run(report_html=42, **SCOPE), InvalidArgumentError),
 }
 
 
