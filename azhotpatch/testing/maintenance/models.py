@@ -288,7 +288,10 @@ class MaintenanceBackend:
     # --- windows --------------------------------------------------------------------------
 
     def _set_window_timer(self, config: MaintenanceConfiguration) -> None:
-        """Set a timer for the configuration's next window after now."""
+        """Set a timer for the configuration's next window after now (InGuestPatch ones: the
+        emulator runs no other kind of maintenance)."""
+        if str(config.properties.get("maintenanceScope", "")).lower() != "inguestpatch":
+            return
         opening = next_opening(config.properties, self.world.clock.now())
         if opening is None:
             return
