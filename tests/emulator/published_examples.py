@@ -232,12 +232,14 @@ class Wire:
 @dataclass
 class Replay:
     """An example sent, its answer, and, for a long-running operation, what its ``Location``
-    finally answered."""
+    finally answered (``final``) and, for a PUT or PATCH, the resource once it ended
+    (``resource``: where the SDK's poller reads the result)."""
 
     example: Example
     answer: Answer
     final: Answer | None = None
     request_body: Any = None
+    resource: Answer | None = None
 
 
 def url_of(emu: Emulator, example: Example, roles: Mapping[str, str]) -> str:
@@ -258,6 +260,8 @@ def replay(emu: Emulator, wire: Wire, example: Example, roles: dict[str, str]) -
     done = Replay(example, answer, request_body=body)
     if not example.graph and answer.status in (201, 202):
         done.final = _follow(emu, wire, answer)
+        if example.request["method"] in ("PUT", "PATCH"):
+            done.resource = wire.send("GET", url_of(emu, example, roles))
     if isinstance(answer.body, dict):
         for role, key in example.captures.items():
             roles[role] = str(answer.body[key])
@@ -301,17 +305,26 @@ def findings(done: Replay, roles: Mapping[str, str], union: Union) -> list[Findi
         return [*found, Finding(example.name, "status", "", detail)]
     found += _headers(example, answer, expected.get("headers") or {})
     found += _body(example, answer, expected, roles, union, done.request_body)
-    final = done.final
-    if final is not None and final.body is not None:
-        finished = example.responses.get("200", {})
-        if "body" in finished:
-            found += [
-                Finding(example.name, f"final {f.kind}", f.where, f.detail)
-                for f in _compare_body(example, final.body, finished["body"], roles, union, None)
-            ]
-        else:
-            found.append(Finding(example.name, "final body", "", "the example's result has none"))
+    for label, later in (("final", done.final), ("resource", done.resource)):
+        if later is not None and later.body is not None:
+            found += _finished(example, label, later, roles, union)
     return list(dict.fromkeys(found))
+
+
+def _finished(
+    example: Example, label: str, answer: Answer, roles: Mapping[str, str], union: Union
+) -> list[Finding]:
+    """A finished operation's result, or its resource, against the example's finished one
+    (its 200)."""
+    finished = example.responses.get("200", {})
+    if "body" not in finished:
+        return [Finding(example.name, f"{label} body", "", "the example's result has none")]
+    if label == "resource" and answer.status != 200:
+        return [Finding(example.name, f"{label} status", "", f"{answer.status}: {_error(answer)}")]
+    return [
+        Finding(example.name, f"{label} {f.kind}", f.where, f.detail)
+        for f in _compare_body(example, answer.body, finished["body"], roles, union, None)
+    ]
 
 
 def _error(answer: Answer) -> str:
