@@ -88,8 +88,10 @@ _COMPUTE_LRO = (
     "the patch actions), which the example leaves out"
 )
 _COMPUTE_RECORDED = (
-    f"{RECORDED} vm_assess_accepted (azure-cli test_vm_auto_update, 2020-08: 202 with "
-    "azure-asyncoperation and location); the 2024-11 install recording the same"
+    f"{RECORDED} vm_assess_accepted (azure-cli__test_vm_auto_update.2020-08_assess.yaml "
+    "interaction 12: 202 with azure-asyncoperation and location); "
+    "azure-cli__test_vm_install_patches.2024-11.excerpt.yaml interaction 4 (installPatches: "
+    "202 with azure-asyncoperation and location)"
 )
 _COMPUTE_SDK = (
     "azure-mgmt-compute VirtualMachinesOperations.begin_update / begin_create_or_update poll "
