@@ -568,6 +568,16 @@ def test_summarize_named_count_groups_by_paths_and_nulls() -> None:
     assert {"env": None, "count_": 2} in by_path
 
 
+def test_summarize_names_an_unnamed_computed_group_after_the_path_it_reads() -> None:
+    """Kusto names ``by tostring(properties.a.b)`` ``properties_a_b``: the Resource Graph
+    reference's Properties Query example (ResourcesPropertiesQuery.json) answers that column.
+    An expression over more than one column still needs a name."""
+    result = run("resources | summarize count() by tostring(tags.env) | order by count_ desc")
+    assert result[0] == {"tags_env": "prod", "count_": 6}
+    with pytest.raises(KqlError, match="needs a name for a computed column"):
+        parse("resources | summarize count() by strcat(type, location)")
+
+
 def test_summarize_without_by_counts_everything_even_nothing() -> None:
     assert run("resources | summarize count()") == [{"count_": 10}]
     assert run("resources | where name == 'nope' | summarize n = count()") == [{"n": 0}]

@@ -163,7 +163,13 @@ def _arc_operation_status(served: ServedBody) -> Shape:
 
 
 def _arc_operation_result(served: ServedBody) -> Shape | None:
-    return model(hybrid.LicenseProfile) if served.status == 200 else None
+    """operationResults: the resource the operation wrote (a run command or the license
+    profile) once it has finished."""
+    if served.status != 200:
+        return None
+    if served.operation == "runCommand":
+        return model(hybrid.MachineRunCommand)
+    return model(hybrid.LicenseProfile)
 
 
 def _arc_patch_operation(served: ServedBody) -> Shape | None:

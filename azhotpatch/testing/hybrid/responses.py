@@ -124,7 +124,16 @@ class HybridResponses:
                 202, headers={"Location": request.url(request.path, **request.same_api_version())}
             )
         machine = self.world.arcs.get(op.target)
-        if machine is None or machine.license is None:
+        if machine is None:
+            return Response(204)
+        if op.kind == "runCommand":
+            # the run command the operation created or updated, as the published example's
+            # finished run command (RunCommands_CreateOrUpdate.json, 2026-07-15)
+            command = next((c for c in machine.run_commands.values() if c.operation is op), None)
+            if command is None:
+                return Response(204)
+            return Response(200, render_run_command(machine, command, self.world))
+        if op.kind != "licenseProfile" or machine.license is None:
             return Response(204)
         return Response(200, render_license(machine))
 

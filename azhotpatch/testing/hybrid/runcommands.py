@@ -30,6 +30,9 @@ from azhotpatch.testing.world.operations import Operation
 from azhotpatch.testing.world.state import World
 
 RUN_COMMAND_TYPE = f"{ARC_TYPE}/runCommands"
+# written but never given back (RunCommands_Get.json shows neither the password nor the
+# protected parameters' values)
+_SECRETS = frozenset({"runAsPassword", "protectedParameters"})
 RESTART_DELAY = 60.0  # shutdown /r /t 60
 _ARCHITECTURE_CODES = {"x64": 9, "ARM64": 12}
 
@@ -73,7 +76,7 @@ class RunCommands:
         op = self.world.new_operation(
             "runCommand", on=machine, duration=waiting + durations.run_command, on_done=done
         )
-        command = RunCommand(name, script, op, now)
+        command = RunCommand(name, script, op, now, written=_given_back(properties))
         machine.run_commands[name.lower()] = command
         self.world.changed()
         return command, previous is None
@@ -163,6 +166,13 @@ class RunCommands:
         self.world.changed()
 
 
+def _given_back(properties: dict[str, Any]) -> dict[str, Any]:
+    """What a run command's answers repeat of what its PUT wrote: everything but the
+    secrets, and the status the agent reports, which the emulator renders itself."""
+    kept = {k: v for k, v in properties.items() if k not in _SECRETS}
+    return {k: v for k, v in kept.items() if k not in ("provisioningState", "instanceView")}
+
+
 def _nothing(commands: RunCommands, machine: ArcMachine, op: Operation) -> str:
     return ""
 
@@ -176,8 +186,9 @@ _ACTIONS: dict[str, Callable[[RunCommands, ArcMachine, Operation], str]] = {
 
 
 def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -> dict[str, Any]:
-    """The run command as ``MachineRunCommand``: provisioning follows the script (the
-    execution is synchronous: ``asyncExecution`` false), the instance view its outcome."""
+    """The run command as ``MachineRunCommand``: what its PUT wrote (the execution is
+    synchronous whatever ``asyncExecution`` says: model), provisioning following the script,
+    the instance view its outcome."""
     op = command.operation
     running = not op.done
     clock = world.clock
@@ -202,9 +213,10 @@ def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -
         "type": RUN_COMMAND_TYPE,
         "location": machine.location,
         "properties": {
-            "source": {"script": command.script},
             "asyncExecution": False,
             "timeoutInSeconds": 600,
+            **command.written,
+            "source": {"script": command.script},
             "provisioningState": state,
             "instanceView": view,
         },

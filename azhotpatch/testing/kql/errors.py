@@ -26,7 +26,8 @@ Supported KQL subset (Azure Resource Graph emulator):
               take <n> | limit <n>
               count                              (one row: Count)
               summarize [<name> =] count() [by <column> | <name> = <expr> [, ...]]
-                  (columns: the by-columns, then count_)
+                  (columns: the by-columns, then count_; an unnamed computed by-column is
+                   named after the path it reads: tostring(properties.a.b) -> properties_a_b)
               distinct <column> | <name> = <expr> [, ...]
   literals    'text' "text" (escapes \\\\ \\' \\" \\n \\r \\t \\uXXXX), @'verbatim' @"verbatim",
               42, 4.2, 1e3, true, false, null, datetime(2026-11-10), datetime(2026-11-10T12:00:00Z),

@@ -50,6 +50,9 @@ class Expr:
     depth: int = 1
     name: str | None = None  # the column name a bare path gets in project/extend/distinct
     path: tuple[str, tuple[_Step, ...]] | None = None
+    # the one column path a computed expression reads (tostring(properties.a.b)): what
+    # summarize by names an unnamed computed column after, as Kusto does
+    reads: tuple[str, tuple[_Step, ...]] | None = None
     is_const: bool = False
     value: Any = None
     temporal: bool = False  # may hold a datetime or timespan, which leaves as text
@@ -77,7 +80,18 @@ def node(
     if pure and all(child.is_const for child in children):
         return const(fn(_NO_ROW, _FOLD_ENV), pos)
     depth = 1 + max((child.depth for child in children), default=0)
-    return Expr(fn, pos, depth=depth, temporal=temporal)
+    read = {child.path or child.reads for child in children if not child.is_const}
+    reads = read.pop() if len(read) == 1 else None
+    return Expr(fn, pos, depth=depth, temporal=temporal, reads=reads)
+
+
+def underscored(expr: Expr) -> str | None:
+    """The name Kusto gives an unnamed computed group-by column: the path it reads, its keys
+    joined by '_' (``tostring(properties.osDisk.osType)`` -> ``properties_osDisk_osType``)."""
+    if expr.reads is None:
+        return None
+    column, steps = expr.reads
+    return "_".join([column, *(str(step) for step in steps)])
 
 
 def _step(value: Any, key: Any) -> Any:

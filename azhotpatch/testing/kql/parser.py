@@ -25,6 +25,7 @@ from azhotpatch.testing.kql.expressions import (
     membership,
     node,
     string_operator,
+    underscored,
 )
 from azhotpatch.testing.kql.functions import AGGREGATIONS, FUNCTIONS, FUNCTIONS_HINT
 from azhotpatch.testing.kql.lexer import Token, describe, tokenize
@@ -312,7 +313,7 @@ class Parser:
         by: list[tuple[str, Expr]] = []
         if self.peek().is_word("by"):
             self.advance()
-            by = self.named_items("summarize by", unique=True)
+            by = self.named_items("summarize by", unique=True, computed=underscored)
         if count_name in {name for name, _ in by}:
             raise self.error(f"duplicate column name '{count_name}' in summarize", aggregation.pos)
         self.columns = (*(name for name, _ in by), count_name)
@@ -328,11 +329,17 @@ class Parser:
         return Distinct(tuple((name, expr.fn) for name, expr in items))
 
     def named_items(
-        self, operator_name: str, *, unique: bool, sequential: bool = False
+        self,
+        operator_name: str,
+        *,
+        unique: bool,
+        sequential: bool = False,
+        computed: Callable[[Expr], str | None] | None = None,
     ) -> list[tuple[str, Expr]]:
         """``name = expr`` or a bare path, which takes its last key as the name.
 
-        ``sequential`` items (extend) see the columns made by the items before them.
+        ``sequential`` items (extend) see the columns made by the items before them;
+        ``computed`` names an unnamed computed item where the operator does (summarize by).
         """
         items: list[tuple[str, Expr]] = []
         seen: set[str] = set()
@@ -342,6 +349,8 @@ class Parser:
             expr = self.parse_expr()
             if name is None:
                 name = expr.name
+            if name is None and computed is not None:
+                name = computed(expr)
             if name is None:
                 raise self.error(
                     f"{operator_name} needs a name for a computed column: write name = <expr>",

@@ -35,12 +35,14 @@ from azhotpatch.testing.world.machines import (
     Machine,
     ResourceAddress,
     VirtualMachine,
+    machine_key,
 )
 from azhotpatch.testing.world.operations import Operation, PatchRun
 from azhotpatch.testing.world.state import World
 
 MC_TYPE = "Microsoft.Maintenance/maintenanceConfigurations"
 CA_TYPE = "Microsoft.Maintenance/configurationAssignments"
+SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 NAMESPACE = "/providers/Microsoft.Maintenance"
 _PREREQUISITES = (
     "The prerequisites for schedule patching aren't met: set patch orchestration to Customer "
@@ -184,18 +186,24 @@ class MaintenanceBackend:
 
     # --- assignments ----------------------------------------------------------------------
 
-    def target_machine(self, sub: str, group: str, provider: str, rtype: str, name: str) -> Machine:
-        """The machine an assignment path names (VMs and Arc machines only)."""
+    def target_machine(
+        self, sub: str, group: str, provider: str, rtype: str, name: str
+    ) -> ResourceAddress:
+        """The resource an assignment path names: a VM, an Arc machine, or a scale set
+        (ConfigurationAssignments_CreateOrUpdate.json, 2023-04-01, assigns one), whose windows
+        the emulator keeps but never runs (model)."""
         resource_type = f"{provider}/{rtype}".lower()
-        machine: Machine | None
+        machine: ResourceAddress | None
         if resource_type == VirtualMachine.RESOURCE_TYPE.lower():
             machine = self.world.find_vm(sub, group, name)
         elif resource_type == ArcMachine.RESOURCE_TYPE.lower():
             machine = self.world.find_arc(sub, group, name)
+        elif resource_type == SCALE_SET_TYPE.lower():
+            machine = self.world.scale_sets.get(machine_key(sub, group, SCALE_SET_TYPE, name))
         else:
             raise invalid(
-                f"The emulator assigns maintenance configurations to virtual machines and Arc "
-                f"machines, not to '{resource_type}'."
+                f"The emulator assigns maintenance configurations to virtual machines, Arc "
+                f"machines and scale sets, not to '{resource_type}'."
             )
         if machine is None:
             raise ArmError(
@@ -216,7 +224,7 @@ class MaintenanceBackend:
         return properties
 
     def assign_machine(
-        self, machine: Machine, name: str, body: dict[str, Any]
+        self, machine: ResourceAddress, name: str, body: dict[str, Any]
     ) -> ConfigurationAssignment:
         properties = self._assignment_properties(body)
         if properties.get("filter"):
@@ -278,7 +286,7 @@ class MaintenanceBackend:
             self.world.changed()
         return assignment
 
-    def assignments_of_machine(self, machine: Machine) -> list[ConfigurationAssignment]:
+    def assignments_of_machine(self, machine: ResourceAddress) -> list[ConfigurationAssignment]:
         return [a for _, a in sorted(self.assignments.items()) if a.machine == machine.key]
 
     def assignments_in_subscription(self, sub: str) -> list[ConfigurationAssignment]:
@@ -288,7 +296,10 @@ class MaintenanceBackend:
     # --- windows --------------------------------------------------------------------------
 
     def _set_window_timer(self, config: MaintenanceConfiguration) -> None:
-        """Set a timer for the configuration's next window after now."""
+        """Set a timer for the configuration's next window after now (InGuestPatch ones: the
+        emulator runs no other kind of maintenance)."""
+        if str(config.properties.get("maintenanceScope", "")).lower() != "inguestpatch":
+            return
         opening = next_opening(config.properties, self.world.clock.now())
         if opening is None:
             return

@@ -15,7 +15,7 @@ from azhotpatch.testing.maintenance.models import (
     MaintenanceBackend,
     MaintenanceConfiguration,
 )
-from azhotpatch.testing.world.machines import Machine
+from azhotpatch.testing.world.machines import ResourceAddress
 
 
 class MaintenanceResponses:
@@ -53,7 +53,7 @@ class MaintenanceResponses:
 
     # --- assignments ----------------------------------------------------------------------
 
-    def _target_machine(self, request: Request) -> Machine:
+    def _target_machine(self, request: Request) -> ResourceAddress:
         p = request.params
         return self.backend.target_machine(
             p["sub"], p["group"], p["provider"], p["rtype"], p["rname"]

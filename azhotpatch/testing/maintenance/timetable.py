@@ -1,6 +1,8 @@
 """Maintenance windows as Microsoft documents them for ``InGuestPatch`` configurations: what a
 configuration must say to be accepted, and when its windows open.
 
+Configurations of the other scopes are kept as written and never run (model).
+
 Validated: ``InGuestPatchMode`` ``User``, ``startDateTime`` as ``YYYY-MM-DD hh:mm`` at least 15
 minutes ahead on creation, ``duration`` ``HH:mm`` between 1:30 and 3:55, a Windows time zone
 id, and a ``recurEvery`` in the documented day/week/month grammar with offsets of -6..6 days.
@@ -47,7 +49,10 @@ def validate_configuration(properties: dict[str, Any], *, created: bool, now: da
             f"The maintenanceScope '{scope}' is not valid; use one of {', '.join(_SCOPES)}."
         )
     if scope.lower() != "inguestpatch":
-        raise invalid("The emulator runs InGuestPatch configurations only.")
+        # kept as written and never run (model): Update Manager's rules below are InGuestPatch's,
+        # and Azure takes the other scopes' configurations (an OSImage one with a five-hour
+        # window in MaintenanceConfigurations_CreateOrUpdateForResource.json, 2023-04-01)
+        return
     mode = (properties.get("extensionProperties") or {}).get("InGuestPatchMode")
     if str(mode).lower() != "user":
         raise invalid(

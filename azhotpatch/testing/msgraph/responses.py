@@ -21,10 +21,15 @@ from azhotpatch.testing.msgraph.models import EXPORT_SECONDS, ExportJob, IntuneB
 BASE = "https://graph.microsoft.com/beta/$metadata"
 _POLICY_TYPE = "#microsoft.graph.windowsQualityUpdatePolicy"
 _ASSIGNMENT_TYPE = "#microsoft.graph.windowsQualityUpdatePolicyAssignment"
-_TARGETS = (
-    "#microsoft.graph.groupassignmenttarget",
-    "#microsoft.graph.exclusiongroupassignmenttarget",
-)
+# assignment targets by type, lower-cased without the '#' (the reference writes it either way:
+# intune-softwareupdate-windowsqualityupdatepolicy-assign.md), and whether each names a group
+_TARGETS = {
+    "microsoft.graph.groupassignmenttarget": True,
+    "microsoft.graph.exclusiongroupassignmenttarget": True,
+    "microsoft.graph.alldevicesassignmenttarget": False,
+    "microsoft.graph.alllicensedusersassignmenttarget": False,
+    "microsoft.graph.deviceandappmanagementassignmenttarget": False,
+}
 _WRITABLE = {"@odata.type", "displayName", "description", "roleScopeTagIds", "hotpatchEnabled",
              "approvalSettings"}  # fmt: skip
 _REPORT = "QualityUpdateDeviceStatusByPolicy"
@@ -120,14 +125,18 @@ class IntuneResponses:
 
     def _assignment(self, entry: Any, held: dict[str, dict[str, Any]]) -> dict[str, Any]:
         target = entry.get("target") if isinstance(entry, dict) else None
-        kind = str((target or {}).get("@odata.type", "")).lower()
-        if not isinstance(target, dict) or kind not in _TARGETS or not target.get("groupId"):
+        kind = str((target or {}).get("@odata.type", "")).lstrip("#").lower()
+        if not isinstance(target, dict) or kind not in _TARGETS:
             raise _bad(
-                "An assignment target must be a groupAssignmentTarget or an "
-                "exclusionGroupAssignmentTarget with a groupId."
+                "An assignment target must be a deviceAndAppManagementAssignmentTarget: a "
+                "group, an exclusion group, all devices or all licensed users."
             )
-        if target["groupId"].lower() not in {g.lower() for g in self.backend.groups}:
-            raise _bad(f"The group '{target['groupId']}' does not exist.")
+        if _TARGETS[kind]:
+            group = target.get("groupId")
+            if not isinstance(group, str) or not group:
+                raise _bad(f"An assignment target of type '{kind}' needs a groupId.")
+            if group.lower() not in {g.lower() for g in self.backend.groups}:
+                raise _bad(f"The group '{group}' does not exist.")
         kept = held.get(str(entry.get("id")))
         if kept is not None and kept["target"] == target:
             return kept

@@ -37,15 +37,16 @@ class StackHciBackend:
             )
         return machine
 
-    def image(self, sub: str, group: str, name: str) -> str:
-        """A marketplace image some HCI machine of the group is built from (404 otherwise)."""
+    def image(self, sub: str, group: str, name: str) -> ArcMachine:
+        """An HCI machine of the group built from the marketplace image (404 for an image no
+        machine is built from): the image lives where that machine does."""
         self.world.require_group(sub, group)
         for machine in self.world.arcs.values():
             same_group = (
                 machine.subscription == sub.lower() and machine.group.lower() == group.lower()
             )
             if same_group and (machine.local_image or "").lower() == name.lower():
-                return machine.local_image or name
+                return machine
         raise ArmError(
             404,
             "ResourceNotFound",

@@ -20,8 +20,8 @@ class StackHciResponses:
 
     def image(self, request: Request) -> Response:
         p = request.params
-        name = self.backend.image(p["sub"], p["group"], p["image"])
-        return Response(200, render_image(p["sub"], p["group"], name))
+        machine = self.backend.image(p["sub"], p["group"], p["image"])
+        return Response(200, render_image(p["sub"], p["group"], machine))
 
 
 def _image_id(sub: str, group: str, name: str) -> str:
@@ -65,12 +65,16 @@ def render_instance(machine: ArcMachine) -> dict[str, Any]:
     }
 
 
-def render_image(sub: str, group: str, name: str) -> dict[str, Any]:
+def render_image(sub: str, group: str, machine: ArcMachine) -> dict[str, Any]:
+    """The marketplace image ``machine`` is built from, in its region and custom location
+    (MarketplaceGalleryImages in the AzureStackHCI 2024-01-01 examples)."""
+    name = machine.local_image or "unknown"
     return {
         "id": _image_id(sub, group, name),
         "name": name,
         "type": IMAGE_TYPE,
-        "location": "westeurope",
+        "location": machine.location,
+        "extendedLocation": _custom_location(machine),
         "properties": {
             "osType": "Windows",
             "hyperVGeneration": "V2",

@@ -249,6 +249,9 @@ class RunCommand:
     state: str = "Pending"  # executionState
     started: float | None = None
     ended: float | None = None
+    # what the PUT wrote that Azure gives back as written (timeout, parameters, run-as user,
+    # blob URIs: RunCommands_CreateOrUpdate.json), never the secrets
+    written: dict[str, Any] = field(default_factory=dict)
 
 
 def machine_key(sub: str, group: str, resource_type: str, name: str) -> str:
