@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
@@ -329,8 +330,11 @@ def journal_path(path: object) -> Path:
 
 
 def output_file(path: object, argument: str, example: str) -> Path:
-    """Where a file can be written: a path (not a directory) in an existing directory this
-    user can write to. ``example`` is a file name to suggest."""
+    """Where a file can be written: a new path, or a regular file, in an existing directory
+    this user can write to. ``example`` is a file name to suggest. A directory, a FIFO, a
+    device (``/dev/null``), a socket or a symbolic link at the path is refused: azhotpatch
+    writes a file whole and renames it into place (`azhotpatch._files`), which would replace
+    such a thing with a file, and would never write through it."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise InvalidArgumentError(
             argument, f"{path!r} is not a file path", fix=f"pass e.g. {example!r}"
@@ -341,6 +345,14 @@ def output_file(path: object, argument: str, example: str) -> Path:
             argument,
             f"{str(file)!r} is a directory",
             fix=f"pass a file path inside it, e.g. {example}",
+        )
+    special = _not_regular(file)
+    if special:
+        raise InvalidArgumentError(
+            argument,
+            f"{str(file)!r} exists and is {special}, not a regular file; azhotpatch replaces "
+            "only a regular file",
+            fix=f"pass the path of a regular file or a new one, e.g. {example}",
         )
     folder = file.parent
     if not folder.is_dir():
@@ -356,6 +368,26 @@ def output_file(path: object, argument: str, example: str) -> Path:
             fix="choose a directory this user can write to",
         )
     return file
+
+
+def _not_regular(file: Path) -> str | None:
+    """What is at the path when it is there and not a regular file, in words."""
+    try:
+        mode = os.lstat(file).st_mode
+    except OSError:  # nothing there (or nothing this user may look at: the write will say)
+        return None
+    kinds = (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    for test, words in kinds:
+        if test(mode):
+            return words
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def recorded_journal(path: object) -> Path:
