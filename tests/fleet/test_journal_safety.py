@@ -271,12 +271,15 @@ def test_a_signal_stops_the_run_gracefully_and_a_resume_installs_nothing_twice(
     with served(Durations(install=1200.0)) as emu:
         run = start(command(emu, journal))
         freeze_when(run, mid_install(journal))
-        run.send_signal(stop)  # delivered as it continues
         run.send_signal(signal.SIGCONT)
+        run.send_signal(stop)  # the installs in flight take a second more
         code, report, stderr = ended(run)
         sent = installed(emu)
         recorded = install_intents(journal)
         in_flight = installs_in_flight(journal)
+        whole = journal_rows(journal, "PRAGMA integrity_check")
+        sessions = journal_rows(journal, "SELECT count(*) FROM session WHERE ended > started")
+        released = not Path(f"{journal}.lock").exists()
         again, resumed, again_stderr = finish(command(emu, journal))
         history = emu.install_history()
 
@@ -288,6 +291,9 @@ def test_a_signal_stops_the_run_gracefully_and_a_resume_installs_nothing_twice(
     quiet(stderr)
     assert sent <= recorded  # every install sent is recorded
     assert in_flight > 0  # some were cut short, to be re-attached by the resume
+    assert whole == [("ok",)]  # nothing half written
+    assert sessions == [(1,)]  # the run's record was written as it stopped
+    assert released
     assert again in (ExitCode.SUCCEEDED, ExitCode.SKIPPED, ExitCode.FAILED), again_stderr
     assert resumed["resumed"] is True
     as_the_truth_says(emu, resumed)
