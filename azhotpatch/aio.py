@@ -700,6 +700,8 @@ class Hotpatch:
             scope=_scope_filter(scope),
         )
         records = [record async for record in self._records(machines, scope)]
+        if not records:  # found by reading the inventory: the message says what was read
+            raise self._scope_of(machines, scope).nothing_found()
         if windows is None:  # start dates from Azure's clock, now that a response told it
             options = replace(
                 options, schedule=Schedule.build(**knobs, now=self._session.azure_now())

@@ -237,11 +237,27 @@ def optional_seconds(
             f"{value!r} is not a {'non-negative' if zero else 'positive'}, finite duration",
             fix="pass a number of seconds or a timedelta, e.g. timedelta(minutes=30)",
         )
+    if seconds > MAX_SECONDS:
+        raise InvalidArgumentError(
+            argument,
+            f"{value!r} is longer than a year ({MAX_SECONDS:.0f} s), which no wait here needs",
+            fix="pass a number of seconds up to a year, e.g. 30",
+        )
     return seconds
 
 
+# The longest length of time any option takes: a year. Waits and timeouts become timers,
+# socket timeouts and ``timedelta``s, and 1e308 seconds overflows each of them.
+MAX_SECONDS = 366 * 24 * 3600.0
+# How much faster (or slower) than Azure an emulator's clock may run. Everything the client
+# derives from it stays finite: a poll every 30 s of Azure time is 30 / 0.001 = 30000 wall
+# seconds at the slowest, and a second of Azure time is a microsecond at the fastest.
+TIME_SCALES = (0.001, 1_000_000.0)
+
+
 def time_scale(value: object) -> float:
-    """How much faster than Azure an emulator's clock runs: above zero and finite."""
+    """How much faster than Azure an emulator's clock runs: within `TIME_SCALES`."""
+    low, high = TIME_SCALES
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -251,6 +267,12 @@ def time_scale(value: object) -> float:
             "time_scale",
             f"{value!r} is not a positive, finite speed-up",
             fix="leave it at 1 for Azure; an emulator's is e.g. 600",
+        )
+    if not low <= value <= high:
+        raise InvalidArgumentError(
+            "time_scale",
+            f"{value!r} is outside {low:g} to {high:g}",
+            fix=f"pass a speed-up from {low:g} to {high:g}; an emulator's is e.g. 600",
         )
     return float(value)
 

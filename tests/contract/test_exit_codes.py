@@ -4,6 +4,7 @@ one machine or runs a fleet; the tables in the docs and the README list exactly 
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from azhotpatch.cli.app import build
 from azhotpatch.cli.errors import REPORT_BUGS_AT
+from azhotpatch.errors import EndpointUnreachableError
 from azhotpatch.fleet.report import ExitCode
 from azhotpatch.testing import Emulator, Faults
 from tests.contract.conftest import ROOT, SUB, VM, invoke, target
@@ -76,6 +78,40 @@ def test_64_bad_input_nothing_sent(world: Emulator) -> None:
     assert invoke(["plan", "--no-such-option"]).code == ExitCode.USAGE  # the parser's too
 
 
+EMPTY = "11111111-2222-4333-8444-555555555555"
+
+
+@pytest.fixture(scope="module")
+def with_an_empty_subscription() -> Iterator[Emulator]:
+    with Emulator(seed=9, time_scale=2400) as emu:
+        emu.add_subscription(SUB, groups=[GROUP])
+        emu.add_vm(subscription=SUB, group=GROUP, name="web-01", location="westeurope")
+        emu.add_subscription(EMPTY, groups=["rg-empty"])
+        yield emu
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "schedule"])
+def test_64_a_scope_with_no_machine_says_what_was_read_and_that_nothing_changed(
+    with_an_empty_subscription: Emulator, command: str
+) -> None:
+    """An empty subscription and one the identity cannot see (or a typo) read alike: only
+    reading the inventory finds them, so the message says so rather than "nothing sent"."""
+    world = with_an_empty_subscription
+    empty = EMPTY
+    unknown = "99999999-2222-4333-8444-555555555555"
+    where = ["--config-group", f"/subscriptions/{empty}/resourceGroups/rg-empty"]
+    extra = [*where, "--config-location", "westeurope"] if command == "schedule" else []
+    for subscription in (empty, unknown):
+        before = len(world.requests())
+        ran = invoke([*target(world), command, "--subscription", subscription, *extra], world)
+        sent = world.requests()[before:]
+        assert (ran.code, ran.traceback) == (ExitCode.USAGE, False), ran
+        assert f"Resource Graph lists no machine in subscription {subscription}" in ran.stderr
+        assert "the inventory was read and nothing was changed" in ran.stderr
+        assert sent, "the inventory was read"
+        assert {(r.method, r.route) for r in sent} == {("POST", "graph.resources")}
+
+
 def test_69_unreachable_or_untrusted(world: Emulator, tmp_path: Path) -> None:
     closed_port = ["--emulator-url", "https://127.0.0.1:9", "--ca-bundle", world.ca_path]
     nobody = invoke([*closed_port, "status", VM])
@@ -85,6 +121,35 @@ def test_69_unreachable_or_untrusted(world: Emulator, tmp_path: Path) -> None:
     assert (nobody.code, untrusted.code) == (ExitCode.UNAVAILABLE, ExitCode.UNAVAILABLE)
     assert not nobody.traceback, nobody
     assert not untrusted.traceback, untrusted
+
+
+def _dead_port() -> int:
+    """A port on this machine nothing listens at (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_69_a_dead_proxy_is_named_not_the_endpoint(
+    world: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTPS_PROXY set, a proxy that cannot be reached is the proxy's fault: the message
+    names it (without the credentials its URL may carry) and says how to go around it."""
+    proxy = f"http://someone:s3cret@127.0.0.1:{_dead_port()}"
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    shown = proxy.replace("someone:s3cret@", "")
+    through_cli = invoke([*target(world), "--connect-timeout", "1", "status", VM], world)
+    with world.client(connect_timeout=1) as client, pytest.raises(EndpointUnreachableError) as api:
+        client.status(VM)
+    assert (through_cli.code, through_cli.traceback) == (ExitCode.UNAVAILABLE, False)
+    for message in (through_cli.stderr, str(api.value)):
+        assert f"proxy {shown} (HTTPS_PROXY)" in message, message
+        assert "NO_PROXY" in message
+        assert "s3cret" not in message
+    assert str(api.value).count("could not connect to the proxy") == 1
 
 
 def test_70_a_bug_says_where_to_report_it_and_shows_its_traceback_only_on_request() -> None:
