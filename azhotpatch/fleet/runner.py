@@ -240,11 +240,11 @@ class _Runner:
         """Let the subscription's machines in as fast as its buckets can serve them (see
         `Pacer.admit`); skipped machines need no Azure call and are reported at once."""
         for item in items:
+            if item.skip is not None and not self._begun_before(item):
+                self._record(item, await self._guarded(item))  # no request: reported as is
+                continue
             if not self._journal_intact():
                 return  # the rest are reported as not started (`_all`)
-            if item.skip is not None and not self._begun_before(item):
-                self._record(item, await self._guarded(item))
-                continue
             if self.slots is not None:
                 await self.slots.acquire()
             admitted = await self.session.admit(subscription, self._horizon())
@@ -294,7 +294,12 @@ class _Runner:
             self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
 
     def _begun_before(self, item: PlanItem) -> bool:
-        return self.journal is not None and self.journal.touched(item.resource)
+        if self.journal is None:
+            return False
+        try:
+            return self.journal.touched(item.resource)
+        except JournalStorageError:  # cannot tell: taken as begun, so never skipped unseen
+            return True
 
     def _journal_intact(self) -> bool:
         """Whether the run may start something new: it keeps no journal, or its journal

@@ -3,9 +3,13 @@ one machine or runs a fleet; the tables in the docs and the README list exactly 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,11 @@ from typer.testing import CliRunner
 from azhotpatch.cli.app import build
 from azhotpatch.cli.errors import REPORT_BUGS_AT
 from azhotpatch.errors import EndpointUnreachableError
+from azhotpatch.fleet.inventory import InventoryFilter
+from azhotpatch.fleet.journal import Journal, RunIdentity
+from azhotpatch.fleet.plan import parse_actions
 from azhotpatch.fleet.report import ExitCode
+from azhotpatch.models import InstallOptions
 from azhotpatch.testing import Emulator, Faults
 from tests.contract.conftest import ROOT, SUB, VM, invoke, target
 
@@ -167,6 +175,85 @@ def test_70_a_bug_says_where_to_report_it_and_shows_its_traceback_only_on_reques
     assert "ZeroDivisionError" in quiet.stderr
     assert "Traceback" not in quiet.output
     assert "Traceback (most recent call last)" in loud.stderr
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """In the child: files it writes may grow to ``limit`` bytes, which stands for a full
+    disk (Python ignores SIGXFSZ, so a write past it fails with EFBIG)."""
+
+    def limited() -> None:
+        import resource  # POSIX only
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limited
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_74_a_file_that_cannot_be_written_leaves_what_was_there(
+    world: Emulator, tmp_path: Path
+) -> None:
+    """A report page that does not fit; the journal's own faults (vanished, full mid-run)
+    are in tests/fleet/test_journal_safety.py."""
+    path = tmp_path / "report.html"
+    path.write_text("the page before\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "azhotpatch", *target(world), "run", "--subscription", SUB,
+         "--actions", "assess", "--html", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+        preexec_fn=_file_size_limit(4096),
+    )  # fmt: skip
+    assert done.returncode == ExitCode.STORAGE, done.stderr
+    assert f"{path}: could not be written" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert path.read_text() == "the page before\n"
+
+
+def test_75_a_journal_another_run_holds_is_refused_before_any_request(
+    world: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "run.sqlite"
+    identity = RunIdentity.of(
+        InventoryFilter(subscriptions=(SUB,)), parse_actions(["assess"]), InstallOptions()
+    )
+    holder = Journal(path, identity)  # this process holds it, as another run would
+    try:
+        ran = invoke([*target(world), "run", "-s", SUB, "--actions", "assess", "--journal",
+                      str(path)], world)  # fmt: skip
+    finally:
+        holder.close()
+    assert (ran.code, ran.sent, ran.traceback) == (ExitCode.BUSY, 0, False), ran
+    assert f"pid {os.getpid()} on host" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("stop", "code"),
+    [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, ExitCode.TERMINATED)],
+    ids=["130-SIGINT", "143-SIGTERM"],
+)
+def test_130_and_143_a_signal_stops_a_command_with_one_line_and_its_code(
+    world: Emulator, stop: signal.Signals, code: ExitCode
+) -> None:
+    """A command waiting on an endpoint that accepts and never answers: the signal comes once
+    it waits there (the listener has its connection), whatever the machine's load. A fleet
+    run's stop is in tests/fleet/test_journal_safety.py."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        command = subprocess.Popen(
+            [sys.executable, "-m", "azhotpatch", "--emulator-url", url, "--ca-bundle",
+             world.ca_path, "--connect-timeout", "600", "status", VM],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        connection, _ = silent.accept()
+        with connection:
+            command.send_signal(stop)
+            _, stderr = command.communicate(timeout=60)
+    assert command.returncode == code, stderr
+    assert stderr.startswith(f"stopped by {stop.name} before the command finished"), stderr
+    assert stderr.count("\n") == 1
+    assert "Traceback" not in stderr
 
 
 def _codes_in_table(text: str) -> set[int]:

@@ -6,7 +6,6 @@ a device such as /dev/null) is refused with exit 64 before any request, and left
 from __future__ import annotations
 
 import os
-import resource
 import stat
 import subprocess
 import sys
@@ -154,25 +153,6 @@ def test_a_report_replaces_a_regular_file_whole_with_a_new_file_s_permissions(
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-
-
-def test_a_page_that_cannot_be_written_leaves_the_old_one_and_exits_74(
-    world: Emulator, folder: Path
-) -> None:
-    """A file size limit below the page's size stands for a full disk (Python ignores
-    SIGXFSZ, so the write fails with EFBIG); a run without a journal writes nothing else."""
-    path = folder / "report.html"
-    path.write_text("the page before\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "azhotpatch", *target(world), "run", "--subscription", SUB,
-         "--actions", "assess", "--html", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)),
-    )  # fmt: skip
-    assert done.returncode == ExitCode.STORAGE, done.stderr
-    assert f"{path}: could not be written" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert path.read_text() == "the page before\n"
 
 
 def test_python_m_azhotpatch_testing_refuses_a_ca_path_that_is_a_fifo(folder: Path) -> None:

@@ -8,7 +8,6 @@ condition is read from the journal while it is."""
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import signal
 import sqlite3
@@ -224,7 +223,13 @@ def test_a_journal_whose_directory_is_removed_stops_the_run_before_more_machines
 def _file_size_limit(limit: int) -> Callable[[], None]:
     """In the child, before it runs azhotpatch: files it writes may grow to ``limit`` bytes
     (Python ignores SIGXFSZ, so a write past it fails with EFBIG, as on a full disk)."""
-    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    def limited() -> None:
+        import resource  # POSIX only
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limited
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
