@@ -190,23 +190,35 @@ def _file_size_limit(limit: int) -> Callable[[], None]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("written", ["report page", "new journal"])
 def test_74_a_file_that_cannot_be_written_leaves_what_was_there(
-    world: Emulator, tmp_path: Path
+    world: Emulator, tmp_path: Path, written: str
 ) -> None:
-    """A report page that does not fit; the journal's own faults (vanished, full mid-run)
-    are in tests/fleet/test_journal_safety.py."""
+    """A report page that does not fit (the run's requests were sent), and a journal that
+    cannot be created (nothing was sent). A journal's faults mid-run (vanished, full) are in
+    tests/fleet/test_journal_safety.py."""
     path = tmp_path / "report.html"
     path.write_text("the page before\n")
+    journal = tmp_path / "run.sqlite"
+    option = ["--html", str(path)] if written == "report page" else ["--journal", str(journal)]
+    before = len(world.requests())
     done = subprocess.run(
         [sys.executable, "-m", "azhotpatch", *target(world), "run", "--subscription", SUB,
-         "--actions", "assess", "--html", str(path)],
+         "--actions", "assess", *option],
         capture_output=True, text=True, timeout=60, check=False,
         preexec_fn=_file_size_limit(4096),
     )  # fmt: skip
+    sent = len(world.requests()) - before
     assert done.returncode == ExitCode.STORAGE, done.stderr
-    assert f"{path}: could not be written" in done.stderr
     assert "Traceback" not in done.stderr
-    assert path.read_text() == "the page before\n"
+    if written == "report page":
+        assert f"{path}: could not be written" in done.stderr
+        assert path.read_text() == "the page before\n"
+    else:
+        assert f"{journal}: could not be created" in done.stderr
+        assert "nothing was sent" in done.stderr
+        assert sent == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
 
 
 def test_75_a_journal_another_run_holds_is_refused_before_any_request(
