@@ -431,6 +431,8 @@ class Journal:
             row = self._db.execute("SELECT version, fingerprint, asked FROM run").fetchone()
         except sqlite3.OperationalError:  # schema 1 had other columns
             row = (1, None, None)
+        if row is None:  # steps but no record of the run they belong to: damaged, kept
+            raise self._error("holds steps but no record of its run: it is damaged")
         version, fingerprint, asked = row
         if version not in (SCHEMA_VERSION, _UPGRADABLE):
             newer = version > SCHEMA_VERSION
@@ -481,7 +483,7 @@ class Journal:
         return JournalStorageError(
             "the journal was deleted, moved or replaced (or its directory removed) while the "
             "run was writing it: nothing more could be recorded, so the run started no more "
-            "machines and let the operations already sent finish",
+            "machines and let the operations already sent finish.",
             resource=str(self.path),
             fix="what this run sent is no longer recorded there, and Azure's own state guards "
             "a rerun: a run reads what Azure records for each machine before it sends an "

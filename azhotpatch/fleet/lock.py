@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import shlex
@@ -39,7 +40,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from azhotpatch.errors import InvalidArgumentError, JournalBusyError, JournalError
+from azhotpatch.errors import (
+    HotpatchError,
+    InvalidArgumentError,
+    JournalBusyError,
+    JournalError,
+    JournalStorageError,
+)
 
 __all__ = ["Holder", "JournalLock", "lock_path"]
 
@@ -111,11 +118,7 @@ class JournalLock:
                 holder = None if taken else Holder.decode(_read(descriptor))
             except OSError as error:
                 os.close(descriptor)
-                raise JournalError(
-                    f"cannot lock the journal ({path.name}: {error.strerror or error})",
-                    resource=str(journal),
-                    fix="check the journal directory's permissions and free space, then run again",
-                ) from None
+                raise _cannot_lock(journal, path, error) from None
             os.close(descriptor)
             if not taken:
                 raise _busy(journal, holder)
@@ -208,6 +211,23 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _cannot_lock(journal: Path, path: Path, error: OSError) -> HotpatchError:
+    """The lock could not be taken or its holder's name not written; nothing was sent."""
+    said = f"cannot lock the journal ({path.name}: {error.strerror or error}); nothing was sent."
+    if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+        return JournalStorageError(
+            said,
+            resource=str(journal),
+            fix="free space on the journal's disk (or fix the disk), then run again",
+        )
+    return JournalError(
+        said,
+        resource=str(journal),
+        fix="keep the journal on a local disk (a network file system may offer no locks) "
+        "in a directory this user can write, then run again",
+    )
+
+
 def _busy(journal: Path, holder: Holder | None) -> JournalBusyError:
     who = holder.describe() if holder else "another process (it has not written its name yet)"
     stop = (
@@ -217,7 +237,7 @@ def _busy(journal: Path, holder: Holder | None) -> JournalBusyError:
     )
     return JournalBusyError(
         f"the journal is in use by another run: {who}. Two runs on one journal could each "
-        "send the same install, so this run sent nothing",
+        "send the same install, so this run sent nothing.",
         resource=str(journal),
         fix=f"wait for that run to end (or {stop}), then run this command again: it resumes "
         "from the journal; to run at the same time, give this run another journal and "
