@@ -466,8 +466,10 @@ class Journal:
         return self.failure is None
 
     def _gone(self) -> bool:
-        """Whether the file this run writes vanished: nothing written to it can be read."""
-        return not self.intact() and self._vanished()
+        """Whether the file this run writes is known to have vanished: nothing written to it
+        can be read. Only looked at once a fault is known: outcomes are written often, and
+        each intent, step and machine let in already looks (one stat each)."""
+        return self.failure is not None and self._vanished()
 
     def _vanished(self) -> bool:
         """Whether the path no longer names the file this run writes: deleted (or its
@@ -817,8 +819,9 @@ class Journal:
     def _in_one_commit(self, *writes: tuple[str, list[tuple[Any, ...]]]) -> None:
         """Many rows of the run's record in one commit (the connection commits each
         statement on its own otherwise), and none of them if any fails. Like every write of
-        the record, a storage fault is remembered rather than raised."""
-        if self._gone():
+        the record, a storage fault is remembered rather than raised. These batches (about
+        one a second) are where a journal that vanished is noticed while nothing new starts."""
+        if not self.intact() and self._vanished():
             return
         try:
             self._db.execute("BEGIN")
