@@ -13,6 +13,7 @@ event loop, so both behave identically.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -23,7 +24,7 @@ from azhotpatch import features, validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
 from azhotpatch.clouds import Cloud, get_cloud
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import InvalidArgumentError, StorageError
 from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
@@ -568,7 +569,14 @@ class Hotpatch:
         resumable and no machine is ever restarted twice. ``report_html`` names a file to
         write the report to as one self-contained HTML page (from the journal, when there is
         one, so that a resumed run's page tells the whole run; see
-        `azhotpatch.fleet.report_html`)."""
+        `azhotpatch.fleet.report_html`).
+
+        One run at a time holds a journal: another run on it is refused before any request
+        with `JournalBusyError`, naming the run that holds it. A journal that vanishes or
+        cannot be written while the run goes on stops the run from starting machines; the
+        operations already in Azure are followed to their end, then `JournalStorageError`
+        is raised, carrying the report. Cancelling the task stops the run the same way
+        (no machine started after it), and a rerun with the same journal resumes it."""
         _machines_or_filter(plan if plan is not None else machines, scope)
         policy = _remediation(remediate, reboot, unplanned)
         if plan is not None and machines is not None:
@@ -623,6 +631,12 @@ class Hotpatch:
         finally:
             if opened is not None:
                 opened.close()
+        failure = opened.failure if opened is not None else None
+        if failure is not None:  # the run stopped because of it: the report is the record
+            if html_file is not None:
+                with contextlib.suppress(StorageError):  # the error says what matters more
+                    report.write_html(html_file)
+            raise failure.with_report(report)
         if html_file is not None:
             fleet_history.write_html(report, html_file, journal_file)
         return report
@@ -686,6 +700,8 @@ class Hotpatch:
             scope=_scope_filter(scope),
         )
         records = [record async for record in self._records(machines, scope)]
+        if not records:  # found by reading the inventory: the message says what was read
+            raise self._scope_of(machines, scope).nothing_found()
         if windows is None:  # start dates from Azure's clock, now that a response told it
             options = replace(
                 options, schedule=Schedule.build(**knobs, now=self._session.azure_now())

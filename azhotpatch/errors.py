@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from azhotpatch.fleet.report import Report
     from azhotpatch.models import Reason
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidInputError",
     "InvalidResourceIdError",
+    "JournalBusyError",
     "JournalError",
+    "JournalStorageError",
     "OperationFailedError",
     "PolicyDeniedError",
     "PrerequisiteError",
@@ -35,6 +38,7 @@ __all__ = [
     "ResourceNotFoundError",
     "ScopeLockedError",
     "SignInError",
+    "StorageError",
     "SubscriptionDisabledError",
     "ThrottledError",
     "TransientError",
@@ -277,6 +281,50 @@ class JournalError(HotpatchError):
     """The run journal is unreadable or belongs to a different run."""
 
     code = "Journal"
+
+
+class JournalBusyError(JournalError):
+    """Another run holds the journal (its lock names that run's host, pid, start time and
+    command). Two writers on one journal could each send the same install, so the second
+    is refused before any request; it is worth trying again once the first has ended."""
+
+    code = "JournalBusy"
+
+
+# --- files we write -------------------------------------------------------------------------
+
+
+class StorageError(HotpatchError):
+    """A file azhotpatch writes (a run's journal, a report) could not be written: it
+    vanished, the disk or the file size limit is full, or the device failed."""
+
+    code = "Storage"
+
+
+class JournalStorageError(StorageError):
+    """The run's journal vanished or could not be written while the run went on. Nothing is
+    sent that the journal could not record first: the run starts no more machines, lets the
+    operations already in Azure finish, and ends with this error; ``report`` (when the run
+    got that far) says what each machine reached."""
+
+    code = "JournalUnwritable"
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        resource: str | None = None,
+        fix: str | None = None,
+        report: Report | None = None,
+    ) -> None:
+        self.report = report
+        super().__init__(problem, resource=resource, fix=fix)
+
+    def with_report(self, report: Report) -> JournalStorageError:
+        """The same error, carrying the run's report."""
+        return JournalStorageError(
+            self.problem, resource=self.resource, fix=self.fix, report=report
+        )
 
 
 class DuplicatePolicyError(HotpatchError):

@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
@@ -236,11 +237,27 @@ def optional_seconds(
             f"{value!r} is not a {'non-negative' if zero else 'positive'}, finite duration",
             fix="pass a number of seconds or a timedelta, e.g. timedelta(minutes=30)",
         )
+    if seconds > MAX_SECONDS:
+        raise InvalidArgumentError(
+            argument,
+            f"{value!r} is longer than a year ({MAX_SECONDS:.0f} s), which no wait here needs",
+            fix="pass a number of seconds up to a year, e.g. 30",
+        )
     return seconds
 
 
+# The longest length of time any option takes: a year. Waits and timeouts become timers,
+# socket timeouts and ``timedelta``s, and 1e308 seconds overflows each of them.
+MAX_SECONDS = 366 * 24 * 3600.0
+# How much faster (or slower) than Azure an emulator's clock may run. Everything the client
+# derives from it stays finite: a poll every 30 s of Azure time is 30 / 0.001 = 30000 wall
+# seconds at the slowest, and a second of Azure time is a microsecond at the fastest.
+TIME_SCALES = (0.001, 1_000_000.0)
+
+
 def time_scale(value: object) -> float:
-    """How much faster than Azure an emulator's clock runs: above zero and finite."""
+    """How much faster than Azure an emulator's clock runs: within `TIME_SCALES`."""
+    low, high = TIME_SCALES
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -250,6 +267,12 @@ def time_scale(value: object) -> float:
             "time_scale",
             f"{value!r} is not a positive, finite speed-up",
             fix="leave it at 1 for Azure; an emulator's is e.g. 600",
+        )
+    if not low <= value <= high:
+        raise InvalidArgumentError(
+            "time_scale",
+            f"{value!r} is outside {low:g} to {high:g}",
+            fix=f"pass a speed-up from {low:g} to {high:g}; an emulator's is e.g. 600",
         )
     return float(value)
 
@@ -329,8 +352,11 @@ def journal_path(path: object) -> Path:
 
 
 def output_file(path: object, argument: str, example: str) -> Path:
-    """Where a file can be written: a path (not a directory) in an existing directory this
-    user can write to. ``example`` is a file name to suggest."""
+    """Where a file can be written: a new path, or a regular file, in an existing directory
+    this user can write to. ``example`` is a file name to suggest. A directory, a FIFO, a
+    device (``/dev/null``), a socket or a symbolic link at the path is refused: azhotpatch
+    writes a file whole and renames it into place (`azhotpatch._files`), which would replace
+    such a thing with a file, and would never write through it."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise InvalidArgumentError(
             argument, f"{path!r} is not a file path", fix=f"pass e.g. {example!r}"
@@ -341,6 +367,14 @@ def output_file(path: object, argument: str, example: str) -> Path:
             argument,
             f"{str(file)!r} is a directory",
             fix=f"pass a file path inside it, e.g. {example}",
+        )
+    special = _not_regular(file)
+    if special:
+        raise InvalidArgumentError(
+            argument,
+            f"{str(file)!r} exists and is {special}, not a regular file; azhotpatch replaces "
+            "only a regular file",
+            fix=f"pass the path of a regular file or a new one, e.g. {example}",
         )
     folder = file.parent
     if not folder.is_dir():
@@ -356,6 +390,26 @@ def output_file(path: object, argument: str, example: str) -> Path:
             fix="choose a directory this user can write to",
         )
     return file
+
+
+def _not_regular(file: Path) -> str | None:
+    """What is at the path when it is there and not a regular file, in words."""
+    try:
+        mode = os.lstat(file).st_mode
+    except OSError:  # nothing there (or nothing this user may look at: the write will say)
+        return None
+    kinds = (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    for test, words in kinds:
+        if test(mode):
+            return words
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def recorded_journal(path: object) -> Path:

@@ -118,9 +118,14 @@ def response_headers(error: BaseException) -> Mapping[str, str]:
     return headers if headers is not None else {}
 
 
-def to_hotpatch_error(error: BaseException, resource: str, *, doing: str) -> HotpatchError:
-    """One exception from our tree for an Azure failure; the message says what we were doing,
-    what Azure said, and what to try."""
+AZURE = "Azure"  # the service a message names: Resource Manager's callers read "Azure"
+
+
+def to_hotpatch_error(
+    error: BaseException, resource: str, *, doing: str, service: str = AZURE
+) -> HotpatchError:
+    """One exception from our tree for a failed call; the message says what we were doing,
+    what ``service`` (Azure, or Microsoft Graph) said, and what to try."""
     if isinstance(error, HotpatchError):
         return error
     if isinstance(error, ClientAuthenticationError) and error.status_code is None:
@@ -131,17 +136,20 @@ def to_hotpatch_error(error: BaseException, resource: str, *, doing: str) -> Hot
             "check the cloud/authority matches the tenant",
         )
     if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        endpoint = "Resource Manager" if service == AZURE else service
         return TransientError(
-            f"the connection to Azure failed while {doing}: {_first_line(error)}",
+            f"the connection to {service} failed while {doing}: {_first_line(error)}",
             resource=resource,
-            fix="check network access to the Resource Manager endpoint and retry",
+            fix=f"check network access to the {endpoint} endpoint and retry",
         )
     if not isinstance(error, HttpResponseError):
         return AzureOperationError(f"{doing} failed: {error!r}", resource=resource)
-    return _from_response(error, resource, doing)
+    return _from_response(error, resource, doing, service)
 
 
-def _from_response(error: HttpResponseError, resource: str, doing: str) -> HotpatchError:
+def _from_response(
+    error: HttpResponseError, resource: str, doing: str, service: str
+) -> HotpatchError:
     status = error.status_code
     code = azure_code(error)
     odata = getattr(error, "error", None)
@@ -150,8 +158,8 @@ def _from_response(error: HttpResponseError, resource: str, doing: str) -> Hotpa
     if status is not None and status < 400:
         said = f"the operation ended Failed ({code or 'no code'}): {message}"
     else:
-        said = f"Azure answered {status} {code}: {message}"
-    kind, problem, fix = _explain(status, code, message, target, doing)
+        said = f"{service} answered {status} {code}: {message}"
+    kind, problem, fix = _explain(status, code, message, target, doing, service)
     return kind(
         f"{problem}. {said}",
         resource=resource,
@@ -167,7 +175,7 @@ Explanation = tuple[type[AzureOperationError], str, str]
 
 
 def _explain(
-    status: int | None, code: str, message: str, target: str | None, doing: str
+    status: int | None, code: str, message: str, target: str | None, doing: str, service: str
 ) -> Explanation:
     """Which of our errors an answer is, the problem in our words, and the fix."""
     if status is not None and status < 400:
@@ -182,7 +190,7 @@ def _explain(
     if status == 401:
         return (
             SignInError,
-            f"Azure refused the access token while {doing}",
+            f"{service} refused the access token while {doing}",
             "sign in again (az login) or check the credential's tenant and cloud",
         )
     if status == 403:
@@ -196,11 +204,16 @@ def _explain(
             "lower the concurrency, or raise the deadline so the pacer can wait it out",
         )
     if status is not None and status >= 500:
+        health = (
+            "Azure status for the region"
+            if service == AZURE
+            else "the Microsoft 365 service health (Intune)"
+        )
         return (
             TransientError,
-            f"Azure kept failing while {doing}",
+            f"{service} kept failing while {doing}",
             "retry later (a rerun with the same journal and --retry-failed picks up here); "
-            "if it persists, check Azure status for the region",
+            f"if it persists, check {health}",
         )
     return RequestRejectedError, f"{doing} was rejected", _fix_for(code, target)
 

@@ -43,6 +43,7 @@ from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.routing import RegionLookup
 from azhotpatch._azure.session import USER_AGENT, http_session, proxies_for
+from azhotpatch._proxy import proxy_for
 from azhotpatch.clouds import Cloud
 from azhotpatch.errors import AuthorizationError, AzureOperationError, HotpatchError
 from azhotpatch.limits import Bucket, GraphLimits, ThrottleLimits
@@ -54,6 +55,7 @@ __all__ = ["MANAGE_POLICIES", "READ_DEVICES", "GraphSession", "GraphSettings", "
 MANAGE_POLICIES = "DeviceManagementConfiguration.ReadWrite.All"
 READ_DEVICES = "DeviceManagementManagedDevices.Read.All"
 
+GRAPH = "Microsoft Graph"  # what messages call the service (not "Azure")
 _UPDATE_POLICIES = "/devicemanagement/windowsqualityupdatepolicies"
 _EXPORT_JOBS = "/devicemanagement/reports/exportjobs"
 
@@ -135,7 +137,11 @@ class GraphSession:
         self.pacer = GraphPacer(settings.limits, enabled=settings.pacing)
         self.metrics = Metrics()
         self.reachability = retry.Reachability(
-            settings.endpoint, settings.connect_timeout, lambda: bool(self.metrics.by_status)
+            settings.endpoint,
+            settings.connect_timeout,
+            lambda: bool(self.metrics.by_status),
+            proxy=proxy_for(settings.endpoint),
+            service=GRAPH,
         )
         self._http: Any = None
         self._graph: AsyncPipelineClient[Any, Any] | None = None
@@ -279,6 +285,7 @@ class GraphSession:
                 deadline=deadline,
                 paced=settings.pacing,
                 reachability=self.reachability,
+                service=GRAPH,
                 **how,
             )
         except AzureOperationError as error:

@@ -24,14 +24,23 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from azhotpatch._azure.errors import Failure, classify, response_headers, to_hotpatch_error
+from azhotpatch._azure.errors import (
+    AZURE,
+    Failure,
+    classify,
+    response_headers,
+    to_hotpatch_error,
+)
 from azhotpatch._azure.pacing import retry_after_seconds
+from azhotpatch._proxy import shown
 from azhotpatch.errors import (
     DeadlineExceededError,
     EndpointUnreachableError,
@@ -141,11 +150,15 @@ class Reachability:
     ``within`` wall seconds of failing to connect (refused, no route, no name, or no
     answer), instead of the whole retry budget. A wrong or unreachable endpoint then fails
     in seconds; once ``answered`` says the endpoint has answered anything in this session,
-    a passing outage is retried through like any other transient failure."""
+    a passing outage is retried through like any other transient failure. ``proxy`` is the
+    proxy requests go through (from HTTPS_PROXY), which the message then blames when it is
+    the proxy that could not be reached."""
 
     endpoint: str
     within: float
     answered: Callable[[], bool]
+    proxy: str | None = None
+    service: str = AZURE
 
     def gives_up(self, state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
@@ -157,13 +170,43 @@ class Reachability:
         )
 
     def unreachable(self, error: BaseException, resource: str) -> EndpointUnreachableError:
+        said = to_hotpatch_error(error, resource, doing="connecting", service=self.service)
+        within = f"within {self.within:.0f} s ({said.problem})"
+        timeout = "the connect timeout is Hotpatch(connect_timeout=...)"
+        if self.proxy is None:
+            return EndpointUnreachableError(
+                f"could not connect to {self.endpoint} {within}",
+                resource=resource,
+                fix="check the endpoint (cloud, --endpoint), DNS, proxy (HTTPS_PROXY) and "
+                f"firewall, then retry; {timeout}",
+            )
+        proxy = shown(self.proxy)
+        host = urllib.parse.urlsplit(self.endpoint).hostname or self.endpoint
+        if _proxy_refused(error):
+            return EndpointUnreachableError(
+                f"could not connect to the proxy {proxy} (HTTPS_PROXY) on the way to "
+                f"{self.endpoint} {within}",
+                resource=resource,
+                fix=f"check that the proxy {proxy} runs and can be reached, or correct "
+                f"HTTPS_PROXY; to reach {host} without a proxy, add it to NO_PROXY; {timeout}",
+            )
         return EndpointUnreachableError(
-            f"could not connect to {self.endpoint} within {self.within:.0f} s "
-            f"({to_hotpatch_error(error, resource, doing='connecting').problem})",
+            f"could not connect to {self.endpoint} through the proxy {proxy} (HTTPS_PROXY) "
+            f"{within}",
             resource=resource,
-            fix="check the endpoint (cloud, --endpoint), DNS, proxy (HTTPS_PROXY) and "
-            "firewall, then retry; the connect timeout is Hotpatch(connect_timeout=...)",
+            fix=f"check that the proxy {proxy} lets connections to {host} through (its log "
+            f"says why it did not), and the endpoint (cloud, --endpoint); {timeout}",
         )
+
+
+def _proxy_refused(error: BaseException) -> bool:
+    """Whether the failure was connecting to the proxy itself (aiohttp tells it apart)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientProxyConnectionError):
+            return True
+        cause = getattr(cause, "inner_exception", None) or cause.__cause__ or cause.__context__
+    return False
 
 
 class _Stop:
@@ -191,6 +234,7 @@ async def call(
     paced: bool = True,
     retry_conflicts: bool = True,
     reachability: Reachability | None = None,
+    service: str = AZURE,
 ) -> T:
     """Run ``operation`` under the retry policy; failures leave as `HotpatchError`s, except
     a possibly-accepted non-idempotent request, which leaves as `AmbiguousSendError`."""
@@ -216,9 +260,9 @@ async def call(
         if deadline.expired() and failure is not Failure.FATAL:
             raise DeadlineExceededError(
                 f"gave up {doing} at the deadline ({deadline.seconds:.0f} s); last error: "
-                f"{to_hotpatch_error(error, resource, doing=doing).problem}",
+                f"{to_hotpatch_error(error, resource, doing=doing, service=service).problem}",
                 resource=resource,
                 fix="raise the deadline, or resume later from the operation's handle",
             ) from error
-        raise to_hotpatch_error(error, resource, doing=doing) from error
+        raise to_hotpatch_error(error, resource, doing=doing, service=service) from error
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +23,7 @@ from azhotpatch._azure.pacing import Arrival, Pacer
 from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.traffic import Traffic, TrafficRow
+from azhotpatch._proxy import proxy_for
 from azhotpatch.clouds import Cloud
 from azhotpatch.limits import ThrottleLimits
 
@@ -90,11 +89,8 @@ def http_session(verify: bool | str, connections: int) -> aiohttp.ClientSession:
 
 def proxies_for(endpoint: str) -> dict[str, str] | None:
     """HTTPS_PROXY/NO_PROXY from the environment, resolved once for the endpoint."""
-    host = urllib.parse.urlsplit(endpoint).hostname or ""
-    proxies = urllib.request.getproxies()
-    if "https" not in proxies or urllib.request.proxy_bypass(host):
-        return None
-    return {"https": proxies["https"]}
+    proxy = proxy_for(endpoint)
+    return {"https": proxy} if proxy else None
 
 
 class Session:
@@ -115,6 +111,7 @@ class Session:
             settings.endpoint,
             settings.connect_timeout,
             lambda: bool(self.metrics.by_status),
+            proxy=proxy_for(settings.endpoint),
         )
 
     # --- clients ------------------------------------------------------------------------------

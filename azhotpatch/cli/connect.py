@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,11 +113,31 @@ def _emulator_info(url: str, ca_bundle: str | None, timeout: float) -> dict[str,
         unreachable = isinstance(error, (ConnectionError, TimeoutError)) or isinstance(
             reason, (ConnectionError, TimeoutError)
         )
+        problem, fix = _not_reached(url, reason)
         raise (EndpointUnreachableError if unreachable else TransientError)(
-            f"could not reach an azhotpatch emulator there: {reason}",
-            resource=f"--emulator-url {url}",
-            fix="start one (python -m azhotpatch.testing) and pass its URL, with --ca-bundle "
-            "set to the CA bundle path it printed",
+            problem, resource=f"--emulator-url {url}", fix=fix
         ) from None
     found: dict[str, Any] = info
     return found
+
+
+def _not_reached(url: str, reason: object) -> tuple[str, str]:
+    """(problem, fix) for an emulator URL that did not answer: through a proxy (HTTPS_PROXY,
+    which urllib follows), the proxy is named first, since it is the likelier culprit."""
+    from azhotpatch._proxy import proxy_for, shown
+
+    proxy = proxy_for(url)
+    if proxy is None:
+        return (
+            f"could not reach an azhotpatch emulator there: {reason}",
+            "start one (python -m azhotpatch.testing) and pass its URL, with --ca-bundle "
+            "set to the CA bundle path it printed",
+        )
+    host = urllib.parse.urlsplit(url).hostname or url
+    return (
+        f"could not reach an azhotpatch emulator there through the proxy {shown(proxy)} "
+        f"(HTTPS_PROXY): {reason}",
+        f"check that the proxy runs and can be reached, or add {host} to NO_PROXY (an "
+        "emulator on this machine needs no proxy); or start one (python -m "
+        "azhotpatch.testing) and pass its URL",
+    )

@@ -40,6 +40,7 @@ def serve_emulator(
     settings(ctx)  # the global options are refused when wrong, though none applies here
     validation.count(port, "--port", minimum=0, maximum=65535)
     validation.time_scale(time_scale)
+    validation.output_file(ca_path, "--ca-path", "emulator-ca.pem")
     if not 0.0 <= faults <= 1.0:
         raise InvalidArgumentError("--faults", f"{faults} is not a share", fix="pass 0 to 1")
     arguments = ["--port", str(port), "--time-scale", str(time_scale), "--seed", str(seed)]

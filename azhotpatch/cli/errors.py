@@ -22,16 +22,22 @@ from azhotpatch.errors import (
     IneligibleError,
     InvalidArgumentError,
     InvalidInputError,
+    JournalBusyError,
     JournalError,
     SignInError,
+    StorageError,
     TransientError,
 )
 from azhotpatch.fleet.report import ExitCode
 
 EXIT_CODES: dict[type[BaseException], ExitCode] = {
-    # bad input or usage: nothing was sent (a journal of another run counts as input)
+    # bad input or usage: nothing was changed (a journal of another run counts as input)
     InvalidInputError: ExitCode.USAGE,
     JournalError: ExitCode.USAGE,
+    # another run holds the journal: nothing was sent; try again once it has ended
+    JournalBusyError: ExitCode.BUSY,
+    # the journal (or a report) could not be written: vanished, disk full, I/O error
+    StorageError: ExitCode.STORAGE,
     # Azure could not be reached, or would not let us sign in (a role missing on a scope is
     # the machine's failure, as a fleet run reports it)
     SignInError: ExitCode.UNAVAILABLE,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from azhotpatch import validation
+from azhotpatch.cli import signals
 from azhotpatch.cli.connect import Connection, connect, emulated
 from azhotpatch.cli.options import (
     CONCURRENCY,
@@ -24,7 +25,7 @@ from azhotpatch.cli.options import (
 )
 from azhotpatch.cli.output import emit, show
 from azhotpatch.cli.settings import GlobalOptions, settings
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import InvalidArgumentError, JournalStorageError
 
 if TYPE_CHECKING:
     from azhotpatch.fleet.report import Report
@@ -84,20 +85,26 @@ def run_fleet(
             show(plan.summary())
         progress.update(task, total=len(plan.items))
 
-    with progress:
-        return connection.client.run(
-            actions=list(actions),
-            install=install,
-            journal=journal,
-            retry_failed=retry_failed,
-            concurrency=concurrency,
-            remediate=remediate,
-            reboot=reboot,
-            report_html=html,
-            on_plan=planned,
-            progress=lambda event: progress.update(task, completed=event.done),
-            **chosen.keywords(connection.subscriptions),
-        )
+    signals.running_fleet(journal)
+    try:
+        with progress:
+            return connection.client.run(
+                actions=list(actions),
+                install=install,
+                journal=journal,
+                retry_failed=retry_failed,
+                concurrency=concurrency,
+                remediate=remediate,
+                reboot=reboot,
+                report_html=html,
+                on_plan=planned,
+                progress=lambda event: progress.update(task, completed=event.done),
+                **chosen.keywords(connection.subscriptions),
+            )
+    except JournalStorageError as error:  # the run stopped: what each machine reached
+        if error.report is not None:
+            emit(settings, error.report)
+        raise
 
 
 def finish(settings: GlobalOptions, report: Report) -> NoReturn:

@@ -1,12 +1,14 @@
 """The command group: where every invocation starts and ends.
 
-Three things happen here and nowhere else:
+Four things happen here and nowhere else:
 
 * global options (``--output json``...) are accepted after the subcommand as well as before
   it, as az, kubectl and gh accept ``-o json`` anywhere;
 * every error becomes its exit code (`azhotpatch.cli.errors`), so no command catches one;
 * the parser's usage errors exit 64 like every other bad input (the parser's own default, 2,
-  means "some machines failed" here).
+  means "some machines failed" here);
+* SIGINT and SIGTERM stop a command gracefully, with a message and no traceback
+  (`azhotpatch.cli.signals`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from azhotpatch.cli import errors
+from azhotpatch.cli import errors, signals
 from azhotpatch.fleet.report import ExitCode
 
 # typer re-exports click's exceptions only through some subclasses (and vendors click from
@@ -83,17 +85,20 @@ class CommandGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        """Click's standalone mode, except that usage errors exit 64 and an interruption 130."""
+        """Click's standalone mode, except that usage errors exit 64, and SIGINT and SIGTERM
+        stop the command gracefully (`azhotpatch.cli.signals`: 130 and 143)."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except _USAGE_ERROR as error:
-            error.show()  # type: ignore[attr-defined]
-            code = ExitCode.USAGE
-        except typer.Abort:
-            sys.stderr.write("Aborted.\n")
-            code = ExitCode.INTERRUPTED
+        with signals.graceful() as stop:
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except _USAGE_ERROR as error:
+                error.show()  # type: ignore[attr-defined]
+                code = ExitCode.USAGE
+            except typer.Abort:
+                code = _aborted()
+            if stop.signal is not None:  # the parser turns the interruption into 130 itself
+                code = signals.stopped(stop)
         sys.exit(int(code) if isinstance(code, int) else 0)
 
     # --- global options anywhere ------------------------------------------------------------
@@ -135,6 +140,12 @@ class CommandGroup(TyperGroup):
                     local = _option_arity(command.get_params(ctx))
             index += width
         return _Reading(front + rest, path if help_asked else [])
+
+
+def _aborted() -> ExitCode:
+    """Stopped by something other than a signal (an end of input at a prompt)."""
+    sys.stderr.write("Aborted.\n")
+    return ExitCode.INTERRUPTED
 
 
 @dataclass(frozen=True)

@@ -92,8 +92,10 @@ def global_options(
     """Bring Windows Server on Azure and Azure Arc into Hotpatch, and keep it patched.
 
     Global options go before or after the command. Exit codes: 0 all succeeded, 1 some
-    skipped (none failed), 2 some failed, 64 bad input or usage (nothing sent), 69 Azure
-    unreachable or sign-in failed, 70 internal error.
+    skipped (none failed), 2 some failed, 64 bad input or usage (nothing changed), 69 Azure
+    unreachable or sign-in failed, 70 internal error, 74 the journal could not be written,
+    75 the journal is in use by another run, 130 interrupted (SIGINT), 143 terminated
+    (SIGTERM).
     """
     _quiet_identity(debug)
     ctx.obj = GlobalOptions(

@@ -360,36 +360,50 @@ class Devices:
         limit = deadline or self._session.deadline()
         doing = f"exporting {REPORT} for policy {item.name!r}"
         # A duplicate export job is harmless, so a POST whose answer was lost is sent again.
-        job = await self._session.request(
-            "POST",
-            EXPORT_JOBS,
-            body={
-                "reportName": REPORT,
-                "filter": f"(PolicyId eq '{item.id}')",
-                "select": list(STATUS_COLUMNS),
-                "format": "csv",
-                "localizationType": "LocalizedValuesAsAdditionalColumn",
-            },
-            doing=doing,
-            deadline=limit,
+        # The job comes bare (as Graph sends it) or wrapped in "value" (as the reference's
+        # examples show it): both are read.
+        job = _unwrapped(
+            await self._session.request(
+                "POST",
+                EXPORT_JOBS,
+                body={
+                    "reportName": REPORT,
+                    "filter": f"(PolicyId eq '{item.id}')",
+                    "select": list(STATUS_COLUMNS),
+                    "format": "csv",
+                    "localizationType": "LocalizedValuesAsAdditionalColumn",
+                },
+                doing=doing,
+                deadline=limit,
+            )
         )
+        if not job.get("id"):  # nothing to poll: say so rather than fail on a missing key
+            raise OperationFailedError(
+                f"{doing}: Microsoft Graph answered the new export job without its id",
+                resource=f"policy {item.name!r}",
+                fix="run it again later; if it keeps failing, export the report in the Intune "
+                "admin center",
+            )
+        job_id = str(job["id"])
         while str(job.get("status")) not in ("completed", "failed"):
             if limit.expired():
                 from azhotpatch.errors import DeadlineExceededError
 
                 raise DeadlineExceededError(
-                    f"{doing}: the export job {job.get('id')} was still {job.get('status')} "
+                    f"{doing}: the export job {job_id} was still {job.get('status')} "
                     "at the deadline",
                     resource=f"policy {item.name!r}",
                     fix="raise the deadline (Devices(deadline=...)) and run it again",
                 )
             await asyncio.sleep(self._session.settings.poll_every)
-            job = await self._session.request(
-                "GET", f"{EXPORT_JOBS}/{job['id']}", doing=doing, deadline=limit
+            job = _unwrapped(
+                await self._session.request(
+                    "GET", f"{EXPORT_JOBS}/{job_id}", doing=doing, deadline=limit
+                )
             )
         if job.get("status") == "failed" or not job.get("url"):
             raise OperationFailedError(
-                f"{doing}: Intune ended the export job {job.get('id')} {job.get('status')}",
+                f"{doing}: Intune ended the export job {job_id} {job.get('status')}",
                 resource=f"policy {item.name!r}",
                 fix="run it again later; if it keeps failing, export the report in the Intune "
                 "admin center to see why",
@@ -400,8 +414,10 @@ class Devices:
 
 
 def _unwrapped(body: Any) -> dict[str, Any]:
-    """A single device's body. The docs' example wraps it in ``value``
-    (intune-devices-manageddevice-get.md); Graph answers it bare: both are read."""
+    """A single item's body (a device, an export job). The docs' examples wrap it in
+    ``value`` (intune-devices-manageddevice-get.md,
+    intune-reporting-devicemanagementexportjob-get.md); Graph answers it bare: both are
+    read."""
     inner = body.get("value") if isinstance(body, dict) else None
     found: dict[str, Any] = inner if isinstance(inner, dict) else body
     return found

@@ -90,6 +90,42 @@ class InventoryFilter:
             "kinds": sorted(k.value for k in self.kinds),
         }
 
+    def in_words(self) -> str:
+        """The filter as a message says it: ``subscription 0b1f...`` and the rest."""
+        parts: list[str] = []
+        if self.ids:
+            parts.append(f"the {len(self.ids)} machine id(s) given")
+        elif self.subscriptions:
+            plural = "s" if len(self.subscriptions) > 1 else ""
+            parts.append(f"subscription{plural} {', '.join(self.subscriptions)}")
+        elif self.management_groups:
+            parts.append(f"management group(s) {', '.join(self.management_groups)}")
+        else:
+            parts.append("every subscription this identity can read")
+        if self.resource_groups:
+            parts.append(f"resource group(s) {', '.join(self.resource_groups)}")
+        if self.locations:
+            parts.append(f"location(s) {', '.join(self.locations)}")
+        if self.tags:
+            parts.append("tags " + ", ".join(f"{k}={v}" for k, v in self.tags.items()))
+        if tuple(self.kinds) != (MachineKind.VM, MachineKind.ARC):
+            parts.append("kind(s) " + ", ".join(k.value for k in self.kinds))
+        return "; ".join(parts)
+
+    def nothing_found(self) -> InvalidArgumentError:
+        """The error for a scope in which the inventory found no machine. It can only be
+        found by reading Azure, so the message says what was read, and that nothing was
+        changed (a typo in a subscription id reads the same as a subscription this identity
+        cannot see, or one with no Windows machines: Resource Graph answers with no rows)."""
+        return InvalidArgumentError(
+            "fleet",
+            f"Resource Graph lists no machine in {self.in_words()}: the inventory was read "
+            "and nothing was changed",
+            fix="check the subscription ids (`az account list`: a subscription this identity "
+            "cannot read lists nothing) and the filter (resource groups, locations, tags, "
+            "kinds)",
+        )
+
     @classmethod
     def of_ids(cls, ids: Iterable[str | ResourceId]) -> InventoryFilter:
         """Exactly these machines (validated now; an empty list is refused)."""

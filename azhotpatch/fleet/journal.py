@@ -29,9 +29,14 @@ ids, and continuation tokens (which hold operation URLs, never credentials).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import os
+import secrets
+import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch._azure.session import TrafficRow
-from azhotpatch.errors import JournalError
+from azhotpatch.errors import JournalError, JournalStorageError
 from azhotpatch.fleet.inventory import InventoryFilter
+from azhotpatch.fleet.lock import JournalLock
 from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
 from azhotpatch.limits import Bucket
 from azhotpatch.models import Action, InstallOptions
@@ -63,6 +69,8 @@ REMEDIATE_STEP = "remediate"
 # intent, holding the restart run command's name, so that the restart is sent at most once.
 RESTART_STEP = "restart"
 _TABLES = {"run", "step"}
+# Every table a journal of this schema has (what a journal cut short at creation may hold).
+_ALL_TABLES = frozenset({"run", "step", "session", "machine", "bucket", "traffic"})
 SCHEMA = """
 CREATE TABLE run (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -258,57 +266,121 @@ class Journal:
     """One run's record. Opening an existing file resumes it; it must be a journal of this
     schema, made for the same `RunIdentity`. ``resumed`` says whether it holds steps from an
     earlier run. Without an identity the journal is opened to be read, whatever run it
-    belongs to (for a report, also while its run goes on): nothing can be written."""
+    belongs to (for a report, also while its run goes on): nothing can be written.
+
+    Opened for a run, it is locked for the run's life (`azhotpatch.fleet.lock`: a second
+    run is refused with `JournalBusyError`), and a new one is created whole: built under a
+    temporary name beside it and renamed into place, so a crash never leaves a journal cut
+    short at its path (one left by an older azhotpatch is recognised as such).
+
+    Storage faults: before each intent (what guards a non-idempotent request) and each
+    write of the run's record, the journal checks that its path still names the file it
+    writes (a journal deleted, moved or replaced, or its directory removed, is noticed
+    there). A journal that vanished, or that SQLite could not write (disk or file size limit
+    full, I/O error), sets ``failure``: from then on an intent is refused (the request it
+    would guard is not sent) and outcomes are written where they still can be, never
+    raising; the run reads ``failure`` to start no more machines."""
 
     def __init__(self, path: str | Path, identity: RunIdentity | None = None) -> None:
         self.path = Path(path)
+        self.failure: JournalStorageError | None = None
+        self._lock: JournalLock | None = None
+        self._inode: tuple[int, int] | None = None  # (device, inode) of the file written
+        if identity is None:
+            self._open_to_read()
+            return
+        self._lock = JournalLock.acquire(self.path)
         try:
-            if identity is None:
-                uri = self.path.resolve().as_uri() + "?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-            else:
-                self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            self._open_for(identity)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open_to_read(self) -> None:
+        try:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
         except sqlite3.Error as error:
             raise self._error(f"cannot open the journal: {error}") from None
         try:
-            self.resumed = self._claim(identity) if identity else self._readable()
+            self.resumed = self._readable()
         except sqlite3.DatabaseError as error:
             self._db.close()
-            raise self._error(f"cannot open the journal: {error}") from None
+            raise self._error(f"cannot read the journal: {error}") from None
         except JournalError:
             self._db.close()
             raise
+
+    def _open_for(self, identity: RunIdentity) -> None:
+        if _blank(self.path):
+            self._create(identity)
+        try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        except sqlite3.Error as error:
+            raise self._error(f"cannot open the journal: {error}") from None
+        try:
+            if not self._tables():  # an empty SQLite file: nothing in it to lose
+                self._db.close()
+                self._create(identity)
+                self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            self._inode = _inode(self.path)
+            self.resumed = self._claim(identity)
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise self._error(f"cannot open the journal: {error}") from None
+        except (JournalError, OSError):
+            self._db.close()
+            raise
+
+    def _create(self, identity: RunIdentity) -> None:
+        """A new journal, whole or not at all: built under a temporary name in the same
+        directory (so the rename cannot cross file systems) and renamed onto the path. The
+        run holds the lock, so no other run creates one there meanwhile. A crash leaves at
+        most a hidden ``.<name>.<random>.creating`` file, never a journal cut short."""
+        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.creating")
+        try:
+            db = sqlite3.connect(str(temporary), isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript("BEGIN;" + SCHEMA + RECORD_TABLES + "COMMIT;")
+                db.execute(
+                    "INSERT INTO run VALUES (1, ?, ?, ?, ?)",
+                    (
+                        time.time(),
+                        identity.fingerprint,
+                        json.dumps(identity.as_dict(), sort_keys=True),
+                        SCHEMA_VERSION,
+                    ),
+                )
+            finally:
+                db.close()
+            os.replace(temporary, self.path)
+        except (sqlite3.Error, OSError) as error:
+            for leftover in (temporary, *_sidecars(temporary)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise self._storage_error(error, creating=True) from None
 
     def _error(self, problem: str, fix: str | None = None) -> JournalError:
         return JournalError(
             problem,
             resource=str(self.path),
             fix=fix
-            or "pass a new journal path, or delete a file that is not an azhotpatch journal",
+            or "check that the path is this run's journal and that its disk works; a journal "
+            "that holds steps records what was sent, so keep it (start with a new journal "
+            "path, or resume with this one once it opens)",
         )
 
+    def _tables(self) -> set[str]:
+        return {
+            row[0]
+            for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+
     def _claim(self, identity: RunIdentity) -> bool:
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
-        if not tables:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA + RECORD_TABLES)
-            self._db.execute(
-                "INSERT INTO run VALUES (1, ?, ?, ?, ?)",
-                (
-                    time.time(),
-                    identity.fingerprint,
-                    json.dumps(identity.as_dict(), sort_keys=True),
-                    SCHEMA_VERSION,
-                ),
-            )
-            return False
-        if not tables >= _TABLES:
-            raise self._error(
-                "is an SQLite database but not an azhotpatch journal (it has tables "
-                f"{sorted(tables)})",
-                fix="pass a new journal path; this file belongs to something else",
-            )
+        tables = self._tables()
+        if not tables >= _TABLES or self._cut_short(tables):
+            raise self._not_a_journal(tables, reading=False)
         version = self._check(identity)
         self._db.execute("PRAGMA synchronous=NORMAL")
         if version == _UPGRADABLE:
@@ -317,24 +389,51 @@ class Journal:
         return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
 
     def _readable(self) -> bool:
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
-        if not tables >= _TABLES:
-            raise self._error(
+        tables = self._tables()
+        if not tables >= _TABLES or self._cut_short(tables):
+            raise self._not_a_journal(tables, reading=True)
+        self._recorded()
+        return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
+
+    def _cut_short(self, tables: set[str]) -> bool:
+        """A journal an older azhotpatch began to create and never finished: some or all of
+        our tables, no record of its run, and no step (so nothing was sent under it)."""
+        if not tables or not tables <= _ALL_TABLES:
+            return False
+        if "step" in tables and self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone():
+            return False
+        return "run" not in tables or self._db.execute("SELECT 1 FROM run").fetchone() is None
+
+    def _not_a_journal(self, tables: set[str], *, reading: bool) -> JournalError:
+        if self._cut_short(tables):
+            return self._error(
+                "was cut short while being created (it records no run and no step): nothing "
+                "was sent under it",
+                fix="it holds nothing, so nothing is lost by removing it (with its -wal and "
+                "-shm files, if any); then "
+                + ("run the command that was to create it again" if reading else "run again")
+                + ", or pass a new journal path",
+            )
+        if reading:
+            return self._error(
                 "is not an azhotpatch journal"
                 + (f" (it has tables {sorted(tables)})" if tables else " (it is empty)"),
                 fix="pass the journal path the run was given (--journal)",
             )
-        self._recorded()
-        return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
+        return self._error(
+            f"is an SQLite database but not an azhotpatch journal (it has tables {sorted(tables)})",
+            fix="pass a new journal path; this file belongs to something else",
+        )
 
     def _recorded(self) -> tuple[int, str | None, str | None]:
         """(schema version, fingerprint, what was asked) as the file says."""
         try:
-            version, fingerprint, asked = self._db.execute(
-                "SELECT version, fingerprint, asked FROM run"
-            ).fetchone()
-        except (sqlite3.OperationalError, TypeError):  # schema 1 had other columns
-            version, fingerprint, asked = 1, None, None
+            row = self._db.execute("SELECT version, fingerprint, asked FROM run").fetchone()
+        except sqlite3.OperationalError:  # schema 1 had other columns
+            row = (1, None, None)
+        if row is None:  # steps but no record of the run they belong to: damaged, kept
+            raise self._error("holds steps but no record of its run: it is damaged")
+        version, fingerprint, asked = row
         if version not in (SCHEMA_VERSION, _UPGRADABLE):
             newer = version > SCHEMA_VERSION
             raise self._error(
@@ -357,20 +456,130 @@ class Journal:
             "options), or start this run with a new journal path",
         )
 
+    # --- storage faults -----------------------------------------------------------------------
+
+    def intact(self) -> bool:
+        """Whether the run can still rely on the journal: no write has failed, and its path
+        still names the file being written (one stat)."""
+        if self.failure is None and self._vanished():
+            self.failure = self._vanished_error()
+        return self.failure is None
+
+    def _gone(self) -> bool:
+        """Whether the file this run writes is known to have vanished: nothing written to it
+        can be read. Only looked at once a fault is known: outcomes are written often, and
+        each intent, step and machine let in already looks (one stat each)."""
+        return self.failure is not None and self._vanished()
+
+    def _vanished(self) -> bool:
+        """Whether the path no longer names the file this run writes: deleted (or its
+        directory removed), moved away, or replaced by another file."""
+        if self._inode is None:
+            return False
+        try:
+            return _inode(self.path) != self._inode
+        except OSError:
+            return True
+
+    def _vanished_error(self) -> JournalStorageError:
+        return JournalStorageError(
+            "the journal was deleted, moved or replaced (or its directory removed) while the "
+            "run was writing it: nothing more could be recorded, so the run started no more "
+            "machines and let the operations already sent finish.",
+            resource=str(self.path),
+            fix="what this run sent is no longer recorded there, and Azure's own state guards "
+            "a rerun: a run reads what Azure records for each machine before it sends an "
+            "install. Run the same command again with a journal path in an existing "
+            "directory; the report printed with this error says what each machine reached",
+        )
+
+    def _storage_error(
+        self, error: sqlite3.Error | OSError, *, creating: bool = False
+    ) -> JournalStorageError:
+        """What a failed write means, in words, with the fix: the disk full, the file size
+        limit reached, or an I/O error (SQLite reports a write past the size limit as an I/O
+        error: the file sizes against the limit tell)."""
+        said = str(error) or type(error).__name__
+        full = _space_used_up(self.path, error)
+        if creating:
+            return JournalStorageError(
+                f"could not be created ({full or said}); nothing was sent.",
+                resource=str(self.path),
+                fix="free space in the journal's directory (or lift the file size limit, "
+                "`ulimit -f`), or pass a journal path on another disk; then run again"
+                if full
+                else "check the journal's directory and its disk, then run again",
+            )
+        if full:
+            happened = f"the journal could not be written: {full} (SQLite: {said})"
+            fix = (
+                "free space on the journal's disk (or lift the file size limit, `ulimit -f`), "
+                "then run the same command again with the same journal: it keeps everything "
+                "recorded before this, and a machine that was in flight is settled by reading "
+                "Azure before anything is sent again"
+            )
+        else:
+            happened = f"the journal could not be written (SQLite: {said})"
+            fix = (
+                "check the disk that holds the journal (the system log names the device), "
+                "then run the same command again with the same journal to resume; keep the "
+                "journal even if it cannot be opened now: it records what was sent"
+            )
+        return JournalStorageError(
+            f"{happened}; the run started no more machines and let the operations already "
+            "sent finish.",
+            resource=str(self.path),
+            fix=fix,
+        )
+
+    def _broken(self, error: sqlite3.Error) -> JournalStorageError:
+        """Remember the first storage fault; every later intent is refused with it."""
+        if self.failure is None:
+            self.failure = self._storage_error(error)
+        return self.failure
+
+    def _guarding(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        """A write the next request depends on (an intent): refused, and nothing sent, when
+        the journal can no longer be relied on."""
+        if not self.intact():
+            assert self.failure is not None
+            raise self.failure
+        try:
+            self._db.execute(sql, parameters)
+        except sqlite3.Error as error:
+            raise self._broken(error) from None
+
+    def _recording(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        """A write of what happened (a token, an outcome): written where it still can be
+        (not into a file that vanished), never raising; a failure is remembered."""
+        if self._gone():
+            return
+        try:
+            self._db.execute(sql, parameters)
+        except sqlite3.Error as error:
+            self._broken(error)
+
+    def _read(self, sql: str, parameters: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        try:
+            row: tuple[Any, ...] | None = self._db.execute(sql, parameters).fetchone()
+        except sqlite3.Error as error:
+            if self._lock is None:
+                raise self._error(f"cannot read the journal: {error}") from None
+            raise self._broken(error) from None
+        return row
+
     # --- reads ------------------------------------------------------------------------------
 
     def step(self, resource: str, action: str) -> StepRecord | None:
-        row = self._db.execute(
+        row = self._read(
             f"SELECT {_COLUMNS} FROM step WHERE resource = ? AND action = ?",  # noqa: S608
             (resource.lower(), action),
-        ).fetchone()
+        )
         return _record(row) if row else None
 
     def touched(self, resource: str) -> bool:
         """Did this run already begin on the machine (before a restart)?"""
-        row = self._db.execute(
-            "SELECT 1 FROM step WHERE resource = ? LIMIT 1", (resource.lower(),)
-        ).fetchone()
+        row = self._read("SELECT 1 FROM step WHERE resource = ? LIMIT 1", (resource.lower(),))
         return row is not None
 
     def steps(self) -> Iterator[StepRecord]:
@@ -465,7 +674,9 @@ class Journal:
     # --- writes -----------------------------------------------------------------------------
 
     def started(self, resource: str, action: str) -> None:
-        self._db.execute(
+        """Committed before a step begins: refused (`JournalStorageError`) when the journal
+        can no longer be relied on, so that no step begins unrecorded."""
+        self._guarding(
             "INSERT INTO step (resource, action, started) VALUES (?, ?, ?) "
             "ON CONFLICT (resource, action) DO UPDATE SET "
             "started = coalesce(started, excluded.started)",
@@ -473,15 +684,18 @@ class Journal:
         )
 
     def intent(self, resource: str, action: str, previous: str | None) -> None:
-        """Committed before the request is sent."""
-        self._db.execute(
+        """Committed before the request is sent; refused (`JournalStorageError`) when the
+        journal can no longer be relied on, and then the request is not sent."""
+        self._guarding(
             "UPDATE step SET intent_previous = ?, intent_at = ?, token = NULL "
             "WHERE resource = ? AND action = ?",
             (previous, time.time(), resource.lower(), action),
         )
 
     def accepted(self, resource: str, action: str, token: str) -> None:
-        self._db.execute(
+        """The operation's continuation token, once Azure accepted it (where it can still be
+        written: without it a resumed run settles the intent by reading Azure)."""
+        self._recording(
             "UPDATE step SET token = ? WHERE resource = ? AND action = ?",
             (token, resource.lower(), action),
         )
@@ -490,7 +704,7 @@ class Journal:
         """A failed step is attempted again: it has no outcome until it ends, so a crash
         during the retry resumes it as in flight (its intent and token are kept: they say
         what Azure may already have received)."""
-        self._db.execute(
+        self._recording(
             "UPDATE step SET outcome = NULL, code = NULL, azure_code = NULL, "
             "request_id = NULL, message = NULL, detail = NULL, finished = NULL, "
             "attempts = attempts + 1 WHERE resource = ? AND action = ?",
@@ -510,7 +724,7 @@ class Journal:
         detail: dict[str, Any] | None = None,
     ) -> None:
         now = time.time()
-        self._db.execute(
+        self._recording(
             "INSERT INTO step (resource, action, outcome, code, azure_code, request_id, "
             "message, detail, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (resource, action) DO UPDATE SET outcome = excluded.outcome, "
@@ -548,7 +762,7 @@ class Journal:
 
     def session(self, record: SessionRecord) -> None:
         """This process's part of the run so far (written again as it goes on)."""
-        self._db.execute(
+        self._recording(
             "INSERT INTO session VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (started) DO "
             "UPDATE SET ended = excluded.ended, requests = excluded.requests, "
             "throttled = excluded.throttled, transport_errors = excluded.transport_errors",
@@ -567,16 +781,13 @@ class Journal:
     def planned(self, machines: Iterable[tuple[str, str]]) -> None:
         """The machines (resource id, kind) the run is to take, so that a report read while
         it goes on, or after it crashed, names those not concluded yet."""
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO machine (resource, kind) VALUES (?, ?)",
-                [(resource.lower(), kind) for resource, kind in machines],
-            )
+        rows = [(resource.lower(), kind) for resource, kind in machines]
+        self._in_one_commit(("INSERT OR IGNORE INTO machine (resource, kind) VALUES (?, ?)", rows))
 
     def ended(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
         """A machine's outcome as the run reports it. ``replace`` False keeps an outcome
         already recorded (a resumed run reporting a machine concluded before it began)."""
-        self._db.execute(
+        self._recording(
             _ENDED if replace else _ENDED + " WHERE machine.outcome IS NULL",
             (
                 result.resource.lower(),
@@ -592,32 +803,125 @@ class Journal:
 
     def add_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
         """Add requests per bucket and bin to what is recorded, in one transaction."""
-        with self._transaction():
-            self._db.executemany(
+        self._in_one_commit(
+            (
                 "INSERT OR IGNORE INTO bucket VALUES (?, ?, ?)",
                 [(name, b.per_minute, b.capacity) for name, b in ceilings.items()],
-            )
-            self._db.executemany(
+            ),
+            (
                 "INSERT INTO traffic VALUES (?, ?, ?, ?, ?) ON CONFLICT (bucket, at, width) "
                 "DO UPDATE SET requests = requests + excluded.requests, "
                 "throttled = throttled + excluded.throttled",
                 [(r.bucket, r.at, r.width, r.requests, r.throttled) for r in rows],
-            )
+            ),
+        )
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """Many rows in one commit (the connection commits each statement on its own
-        otherwise), and none of them if anything in the block fails."""
-        self._db.execute("BEGIN")
+    def _in_one_commit(self, *writes: tuple[str, list[tuple[Any, ...]]]) -> None:
+        """Many rows of the run's record in one commit (the connection commits each
+        statement on its own otherwise), and none of them if any fails. Like every write of
+        the record, a storage fault is remembered rather than raised. These batches (about
+        one a second) are where a journal that vanished is noticed while nothing new starts."""
+        if not self.intact() and self._vanished():
+            return
         try:
-            yield
+            self._db.execute("BEGIN")
+            for sql, rows in writes:
+                self._db.executemany(sql, rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            self._broken(error)
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Undo an open transaction (SQLite may have rolled it back itself after a storage
+        fault)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file and let another run take the journal."""
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+
+def _blank(path: Path) -> bool:
+    """No journal there yet: no file, or an empty one (which holds nothing to lose)."""
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
+
+
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    """The files SQLite keeps beside a database in WAL mode."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _space_used_up(path: Path, error: BaseException) -> str | None:
+    """Why a write failed, when it is for want of space: the disk full, or this process's
+    file size limit reached (None: neither, as far as can be told)."""
+    name = str(getattr(error, "sqlite_errorname", ""))
+    try:
+        free: int | None = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < _NEARLY_FULL:
+        return f"the disk is full ({free // 1024} KiB free)"
+    limit = _file_size_limit()
+    if limit is not None:
+        largest = max((_size(file) for file in (path, *_sidecars(path))), default=0)
+        if largest + _NEAR_THE_LIMIT >= limit:
+            return f"this process's file size limit ({limit // 1024} KiB, `ulimit -f`) is reached"
+    if (
+        "FULL" in name
+        or "full" in str(error).lower()
+        or getattr(error, "errno", None)
+        in (
+            errno.ENOSPC,
+            errno.EFBIG,
+            errno.EDQUOT,
+        )
+    ):
+        return "the disk or a quota is full"
+    return None
+
+
+# A file system with less room than this counts as full (SQLite grows its files by pages,
+# its write-ahead log by many at a time); a file this close to the size limit has reached it
+# (SQLite writes a page, 4 KiB by default, at a time).
+_NEARLY_FULL = 1024 * 1024
+_NEAR_THE_LIMIT = 64 * 1024
+
+
+def _file_size_limit() -> int | None:
+    """This process's limit on the size of a file it writes (POSIX ``RLIMIT_FSIZE``)."""
+    if sys.platform == "win32":
+        return None
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _size(file: Path) -> int:
+    try:
+        return file.stat().st_size
+    except OSError:
+        return 0
 
 
 _ENDED = (

@@ -331,6 +331,8 @@ async def build_plan(
             assert machine.cores is not None
             total += pricing.estimate(machine.cores, today, end).total
         items.append(item)
+    if not items and scope is not None:  # found by reading the inventory: say what was read
+        raise scope.nothing_found()
     if scope is None:  # records handed over: the plan covers exactly those machines
         scope = InventoryFilter.of_ids(item.machine.id for item in items) if items else None
     return Plan(

@@ -33,10 +33,13 @@ class ExitCode(enum.IntEnum):
     SUCCEEDED = 0  # every machine succeeded
     SKIPPED = 1  # nothing failed, but some machines were skipped as ineligible
     FAILED = 2  # at least one machine failed
-    USAGE = 64  # bad input or usage; nothing was sent
+    USAGE = 64  # bad input or usage; nothing was changed
     UNAVAILABLE = 69  # Azure (or the emulator) could not be reached / authenticated
     INTERNAL = 70  # a bug in azhotpatch
-    INTERRUPTED = 130  # stopped with Ctrl-C
+    STORAGE = 74  # the journal (or a report) could not be written: vanished, disk full, I/O
+    BUSY = 75  # the journal is held by another run; nothing was sent (try again later)
+    INTERRUPTED = 130  # stopped with Ctrl-C (SIGINT)
+    TERMINATED = 143  # stopped by SIGTERM (systemd, Kubernetes, kill)
 
 
 @dataclass(frozen=True, slots=True)

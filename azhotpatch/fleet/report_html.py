@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch import __version__, calendar
+from azhotpatch._files import write_atomically
 from azhotpatch._svg import Line, line_chart
 from azhotpatch.fleet.folding import COLORS
 from azhotpatch.fleet.report import Outcome, Report, fix_of, problem_of
@@ -42,17 +42,9 @@ LISTED_BUCKETS = 40
 
 
 def write(report: Report, path: str | Path) -> Path:
-    """Write the page to ``path`` (whole or not at all: a reader never sees half a file)."""
-    target = Path(path)
-    page = render(report)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(page, encoding="utf-8")
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
+    """Write the page to ``path``, whole or not at all (a reader never sees half a file),
+    never through a path that is not a regular file (see `azhotpatch._files`)."""
+    return write_atomically(path, render(report).encode("utf-8"), argument="report_html")
 
 
 def render(report: Report) -> str:

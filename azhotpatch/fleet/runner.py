@@ -16,6 +16,16 @@ Safety comes from the journal: intent before every non-idempotent request, outco
 so a run that is killed resumes where it stopped and never triggers an install twice.
 Every machine ends in exactly one outcome: succeeded, skipped (ineligible, with the reason)
 or failed (with the error's code and message).
+
+A run can stop early three ways, and each leaves nothing half done. Its deadline: machines
+not concluded fail as ``DeadlineExceeded``. Its task cancelled (Ctrl-C or SIGTERM through the
+command line, ``task.cancel()`` in asyncio): no machine is started after it, the machines in
+flight are cancelled where they wait (their intents and operation tokens are in the journal,
+each committed whole, so a resumed run re-attaches or settles them), the record is written
+and the cancellation goes on. Its journal vanished or could not be written: no machine and no
+step is started after it (an intent that cannot be committed is not sent), the operations
+already in Azure are followed to their end, and machines not concluded fail as
+``JournalUnwritable``; the caller raises the journal's `JournalStorageError`.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from azhotpatch._azure.session import Arrival, Session, Traffic
 from azhotpatch.errors import (
     HotpatchError,
     IneligibleError,
+    JournalStorageError,
     OperationFailedError,
     ResourceNotFoundError,
     SubscriptionDisabledError,
@@ -51,6 +62,8 @@ PATCHES_FAILED = "PatchesFailed"
 REBOOT_REQUIRED = "RebootRequired"  # fixes set; no restart allowed (pass reboot=)
 REBOOT_DEFERRED = "RebootDeferred"  # fixes set; the restart waits for its window
 _WAITING = (REBOOT_REQUIRED, REBOOT_DEFERRED)
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+JOURNAL_UNWRITABLE = JournalStorageError.code  # the run stopped: its journal failed
 _REMEDIABLE_CODES = frozenset(r.value for r in REMEDIABLE)
 # How often, at most, the journal's record of the run (its traffic, its session) is written.
 RECORD_EVERY = 1.0  # seconds
@@ -197,10 +210,26 @@ class _Runner:
         try:
             await asyncio.wait_for(self._everything(feeders), timeout=self.options.deadline)
         except asyncio.TimeoutError:
-            for task in [*feeders, *self.tasks]:
-                task.cancel()
-            await asyncio.gather(*feeders, *self.tasks, return_exceptions=True)
-            self._fail_unfinished()
+            await self._cancel(feeders)
+            self._fail_unfinished(
+                DEADLINE_EXCEEDED,
+                "the run's deadline passed first; rerun with the same journal to resume",
+            )
+        except asyncio.CancelledError:
+            # stopped from outside (a signal through the command line, or the caller's
+            # task cancelled): no machine starts after this, and those in flight stop where
+            # they wait, their intents and tokens already committed to the journal
+            await self._cancel(feeders)
+            raise
+        if self.journal is not None and self.journal.failure is not None:
+            self._fail_unfinished(JOURNAL_UNWRITABLE, self._journal_failed("not started"))
+
+    async def _cancel(self, feeders: list[asyncio.Task[None]]) -> None:
+        """Cancel the feeders and every machine in flight, and wait until each has
+        unwound."""
+        for task in [*feeders, *self.tasks]:
+            task.cancel()
+        await asyncio.gather(*feeders, *self.tasks, return_exceptions=True)
 
     async def _everything(self, feeders: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*feeders)
@@ -212,11 +241,18 @@ class _Runner:
         `Pacer.admit`); skipped machines need no Azure call and are reported at once."""
         for item in items:
             if item.skip is not None and not self._begun_before(item):
-                self._record(item, await self._machine(item))
+                self._record(item, await self._guarded(item))  # no request: reported as is
                 continue
+            if not self._journal_intact():
+                return  # the rest are reported as not started (`_all`)
             if self.slots is not None:
                 await self.slots.acquire()
             admitted = await self.session.admit(subscription, self._horizon())
+            if not self._journal_intact():  # it failed while this machine waited its turn
+                self.session.leave(admitted)
+                if self.slots is not None:
+                    self.slots.release()
+                return
             task = asyncio.create_task(self._one(item, admitted))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -228,7 +264,7 @@ class _Runner:
     async def _one(self, item: PlanItem, admitted: Arrival) -> None:
         self.session.arrive(admitted)
         try:
-            result = await self._machine(item)
+            result = await self._guarded(item)
         finally:
             self.session.leave(admitted)
             if self.slots is not None:
@@ -258,18 +294,32 @@ class _Runner:
             self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
 
     def _begun_before(self, item: PlanItem) -> bool:
-        return self.journal is not None and self.journal.touched(item.resource)
+        if self.journal is None:
+            return False
+        try:
+            return self.journal.touched(item.resource)
+        except JournalStorageError:  # cannot tell: taken as begun, so never skipped unseen
+            return True
 
-    def _fail_unfinished(self) -> None:
+    def _journal_intact(self) -> bool:
+        """Whether the run may start something new: it keeps no journal, or its journal
+        can still record what is sent (see `Journal.intact`)."""
+        return self.journal is None or self.journal.intact()
+
+    def _fail_unfinished(self, code: str, message: str) -> None:
         for item in self.plan.items:
             if item.resource not in self.results:
                 self.results[item.resource] = MachineResult(
-                    item.resource,
-                    item.machine.kind.value,
-                    Outcome.FAILED,
-                    "DeadlineExceeded",
-                    "the run's deadline passed first; rerun with the same journal to resume",
+                    item.resource, item.machine.kind.value, Outcome.FAILED, code, message
                 )
+
+    def _journal_failed(self, what: str) -> str:
+        """A machine's message: ``what`` the run did not do, because its journal failed
+        (the journal's error, which says what happened and the fix)."""
+        assert self.journal is not None
+        failure = self.journal.failure
+        assert failure is not None
+        return f"{what}: the run stopped taking machines because of its journal: {failure}"
 
     async def _prepare(self) -> None:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
@@ -295,6 +345,8 @@ class _Runner:
             )
         steps: list[StepResult] = []
         for action in item.steps:
+            if not self._journal_intact():
+                return self._stopped(item, action, steps)
             self.session.prioritize(self._priority(item, action))
             if action is Action.ENABLE and (item.remediate or self._remediating(item)):
                 steps.append(await self._remediation(item))
@@ -312,6 +364,33 @@ class _Runner:
             if step.outcome is not Outcome.SUCCEEDED:
                 break
         return MachineResult.of_steps(item.resource, kind, tuple(steps))
+
+    async def _guarded(self, item: PlanItem) -> MachineResult:
+        """A machine's steps; a journal that cannot be read any more ends the machine
+        (failed, with the journal's error) rather than the run."""
+        try:
+            return await self._machine(item)
+        except JournalStorageError:
+            return self._stopped(item, None, [])
+
+    def _stopped(
+        self, item: PlanItem, action: Action | None, steps: list[StepResult]
+    ) -> MachineResult:
+        """A machine the run stopped taking because its journal failed: what it reached,
+        and which step was not started."""
+        what = (
+            f"its {action.value} step was not started"
+            if action is not None and steps
+            else "not started"
+        )
+        return MachineResult(
+            item.resource,
+            item.machine.kind.value,
+            Outcome.FAILED,
+            JOURNAL_UNWRITABLE,
+            self._journal_failed(f"{item.resource}: {what}"),
+            tuple(steps),
+        )
 
     async def _step_once(
         self, item: PlanItem, action: Action, *, again: bool = False
@@ -355,12 +434,12 @@ class _Runner:
         if prior and prior.done and prior.code not in _WAITING and not self._retried(prior):
             return prior.as_step()
         started = time.monotonic()
-        if self.journal is not None:
-            if prior is not None and prior.done:
-                self.journal.reopened(item.resource, REMEDIATE_STEP)
-            self.journal.started(item.resource, REMEDIATE_STEP)
         rid = item.machine.id
         try:
+            if self.journal is not None:
+                if prior is not None and prior.done:
+                    self.journal.reopened(item.resource, REMEDIATE_STEP)
+                self.journal.started(item.resource, REMEDIATE_STEP)
             self._refuse_if_disabled(item)
             done = await self.kinds.of(rid).remediate(
                 rid,
@@ -412,11 +491,11 @@ class _Runner:
     async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
         started = time.monotonic()
         self.fresh.add(item.resource)
-        if self.journal is not None:
-            if prior is not None and prior.done:
-                self.journal.reopened(item.resource, action.value)
-            self.journal.started(item.resource, action.value)
         try:
+            if self.journal is not None:
+                if prior is not None and prior.done:
+                    self.journal.reopened(item.resource, action.value)
+                self.journal.started(item.resource, action.value)
             self._refuse_if_disabled(item)
             if action in (Action.ENABLE, Action.DISABLE):
                 detail = await self._enrollment(item, action)
@@ -458,6 +537,9 @@ class _Runner:
         one found only now) and what Azure said. A machine deleted since the inventory saw
         it is skipped as gone, not failed."""
         name = action.value if isinstance(action, Action) else action
+        if isinstance(error, JournalStorageError):  # nothing was sent that it could not record
+            said = self._journal_failed(f"{item.resource}: its {name} step sent nothing more")
+            return StepResult(name, Outcome.FAILED, error.code, said)
         if isinstance(error, IneligibleError):
             code = error.reasons[0].rule.value if error.reasons else error.code
             return StepResult(name, Outcome.FAILED, code, str(error))

@@ -22,6 +22,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from azhotpatch._files import write_atomically
 from azhotpatch.testing.arm.dispatch import Dispatcher
 
 AdminHandler = Callable[[str, str, dict[str, Any]], Any]
@@ -47,7 +48,8 @@ class Tls:
         if ca_path is None:
             tmp = tempfile.TemporaryDirectory(prefix="azhotpatch-emulator-")
             ca_path = Path(tmp.name) / "ca.pem"
-        ca.cert_pem.write_to_path(str(ca_path))
+        # whole or not at all, and never through a FIFO, a device or a link at the path
+        write_atomically(ca_path, ca.cert_pem.bytes(), argument="ca_path")
         return cls(ca_path=ca_path, context=context, _tmp=tmp)
 
     def cleanup(self) -> None:

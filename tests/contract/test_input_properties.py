@@ -219,12 +219,14 @@ def test_an_install_window_outside_azure_s_is_refused(
 @settings(max_examples=300, deadline=None)
 @given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers()))
 def test_a_deadline_is_positive_and_finite(value: float) -> None:
+    """And at most a year: a longer wait overflows timers and socket timeouts (1e308 s)."""
     try:
         seconds = validation.optional_seconds(value, "deadline")
     except InvalidArgumentError:
-        assert not (0 < value < float("inf"))
+        assert not (0 < value <= validation.MAX_SECONDS)
     else:
         assert seconds == float(value) > 0
+        assert seconds <= validation.MAX_SECONDS
 
 
 @FIXTURES

@@ -39,6 +39,11 @@ plan --time-scale 0
 --time-scale inf plan
 --time-scale abc plan
 status {VM} --time-scale -3
+--time-scale 1e-308 plan
+--time-scale 1e308 plan
+--connect-timeout 1e308 plan
+plan --connect-timeout 0
+--connect-timeout inf status {VM}
 --ca-bundle {MISSING} status {VM}
 --ca-bundle {DIR} status {VM}
 --ca-bundle {NOTPEM} status {VM}
@@ -267,6 +272,24 @@ def test_the_command_line_refuses_before_sending(
         assert "Fix:" in message, message
 
 
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("--time-scale 1e-308 plan", "'--time-scale'"),
+        ("--connect-timeout 1e308 plan", "'--connect-timeout'"),
+    ],
+)
+def test_a_number_out_of_range_is_refused_naming_what_was_typed(
+    world: Emulator, line: str, named: str
+) -> None:
+    """Not a value derived from it (the polling interval of a time scale) nor an overflow
+    deep inside (a socket timeout of 1e308 seconds)."""
+    ran = invoke([*target(world), *shlex.split(line)], world)
+    assert (ran.code, ran.sent, ran.traceback) == (64, 0, False), ran
+    assert named in ran.stderr
+    assert "polling_interval" not in ran.stderr
+
+
 # --- the Python API -------------------------------------------------------------------------
 
 Call = Callable[[Hotpatch], Any]
@@ -485,6 +508,10 @@ CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     "endpoint plain http": {"endpoint": "http://management.azure.com"},
     "time scale -1": {"time_scale": -1},
     "time scale infinite": {"time_scale": float("inf")},
+    "time scale 1e-308": {"time_scale": 1e-308},
+    "connect timeout 1e308": {"connect_timeout": 1e308},
+    "read timeout 1e308": {"read_timeout": 1e308},
+    "deadline a thousand years": {"deadline": timedelta(days=365_000)},
     "CA bundle missing": {"connection_verify": "/no/such/ca.pem"},
     "cloud Mars": {"cloud": "Mars"},
     "no connections": {"connections": 0},

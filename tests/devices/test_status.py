@@ -4,6 +4,7 @@ hotpatches, judged by the emulator's own state."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,41 @@ def test_a_missing_graph_permission_names_the_permission_to_grant(tenant: Emulat
     assert "DeviceManagementManagedDevices.Read.All" in str(raised.value.fix)
     assert raised.value.azure_code == "Authorization_RequestDenied"
     assert raised.value.request_id  # Graph's request-id, what support asks for
+
+
+def test_an_export_job_read_wrapped_in_value_is_read_like_a_bare_one(tenant: Emulator) -> None:
+    """The Graph reference's example of reading an export job wraps the job in ``value``
+    (intune-reporting-devicemanagementexportjob-get.md); Graph answers it bare. Both are
+    read alike, to the same report."""
+    ring = groups(tenant)
+    with tenant.devices_client() as devices:
+        devices.enable("Hotpatch", include=ring[:3])
+        bare = devices.status(today=date(2026, 6, 1))
+        tenant.intune.single_items_wrapped = True
+        wrapped = devices.status(today=date(2026, 6, 1))
+    reads = [r for r in tenant.graph.records if r.route.startswith("intune.exports.get")]
+    assert len(reads) >= 2  # the job was read (polled) both ways
+
+    def states(report: Any) -> set[tuple[str, str, str, str]]:
+        return {(r.policy_id, r.device_id, r.aggregate_state, r.update_status) for r in report.rows}
+
+    assert states(wrapped) == states(bare)
+    assert states(bare)
+    assert wrapped.sources == bare.sources
+
+
+def test_graph_throttling_is_said_to_be_microsoft_graph_s() -> None:
+    """Past the retry budget, Graph's 429 is Microsoft Graph's in the message, not Azure's."""
+    from azhotpatch.errors import ThrottledError
+    from azhotpatch.testing.msgraph.front import IntuneLimits
+
+    every = IntuneLimits(spurious_429=1.0)
+    with (
+        Emulator(devices=5, seed=8, time_scale=600, graph_limits=every) as emulator,
+        emulator.devices_client() as devices,
+        pytest.raises(ThrottledError) as raised,
+    ):
+        devices.readiness()
+    message = str(raised.value)
+    assert "Microsoft Graph answered 429" in message
+    assert "Azure" not in message

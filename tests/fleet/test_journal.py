@@ -5,6 +5,8 @@ or an install Azure may have received."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +15,17 @@ from typing import Any
 import pytest
 
 from azhotpatch import Hotpatch
-from azhotpatch.errors import InvalidArgumentError, JournalError
-from azhotpatch.fleet.journal import SCHEMA_VERSION
+from azhotpatch.errors import InvalidArgumentError, JournalBusyError, JournalError
+from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet.inventory import InventoryFilter
+from azhotpatch.fleet.journal import SCHEMA, SCHEMA_VERSION, Journal, RunIdentity
+from azhotpatch.fleet.lock import Holder
+from azhotpatch.fleet.plan import parse_actions
 from azhotpatch.models import InstallOptions
 from azhotpatch.testing import Emulator, FaultRule, Faults, FleetSpec
 
 SPEC = FleetSpec(vms=6, arc=2, subscriptions=2, mix="clean", seed=21)
+ACTIONS = ("enable", "assess", "install")
 
 
 def _first_run(emu: Emulator, client: Hotpatch, journal: Path) -> list[str]:
@@ -195,3 +202,97 @@ def test_retry_failed_needs_a_journal() -> None:
         with pytest.raises(InvalidArgumentError, match="retry_failed"):
             client.run(subscriptions=sorted(emu.world.subscriptions), retry_failed=True)
         assert emu.requests() == []
+
+
+# --- cut short at creation; never "delete" a journal that holds steps ----------------------
+
+
+def _cut_short(path: Path) -> None:
+    """What an older azhotpatch left when killed while creating a journal: its tables, and
+    no record of its run (nor any step)."""
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA)
+
+
+def test_a_journal_cut_short_at_creation_is_recognised_and_nothing_is_sent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.sqlite"
+    _cut_short(path)
+    snapshot = path.read_bytes()
+    with Emulator(fleet=SPEC, seed=21, time_scale=1200) as emu, emu.client() as client:
+        with pytest.raises(JournalError) as refused:
+            client.run(subscriptions=sorted(emu.world.subscriptions), journal=path)
+        with pytest.raises(JournalError) as unreadable:
+            read_report(path)
+        assert emu.requests() == []
+    for error in (refused.value, unreadable.value):
+        assert "cut short while being created" in str(error)
+        assert "nothing was sent under it" in str(error)
+    assert path.read_bytes() == snapshot
+
+
+def _damaged(path: Path) -> None:
+    """A journal holding steps whose pages were overwritten (a failing disk)."""
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+
+
+def test_no_message_about_a_journal_that_holds_steps_suggests_deleting_it(
+    tmp_path: Path,
+) -> None:
+    with Emulator(fleet=SPEC, seed=21, time_scale=1200) as emu, emu.client() as client:
+        subs = sorted(emu.world.subscriptions)
+        messages = []
+        for name, spoil in (("other-run", None), ("newer", "newer"), ("damaged", "damaged")):
+            path = tmp_path / f"{name}.sqlite"
+            client.run(subscriptions=[subs[0]], actions=["assess"], journal=path)
+            if spoil == "newer":
+                with sqlite3.connect(path) as db:
+                    db.execute("UPDATE run SET version = ?", (SCHEMA_VERSION + 1,))
+            if spoil == "damaged":
+                _damaged(path)
+            with pytest.raises(JournalError) as refused:
+                client.run(subscriptions=subs, journal=path)
+            messages.append(str(refused.value))
+    assert len(messages) == 3
+    for message in messages:
+        assert "delet" not in message.lower(), message
+        assert "remov" not in message.lower(), message
+        assert "Fix:" in message
+
+
+# --- one writer per journal (in one process: the lock is per open file) --------------------
+
+
+def test_a_held_journal_is_refused_naming_its_holder_before_any_request(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    with Emulator(fleet=SPEC, seed=21, time_scale=1200) as emu, emu.client() as client:
+        subs = sorted(emu.world.subscriptions)
+        identity = RunIdentity.of(
+            InventoryFilter(subscriptions=tuple(subs)), parse_actions(ACTIONS), InstallOptions()
+        )
+        holder = Journal(path, identity)
+        try:
+            with pytest.raises(JournalBusyError) as refused:
+                client.run(subscriptions=subs, journal=path)
+            assert emu.requests() == []
+            assert read_report(path).machines == ()  # a report reads it meanwhile
+        finally:
+            holder.close()
+        client.run(subscriptions=subs, journal=path)  # once it is let go, the run goes on
+    message = str(refused.value)
+    assert f"pid {os.getpid()} on host {socket.gethostname()}" in message
+    assert "Fix: wait for that run to end" in message
+    assert not (tmp_path / "run.sqlite.lock").exists()
+
+
+def test_a_lock_left_by_a_run_that_died_never_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    dead = Holder("elsewhere", 999_999, "2026-01-13T02:00:00+00:00", "azhotpatch run")
+    (tmp_path / "run.sqlite.lock").write_bytes(dead.encode())  # and no process holds it
+    with Emulator(fleet=SPEC, seed=21, time_scale=1200) as emu, emu.client() as client:
+        report = client.run(subscriptions=sorted(emu.world.subscriptions), journal=path)
+    assert len(report.machines) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.sqlite"]

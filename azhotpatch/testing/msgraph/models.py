@@ -133,6 +133,10 @@ class IntuneBackend:
         self.jobs: dict[str, ExportJob] = {}
         self.blobs: dict[str, bytes] = {}
         self.writes = Writes()
+        # answer a single export job's read wrapped in "value", as the Graph reference's
+        # example shows (intune-reporting-devicemanagementexportjob-get.md); Graph itself
+        # answers it bare, which is the default
+        self.single_items_wrapped = False
         self._ids = random.Random(seed ^ 0x61A7)
 
     def new_id(self) -> str:

@@ -214,7 +214,7 @@ class IntuneResponses:
                 f"/graph/storage/{job.id}.zip", sv="2019-02-02", sr="b", sig="emulated"
             )
             job.body["expirationDateTime"] = _stamp(backend)
-        return Response(200, job.body)
+        return Response(200, {"value": job.body} if backend.single_items_wrapped else job.body)
 
     def download(self, request: Request) -> Response:
         data = self.backend.blobs.get(request.params["blob"].removesuffix(".zip").lower())
