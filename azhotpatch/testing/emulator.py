@@ -263,6 +263,7 @@ class Emulator:
             self.services.graph_routes(),
             graph_limits or IntuneLimits(enabled=self.limits.enabled),
             seed=seed,
+            faults=self.world,
         )
         if devices:
             self.load_devices(devices)
@@ -589,12 +590,13 @@ class Emulator:
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
         after a stormy run over the same world."""
-        with self.dispatcher.lock:
+        with self.dispatcher.lock, self.graph.lock:
             self.world.faults = faults or Faults(seed=self.world.seed)
 
     def fault_hits(self) -> dict[FaultRule, int]:
-        """How many times each aimed `FaultRule` has fired so far."""
-        with self.dispatcher.lock:
+        """How many times each aimed `FaultRule` has fired so far (Resource Manager's and
+        Microsoft Graph's fronts together)."""
+        with self.dispatcher.lock, self.graph.lock:
             return dict(self.world.fault_ledger.hits)
 
     # --- the conditions of a real estate ---------------------------------------------------

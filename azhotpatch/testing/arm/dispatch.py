@@ -309,11 +309,11 @@ class Dispatcher:
         if not rules:
             return None
         operation = self._operation_of(request)
-        subject = operation.kind if operation is not None else _table_of(request, route)
+        subjects = self._subjects(request, route, operation)
         for rule in rules:
             if rule.route != route.name or rule.kind in OPERATION_FAULTS:
                 continue
-            if rule.operation is not None and subject != rule.operation:
+            if rule.operation is not None and rule.operation not in subjects:
                 continue
             if rule.at == "done" and (operation is None or not operation.done):
                 continue
@@ -321,6 +321,18 @@ class Dispatcher:
             if target is not None and self.world.fault_ledger.take(rule, target):
                 return rule.kind
         return None
+
+    def _subjects(
+        self, request: Request, route: Route, operation: Operation | None
+    ) -> tuple[str | None, ...]:
+        """What a rule's ``operation`` may name to aim at this request: the operation a
+        status route reports on (its kind or its subject), what the route says the request
+        concerns (a run command's script), or the table a Resource Graph query reads."""
+        if operation is not None:
+            return (operation.kind, operation.subject)
+        if route.subject is not None:
+            return (route.subject(request),)
+        return (_table_of(request, route),)
 
     def _operation_of(self, request: Request) -> Operation | None:
         """The long-running operation a status request reports on."""

@@ -13,7 +13,15 @@ other script succeeds and prints nothing (model).
 Modelled where Azure's behaviour is not documented: a run command created while the machine
 restarts waits until it is back; on a disconnected machine it fails with
 ``MachineDisconnected``; execution takes `Durations.run_command`, a restart
-`Durations.restart`.
+`Durations.restart`. A PUT to a run command that is still running answers 409 and changes
+nothing; a PUT to one that has ended runs its script again (create *or update*). The tags a
+PUT carries are kept and shown (``MachineRunCommand`` is a tracked resource), which is how a
+client tells its own send from an earlier one of the same name.
+
+Faults: a `FaultRule` may name a script (``measure``, ``enable-vbs``, ``disable-chpe``,
+``restart``) as its ``operation`` to aim at that script's PUT, reads and status, or the
+whole kind (``runCommand``) for a status route; an ``lro_failure`` makes the script fail on
+the machine (exit code 1; a restart script then restarts nothing).
 """
 
 from __future__ import annotations
@@ -70,10 +78,17 @@ class RunCommands:
         def done(op: Operation) -> None:  # runs later, once `command` below exists
             self._execute(machine, command, op)
 
+        declared = script_named(script)
         op = self.world.new_operation(
-            "runCommand", on=machine, duration=waiting + durations.run_command, on_done=done
+            "runCommand",
+            on=machine,
+            duration=waiting + durations.run_command,
+            on_done=done,
+            subject=declared[0] if declared else None,
         )
-        command = RunCommand(name, script, op, now)
+        tags = body.get("tags")
+        kept = {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+        command = RunCommand(name, script, op, now, tags=kept)
         machine.run_commands[name.lower()] = command
         self.world.changed()
         return command, previous is None
@@ -108,6 +123,14 @@ class RunCommands:
                 f"{machine.status.lower()}; the run command could not be delivered.",
             }
             command.state, command.exit_code = "Failed", None
+            return
+        if op.failed:  # an injected failure: the script ran and failed, changing nothing
+            op.error = {
+                "code": "RunCommandFailed",
+                "message": f"The script of run command '{command.name}' exited with code 1.",
+            }
+            command.state, command.exit_code = "Failed", 1
+            command.error = "The script failed (injected fault)."
             return
         declared = script_named(command.script)
         action = _ACTIONS.get(declared[0] if declared else "", _nothing)
@@ -163,6 +186,19 @@ class RunCommands:
         self.world.changed()
 
 
+def script_of(machine: ArcMachine | None, name: str, body: Any) -> str | None:
+    """The name of the script a request about run command ``name`` concerns: the one a
+    PUT's ``body`` carries, else the one the command holds (None: not one of ours)."""
+    script = None
+    if isinstance(body, dict):
+        script = ((body.get("properties") or {}).get("source") or {}).get("script")
+    if not isinstance(script, str) and machine is not None:
+        found = machine.run_commands.get(name.lower())
+        script = found.script if found is not None else None
+    declared = script_named(script) if isinstance(script, str) else None
+    return declared[0] if declared else None
+
+
 def _nothing(commands: RunCommands, machine: ArcMachine, op: Operation) -> str:
     return ""
 
@@ -196,11 +232,15 @@ def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -
                 startTime=iso(clock.at(command.started)), endTime=iso(clock.at(command.ended))
             )
     state = "Creating" if running else ("Failed" if op.failed else "Succeeded")
-    return {
+    rendered: dict[str, Any] = {
         "id": f"{machine.id}/runCommands/{command.name}",
         "name": command.name,
         "type": RUN_COMMAND_TYPE,
         "location": machine.location,
+    }
+    if command.tags:
+        rendered["tags"] = dict(command.tags)
+    return rendered | {
         "properties": {
             "source": {"script": command.script},
             "asyncExecution": False,

@@ -103,6 +103,7 @@ class ExportJob:
     body: dict[str, Any]
     ready_at: float
     policy_id: str | None
+    owner: str | None = None  # the app that created it (what its report download concerns)
 
 
 @dataclass

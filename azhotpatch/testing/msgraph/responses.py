@@ -187,7 +187,9 @@ class IntuneResponses:
             "expirationDateTime": "0001-01-01T00:00:00Z",
         }
         ready = backend.clock.seconds() + EXPORT_SECONDS
-        backend.jobs[job_id.lower()] = ExportJob(job_id, document, ready, policy.lower())
+        backend.jobs[job_id.lower()] = ExportJob(
+            job_id, document, ready, policy.lower(), owner=request.principal
+        )
         return Response(201, document)
 
     def get_export(self, request: Request) -> Response:
@@ -206,6 +208,11 @@ class IntuneResponses:
             )
             job.body["expirationDateTime"] = _stamp(backend)
         return Response(200, job.body)
+
+    def download_owner(self, request: Request) -> str | None:
+        """The app whose export job made the report a download fetches."""
+        job = self.backend.jobs.get(request.params["blob"].removesuffix(".zip").lower())
+        return job.owner if job is not None else None
 
     def download(self, request: Request) -> Response:
         data = self.backend.blobs.get(request.params["blob"].removesuffix(".zip").lower())

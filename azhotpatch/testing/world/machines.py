@@ -249,6 +249,7 @@ class RunCommand:
     state: str = "Pending"  # executionState
     started: float | None = None
     ended: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def machine_key(sub: str, group: str, resource_type: str, name: str) -> str:
