@@ -12,22 +12,33 @@ Who retries what, decided once:
   - 409 "another operation in progress": the request was not accepted; back off and retry.
   - connection refused/failed before sending: always safe to retry.
   - 5xx, resets and timeouts after sending: retried only for idempotent calls (GET, PUT and
-    PATCH of desired state). For a POST such as installPatches the request may have been
-    accepted, so `AmbiguousSendError` goes up to the operation, which settles it by reading
-    state and never by sending the POST again blindly.
+    PATCH of desired state). For a POST such as installPatches, or a PUT that runs something
+    (a run command), the request may have been accepted, so `AmbiguousSendError` goes up to
+    the operation, which settles it by reading state and never by sending it again blindly.
 
+* The HTTP transport (aiohttp) sends an idempotent request (GET, PUT, DELETE) once more by
+  itself when a kept-alive connection drops, as HTTP allows. Inside `sent_once` it does not:
+  a PUT that runs a script must not run twice because the connection dropped after Azure
+  received it (`no_blind_resend`).
 * Every wait honours Retry-After (capped at ``retry_after_max``) and stops at the deadline.
+* A call gives up once its failures in a row reach ``attempts`` or have lasted ``outage``
+  seconds of Azure time (`FailureStreak`); a wait on a long-running operation shares one
+  streak across its polls, so that a status that cannot be read ends the wait within that
+  budget however many polls the SDK sends per try.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from azhotpatch._azure.errors import Failure, classify, response_headers, to_hotpatch_error
@@ -48,13 +59,16 @@ class RetryPolicy:
 
     Six tries ride out about half a minute of failures with the default back-off. A try can
     be two requests: when Azure drops a kept-alive connection, the HTTP transport (aiohttp)
-    sends an idempotent request once more on a new connection by itself, as HTTP allows; so
-    a fault that persists costs at most twelve requests per call, not a storm."""
+    sends an idempotent request once more on a new connection by itself, as HTTP allows
+    (except inside `sent_once`); so a fault that persists costs at most twelve requests per
+    call, not a storm. ``outage`` bounds the same in Azure seconds: failures in a row that
+    last longer (long Retry-After answers, say) end the call however few tries it made."""
 
     attempts: int = 6
     backoff: float = 1.0
     backoff_max: float = 60.0
     retry_after_max: float = 600.0
+    outage: float = 900.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -65,6 +79,10 @@ class RetryPolicy:
                 "needs 0 <= backoff <= backoff_max and retry_after_max >= 0",
                 fix="e.g. RetryPolicy(backoff=1, backoff_max=60)",
             )
+        if not self.outage > 0:
+            raise InvalidArgumentError(
+                "outage", "must be more than 0 seconds", fix="e.g. RetryPolicy(outage=900)"
+            )
 
     def scaled(self, factor: float) -> RetryPolicy:
         """The same policy on a clock ``factor`` times faster (an emulator's time_scale)."""
@@ -73,7 +91,82 @@ class RetryPolicy:
             self.backoff / factor,
             self.backoff_max / factor,
             self.retry_after_max / factor,
+            self.outage / factor,
         )
+
+    def backoff_for(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failures in a row: doubling from ``backoff``
+        up to ``backoff_max``, with full jitter."""
+        ceiling = min(self.backoff_max, self.backoff * 2 ** max(0, failures - 1))
+        return random.uniform(0, ceiling)
+
+
+class FailureStreak:
+    """Failures in a row, for one call or for one wait across all its polls: exhausted once
+    they number the policy's ``attempts`` or have lasted its ``outage`` (wall seconds of the
+    policy as given, which `RetryPolicy.scaled` makes Azure time against an emulator).
+    `answered` starts it again: a wait calls it when a poll showed the operation still
+    running, so an operation that runs for hours is not failed by faults spread over it."""
+
+    def __init__(self, policy: RetryPolicy, *, clock: Callable[[], float] = time.monotonic):
+        self.policy = policy
+        self.clock = clock
+        self.count = 0
+        self.since: float | None = None
+
+    def failed(self) -> None:
+        self.count += 1
+        if self.since is None:
+            self.since = self.clock()
+
+    def answered(self) -> None:
+        self.count = 0
+        self.since = None
+
+    def exhausted(self, upcoming: float = 0.0) -> bool:
+        """Whether to give up rather than wait ``upcoming`` seconds and try again."""
+        if self.count >= self.policy.attempts:
+            return True
+        lasted = 0.0 if self.since is None else self.clock() - self.since
+        return self.count > 1 and lasted + upcoming > self.policy.outage
+
+
+_sent_once: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "azhotpatch_sent_once", default=False
+)
+
+
+@contextlib.contextmanager
+def sent_once() -> Iterator[None]:
+    """Requests sent inside the block (in this task) are sent at most once by the HTTP
+    transport: a connection that drops after sending ends the request with an error instead
+    of aiohttp sending it again, so the caller can ask Azure what it received."""
+    token = _sent_once.set(True)
+    try:
+        yield
+    finally:
+        _sent_once.reset(token)
+
+
+class NotResentError(aiohttp.ClientConnectionError):
+    """The connection failed after the request may have been sent, inside `sent_once`."""
+
+
+async def no_blind_resend(
+    request: aiohttp.ClientRequest,
+    handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
+) -> aiohttp.ClientResponse:
+    """aiohttp middleware: inside `sent_once`, a dropped connection is not answered by
+    sending the request again (aiohttp does so for idempotent methods, PUT included); a
+    failure to connect, which proves nothing was sent, is left as it is."""
+    try:
+        return await handler(request)
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+        raise
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+        if _sent_once.get():
+            raise NotResentError(f"{error} (not sent again)") from error
+        raise
 
 
 class Deadline:
@@ -109,9 +202,12 @@ def should_retry(error: BaseException, *, idempotent: bool, conflicts: bool = Tr
 
 
 class _Wait:
-    def __init__(self, policy: RetryPolicy, deadline: Deadline, *, paced: bool) -> None:
+    def __init__(
+        self, policy: RetryPolicy, deadline: Deadline, streak: FailureStreak, *, paced: bool
+    ) -> None:
         self.policy = policy
         self.deadline = deadline
+        self.streak = streak
         self.paced = paced
 
     def __call__(self, state: RetryCallState) -> float:
@@ -127,10 +223,7 @@ class _Wait:
         elif told is not None:
             wait = told
         else:
-            ceiling = min(
-                self.policy.backoff_max, self.policy.backoff * 2 ** (state.attempt_number - 1)
-            )
-            wait = random.uniform(0, ceiling)
+            wait = self.policy.backoff_for(self.streak.count + 1)
         wait = min(wait, self.policy.retry_after_max)
         return max(0.0, min(wait, self.deadline.remaining()))
 
@@ -167,17 +260,20 @@ class Reachability:
 
 
 class _Stop:
+    """Called after each failure the policy would retry: counts it in the streak."""
+
     def __init__(
-        self, policy: RetryPolicy, deadline: Deadline, reachability: Reachability | None
+        self, deadline: Deadline, reachability: Reachability | None, streak: FailureStreak
     ) -> None:
-        self.policy = policy
         self.deadline = deadline
         self.reachability = reachability
+        self.streak = streak
 
     def __call__(self, state: RetryCallState) -> bool:
+        self.streak.failed()
         if self.reachability is not None and self.reachability.gives_up(state):
             return True
-        return state.attempt_number >= self.policy.attempts or self.deadline.expired()
+        return self.streak.exhausted(state.upcoming_sleep) or self.deadline.expired()
 
 
 async def call(
@@ -191,12 +287,15 @@ async def call(
     paced: bool = True,
     retry_conflicts: bool = True,
     reachability: Reachability | None = None,
+    streak: FailureStreak | None = None,
 ) -> T:
     """Run ``operation`` under the retry policy; failures leave as `HotpatchError`s, except
-    a possibly-accepted non-idempotent request, which leaves as `AmbiguousSendError`."""
+    a possibly-accepted non-idempotent request, which leaves as `AmbiguousSendError`.
+    ``streak`` is the failures-in-a-row budget to count against (a fresh one by default)."""
+    failures = streak if streak is not None else FailureStreak(policy)
     retrying = AsyncRetrying(
-        stop=_Stop(policy, deadline, reachability),
-        wait=_Wait(policy, deadline, paced=paced),
+        stop=_Stop(deadline, reachability, failures),
+        wait=_Wait(policy, deadline, failures, paced=paced),
         retry=retry_if_exception(
             lambda e: should_retry(e, idempotent=idempotent, conflicts=retry_conflicts)
         ),
