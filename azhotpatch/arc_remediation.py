@@ -202,10 +202,29 @@ class ArcRemediator:
                 else:
                     await self._back_off(attempt, deadline)
                 continue
-            ended = await wait_for_poller(
-                self.session, poller, call.resume, resource=resource, doing=doing, deadline=deadline
+            ended = dict(
+                (
+                    await wait_for_poller(
+                        self.session,
+                        poller,
+                        call.resume,
+                        resource=resource,
+                        doing=doing,
+                        deadline=deadline,
+                    )
+                ).as_dict()
             )
-            return dict(ended.as_dict())
+            if shared or not _sent_by_another(ended, send):
+                return ended
+            # someone else ran a script of this name since ours ended: what it shows (its
+            # output, or its run still going) is theirs, so ours is run again once it ends
+            if attempt == policy.attempts:
+                raise ConflictError(
+                    f"{doing}: another run kept running its own script under the name {name}",
+                    resource=resource,
+                    fix="let the other run finish, then run again",
+                )
+            await self._follow(rid, name, ended, deadline)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def _back_off(self, failures: int, deadline: Deadline) -> None:
@@ -456,8 +475,24 @@ def _succeeded(command: dict[str, Any]) -> bool:
 
 def _sent_by(command: dict[str, Any], send: str) -> bool:
     """Whether the run command is the one a send with tag value ``send`` made."""
-    tags = command.get("tags") or {}
-    return isinstance(tags, dict) and tags.get(SEND_TAG) == send
+    return _send_of(command) == send
+
+
+def _sent_by_another(command: dict[str, Any], send: str) -> bool:
+    """Whether the run command shows another send than ours (False when it shows none)."""
+    found = _send_of(command)
+    return found is not None and found != send
+
+
+def _send_of(command: dict[str, Any]) -> str | None:
+    """The send tag a run command shows. Open question: the REST spec's examples show no
+    tags on run commands, but ``MachineRunCommand`` is a tracked resource, whose tags Azure
+    keeps and returns (and ``New-AzConnectedMachineRunCommand -Tag`` sets); where a read shows
+    none, a send is taken as not ours (sent again, an idempotent script's cost) and a result
+    as ours."""
+    tags = command.get("tags")
+    found = tags.get(SEND_TAG) if isinstance(tags, dict) else None
+    return str(found) if found is not None else None
 
 
 def _not_received(error: Exception, resource: str, doing: str) -> HotpatchError:

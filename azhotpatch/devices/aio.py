@@ -208,24 +208,37 @@ class Devices:
         return PolicyPlan(plan.spec, policy, plan.change, plan.fields, plan.assignments)
 
     async def _create(self, spec: PolicySpec) -> QualityUpdatePolicy:
+        """Create the policy once: a POST whose answer was lost (a dropped connection, a 5xx)
+        is settled by listing the policies by name, and sent again, backed off, only when
+        Intune holds none; after the retry policy's tries, the failure's own error (Graph
+        unavailable), saying that no policy was created."""
+        from azhotpatch._azure.errors import to_hotpatch_error
         from azhotpatch._azure.retry import AmbiguousSendError
+        from azhotpatch.errors import TransientError
 
         doing = f"creating the quality update policy {spec.name!r}"
-        for _ in range(3):
+        policy = self._session.settings.retry
+        for attempt in range(1, policy.attempts + 1):
             try:
                 body = await self._session.request(
                     "POST", POLICIES, body=spec.to_graph(), doing=doing, idempotent=False
                 )
                 return QualityUpdatePolicy.from_graph(body)
-            except AmbiguousSendError:
+            except AmbiguousSendError as error:
                 found = [p for p in await self.policies() if p.name == spec.name]
                 if found:
                     return found[0]
-        raise OperationFailedError(
-            f"{doing}: the connection failed after sending, three times",
-            resource=f"policy {spec.name!r}",
-            fix="check the network to Microsoft Graph and run it again: it creates no duplicate",
-        )
+                if attempt == policy.attempts:
+                    said = to_hotpatch_error(error.cause, f"policy {spec.name!r}", doing=doing)
+                    raise TransientError(
+                        f"{doing}: every try failed ({said.problem}) and Intune holds no "
+                        "policy of that name, so none was created",
+                        resource=f"policy {spec.name!r}",
+                        fix="check the network to Microsoft Graph and its service health, then "
+                        "run it again: it creates no duplicate",
+                    ) from error
+                await asyncio.sleep(policy.backoff_for(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def enable(
         self,

@@ -200,8 +200,7 @@ class Dispatcher:
         self._check_api_version(request, route)
         self._authorize(request, route)
         self.world.estate.check(request, route, route.action.format(**request.params), request.now)
-        fault = self._fault(request, route)
-        state["fault"] = fault
+        fault = self._fault(request, route, state)
         if fault == "reset":
             raise _DropConnectionError
         self._throttle(request, route, state)
@@ -259,7 +258,9 @@ class Dispatcher:
             return
         raise not_authorized(request, route, action)
 
-    def _fault(self, request: Request, route: Route) -> str | None:
+    def _fault(self, request: Request, route: Route, state: dict[str, Any]) -> str | None:
+        """The fault injected on this request (kept in ``state`` for the request log): a
+        drop is returned for the caller to carry out; an error answer is raised."""
         faults = self.world.faults
         if not faults.active:
             return None
@@ -268,6 +269,7 @@ class Dispatcher:
         fault = self._aimed_fault(request, route) or faults.request_fault(
             key, self._attempts[key], is_write=route.machine_write, route=route.name
         )
+        state["fault"] = fault
         if fault is None or fault in ("reset", "reset_after_commit"):
             return fault
         self.faults_served[fault] += 1

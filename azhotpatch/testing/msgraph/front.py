@@ -121,6 +121,7 @@ class GraphRecord:
     throttled: bool = False
     token_sent: bool = False
     fault: str | None = None  # the injected fault, if one hit it
+    app: str | None = None  # the app it concerns (``app:<principal>``; see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class GraphFront:
                     response.status == 429 and not fault,
                     bool(headers.get("Authorization") or headers.get("authorization")),
                     fault[0] if fault else None,
+                    self._app_of(request, route) if route is not None else None,
                 )
             )
             if dropped:
