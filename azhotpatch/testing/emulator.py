@@ -710,9 +710,16 @@ class Emulator:
 
 
 def _set_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
+    """``{"rate": r}`` spreads faults at that rate (`Faults.chaos`); ``{"rules": [...]}``
+    aims them (each a `FaultRule`'s fields: kind, route, operation, scope, at); neither
+    ends them."""
     rate = float(payload.get("rate", 0.0))
     seed = int(payload.get("seed", emulator.world.seed))
-    emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
+    rules = tuple(FaultRule(**rule) for rule in payload.get("rules") or ())
+    if rules:
+        emulator.set_faults(Faults.aimed(*rules, seed=seed))
+    else:
+        emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
 
 
 # POST /_emulator/<name> with a JSON body: set the conditions of a real estate on an emulator

@@ -8,11 +8,20 @@ the machine again. Judged by the emulator's own record of each machine's boots."
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+import requests
 
 from azhotpatch.fleet.report import Report
-from azhotpatch.testing import ArcSpec, Emulator, FaultRule, Faults
+from azhotpatch.testing import ArcSpec, Emulator, FaultRule, Faults, emulator_process
+from tests.fleet.test_kill_resume import command, finished_report
 
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 IN_A_BASELINE_WINDOW = datetime(2027, 1, 20, 9, tzinfo=timezone.utc)
@@ -127,3 +136,76 @@ def test_a_second_run_follows_the_restart_another_run_has_under_way() -> None:
     for report in reports:
         assert {(m.outcome.value, m.code) for m in report.machines} == {("succeeded", None)}
     assert all(record.outcome(["enable"]) == ("succeeded", None) for record in records)
+
+
+# --- through the command line: killed while restarts never reach Azure --------------------
+
+FLEET = "sample:12@1/100%arc"  # seed 3: two machines to remediate (vbs, vbs+chpe)
+NEVER_RECEIVED = {"kind": "reset", "route": "arc.runCommand.put", "operation": "restart"}
+
+
+def _intended_not_concluded(journal: Path) -> set[str]:
+    """Machines whose restart intent is committed while their remediation is unfinished."""
+    if not journal.exists():
+        return set()
+    try:
+        with sqlite3.connect(journal, timeout=1) as db:
+            rows = db.execute(
+                "SELECT r.resource FROM step AS r JOIN step AS m ON m.resource = r.resource "
+                "WHERE r.action = 'restart' AND r.intent_at IS NOT NULL "
+                "AND m.action = 'remediate' AND m.outcome IS NULL"
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+    except sqlite3.OperationalError:
+        return set()
+
+
+def _admin(info: dict[str, Any], path: str, payload: dict[str, Any] | None = None) -> Any:
+    base = f"{info['endpoint']}/_emulator/{path}"
+    if payload is None:
+        return requests.get(base, verify=info["ca_path"], timeout=10).json()
+    return requests.post(base, json=payload, verify=info["ca_path"], timeout=10).json()
+
+
+def test_killed_while_restarts_never_reach_azure_then_next_run_and_retry_send_each_once(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "run.sqlite"
+    remediate = ("--remediate", "--reboot", "now")
+    with emulator_process(
+        FLEET, ca_path=tmp_path / "ca.pem", seed=3, time_scale=200.0, start=IN_A_BASELINE_WINDOW
+    ) as info:
+        _admin(info, "faults", {"rules": [{**NEVER_RECEIVED, "at": "every"}]})
+        first = subprocess.Popen(
+            command(info, journal, *remediate),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(12_000):  # until a restart is intended and not yet concluded
+            if _intended_not_concluded(journal) or first.poll() is not None:
+                break
+            time.sleep(0.01)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=15)
+        in_flight = _intended_not_concluded(journal)
+        assert in_flight, "no restart was intended and unconcluded when the run was killed"
+        assert _admin(info, "reboots") == {}  # none of them ever reached Azure
+        _admin(info, "faults", {"rate": 0})
+
+        resumed = finished_report(command(info, journal, *remediate))
+        after_resume = _admin(info, "reboots")
+        retried = finished_report(command(info, journal, *remediate, "--retry-failed"))
+        reboots = _admin(info, "reboots")
+        truth = _admin(info, "truth")
+
+    remediable = {k for k, t in truth.items() if t["remediation"] in ("vbs", "vbs+chpe")}
+    assert in_flight <= remediable
+    resumed_outcomes = {m["resource"].lower(): m["outcome"] for m in resumed["machines"]}
+    # the next run settles each intent by reading Azure (no such run command) and restarts
+    # the machine once; machines whose remediation had failed wait for --retry-failed
+    assert all(resumed_outcomes[k] == "succeeded" for k in in_flight)
+    assert all(after_resume.get(k) == 1 for k in in_flight)
+    assert set(reboots) == remediable
+    assert all(count == 1 for count in reboots.values()), "a machine restarted twice"
+    outcomes = {m["resource"].lower(): m["outcome"] for m in retried["machines"]}
+    assert all(outcomes[k] == "succeeded" for k in remediable)
