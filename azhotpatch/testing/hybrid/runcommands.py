@@ -86,10 +86,9 @@ class RunCommands:
             on_done=done,
             subject=declared[0] if declared else None,
         )
-        tags = body.get("tags")
-        kept = {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
-        command = RunCommand(name, script, op, now, tags=kept)
+        command = RunCommand(name, script, op, now)
         machine.run_commands[name.lower()] = command
+        command.tags = _tags(body)
         self.world.changed()
         return command, previous is None
 
@@ -186,19 +185,6 @@ class RunCommands:
         self.world.changed()
 
 
-def script_of(machine: ArcMachine | None, name: str, body: Any) -> str | None:
-    """The name of the script a request about run command ``name`` concerns: the one a
-    PUT's ``body`` carries, else the one the command holds (None: not one of ours)."""
-    script = None
-    if isinstance(body, dict):
-        script = ((body.get("properties") or {}).get("source") or {}).get("script")
-    if not isinstance(script, str) and machine is not None:
-        found = machine.run_commands.get(name.lower())
-        script = found.script if found is not None else None
-    declared = script_named(script) if isinstance(script, str) else None
-    return declared[0] if declared else None
-
-
 def _nothing(commands: RunCommands, machine: ArcMachine, op: Operation) -> str:
     return ""
 
@@ -237,10 +223,6 @@ def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -
         "name": command.name,
         "type": RUN_COMMAND_TYPE,
         "location": machine.location,
-    }
-    if command.tags:
-        rendered["tags"] = dict(command.tags)
-    return rendered | {
         "properties": {
             "source": {"script": command.script},
             "asyncExecution": False,
@@ -249,3 +231,25 @@ def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -
             "instanceView": view,
         },
     }
+    if command.tags:
+        rendered["tags"] = dict(command.tags)
+    return rendered
+
+
+def script_of(machine: ArcMachine | None, name: str, body: Any) -> str | None:
+    """The name of the script a request about run command ``name`` concerns: the one a
+    PUT's ``body`` carries, else the one the command holds (None: not one of ours)."""
+    script = None
+    if isinstance(body, dict):
+        script = ((body.get("properties") or {}).get("source") or {}).get("script")
+    if not isinstance(script, str) and machine is not None:
+        found = machine.run_commands.get(name.lower())
+        script = found.script if found is not None else None
+    declared = script_named(script) if isinstance(script, str) else None
+    return declared[0] if declared else None
+
+
+def _tags(body: dict[str, Any]) -> dict[str, str]:
+    """The tags a PUT wrote (a tracked resource's), kept as strings."""
+    tags = body.get("tags")
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}

@@ -243,13 +243,13 @@ class RunCommand:
     script: str
     operation: Operation
     created: float
+    tags: dict[str, str] = field(default_factory=dict)  # as its last PUT wrote them
     output: str = ""
     error: str = ""
     exit_code: int | None = None
     state: str = "Pending"  # executionState
     started: float | None = None
     ended: float | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def machine_key(sub: str, group: str, resource_type: str, name: str) -> str:
