@@ -25,7 +25,10 @@ read): a restart of ours running there, or one that ended after the machine last
 another run's (or another operator's), and it is followed instead of restarting the machine
 a second time. Two runs that list at the same moment still send to one run command: its
 name comes from the boot both measured (`_restart_name`), so the later PUT meets Azure's
-409 "still running", and that run follows the first one's restart.
+409 "still running", and that run follows the first one's restart. Last, the restart script
+itself restarts only from the start it was written for (`remediation.restart_from`): run a
+second time by any of the above, it finds the machine started since, or its restart
+already scheduled, and restarts nothing.
 
 Waits are bounded in Azure time as well as by the deadline: a run command must end within
 its script timeout plus delivery (`_RUN_BUDGET`), a restarted machine must be back within
@@ -48,7 +51,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -60,7 +62,7 @@ from azure.mgmt.hybridcompute.models import MachineRunCommand
 from azhotpatch import remediation
 from azhotpatch._azure.errors import to_hotpatch_error
 from azhotpatch._azure.lro import LroCall, wait_for_poller
-from azhotpatch._azure.retry import AmbiguousSendError, Deadline, sent_once
+from azhotpatch._azure.retry import AmbiguousSendError, Deadline, Patience, sent_once
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import (
     ConflictError,
@@ -216,15 +218,18 @@ class ArcRemediator:
             )
             if shared or not _sent_by_another(ended, send):
                 return ended
-            # someone else ran a script of this name since ours ended: what it shows (its
-            # output, or its run still going) is theirs, so ours is run again once it ends
+            # someone else sent a run command of this name since ours ended: the same script
+            # (another run's, idempotent) run after ours began is as good as ours, once it
+            # ends; another script's is not, and ours is run again after it
+            theirs = await self._follow(rid, name, ended, deadline)
+            if _script_of(theirs) == script.text:
+                return theirs
             if attempt == policy.attempts:
                 raise ConflictError(
                     f"{doing}: another run kept running its own script under the name {name}",
                     resource=resource,
                     fix="let the other run finish, then run again",
                 )
-            await self._follow(rid, name, ended, deadline)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def _back_off(self, failures: int, deadline: Deadline) -> None:
@@ -254,7 +259,7 @@ class ArcRemediator:
     ) -> dict[str, Any]:
         """The run command once it has ended, read by name every poll interval (bounded by
         `_RUN_BUDGET` and the deadline)."""
-        patience = _Patience(self.session, _RUN_BUDGET, _RUN_TRIES)
+        patience = Patience(self.session.azure_seconds(_RUN_BUDGET), _RUN_TRIES)
         while not _ended(command):
             if patience.spent() or deadline.expired():
                 raise DeadlineExceededError(
@@ -347,9 +352,8 @@ class ArcRemediator:
         if other is not None:
             return name, other, False
         send = uuid.uuid4().hex
-        command = await self._execute(
-            rid, location, RESTART, name, deadline, send=send, shared=True
-        )
+        script = remediation.restart_from(before.last_boot)
+        command = await self._execute(rid, location, script, name, deadline, send=send, shared=True)
         return name, command, _sent_by(command, send)
 
     async def _restart_under_way(
@@ -399,10 +403,14 @@ class ArcRemediator:
                 fix="check the run command's output (az connectedmachine run-command show) "
                 "and that the machine is connected, then run again",
             )
-        ended = timestamp(get(command, "properties", "instanceView", "endTime"))
+        since = timestamp(get(command, "properties", "instanceView", "endTime"))
+        if str(get(command, "properties", "instanceView", "output") or "").startswith(
+            "already restarted"
+        ):  # a second run of the script (another run's, a resend): the restart it was
+            since = before.last_boot  # written for happened before it ran
         after = before
-        patience = _Patience(self.session, _BACK_BUDGET, _BACK_TRIES)
-        while ended is None or after.last_boot is None or not after.last_boot > ended:
+        patience = Patience(self.session.azure_seconds(_BACK_BUDGET), _BACK_TRIES)
+        while since is None or after.last_boot is None or not after.last_boot > since:
             await self._pause(deadline, rid, patience)
             after = await self.measure(rid, location, deadline)
             patience.tick()
@@ -415,7 +423,7 @@ class ArcRemediator:
             detail=f"restarted ({name}); VBS " + ("running" if after.vbs_running else "still off"),
         )  # fmt: skip
 
-    async def _pause(self, deadline: Deadline, rid: ResourceId, patience: _Patience) -> None:
+    async def _pause(self, deadline: Deadline, rid: ResourceId, patience: Patience) -> None:
         if deadline.remaining() <= 0 or patience.spent():
             raise DeadlineExceededError(
                 "the machine did not come back from its restart within "
@@ -437,24 +445,6 @@ def _restart_name(before: Measurement) -> str:
     return _RESTART_PREFIX + hashlib.blake2b(boot.encode(), digest_size=6).hexdigest()
 
 
-class _Patience:
-    """How long to keep waiting for something Azure's clock decides (a run command's end, a
-    machine's return): spent once ``azure_seconds`` of Azure time have passed *and* ``tries``
-    reads were made, so that a client slowed by its own machine (or by an emulator's fast
-    clock) is not failed for time it could not use."""
-
-    def __init__(self, session: Session, azure_seconds: float, tries: int) -> None:
-        self.until = time.monotonic() + session.azure_seconds(azure_seconds)
-        self.tries = tries
-        self.made = 0
-
-    def tick(self) -> None:
-        self.made += 1
-
-    def spent(self) -> bool:
-        return self.made >= self.tries and time.monotonic() >= self.until
-
-
 def _state(command: dict[str, Any]) -> str:
     view = get(command, "properties", "instanceView", "executionState")
     return str(view or get(command, "properties", "provisioningState") or "in an unknown state")
@@ -471,6 +461,11 @@ def _succeeded(command: dict[str, Any]) -> bool:
     state = str(get(command, "properties", "provisioningState") or "").lower()
     view = get(command, "properties", "instanceView", "executionState")
     return state == "succeeded" and str(view or "succeeded").lower() == "succeeded"
+
+
+def _script_of(command: dict[str, Any]) -> str | None:
+    found = get(command, "properties", "source", "script")
+    return str(found) if found is not None else None
 
 
 def _sent_by(command: dict[str, Any], send: str) -> bool:

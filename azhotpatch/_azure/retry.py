@@ -131,6 +131,28 @@ class FailureStreak:
         return self.count > 1 and lasted + upcoming > self.policy.outage
 
 
+class Patience:
+    """How long to keep waiting for something the service's clock decides (a run command's
+    end, a machine's return, a report's export): spent once ``seconds`` have passed (the
+    caller's span of service time, as wall seconds: `Session.azure_seconds`) *and* ``tries``
+    reads were made, so that a client slowed by its own machine (or by an emulator's fast
+    clock) is not failed for time it could not use."""
+
+    def __init__(
+        self, seconds: float, tries: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.clock = clock
+        self.until = clock() + seconds
+        self.tries = tries
+        self.made = 0
+
+    def tick(self) -> None:
+        self.made += 1
+
+    def spent(self) -> bool:
+        return self.made >= self.tries and self.clock() >= self.until
+
+
 _sent_once: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "azhotpatch_sent_once", default=False
 )

@@ -26,7 +26,7 @@ from typing import Any
 
 from azhotpatch import calendar, validation
 from azhotpatch._azure.msgraph import READ_DEVICES, GraphSession, GraphSettings
-from azhotpatch._azure.retry import Deadline, RetryPolicy
+from azhotpatch._azure.retry import Deadline, Patience, RetryPolicy
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.devices import policy as policies
 from azhotpatch.devices.models import (
@@ -63,6 +63,10 @@ STATUS_COLUMNS = (
     "LastWUScanTimeUTC",
     "EventDateTimeUTC",
 )
+# Service seconds an export job may take before `status` gives up waiting for it (Intune
+# builds a report in seconds to minutes: export-graph-apis.md), and the reads made first
+EXPORT_BUDGET = 1800.0
+EXPORT_TRIES = 10
 # Autopatch hotpatches eligible devices with no quality update policy by default from the
 # May 2026 security update on (secondary sources; the tenant could opt out from 2026-04-01)
 AUTOPATCH_DEFAULT_FROM = calendar.patch_tuesday(2026, 5)
@@ -386,20 +390,23 @@ class Devices:
             doing=doing,
             deadline=limit,
         )
+        patience = Patience(self._session.wall(EXPORT_BUDGET), EXPORT_TRIES)
         while str(job.get("status")) not in ("completed", "failed"):
-            if limit.expired():
+            if limit.expired() or patience.spent():
                 from azhotpatch.errors import DeadlineExceededError
 
                 raise DeadlineExceededError(
                     f"{doing}: the export job {job.get('id')} was still {job.get('status')} "
-                    "at the deadline",
+                    f"after {EXPORT_BUDGET / 60:.0f} minutes (or at the deadline)",
                     resource=f"policy {item.name!r}",
-                    fix="raise the deadline (Devices(deadline=...)) and run it again",
+                    fix="run it again later (Intune builds reports in minutes); if it keeps "
+                    "timing out, export the report in the Intune admin center to see why",
                 )
             await asyncio.sleep(self._session.settings.poll_every)
             job = await self._session.request(
                 "GET", f"{EXPORT_JOBS}/{job['id']}", doing=doing, deadline=limit
             )
+            patience.tick()
         if job.get("status") == "failed" or not job.get("url"):
             raise OperationFailedError(
                 f"{doing}: Intune ended the export job {job.get('id')} {job.get('status')}",

@@ -587,6 +587,14 @@ class Emulator:
                 k: len(m.hardware.boots) for k, m in self.world.arcs.items() if m.hardware.boots
             }
 
+    def script_runs(self) -> dict[str, Counter[str]]:
+        """Run command PUTs Azure accepted per Arc machine (lower-cased id), counted by the
+        script each ran (``measure``, ``enable-vbs``, ``restart``...): each one ran the
+        script on the machine, whoever sent it and whatever became of its answer."""
+        with self.dispatcher.lock:
+            runs = self.services.hybrid.run_commands.runs
+            return {machine: Counter(scripts) for machine, scripts in runs.items()}
+
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
         after a stormy run over the same world."""

@@ -248,11 +248,13 @@ def judge(
 ) -> list[Verdict]:
     """Every cell whose machine did not end as it must, or whose fault never fired, or
     that cost more than three times the requests of a calm run, or restarted its machine
-    more than once (or, having succeeded, not once where it was remediated)."""
+    more than once (or, having succeeded, not once where it was remediated), or ran its
+    restart or fixing script more than once (a run command resent blindly)."""
     hits = emu.fault_hits()
     sent = requests_per_subscription(emu)
     installs = emu.install_history()
     reboots = emu.reboots()
+    scripts = emu.script_runs()
     problems = []
     for index, (cell, rid) in enumerate(zip(cells, ids, strict=True)):
         sub = subscription_of(index)
@@ -275,6 +277,10 @@ def judge(
         restarts = reboots.get(rid.lower(), 0)
         if restarts > 1 or (cell.machine == "arc-vbs" and outcome == "succeeded" and not restarts):
             problems.append(Verdict(cell, f"restarted {restarts} times"))
+        ran = scripts.get(rid.lower(), Counter())
+        for script in ("restart", "enable-vbs", "disable-chpe"):
+            if ran[script] > 1:
+                problems.append(Verdict(cell, f"ran the {script} script {ran[script]} times"))
         if sent[sub] > 3 * max(baseline[sub], 1):
             problems.append(Verdict(cell, f"{sent[sub]} requests, calm run {baseline[sub]}"))
     return problems

@@ -17,9 +17,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from azhotpatch._azure.retry import RetryPolicy
-from azhotpatch.devices.aio import Devices
-from azhotpatch.errors import HotpatchError
+from azhotpatch.devices.aio import EXPORT_BUDGET, EXPORT_TRIES, Devices
+from azhotpatch.errors import DeadlineExceededError, HotpatchError
 from azhotpatch.testing import Emulator, FaultRule, Faults
 
 from .matrix import REQUEST_KINDS, Cell
@@ -181,3 +183,17 @@ def test_devices_end_as_intune_holds_them_whatever_fault_hit_graph() -> None:
         stormy.stop()
     assert len(matrix) == 66
     assert not problems, "\n".join(problems)
+
+
+def test_an_export_that_never_completes_ends_within_its_budget_of_intune_time() -> None:
+    with Emulator(devices=10, seed=5, time_scale=6000) as emu:
+        emu.intune.export_seconds = float("inf")  # Intune never finishes building the report
+        with emu.devices_client(deadline=DEADLINE) as devices:
+            devices.enable("Hotpatch", include=sorted(emu.intune.groups)[:1])
+            with pytest.raises(DeadlineExceededError):
+                devices.status("Hotpatch")
+        polls = [r for r in emu.graph.records if r.route == "intune.exports.get"]
+        exported = next(r for r in emu.graph.records if r.route == "intune.exports.create")
+    assert len(polls) >= EXPORT_TRIES
+    took = polls[-1].at - exported.at
+    assert EXPORT_BUDGET <= took + 60 <= 2 * EXPORT_BUDGET, f"{took:.0f} s of Intune time"

@@ -13,13 +13,17 @@ import signal
 import sqlite3
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import requests
+from azure.mgmt.hybridcompute import HybridComputeManagementClient
+from azure.mgmt.hybridcompute.models import MachineRunCommand
 
 from azhotpatch.fleet.report import Report
+from azhotpatch.remediation import RebootState, Remediation
 from azhotpatch.testing import ArcSpec, Emulator, FaultRule, Faults, emulator_process
 from tests.fleet.test_kill_resume import command, finished_report
 
@@ -28,8 +32,10 @@ IN_A_BASELINE_WINDOW = datetime(2027, 1, 20, 9, tzinfo=timezone.utc)
 DEADLINE = 120.0
 
 
-def _tenant(faults: Faults | None = None, machines: int = 1) -> tuple[Emulator, list[str]]:
-    emu = Emulator(seed=4, time_scale=600, start=IN_A_BASELINE_WINDOW, faults=faults).start()
+def _tenant(
+    faults: Faults | None = None, machines: int = 1, time_scale: float = 600
+) -> tuple[Emulator, list[str]]:
+    emu = Emulator(seed=4, time_scale=time_scale, start=IN_A_BASELINE_WINDOW, faults=faults).start()
     emu.add_subscription(SUB, groups=["rg"])
     ids = [
         emu.add_arc(ArcSpec(SUB, "rg", f"srv-{n:02d}", "westeurope", vbs_running=False))
@@ -104,38 +110,112 @@ def test_a_restart_that_never_reached_azure_is_sent_once_by_the_retry(tmp_path: 
     assert record.outcome() == ("succeeded", None)
 
 
-def test_a_second_run_follows_the_restart_another_run_has_under_way() -> None:
+class MachineRunCommands:
+    """A machine's run commands through the SDK's own client, as anyone else would send
+    them (no azhotpatch in between)."""
+
+    def __init__(self, emu: Emulator, machine: str) -> None:
+        parts = machine.split("/")
+        self.group, self.name = parts[4], parts[8]
+        self.client = HybridComputeManagementClient(
+            emu.credential(),
+            parts[2],
+            base_url=emu.endpoint,
+            connection_verify=emu.ca_path,
+            polling_interval=emu.polling_interval,
+            retry_total=0,
+        ).machine_run_commands
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self.client.get(self.group, self.name, name).as_dict())
+
+    def put(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        sent = {
+            "location": body["location"],
+            "properties": {"source": body["properties"]["source"]},
+        }
+        poller = self.client.begin_create_or_update(
+            self.group, self.name, name, MachineRunCommand(sent)
+        )
+        return dict(poller.result().as_dict())
+
+
+def _remediate(emu: Emulator, principal: str, rid: str) -> Remediation:
+    with emu.client(credential=emu.credential(principal)) as client:
+        return client.remediate(rid, fix=True, reboot="now", deadline=DEADLINE)
+
+
+def test_two_operators_at_once_restart_each_machine_once() -> None:
+    """Remediation alone: two runs enrolling at once is another guard's."""
     emu, ids = _tenant(machines=3)
 
-    async def run_once(principal: str) -> Report:
+    async def operator(principal: str) -> list[Remediation]:
         async with emu.async_client(credential=emu.async_credential(principal)) as client:
-            return await client.run(
-                subscriptions=[SUB],
-                actions=["enable"],  # installs by two runs at once are another guard's
-                remediate=True,
-                reboot="now",
-                deadline=DEADLINE,
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.remediate(rid, fix=True, reboot="now", deadline=DEADLINE)
+                        for rid in ids
+                    )
+                )
             )
 
-    async def together_then_staggered() -> list[Report]:
-        first = asyncio.ensure_future(run_once("operator-1"))
-        second = asyncio.ensure_future(run_once("operator-2"))  # together
-        for _ in range(10_000):  # until a restart is about to be sent (not a verdict)
-            if any(r.route == "arc.runCommand.list" for r in emu.requests()):
-                break
-            await asyncio.sleep(0.01)
-        third = asyncio.ensure_future(run_once("operator-3"))  # a restart is under way
-        return list(await asyncio.gather(first, second, third))
+    async def together() -> list[list[Remediation]]:
+        return list(await asyncio.gather(operator("operator-1"), operator("operator-2")))
 
     try:
-        reports = asyncio.run(together_then_staggered())
-        records = [emu.azure_record(rid) for rid in ids]
+        done = asyncio.run(together())
+        vbs = [emu.machine(rid).vbs_running for rid in ids]
     finally:
         emu.stop()
     assert emu.reboots() == {rid.lower(): 1 for rid in ids}
-    for report in reports:
-        assert {(m.outcome.value, m.code) for m in report.machines} == {("succeeded", None)}
-    assert all(record.outcome(["enable"]) == ("succeeded", None) for record in records)
+    assert vbs == [True, True, True]
+    assert all(result.ready for results in done for result in results)
+
+
+def test_a_second_operator_follows_the_restart_the_first_has_under_way() -> None:
+    # slow enough that the second operator measures before the machine goes down (the
+    # restart is scheduled 60 s after its script ends, and the machine is down two minutes)
+    emu, (machine,) = _tenant(time_scale=120)
+    emu_machine = emu.machine(machine)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            first = pool.submit(_remediate, emu, "operator-1", machine)
+            for _ in range(10_000):  # until the first one's restart is sent (not a verdict)
+                if any(n.startswith("azhotpatch-restart-") for n in emu_machine.run_commands):
+                    break
+                time.sleep(0.005)
+            second = _remediate(emu, "operator-2", machine)
+            first_done = first.result()
+        runs = emu.script_runs()[machine.lower()]
+    finally:
+        emu.stop()
+    assert first_done.ready
+    assert second.ready
+    assert "restart" in first_done.scripts
+    assert "restart" not in second.scripts  # it found the first one's and waited for it
+    assert second.reboot is RebootState.DONE
+    assert emu.reboots() == {machine.lower(): 1}
+    assert runs["restart"] == 1
+
+
+def test_a_restart_script_run_again_restarts_nothing() -> None:
+    """Whoever sends the restart's run command again (an older client, someone at the
+    console, a resend that no guard caught), the script restarts only from the start it
+    was written for: while its restart is scheduled, and once the machine is back."""
+    emu, (machine,) = _tenant()
+    try:
+        done = _remediate(emu, "operator-1", machine)
+        (name,) = [n for n in emu.machine(machine).run_commands if "restart" in n]
+        commands = MachineRunCommands(emu, machine)
+        body = commands.get(name)
+        again = commands.put(name, body)
+    finally:
+        emu.stop()
+    assert done.ready
+    assert again["properties"]["instanceView"]["output"] == "already restarted"
+    assert emu.reboots() == {machine.lower(): 1}
+    assert emu.script_runs()[machine.lower()]["restart"] == 2
 
 
 # --- through the command line: killed while restarts never reach Azure --------------------

@@ -27,7 +27,9 @@ the machine (exit code 1; a restart script then restarts nothing).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from azhotpatch.remediation import script_named
@@ -39,6 +41,8 @@ from azhotpatch.testing.world.state import World
 
 RUN_COMMAND_TYPE = f"{ARC_TYPE}/runCommands"
 RESTART_DELAY = 60.0  # shutdown /r /t 60
+_FIRST_BOOT = -86400.0  # a machine never restarted here started a day before the clock did
+_MEASURED = re.compile(r"^\$measured = '([^']*)'$", re.MULTILINE)
 _ARCHITECTURE_CODES = {"x64": 9, "ARM64": 12}
 
 
@@ -48,6 +52,9 @@ class RunCommands:
     def __init__(self, world: World, on_boot: Callable[[ArcMachine], None]) -> None:
         self.world = world
         self.on_boot = on_boot
+        # every run command PUT accepted, per machine: the script it runs (its declared name,
+        # "" for a script not ours), in order: how many times each script was run
+        self.runs: dict[str, list[str]] = {}
 
     def put(self, machine: ArcMachine, name: str, body: dict[str, Any]) -> tuple[RunCommand, bool]:
         """Create or update a run command, which (re)runs its script; returns it and whether
@@ -89,6 +96,7 @@ class RunCommands:
         command = RunCommand(name, script, op, now)
         machine.run_commands[name.lower()] = command
         command.tags = _tags(body)
+        self.runs.setdefault(machine.key, []).append(declared[0] if declared else "")
         self.world.changed()
         return command, previous is None
 
@@ -133,13 +141,13 @@ class RunCommands:
             return
         declared = script_named(command.script)
         action = _ACTIONS.get(declared[0] if declared else "", _nothing)
-        command.output = action(self, machine, op)
+        command.output = action(self, machine, command, op)
         command.state, command.exit_code = "Succeeded", 0
 
-    def _measure(self, machine: ArcMachine, op: Operation) -> str:
+    def _measure(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
         hardware = machine.hardware
         vbs = 2 if machine.vbs_running else (1 if hardware.vbs_configured else 0)
-        last_boot = hardware.boots[-1] if hardware.boots else -86400.0
+        last_boot = hardware.boots[-1] if hardware.boots else _FIRST_BOOT
         parts = machine.os_version.split(".")
         document = {
             "schema": 1,
@@ -156,17 +164,26 @@ class RunCommands:
         }
         return json.dumps(document, separators=(",", ":"))
 
-    def _enable_vbs(self, machine: ArcMachine, op: Operation) -> str:
+    def _enable_vbs(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
         changed = not machine.hardware.vbs_configured
         machine.hardware.vbs_configured = True
         return "changed" if changed else "unchanged"
 
-    def _disable_chpe(self, machine: ArcMachine, op: Operation) -> str:
+    def _disable_chpe(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
         changed = not machine.hardware.chpe_restricted
         machine.hardware.chpe_restricted = True
         return "changed" if changed else "unchanged"
 
-    def _restart(self, machine: ArcMachine, op: Operation) -> str:
+    def _restart(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
+        """Schedule the restart, unless one is scheduled already (shutdown.exe's 1190) or
+        the machine has started since the start the script was written for."""
+        hardware = machine.hardware
+        if hardware.down_until is not None:
+            return "already scheduled"
+        measured = _measured_boot(command.script)
+        booted = self.world.clock.at(hardware.boots[-1] if hardware.boots else _FIRST_BOOT)
+        if measured is not None and abs((booted - measured).total_seconds()) > 2:
+            return "already restarted"
         goes_down = op.end + RESTART_DELAY
         back = goes_down + self.world.durations.restart
         machine.hardware.down_until = back
@@ -185,11 +202,11 @@ class RunCommands:
         self.world.changed()
 
 
-def _nothing(commands: RunCommands, machine: ArcMachine, op: Operation) -> str:
+def _nothing(commands: RunCommands, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
     return ""
 
 
-_ACTIONS: dict[str, Callable[[RunCommands, ArcMachine, Operation], str]] = {
+_ACTIONS: dict[str, Callable[[RunCommands, ArcMachine, RunCommand, Operation], str]] = {
     "measure": RunCommands._measure,
     "enable-vbs": RunCommands._enable_vbs,
     "disable-chpe": RunCommands._disable_chpe,
@@ -253,3 +270,13 @@ def _tags(body: dict[str, Any]) -> dict[str, str]:
     """The tags a PUT wrote (a tracked resource's), kept as strings."""
     tags = body.get("tags")
     return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+
+
+def _measured_boot(script: str) -> datetime | None:
+    """The start a restart script was written for (`azhotpatch.remediation.restart_from`),
+    or None for one that restarts whatever the start."""
+    found = _MEASURED.search(script)
+    try:
+        return datetime.fromisoformat(found.group(1)) if found and found.group(1) else None
+    except ValueError:
+        return None

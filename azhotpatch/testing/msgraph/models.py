@@ -134,6 +134,8 @@ class IntuneBackend:
         self.jobs: dict[str, ExportJob] = {}
         self.blobs: dict[str, bytes] = {}
         self.writes = Writes()
+        # how long Intune takes to build a report (emulated seconds; a test may set it)
+        self.export_seconds = EXPORT_SECONDS
         self._ids = random.Random(seed ^ 0x61A7)
 
     def new_id(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from azhotpatch.testing.arm.errors import ArmError
 from azhotpatch.testing.arm.exchange import Request, Response
-from azhotpatch.testing.msgraph.models import EXPORT_SECONDS, ExportJob, IntuneBackend, Policy
+from azhotpatch.testing.msgraph.models import ExportJob, IntuneBackend, Policy
 
 BASE = "https://graph.microsoft.com/beta/$metadata"
 _POLICY_TYPE = "#microsoft.graph.windowsQualityUpdatePolicy"
@@ -186,7 +186,7 @@ class IntuneResponses:
             "requestDateTime": _stamp(backend),
             "expirationDateTime": "0001-01-01T00:00:00Z",
         }
-        ready = backend.clock.seconds() + EXPORT_SECONDS
+        ready = backend.clock.seconds() + backend.export_seconds
         backend.jobs[job_id.lower()] = ExportJob(
             job_id, document, ready, policy.lower(), owner=request.principal
         )
