@@ -24,7 +24,7 @@ from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline, FailureStreak
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import DeadlineExceededError, HotpatchError, InvalidArgumentError
+from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
 from azhotpatch.models import Action
 from azhotpatch.parse import timestamp
 
@@ -289,12 +289,14 @@ async def wait_for_poller(
 
     Failed polls spend one budget for the whole wait (a `FailureStreak`: the retry policy's
     tries, and its outage in Azure seconds), paced and backed off like every other read. A
-    try counts as one failure however many requests the SDK sent in it: a status answered
-    "done" and then a final read that fails is no progress. The budget starts again only
-    when a poll showed the operation still running since the last failure, so an operation
-    that runs for hours is not failed by a handful of faults spread over its hundreds of
-    polls, while a status or result that cannot be read ends the wait within the budget,
-    with its cause's code."""
+    try counts as one failure however many requests the SDK sent in it. The budget starts
+    again only when the request that failed went where an earlier one in the same try was
+    answered (a status poll that failed after others were answered: the operation was still
+    being polled), so an operation that runs for hours is not failed by a handful of faults
+    spread over its hundreds of polls; a status answered "done" followed by a final read
+    that fails is no progress, so a status or result that cannot be read ends the wait
+    within the budget, with its cause's code. (The SDK poller's own status cannot tell:
+    azure-core marks it Failed on any error answer to a poll.)"""
     token: str = poller.continuation_token()
     current: Any = poller
     streak = FailureStreak(session.settings.retry)
@@ -307,10 +309,9 @@ async def wait_for_poller(
         with counting() as sent:
             try:
                 return await _bounded(polling.result(), deadline, resource, doing, handle)
-            except BaseException as error:
+            except BaseException:
                 current = None
-                answered = sent.requests > 1 and not isinstance(error, HotpatchError)
-                if answered and isinstance(error, Exception) and _running(polling):
+                if sent.failed is not None and sent.failed in sent.answered:
                     streak.answered()
                 raise
 
@@ -322,19 +323,6 @@ async def wait_for_poller(
         deadline=deadline,
         streak=streak,
     )
-
-
-_ENDED = frozenset({"succeeded", "failed", "canceled", "cancelled"})
-
-
-def _running(poller: Any) -> bool:
-    """Whether the poller last saw its operation still running (ARM's terminal states are
-    Succeeded, Failed and Canceled)."""
-    try:
-        status = str(poller.status()).lower()
-    except Exception:  # a poller that never polled has no status: no progress either
-        return False
-    return status not in _ENDED
 
 
 async def _bounded(

@@ -21,10 +21,10 @@ Who retries what, decided once:
   a PUT that runs a script must not run twice because the connection dropped after Azure
   received it (`no_blind_resend`).
 * Every wait honours Retry-After (capped at ``retry_after_max``) and stops at the deadline.
-* A call gives up once its failures in a row reach ``attempts`` or have lasted ``outage``
-  seconds of Azure time (`FailureStreak`); a wait on a long-running operation shares one
-  streak across its polls, so that a status that cannot be read ends the wait within that
-  budget however many polls the SDK sends per try.
+* A call gives up once its failures in a row reach ``attempts``, or the waits between them
+  add up to more than ``outage`` seconds of Azure time (`FailureStreak`); a wait on a
+  long-running operation shares one streak across its polls, so that a status that cannot
+  be read ends the wait within that budget however many polls the SDK sends per try.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ class RetryPolicy:
     be two requests: when Azure drops a kept-alive connection, the HTTP transport (aiohttp)
     sends an idempotent request once more on a new connection by itself, as HTTP allows
     (except inside `sent_once`); so a fault that persists costs at most twelve requests per
-    call, not a storm. ``outage`` bounds the same in Azure seconds: failures in a row that
-    last longer (long Retry-After answers, say) end the call however few tries it made."""
+    call, not a storm. ``outage`` bounds the same in Azure seconds: failures in a row whose
+    waits (long Retry-After answers, say) add up to more end the call however few tries it
+    made."""
 
     attempts: int = 6
     backoff: float = 1.0
@@ -103,32 +104,44 @@ class RetryPolicy:
 
 class FailureStreak:
     """Failures in a row, for one call or for one wait across all its polls: exhausted once
-    they number the policy's ``attempts`` or have lasted its ``outage`` (wall seconds of the
-    policy as given, which `RetryPolicy.scaled` makes Azure time against an emulator).
-    `answered` starts it again: a wait calls it when a poll showed the operation still
-    running, so an operation that runs for hours is not failed by faults spread over it."""
+    they number the policy's ``attempts``, or once the waits between them (back-off and
+    Retry-After, slept here or in the pacer) add up to more than its ``outage``. What
+    counts is the time the client chose to wait, in the policy's seconds (Azure time against
+    an emulator, through `RetryPolicy.scaled`), not the time it took: a client slowed by its
+    own machine is not failed sooner for it. An access token Azure refused as expired is
+    no failure of Azure's (the request was not processed, and the next one carries a fresh
+    token): such refusals are bounded apart, at twice the tries. `answered` starts the
+    streak again: a wait calls it when a poll failed where polls had been answered, so an
+    operation that runs for hours is not failed by faults spread over it."""
 
-    def __init__(self, policy: RetryPolicy, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
-        self.clock = clock
         self.count = 0
-        self.since: float | None = None
+        self.refused = 0
+        self.waited = 0.0
 
-    def failed(self) -> None:
-        self.count += 1
-        if self.since is None:
-            self.since = self.clock()
+    def failed(self, failure: Failure) -> None:
+        if failure is Failure.REAUTHENTICATE:
+            self.refused += 1
+        else:
+            self.count += 1
+
+    def waits(self, seconds: float) -> None:
+        """The wait before the next try (however it is spent) counts against the outage."""
+        self.waited += max(0.0, seconds)
 
     def answered(self) -> None:
-        self.count = 0
-        self.since = None
+        self.count = self.refused = 0
+        self.waited = 0.0
 
-    def exhausted(self, upcoming: float = 0.0) -> bool:
-        """Whether to give up rather than wait ``upcoming`` seconds and try again."""
-        if self.count >= self.policy.attempts:
-            return True
-        lasted = 0.0 if self.since is None else self.clock() - self.since
-        return self.count > 1 and lasted + upcoming > self.policy.outage
+    def exhausted(self) -> bool:
+        """Whether to give up rather than try again."""
+        attempts = self.policy.attempts
+        return (
+            self.count >= attempts
+            or self.refused >= 2 * attempts
+            or self.waited > self.policy.outage
+        )
 
 
 class Patience:
@@ -241,11 +254,15 @@ class _Wait:
         if failure is Failure.REAUTHENTICATE:
             return 0.0
         if failure is Failure.THROTTLED:
-            wait = 0.0 if self.paced else (told if told is not None else self.policy.backoff)
+            waiting = told if told is not None else self.policy.backoff
+            # paced: the pacer has paused the bucket for Retry-After, and the retry waits
+            # there (with every other request to that bucket), not here
+            wait = 0.0 if self.paced else waiting
         elif told is not None:
-            wait = told
+            wait = waiting = told
         else:
-            wait = self.policy.backoff_for(self.streak.count + 1)
+            wait = waiting = self.policy.backoff_for(self.streak.count + 1)
+        self.streak.waits(min(waiting, self.policy.retry_after_max))
         wait = min(wait, self.policy.retry_after_max)
         return max(0.0, min(wait, self.deadline.remaining()))
 
@@ -292,10 +309,11 @@ class _Stop:
         self.streak = streak
 
     def __call__(self, state: RetryCallState) -> bool:
-        self.streak.failed()
+        error = state.outcome.exception() if state.outcome else None
+        self.streak.failed(classify(error) if error is not None else Failure.TRANSIENT)
         if self.reachability is not None and self.reachability.gives_up(state):
             return True
-        return self.streak.exhausted(state.upcoming_sleep) or self.deadline.expired()
+        return self.streak.exhausted() or self.deadline.expired()
 
 
 async def call(
