@@ -407,7 +407,10 @@ class ArcRemediator:
         if str(get(command, "properties", "instanceView", "output") or "").startswith(
             "already restarted"
         ):  # a second run of the script (another run's, a resend): the restart it was
-            since = before.last_boot  # written for happened before it ran
+            # written for happened before it ran, so any start after that one will do
+            since = remediation.restart_measured(
+                str(get(command, "properties", "source", "script") or "")
+            )
         after = before
         patience = Patience(self.session.azure_seconds(_BACK_BUDGET), _BACK_TRIES)
         while since is None or after.last_boot is None or not after.last_boot > since:

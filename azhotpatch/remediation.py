@@ -47,6 +47,7 @@ __all__ = [
     "diagnose",
     "parse_measurement",
     "restart_from",
+    "restart_measured",
 ]
 
 SCRIPT_VERSION = 2  # 2: the restart restarts only from the start it was measured at
@@ -195,6 +196,19 @@ def restart_from(last_boot: datetime | None) -> Script:
     known, and the script then restarts whatever the start)."""
     measured = "" if last_boot is None else last_boot.astimezone(timezone.utc).isoformat()
     return Script(RESTART.name, RESTART.purpose, RESTART.changes, _restart_body(measured))
+
+
+def restart_measured(text: str) -> datetime | None:
+    """The start a restart script (`restart_from`) was written for; None when it restarts
+    whatever the start, or is not a restart script of ours."""
+    for line in text.splitlines():
+        if line.startswith("$measured = '") and line.endswith("'"):
+            try:
+                found = datetime.fromisoformat(line[len("$measured = '") : -1])
+            except ValueError:
+                return None
+            return found if found.tzinfo is not None else found.replace(tzinfo=timezone.utc)
+    return None
 
 
 class Fix(str, enum.Enum):

@@ -5,7 +5,9 @@ The emulator runs no PowerShell. A script azhotpatch ships declares itself in it
 (``# azhotpatch-script: <name> v<version>``, see `azhotpatch.remediation`), and the agent here
 does what that script does on a real machine: the measuring script reports the firmware,
 processor and registry; the fixing scripts set their registry value; the restart script
-restarts the machine 60 s after it reports, and the restart takes emulated time. VBS runs
+restarts the machine 60 s after it reports, and the restart takes emulated time, unless the
+machine has started since the start the script was written for, or a restart is already
+scheduled (shutdown.exe's 1190): then it restarts nothing and says so. VBS runs
 after a restart only where its key is set *and* the firmware and processor allow it (UEFI,
 Secure Boot, virtualization support); CHPE is off after a restart where its key is set. Any
 other script succeeds and prints nothing (model).
@@ -27,12 +29,10 @@ the machine (exit code 1; a restart script then restarts nothing).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from azhotpatch.remediation import script_named
+from azhotpatch.remediation import restart_measured, script_named
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
 from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine, RunCommand
@@ -42,7 +42,6 @@ from azhotpatch.testing.world.state import World
 RUN_COMMAND_TYPE = f"{ARC_TYPE}/runCommands"
 RESTART_DELAY = 60.0  # shutdown /r /t 60
 _FIRST_BOOT = -86400.0  # a machine never restarted here started a day before the clock did
-_MEASURED = re.compile(r"^\$measured = '([^']*)'$", re.MULTILINE)
 _ARCHITECTURE_CODES = {"x64": 9, "ARM64": 12}
 
 
@@ -180,7 +179,7 @@ class RunCommands:
         hardware = machine.hardware
         if hardware.down_until is not None:
             return "already scheduled"
-        measured = _measured_boot(command.script)
+        measured = restart_measured(command.script)
         booted = self.world.clock.at(hardware.boots[-1] if hardware.boots else _FIRST_BOOT)
         if measured is not None and abs((booted - measured).total_seconds()) > 2:
             return "already restarted"
@@ -270,13 +269,3 @@ def _tags(body: dict[str, Any]) -> dict[str, str]:
     """The tags a PUT wrote (a tracked resource's), kept as strings."""
     tags = body.get("tags")
     return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
-
-
-def _measured_boot(script: str) -> datetime | None:
-    """The start a restart script was written for (`azhotpatch.remediation.restart_from`),
-    or None for one that restarts whatever the start."""
-    found = _MEASURED.search(script)
-    try:
-        return datetime.fromisoformat(found.group(1)) if found and found.group(1) else None
-    except ValueError:
-        return None
