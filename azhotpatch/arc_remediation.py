@@ -8,7 +8,7 @@ only when the `RebootPolicy` allows it now -> wait until the machine is back and
 
 Every run command is sent once. Its PUT runs the script (PUT is "create or update", and an
 update runs it again), so no layer resends it blindly: aiohttp does not resend it on a
-dropped connection (`retry.sent_once`), our retry policy does not retry it after it may have
+dropped connection (`resend.sent_once`), our retry policy does not retry it after it may have
 been received, and a 409 "still running" is never retried. After a dropped connection, a
 5xx or a 409, the run command is read by name: the PUT carries a tag with a value of its own
 (``azhotpatch-send``), so the read tells whether Azure received *this* send (then it is
@@ -62,7 +62,8 @@ from azure.mgmt.hybridcompute.models import MachineRunCommand
 from azhotpatch import remediation
 from azhotpatch._azure.errors import to_hotpatch_error
 from azhotpatch._azure.lro import LroCall, wait_for_poller
-from azhotpatch._azure.retry import AmbiguousSendError, Deadline, Patience, sent_once
+from azhotpatch._azure.resend import sent_once
+from azhotpatch._azure.retry import AmbiguousSendError, Deadline, Patience
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import (
     ConflictError,

@@ -17,9 +17,9 @@ Who retries what, decided once:
     the operation, which settles it by reading state and never by sending it again blindly.
 
 * The HTTP transport (aiohttp) sends an idempotent request (GET, PUT, DELETE) once more by
-  itself when a kept-alive connection drops, as HTTP allows. Inside `sent_once` it does not:
-  a PUT that runs a script must not run twice because the connection dropped after Azure
-  received it (`no_blind_resend`).
+  itself when a kept-alive connection drops, as HTTP allows. Inside `resend.sent_once` it
+  does not: a PUT that runs a script must not run twice because the connection dropped
+  after Azure received it.
 * Every wait honours Retry-After (capped at ``retry_after_max``) and stops at the deadline.
 * A call gives up once its failures in a row reach ``attempts``, or the waits between them
   add up to more than ``outage`` seconds of Azure time (`FailureStreak`); a wait on a
@@ -30,15 +30,12 @@ Who retries what, decided once:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from azhotpatch._azure.errors import Failure, classify, response_headers, to_hotpatch_error
@@ -60,7 +57,7 @@ class RetryPolicy:
     Six tries ride out about half a minute of failures with the default back-off. A try can
     be two requests: when Azure drops a kept-alive connection, the HTTP transport (aiohttp)
     sends an idempotent request once more on a new connection by itself, as HTTP allows
-    (except inside `sent_once`); so a fault that persists costs at most twelve requests per
+    (except inside `resend.sent_once`); so a fault that persists costs at most twelve requests per
     call, not a storm. ``outage`` bounds the same in Azure seconds: failures in a row whose
     waits (long Retry-After answers, say) add up to more end the call however few tries it
     made."""
@@ -164,44 +161,6 @@ class Patience:
 
     def spent(self) -> bool:
         return self.made >= self.tries and self.clock() >= self.until
-
-
-_sent_once: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "azhotpatch_sent_once", default=False
-)
-
-
-@contextlib.contextmanager
-def sent_once() -> Iterator[None]:
-    """Requests sent inside the block (in this task) are sent at most once by the HTTP
-    transport: a connection that drops after sending ends the request with an error instead
-    of aiohttp sending it again, so the caller can ask Azure what it received."""
-    token = _sent_once.set(True)
-    try:
-        yield
-    finally:
-        _sent_once.reset(token)
-
-
-class NotResentError(aiohttp.ClientConnectionError):
-    """The connection failed after the request may have been sent, inside `sent_once`."""
-
-
-async def no_blind_resend(
-    request: aiohttp.ClientRequest,
-    handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
-) -> aiohttp.ClientResponse:
-    """aiohttp middleware: inside `sent_once`, a dropped connection is not answered by
-    sending the request again (aiohttp does so for idempotent methods, PUT included); a
-    failure to connect, which proves nothing was sent, is left as it is."""
-    try:
-        return await handler(request)
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
-        raise
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
-        if _sent_once.get():
-            raise NotResentError(f"{error} (not sent again)") from error
-        raise
 
 
 class Deadline:
@@ -326,8 +285,8 @@ async def call(
     doing: str,
     paced: bool = True,
     retry_conflicts: bool = True,
-    reachability: Reachability | None = None,
     streak: FailureStreak | None = None,
+    reachability: Reachability | None = None,
 ) -> T:
     """Run ``operation`` under the retry policy; failures leave as `HotpatchError`s, except
     a possibly-accepted non-idempotent request, which leaves as `AmbiguousSendError`.

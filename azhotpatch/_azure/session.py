@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 from azure.core.pipeline.transport import AioHttpTransport
 
-from azhotpatch._azure import pacing, retry
+from azhotpatch._azure import pacing, resend, retry
 from azhotpatch._azure.credentials import async_credential
 from azhotpatch._azure.pacing import Arrival, Pacer
 from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
@@ -85,9 +85,9 @@ def http_session(verify: bool | str, connections: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(ssl=tls, limit=connections)
     # trust_env would look up netrc and proxy variables in a thread on every request; the
     # proxy is resolved once instead (see `proxies_for`). A request that must not be sent
-    # twice is not resent by aiohttp when its connection drops (see `retry.sent_once`).
+    # twice is not resent by aiohttp when its connection drops (see `resend.sent_once`).
     return aiohttp.ClientSession(
-        connector=connector, trust_env=False, middlewares=(retry.no_blind_resend,)
+        connector=connector, trust_env=False, middlewares=(resend.no_blind_resend,)
     )
 
 

@@ -375,6 +375,7 @@ class Devices:
     ) -> list[DeviceStatus]:
         """One policy's report: an export job, polled until it completes, then its zip."""
         limit = deadline or self._session.deadline()
+        patience = Patience(self._session.wall(EXPORT_BUDGET), EXPORT_TRIES)
         doing = f"exporting {REPORT} for policy {item.name!r}"
         # A duplicate export job is harmless, so a POST whose answer was lost is sent again.
         job = await self._session.request(
@@ -390,23 +391,21 @@ class Devices:
             doing=doing,
             deadline=limit,
         )
-        patience = Patience(self._session.wall(EXPORT_BUDGET), EXPORT_TRIES)
         while str(job.get("status")) not in ("completed", "failed"):
-            if limit.expired() or patience.spent():
+            _still_waiting(patience, doing, job, item)
+            if limit.expired():
                 from azhotpatch.errors import DeadlineExceededError
 
                 raise DeadlineExceededError(
                     f"{doing}: the export job {job.get('id')} was still {job.get('status')} "
-                    f"after {EXPORT_BUDGET / 60:.0f} minutes (or at the deadline)",
+                    "at the deadline",
                     resource=f"policy {item.name!r}",
-                    fix="run it again later (Intune builds reports in minutes); if it keeps "
-                    "timing out, export the report in the Intune admin center to see why",
+                    fix="raise the deadline (Devices(deadline=...)) and run it again",
                 )
             await asyncio.sleep(self._session.settings.poll_every)
             job = await self._session.request(
                 "GET", f"{EXPORT_JOBS}/{job['id']}", doing=doing, deadline=limit
             )
-            patience.tick()
         if job.get("status") == "failed" or not job.get("url"):
             raise OperationFailedError(
                 f"{doing}: Intune ended the export job {job.get('id')} {job.get('status')}",
@@ -417,6 +416,24 @@ class Devices:
         return policies.read_report(
             await self._session.download(str(job["url"]), doing=doing, deadline=limit)
         )
+
+
+def _still_waiting(
+    patience: Patience, doing: str, job: dict[str, Any], item: QualityUpdatePolicy
+) -> None:
+    """One more read of an export job, unless it has had `EXPORT_BUDGET` of Intune's time
+    (and `EXPORT_TRIES` reads): Intune builds a report in minutes."""
+    if patience.spent():
+        from azhotpatch.errors import DeadlineExceededError
+
+        raise DeadlineExceededError(
+            f"{doing}: the export job {job.get('id')} was still {job.get('status')} after "
+            f"{EXPORT_BUDGET / 60:.0f} minutes",
+            resource=f"policy {item.name!r}",
+            fix="run it again later (Intune builds reports in minutes); if it keeps timing "
+            "out, export the report in the Intune admin center to see why",
+        )
+    patience.tick()
 
 
 def _unwrapped(body: Any) -> dict[str, Any]:

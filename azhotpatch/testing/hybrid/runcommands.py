@@ -140,10 +140,10 @@ class RunCommands:
             return
         declared = script_named(command.script)
         action = _ACTIONS.get(declared[0] if declared else "", _nothing)
-        command.output = action(self, machine, command, op)
+        command.output = action(self, machine, op)
         command.state, command.exit_code = "Succeeded", 0
 
-    def _measure(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
+    def _measure(self, machine: ArcMachine, op: Operation) -> str:
         hardware = machine.hardware
         vbs = 2 if machine.vbs_running else (1 if hardware.vbs_configured else 0)
         last_boot = hardware.boots[-1] if hardware.boots else _FIRST_BOOT
@@ -163,23 +163,24 @@ class RunCommands:
         }
         return json.dumps(document, separators=(",", ":"))
 
-    def _enable_vbs(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
+    def _enable_vbs(self, machine: ArcMachine, op: Operation) -> str:
         changed = not machine.hardware.vbs_configured
         machine.hardware.vbs_configured = True
         return "changed" if changed else "unchanged"
 
-    def _disable_chpe(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
+    def _disable_chpe(self, machine: ArcMachine, op: Operation) -> str:
         changed = not machine.hardware.chpe_restricted
         machine.hardware.chpe_restricted = True
         return "changed" if changed else "unchanged"
 
-    def _restart(self, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
+    def _restart(self, machine: ArcMachine, op: Operation) -> str:
         """Schedule the restart, unless one is scheduled already (shutdown.exe's 1190) or
         the machine has started since the start the script was written for."""
         hardware = machine.hardware
         if hardware.down_until is not None:
             return "already scheduled"
-        measured = restart_measured(command.script)
+        script = next((c.script for c in machine.run_commands.values() if c.operation is op), "")
+        measured = restart_measured(script)
         booted = self.world.clock.at(hardware.boots[-1] if hardware.boots else _FIRST_BOOT)
         if measured is not None and abs((booted - measured).total_seconds()) > 2:
             return "already restarted"
@@ -201,11 +202,11 @@ class RunCommands:
         self.world.changed()
 
 
-def _nothing(commands: RunCommands, machine: ArcMachine, command: RunCommand, op: Operation) -> str:
+def _nothing(commands: RunCommands, machine: ArcMachine, op: Operation) -> str:
     return ""
 
 
-_ACTIONS: dict[str, Callable[[RunCommands, ArcMachine, RunCommand, Operation], str]] = {
+_ACTIONS: dict[str, Callable[[RunCommands, ArcMachine, Operation], str]] = {
     "measure": RunCommands._measure,
     "enable-vbs": RunCommands._enable_vbs,
     "disable-chpe": RunCommands._disable_chpe,

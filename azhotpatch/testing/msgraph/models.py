@@ -127,6 +127,8 @@ class IntuneBackend:
         self.clock = clock
         self.seed = seed
         self.page_size = page_size
+        # how long Intune takes to build a report (emulated seconds; a test may set it)
+        self.export_seconds = EXPORT_SECONDS
         self.policies: dict[str, Policy] = {}
         self.groups: dict[str, str] = {}  # id -> display name
         self.devices: dict[str, Device] = {}
@@ -134,8 +136,6 @@ class IntuneBackend:
         self.jobs: dict[str, ExportJob] = {}
         self.blobs: dict[str, bytes] = {}
         self.writes = Writes()
-        # how long Intune takes to build a report (emulated seconds; a test may set it)
-        self.export_seconds = EXPORT_SECONDS
         self._ids = random.Random(seed ^ 0x61A7)
 
     def new_id(self) -> str:
