@@ -46,9 +46,11 @@ __all__ = [
     "baseline_window",
     "diagnose",
     "parse_measurement",
+    "restart_from",
+    "restart_measured",
 ]
 
-SCRIPT_VERSION = 1
+SCRIPT_VERSION = 2  # 2: the restart restarts only from the start it was measured at
 MINIMUM_BUILD = (26100, 1742)  # Windows Server 2025, the first release Hotpatch is made for
 # Reasons a machine reports that a script and a restart can fix.
 REMEDIABLE = frozenset({Rule.ARC_VBS_OFF, Rule.ARC_CHPE_ENABLED})
@@ -155,14 +157,58 @@ DISABLE_CHPE = Script(
     "(0 and a restart undo it)",
     _set_dword(_MEMORY, "HotPatchRestrictions"),
 )
+_MEASURED_BOOT = "<the last start the measuring script read>"
+
+
+def _restart_body(measured: str) -> str:
+    """Restart from the start ``measured`` only: run again (a resend, another run), the
+    script finds the machine started since, or its restart already scheduled (shutdown.exe
+    exits 1190, ERROR_SHUTDOWN_IS_SCHEDULED), and restarts nothing."""
+    return rf"""$ErrorActionPreference = 'Stop'
+$measured = '{measured}'
+if ($measured) {{
+    $since = [datetime]::Parse($measured, [cultureinfo]::InvariantCulture, 'AdjustToUniversal')
+    $booted = (Get-CimInstance -ClassName 'Win32_OperatingSystem').LastBootUpTime
+    if ([math]::Abs(($booted.ToUniversalTime() - $since).TotalSeconds) -gt 2) {{
+        'already restarted'
+        exit 0
+    }}
+}}
+shutdown.exe /r /t 60 /d p:2:17 /c "azhotpatch: restart for Hotpatch prerequisites"
+if ($LASTEXITCODE -eq 1190) {{ 'already scheduled'; exit 0 }}
+'scheduled'
+"""
+
+
 RESTART = Script(
     "restart",
-    "Restarts the machine in 60 seconds, so that the run command reports before it goes down.",
-    "restarts Windows once (shutdown /r /t 60, reason: planned hotfix)",
-    'shutdown.exe /r /t 60 /d p:2:17 /c "azhotpatch: restart for Hotpatch prerequisites"\n'
-    "'scheduled'\n",
+    "Restarts the machine in 60 seconds, so that the run command reports before it goes down; "
+    "only from the start it was measured at, so that running it twice restarts it once.",
+    "restarts Windows once (shutdown /r /t 60, reason: planned hotfix); nothing if the machine "
+    "has started since it was measured or a restart is already scheduled",
+    _restart_body(_MEASURED_BOOT),
 )
 SCRIPTS: tuple[Script, ...] = (MEASURE, ENABLE_VBS, DISABLE_CHPE, RESTART)
+
+
+def restart_from(last_boot: datetime | None) -> Script:
+    """`RESTART` for a machine measured to have last started at ``last_boot`` (None: not
+    known, and the script then restarts whatever the start)."""
+    measured = "" if last_boot is None else last_boot.astimezone(timezone.utc).isoformat()
+    return Script(RESTART.name, RESTART.purpose, RESTART.changes, _restart_body(measured))
+
+
+def restart_measured(text: str) -> datetime | None:
+    """The start a restart script (`restart_from`) was written for; None when it restarts
+    whatever the start, or is not a restart script of ours."""
+    for line in text.splitlines():
+        if line.startswith("$measured = '") and line.endswith("'"):
+            try:
+                found = datetime.fromisoformat(line[len("$measured = '") : -1])
+            except ValueError:
+                return None
+            return found if found.tzinfo is not None else found.replace(tzinfo=timezone.utc)
+    return None
 
 
 class Fix(str, enum.Enum):

@@ -102,6 +102,17 @@ def test_every_script_names_itself_and_says_what_it_changes() -> None:
     assert "HotPatchRestrictions" in remediation.DISABLE_CHPE.text
 
 
+def test_the_restart_script_names_the_start_it_restarts_from() -> None:
+    booted = datetime(2027, 1, 20, 8, 30, tzinfo=timezone.utc)
+    script = remediation.restart_from(booted)
+    assert remediation.script_named(script.text) == ("restart", remediation.SCRIPT_VERSION)
+    assert remediation.restart_measured(script.text) == booted
+    assert "'already restarted'" in script.text
+    assert "1190" in script.text  # a restart already scheduled is not scheduled again
+    assert remediation.restart_measured(remediation.restart_from(None).text) is None
+    assert remediation.restart_measured(remediation.RESTART.text) is None  # as documented
+
+
 # --- restarts -----------------------------------------------------------------------------------
 
 

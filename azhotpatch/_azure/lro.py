@@ -3,7 +3,8 @@ resuming them from continuation tokens, and the serialisable handle callers keep
 
 A poll that fails (429, 5xx, reset) is retried by resuming a fresh poller from the
 continuation token taken right after the operation started; polling is a read, so this is
-always safe, and it never re-sends the request that started the operation.
+always safe, and it never re-sends the request that started the operation. Failed polls
+spend one budget per wait, in tries and in Azure time (`wait_for_poller`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from azure.mgmt.core.polling.arm_polling import AzureAsyncOperationPolling, Body
 from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 
 from azhotpatch._azure.policies import counting
-from azhotpatch._azure.retry import Deadline
+from azhotpatch._azure.retry import Deadline, FailureStreak
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import DeadlineExceededError, HotpatchError, InvalidArgumentError
+from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
 from azhotpatch.models import Action
 from azhotpatch.parse import timestamp
 
@@ -239,11 +240,6 @@ def _status(body: dict[str, Any] | None, output: Any) -> StatusOutput:
     )
 
 
-class _PolledThenFailedError(HotpatchError):
-    """A wait that failed after some polls were answered: the retry policy does not retry it
-    (it is none of Azure's failures), and the wait starts a fresh retry budget instead."""
-
-
 @dataclass(frozen=True)
 class LroCall:
     """One SDK long-running call, and the same call resumed from a continuation token: the
@@ -291,36 +287,42 @@ async def wait_for_poller(
 ) -> Any:
     """The poller's result, retrying failed polls by resuming from its continuation token.
 
-    The retry budget counts polls that fail one after another: a poll that fails after
-    others were answered starts a fresh budget, so an operation that runs for hours is not
-    failed by a handful of faults spread over its hundreds of polls, while a status that
-    cannot be read at all still ends the wait after the budget's tries."""
+    Failed polls spend one budget for the whole wait (a `FailureStreak`: the retry policy's
+    tries, and its outage in Azure seconds), paced and backed off like every other read. A
+    try counts as one failure however many requests the SDK sent in it. The budget starts
+    again only when the request that failed went where an earlier one in the same try was
+    answered (a status poll that failed after others were answered: the operation was still
+    being polled), so an operation that runs for hours is not failed by a handful of faults
+    spread over its hundreds of polls; a status answered "done" followed by a final read
+    that fails is no progress, so a status or result that cannot be read ends the wait
+    within the budget, with its cause's code. (The SDK poller's own status cannot tell:
+    azure-core marks it Failed on any error answer to a poll.)"""
     token: str = poller.continuation_token()
     current: Any = poller
+    streak = FailureStreak(session.settings.retry)
 
     async def attempt() -> Any:
         nonlocal current
         if current is None:
             current = await resume(token)
+        polling = current
         with counting() as sent:
             try:
-                return await _bounded(current.result(), deadline, resource, doing, handle)
-            except Exception as error:
-                current = None
-                if sent.requests > 1 and not isinstance(error, HotpatchError):
-                    raise _PolledThenFailedError(str(error), resource=resource) from error
-                raise
+                return await _bounded(polling.result(), deadline, resource, doing, handle)
             except BaseException:
                 current = None
+                if sent.failed is not None and sent.failed in sent.answered:
+                    streak.answered()
                 raise
 
-    while True:
-        try:
-            return await session.call(
-                attempt, resource=resource, doing=doing, idempotent=True, deadline=deadline
-            )
-        except _PolledThenFailedError:
-            continue
+    return await session.call(
+        attempt,
+        resource=resource,
+        doing=doing,
+        idempotent=True,
+        deadline=deadline,
+        streak=streak,
+    )
 
 
 async def _bounded(

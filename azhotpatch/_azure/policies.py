@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
@@ -69,16 +70,27 @@ class Metrics:
 @dataclass
 class Tally:
     """Requests sent by one task while `counting` (e.g. how many polls an operation took);
-    a count inside another counts in both."""
+    a count inside another counts in both. The innermost also keeps the paths Azure
+    answered and the path of the last request that failed: a poll that fails where polls
+    were answered before is progress interrupted, not a read that never succeeds."""
 
     requests: int = 0
     outer: Tally | None = field(default=None, repr=False)
+    answered: set[str] = field(default_factory=set, repr=False)
+    failed: str | None = None
 
     def add(self) -> None:
         tally: Tally | None = self
         while tally is not None:
             tally.requests += 1
             tally = tally.outer
+
+    def settle(self, path: str, status: int | None) -> None:
+        """What became of a request to ``path``: its status, None when no answer came."""
+        if status is not None and status < 400:
+            self.answered.add(path)
+        else:
+            self.failed = path
 
 
 _tally: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("tally", default=None)
@@ -137,6 +149,8 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             self.metrics.transport_errors += 1
             self.pacer.settle(ticket, None, {})
             self._record(keys, None, sent)
+            if tally is not None:
+                tally.settle(urlsplit(http.url).path.lower(), None)
             raise
         except BaseException:  # cancelled: whether or not it reached Azure, it is not in flight
             self.pacer.settle(ticket, None, {})
@@ -148,6 +162,8 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         self.pacer.settle(ticket, status, response.http_response.headers)
         self.metrics.observe_date(response.http_response.headers.get("Date"))
         self._record(keys, status, sent)
+        if tally is not None:
+            tally.settle(urlsplit(http.url).path.lower(), status)
         return response
 
     def _record(self, keys: list[tuple[str, ...]], status: int | None, sent: float) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 from azure.core.pipeline.transport import AioHttpTransport
 
-from azhotpatch._azure import pacing, retry
+from azhotpatch._azure import pacing, resend, retry
 from azhotpatch._azure.credentials import async_credential
 from azhotpatch._azure.pacing import Arrival, Pacer
 from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
@@ -83,8 +83,11 @@ def http_session(verify: bool | str, connections: int) -> aiohttp.ClientSession:
     )
     connector = aiohttp.TCPConnector(ssl=tls, limit=connections)
     # trust_env would look up netrc and proxy variables in a thread on every request; the
-    # proxy is resolved once instead (see `proxies_for`).
-    return aiohttp.ClientSession(connector=connector, trust_env=False)
+    # proxy is resolved once instead (see `proxies_for`). A request that must not be sent
+    # twice is not resent by aiohttp when its connection drops (see `resend.sent_once`).
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=False, middlewares=(resend.no_blind_resend,)
+    )
 
 
 def proxies_for(endpoint: str) -> dict[str, str] | None:
@@ -247,8 +250,10 @@ class Session:
         idempotent: bool = True,
         deadline: Deadline | None = None,
         retry_conflicts: bool = True,
+        streak: retry.FailureStreak | None = None,
     ) -> T:
-        """One Azure call under the retry policy (see `azhotpatch._azure.retry`)."""
+        """One Azure call under the retry policy (see `azhotpatch._azure.retry`);
+        ``streak`` is the failure budget it counts against, when shared with other calls."""
         return await retry.call(
             operation,
             policy=self.settings.retry,
@@ -259,6 +264,7 @@ class Session:
             paced=self.settings.pacing,
             retry_conflicts=retry_conflicts,
             reachability=self.reachability,
+            streak=streak,
         )
 
     # --- what the fleet engine needs of the pacer and of Resource Graph -------------------

@@ -26,7 +26,7 @@ from typing import Any
 
 from azhotpatch import calendar, validation
 from azhotpatch._azure.msgraph import READ_DEVICES, GraphSession, GraphSettings
-from azhotpatch._azure.retry import Deadline, RetryPolicy
+from azhotpatch._azure.retry import Deadline, Patience, RetryPolicy
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.devices import policy as policies
 from azhotpatch.devices.models import (
@@ -63,6 +63,10 @@ STATUS_COLUMNS = (
     "LastWUScanTimeUTC",
     "EventDateTimeUTC",
 )
+# Service seconds an export job may take before `status` gives up waiting for it (Intune
+# builds a report in seconds to minutes: export-graph-apis.md), and the reads made first
+EXPORT_BUDGET = 1800.0
+EXPORT_TRIES = 10
 # Autopatch hotpatches eligible devices with no quality update policy by default from the
 # May 2026 security update on (secondary sources; the tenant could opt out from 2026-04-01)
 AUTOPATCH_DEFAULT_FROM = calendar.patch_tuesday(2026, 5)
@@ -208,24 +212,37 @@ class Devices:
         return PolicyPlan(plan.spec, policy, plan.change, plan.fields, plan.assignments)
 
     async def _create(self, spec: PolicySpec) -> QualityUpdatePolicy:
+        """Create the policy once: a POST whose answer was lost (a dropped connection, a 5xx)
+        is settled by listing the policies by name, and sent again, backed off, only when
+        Intune holds none; after the retry policy's tries, the failure's own error (Graph
+        unavailable), saying that no policy was created."""
+        from azhotpatch._azure.errors import to_hotpatch_error
         from azhotpatch._azure.retry import AmbiguousSendError
+        from azhotpatch.errors import TransientError
 
         doing = f"creating the quality update policy {spec.name!r}"
-        for _ in range(3):
+        policy = self._session.settings.retry
+        for attempt in range(1, policy.attempts + 1):
             try:
                 body = await self._session.request(
                     "POST", POLICIES, body=spec.to_graph(), doing=doing, idempotent=False
                 )
                 return QualityUpdatePolicy.from_graph(body)
-            except AmbiguousSendError:
+            except AmbiguousSendError as error:
                 found = [p for p in await self.policies() if p.name == spec.name]
                 if found:
                     return found[0]
-        raise OperationFailedError(
-            f"{doing}: the connection failed after sending, three times",
-            resource=f"policy {spec.name!r}",
-            fix="check the network to Microsoft Graph and run it again: it creates no duplicate",
-        )
+                if attempt == policy.attempts:
+                    said = to_hotpatch_error(error.cause, f"policy {spec.name!r}", doing=doing)
+                    raise TransientError(
+                        f"{doing}: every try failed ({said.problem}) and Intune holds no "
+                        "policy of that name, so none was created",
+                        resource=f"policy {spec.name!r}",
+                        fix="check the network to Microsoft Graph and its service health, then "
+                        "run it again: it creates no duplicate",
+                    ) from error
+                await asyncio.sleep(policy.backoff_for(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def enable(
         self,
@@ -358,6 +375,7 @@ class Devices:
     ) -> list[DeviceStatus]:
         """One policy's report: an export job, polled until it completes, then its zip."""
         limit = deadline or self._session.deadline()
+        patience = Patience(self._session.wall(EXPORT_BUDGET), EXPORT_TRIES)
         doing = f"exporting {REPORT} for policy {item.name!r}"
         # A duplicate export job is harmless, so a POST whose answer was lost is sent again.
         # The job comes bare (as Graph sends it) or wrapped in "value" (as the reference's
@@ -386,6 +404,7 @@ class Devices:
             )
         job_id = str(job["id"])
         while str(job.get("status")) not in ("completed", "failed"):
+            _still_waiting(patience, doing, job, item)
             if limit.expired():
                 from azhotpatch.errors import DeadlineExceededError
 
@@ -411,6 +430,24 @@ class Devices:
         return policies.read_report(
             await self._session.download(str(job["url"]), doing=doing, deadline=limit)
         )
+
+
+def _still_waiting(
+    patience: Patience, doing: str, job: dict[str, Any], item: QualityUpdatePolicy
+) -> None:
+    """One more read of an export job, unless it has had `EXPORT_BUDGET` of Intune's time
+    (and `EXPORT_TRIES` reads): Intune builds a report in minutes."""
+    if patience.spent():
+        from azhotpatch.errors import DeadlineExceededError
+
+        raise DeadlineExceededError(
+            f"{doing}: the export job {job.get('id')} was still {job.get('status')} after "
+            f"{EXPORT_BUDGET / 60:.0f} minutes",
+            resource=f"policy {item.name!r}",
+            fix="run it again later (Intune builds reports in minutes); if it keeps timing "
+            "out, export the report in the Intune admin center to see why",
+        )
+    patience.tick()
 
 
 def _unwrapped(body: Any) -> dict[str, Any]:

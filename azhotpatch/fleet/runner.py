@@ -348,11 +348,13 @@ class _Runner:
             if not self._journal_intact():
                 return self._stopped(item, action, steps)
             self.session.prioritize(self._priority(item, action))
+            again = False
             if action is Action.ENABLE and (item.remediate or self._remediating(item)):
                 steps.append(await self._remediation(item))
                 if steps[-1].outcome is not Outcome.SUCCEEDED:
                     break
-            step = await self._step_once(item, action)
+                again = self._refused_before(item)
+            step = await self._step_once(item, action, again=again)
             if self._remediates_after(item, step):
                 # found only now (an Arc machine that answered ActionRequired): remediate,
                 # then enroll again; the failed attempt is not the machine's outcome
@@ -413,6 +415,15 @@ class _Runner:
             and step.code in _REMEDIABLE_CODES
             and item.resource not in self.remediated
         )
+
+    def _refused_before(self, item: PlanItem) -> bool:
+        """An enrollment an earlier run attempted and Azure refused for what a remediation
+        fixes (the run was killed while remediating): once the remediation is done, the
+        enrollment is attempted anew, not reported as the journal has it."""
+        if self.journal is None:
+            return False
+        prior = self.journal.step(item.resource, Action.ENABLE.value)
+        return prior is not None and prior.done and prior.code in _REMEDIABLE_CODES
 
     def _remediating(self, item: PlanItem) -> bool:
         """A remediation an earlier run began and did not finish (killed while the machine

@@ -15,8 +15,17 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["OPERATION_FAULTS", "POSITIONS", "REQUEST_FAULTS", "FaultLedger", "FaultRule", "Faults"]
+__all__ = [
+    "OPERATION_FAULTS",
+    "POSITIONS",
+    "REQUEST_FAULTS",
+    "FaultLedger",
+    "FaultRule",
+    "FaultState",
+    "Faults",
+]
 
 
 def chance(seed: int, *key: object) -> float:
@@ -65,12 +74,15 @@ class FaultRule:
     * ``route``: for a request fault, the route name as the request log shows it
       (``vm.update``, ``compute.operation``, ``graph.resources``...).
     * ``operation``: the kind of operation (``vmUpdate``, ``assessPatches``,
-      ``installPatches``, ``licenseProfile``): for a status route, the one whose status is
-      read; for an operation fault, the one affected. For Resource Graph, the table a query
-      reads (``resources``, ``patchinstallationresources``...).
+      ``installPatches``, ``licenseProfile``, ``runCommand``): for a status route, the one
+      whose status is read; for an operation fault, the one affected. For Resource Graph,
+      the table a query reads (``resources``, ``patchinstallationresources``...). For Run
+      Command, the script (``measure``, ``restart``...) also names its PUT, reads, status
+      and operation.
     * ``scope``: a resource id (a machine, a resource group, a subscription) the request or
       operation must concern; None for anywhere. Resource Graph queries concern the
-      subscriptions they name.
+      subscriptions they name; Microsoft Graph requests the app that sends them
+      (``app:<principal>``).
     * ``at``: one of `POSITIONS`; ``first`` and ``done`` fire once per machine (or, for
       requests that concern no machine, per subscription), ``every`` on each match.
     """
@@ -223,3 +235,11 @@ class Faults:
     def status_without_result(self, operation: str) -> bool:
         """Whether the finished operation's status leaves out its result (``bare_status``)."""
         return self.bare_status > 0 and chance(self.seed, "bare", operation) < self.bare_status
+
+
+class FaultState(Protocol):
+    """Where a front finds the faults in force and the ledger of aimed rules (the emulated
+    world's, so Resource Manager's and Graph's fronts share one set of rules)."""
+
+    faults: Faults
+    fault_ledger: FaultLedger

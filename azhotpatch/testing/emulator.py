@@ -263,6 +263,7 @@ class Emulator:
             self.services.graph_routes(),
             graph_limits or IntuneLimits(enabled=self.limits.enabled),
             seed=seed,
+            faults=self.world,
         )
         if devices:
             self.load_devices(devices)
@@ -586,15 +587,24 @@ class Emulator:
                 k: len(m.hardware.boots) for k, m in self.world.arcs.items() if m.hardware.boots
             }
 
+    def script_runs(self) -> dict[str, Counter[str]]:
+        """Run command PUTs Azure accepted per Arc machine (lower-cased id), counted by the
+        script each ran (``measure``, ``enable-vbs``, ``restart``...): each one ran the
+        script on the machine, whoever sent it and whatever became of its answer."""
+        with self.dispatcher.lock:
+            runs = self.services.hybrid.run_commands.runs
+            return {machine: Counter(scripts) for machine, scripts in runs.items()}
+
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
         after a stormy run over the same world."""
-        with self.dispatcher.lock:
+        with self.dispatcher.lock, self.graph.lock:
             self.world.faults = faults or Faults(seed=self.world.seed)
 
     def fault_hits(self) -> dict[FaultRule, int]:
-        """How many times each aimed `FaultRule` has fired so far."""
-        with self.dispatcher.lock:
+        """How many times each aimed `FaultRule` has fired so far (Resource Manager's and
+        Microsoft Graph's fronts together)."""
+        with self.dispatcher.lock, self.graph.lock:
             return dict(self.world.fault_ledger.hits)
 
     # --- the conditions of a real estate ---------------------------------------------------
@@ -708,9 +718,16 @@ class Emulator:
 
 
 def _set_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
+    """``{"rate": r}`` spreads faults at that rate (`Faults.chaos`); ``{"rules": [...]}``
+    aims them (each a `FaultRule`'s fields: kind, route, operation, scope, at); neither
+    ends them."""
     rate = float(payload.get("rate", 0.0))
     seed = int(payload.get("seed", emulator.world.seed))
-    emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
+    rules = tuple(FaultRule(**rule) for rule in payload.get("rules") or ())
+    if rules:
+        emulator.set_faults(Faults.aimed(*rules, seed=seed))
+    else:
+        emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
 
 
 # POST /_emulator/<name> with a JSON body: set the conditions of a real estate on an emulator

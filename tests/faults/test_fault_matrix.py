@@ -1,7 +1,8 @@
 """Issue acceptance: a fault on any route the library sends, of any kind the emulator has,
 hit on the first attempt, on a status read once the operation is done, or on every attempt,
-ends every machine as Azure's own state says, never installs twice, and never costs more
-than three times the requests of a calm run. The whole matrix, not a sample: see
+ends every machine as Azure's own state says, never installs twice, never costs more
+than three times the requests of a calm run, and stays within the Azure time a fault may
+cost (`matrix.over_budget`). The whole matrix, not a sample: see
 `tests/faults/matrix.py` for how cells are built and judged."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 
+from azhotpatch._azure.retry import RetryPolicy
 from azhotpatch.aio import Hotpatch
 from azhotpatch.errors import HotpatchError
 from azhotpatch.testing import Emulator, Faults
@@ -19,8 +21,10 @@ from .matrix import (
     build,
     fleet_cells,
     judge,
+    over_budget,
     requests_per_subscription,
     single_machine_cells,
+    spans_per_subscription,
     subscription_of,
 )
 
@@ -55,11 +59,13 @@ def _judged(cells: list[Cell], runner: Runner) -> None:
     try:
         assert Counter(calm_reported.values()) == {("succeeded", None, None): len(cells)}
         baseline = requests_per_subscription(calm)
+        calm_spans = spans_per_subscription(calm)
     finally:
         calm.stop()
     stormy, ids, reported = runner(cells, True)
     try:
         problems = judge(stormy, cells, ids, reported, baseline)
+        problems += over_budget(stormy, cells, calm_spans, RetryPolicy().outage)
     finally:
         stormy.stop()
     assert len(cells) >= 200

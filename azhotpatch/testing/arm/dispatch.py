@@ -200,8 +200,7 @@ class Dispatcher:
         self._check_api_version(request, route)
         self._authorize(request, route)
         self.world.estate.check(request, route, route.action.format(**request.params), request.now)
-        fault = self._fault(request, route)
-        state["fault"] = fault
+        fault = self._fault(request, route, state)
         if fault == "reset":
             raise _DropConnectionError
         self._throttle(request, route, state)
@@ -259,7 +258,9 @@ class Dispatcher:
             return
         raise not_authorized(request, route, action)
 
-    def _fault(self, request: Request, route: Route) -> str | None:
+    def _fault(self, request: Request, route: Route, state: dict[str, Any]) -> str | None:
+        """The fault injected on this request (kept in ``state`` for the request log): a
+        drop is returned for the caller to carry out; an error answer is raised."""
         faults = self.world.faults
         if not faults.active:
             return None
@@ -268,6 +269,7 @@ class Dispatcher:
         fault = self._aimed_fault(request, route) or faults.request_fault(
             key, self._attempts[key], is_write=route.machine_write, route=route.name
         )
+        state["fault"] = fault
         if fault is None or fault in ("reset", "reset_after_commit"):
             return fault
         self.faults_served[fault] += 1
@@ -309,11 +311,11 @@ class Dispatcher:
         if not rules:
             return None
         operation = self._operation_of(request)
-        subject = operation.kind if operation is not None else _table_of(request, route)
+        subjects = self._subjects(request, route, operation)
         for rule in rules:
             if rule.route != route.name or rule.kind in OPERATION_FAULTS:
                 continue
-            if rule.operation is not None and subject != rule.operation:
+            if rule.operation is not None and rule.operation not in subjects:
                 continue
             if rule.at == "done" and (operation is None or not operation.done):
                 continue
@@ -321,6 +323,18 @@ class Dispatcher:
             if target is not None and self.world.fault_ledger.take(rule, target):
                 return rule.kind
         return None
+
+    def _subjects(
+        self, request: Request, route: Route, operation: Operation | None
+    ) -> tuple[str | None, ...]:
+        """What a rule's ``operation`` may name to aim at this request: the operation a
+        status route reports on (its kind or its subject), what the route says the request
+        concerns (a run command's script), or the table a Resource Graph query reads."""
+        if operation is not None:
+            return (operation.kind, operation.subject)
+        if route.subject is not None:
+            return (route.subject(request),)
+        return (_table_of(request, route),)
 
     def _operation_of(self, request: Request) -> Operation | None:
         """The long-running operation a status request reports on."""

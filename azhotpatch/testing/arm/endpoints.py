@@ -41,6 +41,8 @@ class Endpoint(Generic[Service]):
     ``action`` is the RBAC action ARM checks (``{param}`` placeholders are filled from the
     path), ``arm_kind`` the ARM throttling bucket (reads/writes/deletes; by method unless
     given), ``level`` whether it is addressed under a subscription or the tenant.
+    ``subject`` says which of the things one route serves a request concerns (a run
+    command's script), for a `FaultRule` whose ``operation`` names one of them.
     """
 
     name: str
@@ -53,9 +55,10 @@ class Endpoint(Generic[Service]):
     level: str = "subscription"
     machine_write: bool = False
     throttle: ComputeThrottle[Service] | None = None
+    subject: Callable[[Service, Request], str | None] | None = None
 
     def bind(self, service: Service) -> Route:
-        handler, throttle = self.handler, self.throttle
+        handler, throttle, subject = self.handler, self.throttle, self.subject
         return Route(
             name=self.name,
             method=self.method,
@@ -67,6 +70,7 @@ class Endpoint(Generic[Service]):
             level=self.level,
             machine_write=self.machine_write,
             compute=None if throttle is None else _compute_charge(service, throttle),
+            subject=None if subject is None else (lambda request: subject(service, request)),
         )
 
 
@@ -89,6 +93,7 @@ class Route:
     level: str = "subscription"  # or "tenant": where ARM addresses it
     machine_write: bool = False  # subject to 409 "operation in progress" injection
     compute: Callable[[Request], ComputeCharge | None] | None = None
+    subject: Callable[[Request], str | None] | None = None  # see `Endpoint.subject`
 
 
 _ARM_KINDS = {"GET": "reads", "DELETE": "deletes"}

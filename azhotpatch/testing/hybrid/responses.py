@@ -19,8 +19,8 @@ from typing import Any
 from azhotpatch.testing.arm.exchange import Request, Response, iso, retry_after
 from azhotpatch.testing.arm.paging import page
 from azhotpatch.testing.hybrid.models import LICENSE_TYPE, HybridBackend
-from azhotpatch.testing.hybrid.runcommands import render_run_command
-from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine
+from azhotpatch.testing.hybrid.runcommands import render_run_command, script_of
+from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine, machine_key
 from azhotpatch.testing.world.operations import Operation
 from azhotpatch.testing.world.state import World
 
@@ -148,6 +148,13 @@ class HybridResponses:
             render_run_command(machine, command, self.world),
             headers=_lro_headers(request, command.operation),
         )
+
+    def run_command_script(self, request: Request) -> str | None:
+        """The script a run command request concerns, for faults aimed at one script."""
+        p = request.params
+        machine = self.world.arcs.get(machine_key(p["sub"], p["group"], ARC_TYPE, p["name"]))
+        body = request.json(required=False) if request.method == "PUT" else None
+        return script_of(machine, p["command"], body)
 
     def run_command_get(self, request: Request) -> Response:
         machine = self._machine(request)

@@ -5,7 +5,9 @@ The emulator runs no PowerShell. A script azhotpatch ships declares itself in it
 (``# azhotpatch-script: <name> v<version>``, see `azhotpatch.remediation`), and the agent here
 does what that script does on a real machine: the measuring script reports the firmware,
 processor and registry; the fixing scripts set their registry value; the restart script
-restarts the machine 60 s after it reports, and the restart takes emulated time. VBS runs
+restarts the machine 60 s after it reports, and the restart takes emulated time, unless the
+machine has started since the start the script was written for, or a restart is already
+scheduled (shutdown.exe's 1190): then it restarts nothing and says so. VBS runs
 after a restart only where its key is set *and* the firmware and processor allow it (UEFI,
 Secure Boot, virtualization support); CHPE is off after a restart where its key is set. Any
 other script succeeds and prints nothing (model).
@@ -13,7 +15,15 @@ other script succeeds and prints nothing (model).
 Modelled where Azure's behaviour is not documented: a run command created while the machine
 restarts waits until it is back; on a disconnected machine it fails with
 ``MachineDisconnected``; execution takes `Durations.run_command`, a restart
-`Durations.restart`.
+`Durations.restart`. A PUT to a run command that is still running answers 409 and changes
+nothing; a PUT to one that has ended runs its script again (create *or update*). The tags a
+PUT carries are kept and shown (``MachineRunCommand`` is a tracked resource), which is how a
+client tells its own send from an earlier one of the same name.
+
+Faults: a `FaultRule` may name a script (``measure``, ``enable-vbs``, ``disable-chpe``,
+``restart``) as its ``operation`` to aim at that script's PUT, reads and status, or the
+whole kind (``runCommand``) for a status route; an ``lro_failure`` makes the script fail on
+the machine (exit code 1; a restart script then restarts nothing).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from azhotpatch.remediation import script_named
+from azhotpatch.remediation import restart_measured, script_named
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
 from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine, RunCommand
@@ -34,6 +44,7 @@ RUN_COMMAND_TYPE = f"{ARC_TYPE}/runCommands"
 # protected parameters' values)
 _SECRETS = frozenset({"runAsPassword", "protectedParameters"})
 RESTART_DELAY = 60.0  # shutdown /r /t 60
+_FIRST_BOOT = -86400.0  # a machine never restarted here started a day before the clock did
 _ARCHITECTURE_CODES = {"x64": 9, "ARM64": 12}
 
 
@@ -43,6 +54,9 @@ class RunCommands:
     def __init__(self, world: World, on_boot: Callable[[ArcMachine], None]) -> None:
         self.world = world
         self.on_boot = on_boot
+        # every run command PUT accepted, per machine: the script it runs (its declared name,
+        # "" for a script not ours), in order: how many times each script was run
+        self.runs: dict[str, list[str]] = {}
 
     def put(self, machine: ArcMachine, name: str, body: dict[str, Any]) -> tuple[RunCommand, bool]:
         """Create or update a run command, which (re)runs its script; returns it and whether
@@ -73,11 +87,18 @@ class RunCommands:
         def done(op: Operation) -> None:  # runs later, once `command` below exists
             self._execute(machine, command, op)
 
+        declared = script_named(script)
         op = self.world.new_operation(
-            "runCommand", on=machine, duration=waiting + durations.run_command, on_done=done
+            "runCommand",
+            on=machine,
+            duration=waiting + durations.run_command,
+            on_done=done,
+            subject=declared[0] if declared else None,
         )
         command = RunCommand(name, script, op, now, written=_given_back(properties))
         machine.run_commands[name.lower()] = command
+        command.tags = _tags(body)
+        self.runs.setdefault(machine.key, []).append(declared[0] if declared else "")
         self.world.changed()
         return command, previous is None
 
@@ -112,6 +133,14 @@ class RunCommands:
             }
             command.state, command.exit_code = "Failed", None
             return
+        if op.failed:  # an injected failure: the script ran and failed, changing nothing
+            op.error = {
+                "code": "RunCommandFailed",
+                "message": f"The script of run command '{command.name}' exited with code 1.",
+            }
+            command.state, command.exit_code = "Failed", 1
+            command.error = "The script failed (injected fault)."
+            return
         declared = script_named(command.script)
         action = _ACTIONS.get(declared[0] if declared else "", _nothing)
         command.output = action(self, machine, op)
@@ -120,7 +149,7 @@ class RunCommands:
     def _measure(self, machine: ArcMachine, op: Operation) -> str:
         hardware = machine.hardware
         vbs = 2 if machine.vbs_running else (1 if hardware.vbs_configured else 0)
-        last_boot = hardware.boots[-1] if hardware.boots else -86400.0
+        last_boot = hardware.boots[-1] if hardware.boots else _FIRST_BOOT
         parts = machine.os_version.split(".")
         document = {
             "schema": 1,
@@ -148,6 +177,16 @@ class RunCommands:
         return "changed" if changed else "unchanged"
 
     def _restart(self, machine: ArcMachine, op: Operation) -> str:
+        """Schedule the restart, unless one is scheduled already (shutdown.exe's 1190) or
+        the machine has started since the start the script was written for."""
+        hardware = machine.hardware
+        if hardware.down_until is not None:
+            return "already scheduled"
+        script = next((c.script for c in machine.run_commands.values() if c.operation is op), "")
+        measured = restart_measured(script)
+        booted = self.world.clock.at(hardware.boots[-1] if hardware.boots else _FIRST_BOOT)
+        if measured is not None and abs((booted - measured).total_seconds()) > 2:
+            return "already restarted"
         goes_down = op.end + RESTART_DELAY
         back = goes_down + self.world.durations.restart
         machine.hardware.down_until = back
@@ -207,7 +246,7 @@ def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -
                 startTime=iso(clock.at(command.started)), endTime=iso(clock.at(command.ended))
             )
     state = "Creating" if running else ("Failed" if op.failed else "Succeeded")
-    return {
+    rendered: dict[str, Any] = {
         "id": f"{machine.id}/runCommands/{command.name}",
         "name": command.name,
         "type": RUN_COMMAND_TYPE,
@@ -221,3 +260,25 @@ def render_run_command(machine: ArcMachine, command: RunCommand, world: World) -
             "instanceView": view,
         },
     }
+    if command.tags:
+        rendered["tags"] = dict(command.tags)
+    return rendered
+
+
+def script_of(machine: ArcMachine | None, name: str, body: Any) -> str | None:
+    """The name of the script a request about run command ``name`` concerns: the one a
+    PUT's ``body`` carries, else the one the command holds (None: not one of ours)."""
+    script = None
+    if isinstance(body, dict):
+        script = ((body.get("properties") or {}).get("source") or {}).get("script")
+    if not isinstance(script, str) and machine is not None:
+        found = machine.run_commands.get(name.lower())
+        script = found.script if found is not None else None
+    declared = script_named(script) if isinstance(script, str) else None
+    return declared[0] if declared else None
+
+
+def _tags(body: dict[str, Any]) -> dict[str, str]:
+    """The tags a PUT wrote (a tracked resource's), kept as strings."""
+    tags = body.get("tags")
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}

@@ -11,6 +11,13 @@ answers its 429s without ``Retry-After``; the export API says when to come back.
 
 Report downloads (``/graph/storage/...``) stand for the storage account a finished export
 job names: they need no token, and the log records whether one was sent anyway.
+
+Faults are injected as on Resource Manager's front (`azhotpatch.testing._faults`: the same
+`Faults` rates and `FaultRule` s, seeded, one ledger): 500 or 503 before processing, the
+connection dropped before or after processing, 409 on writes, a spurious 429 (without
+``Retry-After``, as Intune answers). A Graph request concerns the app that sent it: a rule's
+``scope`` is ``app:<principal>`` (a report download, which carries no token, concerns the
+app whose export job made it), so tests give each case an app of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from email.utils import format_datetime
 from typing import Any, Generic, TypeVar
 
 from azhotpatch.limits import Bucket
+from azhotpatch.testing._faults import REQUEST_FAULTS, FaultState
 from azhotpatch.testing.arm.auth import principal_of
 from azhotpatch.testing.arm.dispatch import Answer
 from azhotpatch.testing.arm.endpoints import compile_template
@@ -65,7 +73,8 @@ class IntuneLimits:
 @dataclass(frozen=True)
 class GraphEndpoint(Generic[Service]):
     """One row of Graph's route table: the path under ``/graph``, the handler, the Intune
-    bucket families it draws from, and whether it needs a token."""
+    bucket families it draws from, and whether it needs a token. ``owner`` names the app a
+    request without a token is made for (a report download: the app that exported it)."""
 
     name: str
     method: str
@@ -73,9 +82,10 @@ class GraphEndpoint(Generic[Service]):
     handler: Callable[[Service, Request], Response]
     buckets: tuple[str, ...] = ("intune",)
     signed: bool = True
+    owner: Callable[[Service, Request], str | None] | None = None
 
     def bind(self, service: Service) -> GraphRoute:
-        handler = self.handler
+        handler, owner = self.handler, self.owner
         return GraphRoute(
             self.name,
             self.method,
@@ -83,6 +93,7 @@ class GraphEndpoint(Generic[Service]):
             lambda request: handler(service, request),
             self.buckets,
             self.signed,
+            None if owner is None else (lambda request: owner(service, request)),
         )
 
 
@@ -94,6 +105,7 @@ class GraphRoute:
     handler: Callable[[Request], Response]
     buckets: tuple[str, ...]
     signed: bool
+    owner: Callable[[Request], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ class GraphRecord:
     principal: str
     throttled: bool = False
     token_sent: bool = False
+    fault: str | None = None  # the injected fault, if one hit it
+    app: str | None = None  # the app it concerns (``app:<principal>``; see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -125,9 +139,18 @@ class GraphFront:
     """Graph's front door; it knows its routes, not the services behind them."""
 
     def __init__(
-        self, clock: Clock, routes: Sequence[GraphRoute], limits: IntuneLimits, *, seed: int = 0
+        self,
+        clock: Clock,
+        routes: Sequence[GraphRoute],
+        limits: IntuneLimits,
+        *,
+        seed: int = 0,
+        faults: FaultState | None = None,
     ) -> None:
         self.clock = clock
+        self.faults = faults  # shared with Resource Manager's front: one set of rules
+        self.faults_served: Counter[str] = Counter()
+        self._attempts: Counter[str] = Counter()
         self.routes = list(routes)
         self.limits = limits
         self.lock = threading.RLock()
@@ -165,7 +188,9 @@ class GraphFront:
                 now=now,
                 now_dt=self.clock.at(now),
             )
-            route, response = self._serve(request)
+            fault: list[str] = []  # what `_serve` injected, if anything
+            route, response = self._serve(request, fault)
+            dropped = bool(fault) and fault[0] in ("reset", "reset_after_commit")
             self._decorate(request, response)
             encoded = response.encode()
             self.records.append(
@@ -174,12 +199,17 @@ class GraphFront:
                     now,
                     request.method,
                     route.name if route else "unmatched",
-                    response.status,
+                    0 if dropped else response.status,
                     request.principal,
-                    response.status == 429,
+                    response.status == 429 and not fault,
                     bool(headers.get("Authorization") or headers.get("authorization")),
+                    fault[0] if fault else None,
+                    self._app_of(request, route) if route is not None else None,
                 )
             )
+            if dropped:
+                self.faults_served[fault[0]] += 1
+                return Answer(drop=True)
             if self._served is not None and route is not None:
                 self._served.append(
                     GraphServed(
@@ -192,7 +222,9 @@ class GraphFront:
                 )
             return Answer(response.status, response.headers, encoded)
 
-    def _serve(self, request: Request) -> tuple[GraphRoute | None, Response]:
+    def _serve(self, request: Request, fault: list[str]) -> tuple[GraphRoute | None, Response]:
+        """The answer; an injected fault is appended to ``fault`` (a drop is answered by
+        the caller: before processing, ``reset`` never reaches the handler)."""
         route: GraphRoute | None = None
         try:
             route = self._match(request)
@@ -204,6 +236,12 @@ class GraphFront:
                         "Authorization_RequestDenied",
                         "Insufficient privileges to complete the operation.",
                     )
+            injected = self._fault(request, route)
+            if injected is not None:
+                fault.append(injected)
+                if injected == "reset":
+                    return route, Response(500)
+            if route.signed:
                 self._throttle(request, route)
             return route, route.handler(request)
         except ArmError as error:
@@ -231,6 +269,45 @@ class GraphFront:
             "BadRequest",
             f"Resource not found for the segment '{request.path.rsplit('/', 1)[-1]}'.",
         )
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def _fault(self, request: Request, route: GraphRoute) -> str | None:
+        """The fault injected on this request, if any: a drop is returned for the caller to
+        carry out; an error answer is raised."""
+        state = self.faults
+        if state is None or not state.faults.active:
+            return None
+        key = f"{request.method} {request.path.lower()}"
+        self._attempts[key] += 1
+        is_write = request.method != "GET"
+        fault = self._aimed_fault(state, request, route) or state.faults.request_fault(
+            key, self._attempts[key], is_write=is_write, route=route.name
+        )
+        if fault is None or fault in ("reset", "reset_after_commit"):
+            return fault
+        if fault == "conflict" and not is_write:
+            return None
+        self.faults_served[fault] += 1
+        raise _fault_answer(fault, self.clock)
+
+    def _aimed_fault(self, state: FaultState, request: Request, route: GraphRoute) -> str | None:
+        """The first aimed request fault (`FaultRule`) that hits this request, if any."""
+        target = self._app_of(request, route)
+        for rule in state.faults.rules:
+            if rule.route != route.name or rule.kind not in REQUEST_FAULTS:
+                continue
+            if target is not None and rule.covers(target) and state.fault_ledger.take(rule, target):
+                return rule.kind
+        return None
+
+    @staticmethod
+    def _app_of(request: Request, route: GraphRoute) -> str | None:
+        """The app a request concerns (``app:<principal>``), as a rule's ``scope`` names it."""
+        if route.signed:
+            return f"app:{request.principal}"
+        owner = route.owner(request) if route.owner is not None else None
+        return f"app:{owner}" if owner else None
 
     def _throttle(self, request: Request, route: GraphRoute) -> None:
         """Every bucket the route draws from, per app and per tenant: all or nothing."""
@@ -298,3 +375,26 @@ class GraphFront:
             )
         base.update(response.headers)
         response.headers = base
+
+
+_FAULT_UNAVAILABLE_SECONDS = 10.0
+
+
+def _fault_answer(fault: str, clock: Clock) -> ArmError:
+    """The error an injected fault answers with, in Graph's shape."""
+    if fault == "internal_error":
+        return ArmError(500, "InternalServerError", "An internal server error occurred.")
+    if fault == "unavailable":
+        wait = retry_after(clock.to_wall(_FAULT_UNAVAILABLE_SECONDS), precise=clock.time_scale != 1)
+        return ArmError(
+            503, "ServiceUnavailable", "The service is temporarily unavailable.", headers=wait
+        )
+    if fault == "conflict":
+        return ArmError(
+            409, "Conflict", "Another operation is in progress on the object; retry later."
+        )
+    return ArmError(  # Intune's own 429: no Retry-After
+        429,
+        "TooManyRequests",
+        "Too many requests from this application or tenant. Please try again later.",
+    )

@@ -103,6 +103,7 @@ class ExportJob:
     body: dict[str, Any]
     ready_at: float
     policy_id: str | None
+    owner: str | None = None  # the app that created it (what its report download concerns)
 
 
 @dataclass
@@ -126,6 +127,8 @@ class IntuneBackend:
         self.clock = clock
         self.seed = seed
         self.page_size = page_size
+        # how long Intune takes to build a report (emulated seconds; a test may set it)
+        self.export_seconds = EXPORT_SECONDS
         self.policies: dict[str, Policy] = {}
         self.groups: dict[str, str] = {}  # id -> display name
         self.devices: dict[str, Device] = {}

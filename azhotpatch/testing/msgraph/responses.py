@@ -16,7 +16,7 @@ from typing import Any
 
 from azhotpatch.testing.arm.errors import ArmError
 from azhotpatch.testing.arm.exchange import Request, Response
-from azhotpatch.testing.msgraph.models import EXPORT_SECONDS, ExportJob, IntuneBackend, Policy
+from azhotpatch.testing.msgraph.models import ExportJob, IntuneBackend, Policy
 
 BASE = "https://graph.microsoft.com/beta/$metadata"
 _POLICY_TYPE = "#microsoft.graph.windowsQualityUpdatePolicy"
@@ -195,8 +195,10 @@ class IntuneResponses:
             "requestDateTime": _stamp(backend),
             "expirationDateTime": "0001-01-01T00:00:00Z",
         }
-        ready = backend.clock.seconds() + EXPORT_SECONDS
-        backend.jobs[job_id.lower()] = ExportJob(job_id, document, ready, policy.lower())
+        ready = backend.clock.seconds() + backend.export_seconds
+        backend.jobs[job_id.lower()] = ExportJob(
+            job_id, document, ready, policy.lower(), owner=request.principal
+        )
         return Response(201, document)
 
     def get_export(self, request: Request) -> Response:
@@ -215,6 +217,11 @@ class IntuneResponses:
             )
             job.body["expirationDateTime"] = _stamp(backend)
         return Response(200, {"value": job.body} if backend.single_items_wrapped else job.body)
+
+    def download_owner(self, request: Request) -> str | None:
+        """The app whose export job made the report a download fetches."""
+        job = self.backend.jobs.get(request.params["blob"].removesuffix(".zip").lower())
+        return job.owner if job is not None else None
 
     def download(self, request: Request) -> Response:
         data = self.backend.blobs.get(request.params["blob"].removesuffix(".zip").lower())

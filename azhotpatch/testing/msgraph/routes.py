@@ -28,5 +28,6 @@ ROUTES: tuple[GraphEndpoint[IntuneResponses], ...] = (
                   ("intune", "intune-exports")),
     GraphEndpoint("intune.exports.get", "GET", _JOBS + "/{job}", _R.get_export),
     GraphEndpoint("intune.exports.getByKey", "GET", _JOBS + "({job})", _R.get_export),
-    GraphEndpoint("storage.download", "GET", "/storage/{blob}", _R.download, (), signed=False),
+    GraphEndpoint("storage.download", "GET", "/storage/{blob}", _R.download, (), signed=False,
+                  owner=_R.download_owner),
 )  # fmt: skip

@@ -243,6 +243,7 @@ class RunCommand:
     script: str
     operation: Operation
     created: float
+    tags: dict[str, str] = field(default_factory=dict)  # as its last PUT wrote them
     output: str = ""
     error: str = ""
     exit_code: int | None = None

@@ -13,7 +13,7 @@ class Operation:
     """A long-running operation as its status endpoints report it."""
 
     id: str
-    kind: str  # assessPatches | installPatches | vmUpdate | licenseProfile | licenseDelete
+    kind: str  # assessPatches | installPatches | vmUpdate | licenseProfile | ... | runCommand
     subscription: str
     location: str
     target: str  # machine key (lower-cased id)
@@ -25,6 +25,13 @@ class Operation:
     error: dict[str, Any] | None = None
     polls: int = 0
     bare: bool = False  # its finished status leaves out the result (an injected fault)
+    # which one of its kind it is, where a kind has several (a run command's script): a
+    # `FaultRule`'s ``operation`` may name it instead of the kind
+    subject: str | None = None
+
+    def named(self, operation: str) -> bool:
+        """Whether a `FaultRule`'s ``operation`` names this operation."""
+        return operation in (self.kind, self.subject)
 
     @property
     def done(self) -> bool:

@@ -142,10 +142,12 @@ class World:
         duration: float,
         on_done: Callable[[Operation], None],
         start: float | None = None,
+        subject: str | None = None,
     ) -> Operation:
         """A new operation on a machine, reported in the machine's subscription and region;
         ``start`` (emulated seconds) backdates one a timer started, since timers run when the
-        world is next touched, possibly later than they were due."""
+        world is next touched, possibly later than they were due; ``subject`` says which one
+        of its kind it is (see `Operation.subject`)."""
         target = on.key
         number = self._op_counts[(kind, target)]
         self._op_counts[(kind, target)] += 1
@@ -153,7 +155,8 @@ class World:
         op_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.seed}/{key}"))
         now = self.now() if start is None else start
         faults = self.faults
-        slowdown = faults.slow_factor if self.aimed("slow_lro", kind, target) else 1.0
+        aimed = (kind, subject)
+        slowdown = faults.slow_factor if self.aimed("slow_lro", aimed, target) else 1.0
         op = Operation(
             id=op_id,
             kind=kind,
@@ -162,9 +165,10 @@ class World:
             target=target,
             start=now,
             end=now + duration * max(slowdown, faults.lro_slowdown(key)),
-            failed=self.aimed("lro_failure", kind, target)
+            failed=self.aimed("lro_failure", aimed, target)
             or (kind in ("assessPatches", "installPatches") and faults.lro_fails(key)),
-            bare=self.aimed("bare_status", kind, target) or faults.status_without_result(op_id),
+            bare=self.aimed("bare_status", aimed, target) or faults.status_without_result(op_id),
+            subject=subject,
         )
         self.operations[op_id] = op
 
@@ -178,12 +182,12 @@ class World:
         self.changed()
         return op
 
-    def aimed(self, kind: str, operation: str, target: str) -> bool:
+    def aimed(self, kind: str, operation: tuple[str, str | None], target: str) -> bool:
         """Whether an aimed operation fault (`FaultRule`) of ``kind`` hits this new
-        operation."""
+        operation, named by its kind or its subject (see `Operation.subject`)."""
         return any(
             rule.kind == kind
-            and rule.operation == operation
+            and rule.operation in operation
             and rule.covers(target)
             and self.fault_ledger.take(rule, target)
             for rule in self.faults.rules
