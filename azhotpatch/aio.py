@@ -253,7 +253,9 @@ class Hotpatch:
             )
         self._session = Session(credential, settings)
         self._kinds = Kinds(self._session)
-        self._installs = InstallRecords(self._session)
+        self._installs = InstallRecords(
+            self._session, fallback=lambda rid: self._kinds.of(rid).own_installs(rid)
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 

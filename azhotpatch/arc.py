@@ -58,6 +58,7 @@ from azhotpatch.errors import (
 )
 from azhotpatch.facts import ArcFacts, Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -67,6 +68,7 @@ from azhotpatch.models import (
     HotpatchStatus,
     Installation,
     InstallOptions,
+    OperationStatus,
 )
 from azhotpatch.parse import (
     arc_assessment,
@@ -447,6 +449,10 @@ class ArcKind(PatchOperations):
             return _activity(await self.latest_run(rid, action), action)
         return self._history.get((rid.key, action))
 
+    async def own_installs(self, rid: ResourceId) -> list[Run] | None:
+        """None: an Arc machine's installs are recorded in Resource Graph only."""
+        return None
+
     def forget(self, rid: ResourceId) -> None:
         """Nothing is kept per machine beyond its history entry, which costs little."""
 
@@ -516,7 +522,18 @@ class ArcKind(PatchOperations):
         async def latest() -> Any:
             return await self.latest_run(rid, action)
 
-        return Probe(latest, _keys(action))
+        async def holding() -> tuple[Any, bool]:
+            """This kind's latest run, and whether a run of either kind is going on."""
+            mine = await self.latest_run(rid, action)
+            other = Action.ASSESS if action is Action.INSTALL else Action.INSTALL
+            runs = (mine, await self.latest_run(rid, other))
+            running = any(
+                OperationStatus.parse((run or {}).get("status")) is OperationStatus.IN_PROGRESS
+                for run in runs
+            )
+            return mine, running
+
+        return Probe(latest, _keys(action), holding)
 
     async def close(self) -> None:
         if self._verdicts is not None:

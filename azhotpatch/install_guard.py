@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -53,7 +53,9 @@ __all__ = [
     "BATCH",
     "PATCHED_BY_ANOTHER_RUN",
     "PATCHED_BY_PLATFORM",
+    "UNKNOWN_STARTER",
     "InstallRecords",
+    "Run",
     "code_of",
     "deciding",
     "release_start",
@@ -64,6 +66,8 @@ __all__ = [
 # (docs/troubleshooting.md).
 PATCHED_BY_ANOTHER_RUN = "PatchedByAnotherRun"
 PATCHED_BY_PLATFORM = "PatchedByPlatform"
+# What a record that does not say who started an install (a VM's instance view) says.
+UNKNOWN_STARTER = "Unknown"
 # Machines a query asks about at most: their ids make the query's text, which Resource Graph
 # caps, and a page holds 1,000 rows (a machine has a few install runs in the table's days).
 BATCH = 200
@@ -148,13 +152,14 @@ def result_of(
 
 
 def other_install(properties: Mapping[str, Any], row_id: str) -> OtherInstall:
-    """An install run's row (its ``properties``) as an `OtherInstall`."""
+    """An install run's row (its ``properties``) as an `OtherInstall`; a VM's instance view
+    summary reads the same, without ``startedBy`` (`UNKNOWN_STARTER`)."""
     activity = properties.get("installationActivityId") or row_id.rsplit("/", 1)[-1]
     return OtherInstall(
         activity_id=str(activity),
         status=OperationStatus.parse(properties.get("status")),
-        started=timestamp(properties.get("startDateTime")),
-        started_by=str(properties.get("startedBy") or "User"),
+        started=timestamp(properties.get("startDateTime") or properties.get("startTime")),
+        started_by=str(properties.get("startedBy") or UNKNOWN_STARTER),
         maintenance_run_id=properties.get("maintenanceRunId") or None,
     )
 
@@ -165,14 +170,23 @@ def other_install(properties: Mapping[str, Any], row_id: str) -> OtherInstall:
 Run = tuple[OtherInstall, dict[str, Any]]
 
 
+# The machine's own record, read when Resource Graph cannot be (None: it keeps none).
+Fallback = Callable[[ResourceId], Awaitable[list[Run] | None]]
+
+
 class InstallRecords:
     """Machines' install runs from Resource Graph, one query for the machines that ask at
-    about the same time (see the module docstring). A query that fails past its retries
-    fails the askers' steps: without the record, an install could be a repeat."""
+    about the same time (see the module docstring). When Resource Graph cannot be read past
+    the retries, ``fallback`` reads the machine itself (a VM's instance view holds its
+    latest install); where it has nothing to read either (Arc), the step fails: without the
+    record, an install could be a repeat."""
 
-    def __init__(self, session: Session, *, batch: int = BATCH) -> None:
+    def __init__(
+        self, session: Session, *, batch: int = BATCH, fallback: Fallback | None = None
+    ) -> None:
         self.session = session
         self.batch = batch
+        self.fallback = fallback
         self._asking: list[tuple[ResourceId, asyncio.Future[list[Run]]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -182,7 +196,13 @@ class InstallRecords:
         self._asking.append((rid, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._answer())
-        return await future
+        try:
+            return await future
+        except HotpatchError:
+            own = None if self.fallback is None else await self.fallback(rid)
+            if own is None:
+                raise
+            return own
 
     async def deciding(
         self,
@@ -221,15 +241,42 @@ class InstallRecords:
         while self._asking:
             asked, self._asking = self._asking[: self.batch], self._asking[self.batch :]
             try:
-                found = await self._query([rid for rid, _ in asked])
+                self._resolve(asked, await self._query([rid for rid, _ in asked]))
             except HotpatchError as error:
-                for _, future in asked:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for rid, future in asked:
-                if not future.done():
-                    future.set_result(found.get(rid.key, []))
+                await self._each_subscription(asked, error)
+
+    async def _each_subscription(
+        self, asked: list[tuple[ResourceId, asyncio.Future[list[Run]]]], error: HotpatchError
+    ) -> None:
+        """A query over several subscriptions failed past its retries: ask each on its own,
+        so that one subscription Resource Graph cannot read fails only its own machines."""
+        by_subscription: dict[str, list[tuple[ResourceId, asyncio.Future[list[Run]]]]] = {}
+        for rid, future in asked:
+            by_subscription.setdefault(rid.subscription_id.lower(), []).append((rid, future))
+        if len(by_subscription) == 1:
+            self._fail(asked, error)
+            return
+        for group in by_subscription.values():
+            try:
+                self._resolve(group, await self._query([rid for rid, _ in group]))
+            except HotpatchError as failed:
+                self._fail(group, failed)
+
+    @staticmethod
+    def _resolve(
+        asked: list[tuple[ResourceId, asyncio.Future[list[Run]]]], found: dict[str, list[Run]]
+    ) -> None:
+        for rid, future in asked:
+            if not future.done():
+                future.set_result(found.get(rid.key, []))
+
+    @staticmethod
+    def _fail(
+        asked: list[tuple[ResourceId, asyncio.Future[list[Run]]]], error: HotpatchError
+    ) -> None:
+        for _, future in asked:
+            if not future.done():
+                future.set_exception(error)
 
     async def _query(self, machines: Sequence[ResourceId]) -> dict[str, list[Run]]:
         keys = sorted({rid.key for rid in machines})

@@ -412,7 +412,9 @@ class OtherInstall:
             return "the platform's schedule (startedBy Platform" + (
                 f", maintenance run {self.maintenance_run_id})" if self.maintenance_run_id else ")"
             )
-        return "another run or a person (startedBy User)"
+        if self.started_by.lower() == "user":
+            return "another run or a person (startedBy User)"
+        return "another run, a person or the platform (the record does not say which)"
 
 
 @dataclass(frozen=True)

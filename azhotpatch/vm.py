@@ -36,6 +36,7 @@ from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
 from azhotpatch.errors import PrerequisiteError
 from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.install_guard import Run, other_install
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -45,6 +46,7 @@ from azhotpatch.models import (
     HotpatchStatus,
     Installation,
     InstallOptions,
+    OperationStatus,
 )
 from azhotpatch.parse import (
     get,
@@ -347,6 +349,15 @@ class VmKind(PatchOperations):
                 raise PrerequisiteError(str(rid), verdict.blockers)
         return latest_activity(runtime, action)
 
+    async def own_installs(self, rid: ResourceId) -> list[Run] | None:
+        """The VM's latest install as its instance view shows it (status, start, activity;
+        not who started it), for when Resource Graph cannot be read: one GET."""
+        summary = (await self.runtime(rid)).patch_status.get("lastPatchInstallationSummary")
+        if not summary:
+            return []
+        properties = dict(summary)
+        return [(other_install(properties, ""), properties)]
+
     def forget(self, rid: ResourceId) -> None:
         """The machine is done with: its instance view is not needed any more."""
         self._runtimes.pop(rid.key, None)
@@ -440,7 +451,18 @@ class VmKind(PatchOperations):
             facts = await self.read(rid)
             return facts.patch_status.get(summary_key)
 
-        return Probe(latest, (activity_key,))
+        async def holding() -> tuple[Any, bool]:
+            """The instance view holds both summaries: this kind's latest, and whether an
+            assessment or an install is running."""
+            status = (await self.runtime(rid)).patch_status
+            running = any(
+                OperationStatus.parse((status.get(key) or {}).get("status"))
+                is OperationStatus.IN_PROGRESS
+                for key, _ in _SUMMARY.values()
+            )
+            return status.get(summary_key), running
+
+        return Probe(latest, (activity_key,), holding)
 
     async def close(self) -> None:
         self._runtimes.clear()

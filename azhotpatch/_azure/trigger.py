@@ -11,9 +11,11 @@ second POST means the first one is running after all, so we attach to it too.
 A 409 to the first POST (another patch operation holds the machine) is never retried blindly:
 Azure refused ours, so an operation of this kind newer than ``previous`` on the machine is
 someone else's (another run, a person, the platform's schedule), and we attach to it instead
-of queueing a second one behind it (`Started.theirs`). Anything else holding the machine (an
-assessment while we install, an update) is waited out, reading the machine's state before
-each new POST, within `BUSY_BUDGET` of Azure time.
+of queueing a second one behind it (`Started.theirs`). A patch operation of the other kind
+holding the machine (an assessment while we install) is waited out by reading the machine,
+within `BUSY_BUDGET` of Azure time, and the POST is sent again only once it has ended; a 409
+with nothing visible holding the machine is sent again a few times (`_REFUSALS`), reading the
+machine before each, then stands.
 """
 
 from __future__ import annotations
@@ -38,13 +40,20 @@ _SIGHTINGS = 3
 class Probe:
     """How to read the machine's latest operation of one kind. ``activity_keys`` name what
     identifies an operation, first match wins (Resource Graph's assessment rows carry no
-    activity id, only their start time)."""
+    activity id, only their start time). ``holding`` reads what holds the machine: that
+    latest operation, and whether any patch operation (of either kind) is running on it."""
 
     read: Callable[[], Awaitable[Summary | None]]
     activity_keys: tuple[str, ...]
+    holding: Callable[[], Awaitable[tuple[Summary | None, bool]]] | None = None
 
     def activity(self, summary: Summary | None) -> str | None:
         return activity_of(summary, self.activity_keys)
+
+    async def hold(self) -> tuple[Summary | None, bool]:
+        if self.holding is None:
+            return await self.read(), False
+        return await self.holding()
 
 
 def activity_of(summary: Summary | None, keys: tuple[str, ...]) -> str | None:
@@ -120,13 +129,16 @@ async def trigger(
             ) from second
 
 
-# How long, in Azure seconds, a machine held by something other than an operation of the
-# kind we send (an assessment while we install, a settings update) is waited out before the
-# 409 stands: longer than an assessment takes, and long enough for a short install.
+# How long, in Azure seconds, a machine held by a patch operation of the other kind (an
+# assessment while we install, an install while we assess) is waited out before the 409
+# stands: longer than an assessment takes, and than most installs.
 BUSY_BUDGET = 3600.0
-# The first wait after such a 409 (Azure seconds); each next one doubles, up to `_BUSY_MOST`.
+# The first wait after a 409 (Azure seconds); each next one doubles, up to `_BUSY_MOST`.
 _BUSY_FIRST = 10.0
 _BUSY_MOST = 300.0
+# 409s in a row, with nothing visible holding the machine, after which the 409 stands (the
+# retry policy's attempts, as before it was handled here).
+_REFUSALS = 5
 
 
 async def _while_busy(
@@ -140,13 +152,14 @@ async def _while_busy(
     deadline: Deadline,
 ) -> Started:
     """Azure refused the request: another operation holds the machine. One of our kind,
-    newer than ``previous``, is someone else's, and we attach to it; anything else is waited
-    out (reading the machine before each new request, so an operation of our kind that
-    started, or even ended, meanwhile is found instead of being repeated)."""
-    waited, wait = 0.0, _BUSY_FIRST
+    newer than ``previous``, is someone else's, and we attach to it; one of the other kind
+    is waited out by reading the machine; a 409 with nothing visible holding the machine is
+    sent again a few times. The machine is read before each new request, so an operation of
+    our kind that started, or even ended, meanwhile is found instead of being repeated."""
+    refusals, waited, wait = 1, 0.0, _BUSY_FIRST
     while True:
-        summary = await session.call(
-            probe.read,
+        summary, running = await session.call(
+            probe.hold,
             resource=resource,
             doing=f"reading what holds the machine ({doing})",
             deadline=deadline,
@@ -154,14 +167,18 @@ async def _while_busy(
         found = probe.activity(summary)
         if found is not None and found != previous:
             return Started(None, theirs=found)
+        if not running and refusals >= _REFUSALS:
+            raise refused
         if waited >= BUSY_BUDGET or deadline.remaining() <= session.azure_seconds(wait):
             raise refused
         await asyncio.sleep(session.azure_seconds(wait))
         waited, wait = waited + wait, min(2 * wait, _BUSY_MOST)
+        if running:
+            continue  # read again; send only once nothing runs
         try:
             return Started(await _post(session, start, resource, doing, deadline))
         except ConflictError as again:
-            refused = again
+            refused, refusals = again, refusals + 1
 
 
 async def _post(

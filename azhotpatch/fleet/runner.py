@@ -116,7 +116,9 @@ class _Runner:
         # each kind of machine for this run: its learned poll clocks, watchers and history
         self.kinds = Kinds(session, fleet=True)
         # what Azure records of each machine's installs, read in batches before each install
-        self.installs = InstallRecords(session)
+        self.installs = InstallRecords(
+            session, fallback=lambda rid: self.kinds.of(rid).own_installs(rid)
+        )
         # subscriptions found disabled (read-only): their other machines fail without a call
         self.disabled: dict[str, SubscriptionDisabledError] = {}
         self.results: dict[str, MachineResult] = {}
