@@ -90,6 +90,10 @@ HOTPATCH_FEATURE = "Hotpatch"
 LOCAL_INSTANCE = "providers/Microsoft.AzureStackHCI/virtualMachineInstances/default"
 LOCAL_API = "2024-01-01"
 _SETTLED = ("enabled", "actionrequired", "disabled")
+# The license feature's state while an update turns it to each final state, and how often
+# (Azure seconds) a profile on its way is read again: its updates take seconds.
+_TOWARDS = {"Enabled": "Enabling", "Disabled": "Disabling"}
+_LICENSE_REREAD = 5.0
 # Azure seconds between Resource Graph sweeps for Arc verdicts while any are awaited. A
 # verdict found late delays the rest of that machine's chain, and a sweep costs one query
 # per 1,000 Arc machines in the subscriptions awaited (a 10,000-machine estate: about a
@@ -319,11 +323,15 @@ class ArcKind(PatchOperations):
         self, rid: ResourceId, facts: ArcFacts, *, enable: bool, deadline: Deadline
     ) -> list[str]:
         """Turn the license profile's Hotpatch feature on or off, polled when such updates
-        are likely done; returns what changed."""
+        are likely done; returns what changed. The profile is read before it is written (the
+        write's verb depends on it), so one that another run is already turning the same way
+        (``Enabling``) is waited out and not written again."""
         wanted = "Enabled" if enable else "Disabled"
         if facts.hotpatch_license == wanted:
             return []
         profile = await self._license(rid, deadline)
+        if license_hotpatch_state(profile) == _TOWARDS[wanted]:
+            profile = await self._settled_license(rid, deadline)
         if license_hotpatch_state(profile) == wanted or (profile is None and not enable):
             return []
         license_clock = self.clocks["license"]
@@ -345,6 +353,10 @@ class ArcKind(PatchOperations):
             license_clock, poll, wait, learn=True, length=lambda found: found.seconds
         )
         result = status.output if status.output is not None else await self._license(rid, deadline)
+        if license_hotpatch_state(result) == _TOWARDS[wanted]:
+            # another write to the profile (another run's) overlapped ours and is still on
+            # its way: the profile says how it ends
+            result = await self._settled_license(rid, deadline)
         state = license_hotpatch_state(result)
         if state != wanted:
             raise OperationFailedError(
@@ -354,6 +366,25 @@ class ArcKind(PatchOperations):
                 fix="check the license profile in the portal; the subscription may not allow it",
             )
         return [f"licenseProfile Hotpatch={wanted}"]
+
+    async def _settled_license(self, rid: ResourceId, deadline: Deadline) -> dict[str, Any] | None:
+        """The license profile once its Hotpatch feature is no longer on its way (``Enabling``
+        or ``Disabling``), read every few Azure seconds until the deadline."""
+        while True:
+            await asyncio.sleep(
+                min(self.session.poll_every, self.session.azure_seconds(_LICENSE_REREAD))
+            )
+            profile = await self._license(rid, deadline)
+            if license_hotpatch_state(profile) not in _TOWARDS.values():
+                return profile
+            if deadline.remaining() <= 0:
+                raise DeadlineExceededError(
+                    "the license profile's Hotpatch feature is still "
+                    f"{license_hotpatch_state(profile)!r} (another update of it is running)",
+                    resource=str(rid),
+                    fix="wait for the other update to finish (see the license profile in the "
+                    "portal), then run again",
+                )
 
     async def _set_machine_flag(self, rid: ResourceId, value: bool, deadline: Deadline) -> None:
         client = self.session.hybrid(rid.subscription_id)

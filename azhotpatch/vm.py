@@ -33,7 +33,7 @@ from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
 from azhotpatch.arc_remediation import RestartLedger
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
-from azhotpatch.errors import PrerequisiteError
+from azhotpatch.errors import ConflictError, PrerequisiteError
 from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.install_guard import Run, other_install
@@ -270,13 +270,42 @@ class VmKind(PatchOperations):
         update = self.clocks["update"]
         timing = update.timing()
         with counting() as sent:
-            result = await self._apply(
-                rid, facts, enable=enable, wait=True, deadline=deadline, poll=timing
-            )
+            try:
+                result = await self._apply(
+                    rid, facts, enable=enable, wait=True, deadline=deadline, poll=timing
+                )
+            except ConflictError as refused:
+                return await self._enrolled_meanwhile(
+                    rid, facts, refused, enable=enable, deadline=deadline
+                )
         if result.changed:  # the PATCH and its status polls (no GET after it): on time
             # if one poll found it done (no length: the status's times are not read here)
             update.observe(timing, sent.requests <= 2)
         return result
+
+    async def _enrolled_meanwhile(
+        self,
+        rid: ResourceId,
+        facts: VmFacts,
+        refused: ConflictError,
+        *,
+        enable: bool,
+        deadline: Deadline,
+    ) -> Enrollment:
+        """Another update held the VM past the retries (409): it may have been another run
+        enrolling it. One read says; what is still missing is not written again here (the
+        409 stands), and nothing is when the settings are already as asked."""
+        found = await self.read(rid, deadline)
+        if enrollment_patch(found, enable=enable) is not None:
+            raise refused
+        return Enrollment(
+            str(rid),
+            self.kind,
+            facts.enrollment,
+            found.enrollment,
+            changed=False,
+            detail="already as requested (another update set it while this run waited)",
+        )
 
     async def _apply(
         self,

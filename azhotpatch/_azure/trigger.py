@@ -165,7 +165,9 @@ async def _while_busy(
             deadline=deadline,
         )
         found = probe.activity(summary)
-        if found is not None and found != previous:
+        if found is not None and (found != previous or _running(summary)):
+            # newer than what the machine showed before we sent, or running (Azure refused
+            # ours, so a running one of our kind is not ours, even if it was "previous")
             return Started(None, theirs=found)
         if not running and refusals >= _REFUSALS:
             raise refused
@@ -179,6 +181,10 @@ async def _while_busy(
             return Started(await _post(session, start, resource, doing, deadline))
         except ConflictError as again:
             refused, refusals = again, refusals + 1
+
+
+def _running(summary: Summary | None) -> bool:
+    return OperationStatus.parse((summary or {}).get("status")) is OperationStatus.IN_PROGRESS
 
 
 async def _post(

@@ -711,6 +711,7 @@ def _judge(result: Assessment | Installation) -> _Patched:
             "installed": result.installed,
             "failed": result.failed,
             "reboot": result.reboot_status.value,
+            "operation": result.activity_id,
         }
     if isinstance(result, Installation) and result.by is not None:
         return _theirs_judged(result, detail)
@@ -745,7 +746,6 @@ def _theirs_judged(result: Installation, detail: dict[str, Any]) -> _Patched:
     detail = {
         **detail,
         "by": other.started_by,
-        "operation": other.activity_id,
         "started": other.started.isoformat() if other.started else None,
         "maintenance_run": other.maintenance_run_id,
     }

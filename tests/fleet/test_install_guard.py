@@ -1,0 +1,210 @@
+"""The guard across runs through the API: an install the platform's schedule started, one
+another client is running when Resource Graph does not show it yet (Azure's 409 is then the
+guard), ``install_again``, an out-of-band release, and an Arc license profile another run is
+writing. Judged against the emulator's own record (its patch runs, the installPatches it
+accepted, the requests it served)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet.report import Outcome
+from azhotpatch.testing import ArcSpec, Durations, Emulator, VmSpec
+
+SUB = "5a1e0b9c-26aa-4c2e-9a51-0d6c4b0f2626"
+# the day after October 2026's Patch Tuesday (the 13th), the hour before its window
+OCT_14 = datetime(2026, 10, 14, 2, 0, tzinfo=timezone.utc)
+
+
+def _enrolled_arc(emu: Emulator, name: str = "arc-1") -> str:
+    return emu.add_arc(
+        ArcSpec(
+            SUB,
+            "rg",
+            name,
+            "westeurope",
+            enable_hotpatching=True,
+            hotpatch_status="Enabled",
+            licensed=True,
+        )
+    )
+
+
+def _platform_installs(emu: Emulator, rid: str) -> list[str]:
+    """The operation ids of the installs a maintenance schedule's window started."""
+    return [
+        run.operation.id
+        for run in emu.world.patch_runs.values()
+        if run.machine == rid.lower() and run.kind == "installPatches" and run.maintenance_run_id
+    ]
+
+
+def _after_a_scheduled_window(emu: Emulator, rid: str) -> str:
+    """Put the machine on a Hotpatch schedule and let its October window (03:00 UTC) pass:
+    the platform installs. Returns that install's operation id."""
+    with emu.client() as client:
+        client.schedule(
+            [rid], resource_group=f"/subscriptions/{SUB}/resourceGroups/rg", location="westeurope"
+        )
+    emu.advance(timedelta(hours=2))
+    (operation,) = _platform_installs(emu, rid)
+    return operation
+
+
+def test_a_machine_the_platform_patched_for_this_release_gets_no_second_install() -> None:
+    with Emulator(seed=4, time_scale=600, start=OCT_14) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        arc = _enrolled_arc(emu)
+        platform = _after_a_scheduled_window(emu, arc)
+        mark = len(emu.requests())
+        with emu.client() as client:
+            report = client.run(machines=[arc], actions=["install"])
+            single = client.install(arc)
+        sent = [r.route for r in emu.requests()[mark:] if r.route.endswith("installPatches")]
+    (machine,) = report.machines
+    assert (machine.outcome, machine.code) == (Outcome.SUCCEEDED, "PatchedByPlatform")
+    (step,) = machine.steps
+    assert step.detail is not None
+    assert step.detail["operation"] == platform
+    assert step.detail["by"] == "Platform"
+    assert step.detail["maintenance_run"]
+    assert platform in (machine.message or "")
+    assert "startedBy Platform" in (machine.message or "")
+    assert report.exit_code == 0  # patched, as a scheduled run wants it
+    assert single.by is not None
+    assert single.by.by_platform
+    assert single.activity_id == platform
+    assert sent == []
+    assert emu.install_history() == {}
+
+
+def test_install_again_installs_where_the_platform_already_did() -> None:
+    with Emulator(seed=4, time_scale=600, start=OCT_14) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        arc = _enrolled_arc(emu)
+        _after_a_scheduled_window(emu, arc)
+        with emu.client() as client:
+            report = client.run(machines=[arc], actions=["install"], install_again=True)
+        history = emu.install_history()
+    (machine,) = report.machines
+    assert (machine.outcome, machine.code) == (Outcome.SUCCEEDED, None)
+    (sent,) = history[arc.lower()]
+    assert machine.steps[0].detail is not None
+    assert machine.steps[0].detail["operation"] == sent.operation_id
+
+
+def test_an_out_of_band_release_after_the_other_install_is_installed() -> None:
+    """The platform installed on the 14th. An emergency release on the 16th is not what it
+    took: named with ``released``, the run installs it; named on the 14th, it does not."""
+    with Emulator(seed=4, time_scale=600, start=OCT_14) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        arc = _enrolled_arc(emu)
+        _after_a_scheduled_window(emu, arc)
+        emu.advance(timedelta(days=3))
+        with emu.client() as client:
+            same = client.run(machines=[arc], actions=["install"], released=date(2026, 10, 14))
+            assert emu.install_history() == {}
+            newer = client.run(machines=[arc], actions=["install"], released="2026-10-16")
+        history = emu.install_history()
+    assert same.machines[0].code == "PatchedByPlatform"
+    assert (newer.machines[0].outcome, newer.machines[0].code) == (Outcome.SUCCEEDED, None)
+    assert len(history[arc.lower()]) == 1
+
+
+@pytest.mark.parametrize("kind", ["vm", "arc"])
+def test_an_install_resource_graph_does_not_show_yet_is_found_by_azures_409(kind: str) -> None:
+    """Another client's install started a moment ago; Resource Graph trails by two minutes,
+    so the run's read finds nothing and it sends: Azure refuses (409), and the run attaches
+    to the running install instead of waiting to send a second one after it."""
+    durations = Durations(install=600.0)
+    with Emulator(seed=5, time_scale=600, start=OCT_14, durations=durations) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        if kind == "vm":
+            rid = emu.add_vm(VmSpec(SUB, "rg", "vm-1", "westeurope", enable_hotpatching=True))
+        else:
+            rid = _enrolled_arc(emu)
+        emu.world.graph_lag = 120.0
+
+        async def both() -> tuple[str, object]:
+            async with emu.async_client() as other, emu.async_client() as ours:
+                pending = await other.install(rid, wait=False)
+                report = await ours.run(machines=[rid], actions=["install"])
+                await pending.result()
+                return pending.token, report
+
+        _, report = asyncio.run(both())
+        history = emu.install_history()
+        refused = [
+            r for r in emu.requests() if r.route.endswith("installPatches") and r.status == 409
+        ]
+    (theirs,) = history[rid.lower()]  # one install: the other client's
+    (machine,) = report.machines  # type: ignore[attr-defined]
+    assert (machine.outcome, machine.code) == (Outcome.SUCCEEDED, "PatchedByAnotherRun")
+    assert machine.steps[0].detail["operation"] == theirs.operation_id
+    assert refused  # Azure's answer was the guard
+
+
+def test_a_license_profile_another_run_is_enabling_is_waited_for_not_written_again() -> None:
+    """Another run's license write is on its way (the feature reads Enabling): the run
+    waits for it and writes no license of its own, and the machine ends enrolled."""
+    durations = Durations(license_profile=120.0)
+    with Emulator(seed=6, time_scale=120, start=OCT_14, durations=durations) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        arc = emu.add_arc(ArcSpec(SUB, "rg", "arc-1", "westeurope"))
+        with emu.client() as client:
+            plan = client.plan(machines=[arc], actions=["enable"])
+            machine = emu.machine(arc)
+            with emu.dispatcher.lock:  # the other run's PUT, a moment before ours
+                emu.services.hybrid.put_license(
+                    machine,
+                    {
+                        "location": "westeurope",
+                        "properties": {
+                            "productProfile": {
+                                "productType": "WindowsServer",
+                                "productFeatures": [
+                                    {"name": "Hotpatch", "subscriptionStatus": "Enabled"}
+                                ],
+                            }
+                        },
+                    },
+                )
+            mark = len(emu.requests())
+            report = client.run(plan)
+        ours = [r.route for r in emu.requests()[mark:] if r.method in ("PUT", "PATCH")]
+        record = emu.azure_record(arc)
+    (result,) = report.machines
+    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert "arc.license.put" not in ours
+    assert "arc.license.patch" not in ours
+    assert record.enrolled
+
+
+@pytest.mark.parametrize(
+    ("arguments", "argument"),
+    [
+        ({"install_again": "yes"}, "install_again"),
+        ({"released": "2026-13-01"}, "released"),
+        ({"released": datetime(2026, 10, 1, tzinfo=timezone.utc)}, "released"),
+        ({"released": date.today() + timedelta(days=30)}, "released"),
+    ],
+)
+def test_bad_guard_options_are_refused_before_any_request(
+    arguments: dict[str, object], argument: str
+) -> None:
+    with Emulator(seed=1) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        with emu.client() as client:
+            with pytest.raises(InvalidArgumentError) as raised:
+                client.run(subscriptions=[SUB], **arguments)
+            with pytest.raises(InvalidArgumentError):
+                client.install(
+                    f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/x",
+                    **arguments,
+                )  # type: ignore[arg-type]
+        assert emu.requests() == []
+    assert raised.value.argument == argument
