@@ -29,7 +29,16 @@ trigger then attaches to the running install instead of queueing ours behind it
 finished within Resource Graph's lag, a few minutes: an install takes minutes itself, so this
 needs the other run to have sent it only just before ours, and the rows to be slower than the
 install. A VM's instance view would close it, at the cost of a GET per machine, which is the
-read this guard avoids.
+read this guard avoids. The same holds for the time a request waits in the pacer after the read
+(a bucket refilling, or a 429's Retry-After): the read is not repeated when the request leaves.
+
+Who may read the rows: an open question. Resource Graph returns only rows the identity may
+read; Microsoft's Update Manager permissions page names ``patchInstallationResults/read`` (on
+VMs and on Arc machines) for install history, which the least-privilege role
+(`azhotpatch.security`) does not list, and whether ``Microsoft.ResourceGraph/resources/read``
+with the machines' ``read`` shows these rows without it is not documented (the emulator does
+not filter patch rows by role). An identity that cannot see the rows sees no installs: the
+409 still stops a second install beside a running one, nothing else does.
 """
 
 from __future__ import annotations

@@ -7,12 +7,18 @@ accepted, the requests it served)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import InvalidArgumentError, JournalError
+from azhotpatch.fleet.inventory import InventoryFilter
+from azhotpatch.fleet.journal import RunIdentity
 from azhotpatch.fleet.report import Outcome
+from azhotpatch.models import Action, InstallOptions
 from azhotpatch.testing import ArcSpec, Durations, Emulator, VmSpec
 
 SUB = "5a1e0b9c-26aa-4c2e-9a51-0d6c4b0f2626"
@@ -151,8 +157,8 @@ def test_an_install_resource_graph_does_not_show_yet_is_found_by_azures_409(kind
 def test_a_license_profile_another_run_is_enabling_is_waited_for_not_written_again() -> None:
     """Another run's license write is on its way (the feature reads Enabling): the run
     waits for it and writes no license of its own, and the machine ends enrolled."""
-    durations = Durations(license_profile=120.0)
-    with Emulator(seed=6, time_scale=120, start=OCT_14, durations=durations) as emu:
+    durations = Durations(license_profile=240.0)
+    with Emulator(seed=6, time_scale=300, start=OCT_14, durations=durations) as emu:
         emu.add_subscription(SUB, groups=["rg"])
         arc = emu.add_arc(ArcSpec(SUB, "rg", "arc-1", "westeurope"))
         with emu.client() as client:
@@ -208,3 +214,34 @@ def test_bad_guard_options_are_refused_before_any_request(
                 )  # type: ignore[arg-type]
         assert emu.requests() == []
     assert raised.value.argument == argument
+
+
+def test_the_options_are_part_of_a_journals_identity_only_when_set(tmp_path: Path) -> None:
+    """A journal belongs to what its run was asked, ``install_again`` and ``released``
+    included; a run without them keeps the fingerprint runs had before they existed."""
+    scope = InventoryFilter.build(subscriptions=[SUB])
+    plain = RunIdentity.of(scope, (Action.INSTALL,), InstallOptions())
+    before = {
+        "scope": dict(scope.describe()),
+        "actions": ["install"],
+        "install": InstallOptions().request_body(),
+    }
+    canonical = json.dumps(before, sort_keys=True, separators=(",", ":"))
+    assert plain.fingerprint == hashlib.sha256(canonical.encode()).hexdigest()
+    again = RunIdentity.of(scope, (Action.INSTALL,), InstallOptions(), install_again=True)
+    released = RunIdentity.of(
+        scope, (Action.INSTALL,), InstallOptions(), released=date(2026, 10, 16)
+    )
+    assert len({plain.fingerprint, again.fingerprint, released.fingerprint}) == 3
+    with Emulator(seed=1, time_scale=600, start=OCT_14) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        emu.add_vm(VmSpec(SUB, "rg", "vm-1", "westeurope", enable_hotpatching=True))
+        journal = tmp_path / "run.sqlite"
+        with emu.client() as client:
+            client.run(subscriptions=[SUB], actions=["install"], journal=journal)
+            mark = len(emu.requests())
+            with pytest.raises(JournalError, match="install_again"):
+                client.run(
+                    subscriptions=[SUB], actions=["install"], journal=journal, install_again=True
+                )
+            assert len(emu.requests()) == mark  # refused before any request
