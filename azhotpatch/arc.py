@@ -275,7 +275,10 @@ class ArcKind(PatchOperations):
         self, rid: ResourceId, facts: Facts, *, enable: bool, deadline: Deadline
     ) -> Enrollment:
         """A fleet's enrollment from the inventory's facts (no read first), waiting for the
-        machine's verdict; turning Hotpatch off reads the machine and does not wait."""
+        machine's verdict; turning Hotpatch off reads the machine and does not wait. The
+        license profile is read before it is written anyway (PUT or PATCH depends on it),
+        so a profile another run has enabled, or is enabling, is not written again; the
+        machine's flag is a PATCH of the desired value, which a read would cost as much as."""
         assert isinstance(facts, ArcFacts)
         if not enable:
             return await self.disable(rid, wait=False, deadline=deadline)

@@ -265,7 +265,12 @@ class VmKind(PatchOperations):
         self, rid: ResourceId, facts: Facts, *, enable: bool, deadline: Deadline
     ) -> Enrollment:
         """A fleet's enrollment: the settings the inventory's facts show are missing, with
-        no read of its own, polled when such updates are likely done."""
+        no read of its own, polled when such updates are likely done. Another run may have
+        written them since the inventory; a GET per machine to find out would cost as much
+        as the PATCH it could save (both spend a token of the VM's buckets), and the PATCH
+        states the desired settings, so writing them again changes nothing. Only when Azure
+        refuses it (409: another update holds the VM past the retries) is the VM read, once,
+        and the write is then not repeated."""
         assert isinstance(facts, VmFacts)
         update = self.clocks["update"]
         timing = update.timing()
