@@ -231,9 +231,13 @@ class InstallRecords:
 
     async def ended(self, rid: ResourceId, activity: str, deadline: Deadline) -> Run:
         """The install ``activity`` once it has ended, reading the record every poll
-        interval (batched with every other machine waiting) until the deadline."""
+        interval (batched with every other machine waiting) until the deadline. Where
+        Resource Graph does not show it yet (it lags; Azure's 409 found it), the machine's
+        own record is read (a VM's instance view)."""
         while True:
-            found = next((r for r in await self.of(rid) if r[0].activity_id == activity), None)
+            found = _run(await self.of(rid), activity)
+            if found is None and self.fallback is not None:
+                found = _run(await self.fallback(rid) or [], activity)
             if found is not None and found[0].status.done:
                 return found
             if deadline.remaining() <= 0:
@@ -303,6 +307,10 @@ class InstallRecords:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _run(runs: Iterable[Run], activity: str) -> Run | None:
+    return next((run for run in runs if run[0].activity_id == activity), None)
 
 
 def _query(machines: Sequence[str]) -> str:

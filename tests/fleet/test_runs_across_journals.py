@@ -7,7 +7,7 @@ other's operation id, which is the one install Azure received for them.
 
 One emulator serves both processes. Resource Graph trails the machines by a minute (as
 Azure's does, by up to minutes), so a run's read can miss the other's install that just
-started: Azure's 409 is then what stops the second install. Installs last 10 Azure minutes
+started: Azure's 409 is then what stops the second install. Installs last 15 Azure minutes
 (Windows installs take minutes; the read before an install and the request leaving are
 seconds apart in Azure, and must stay so at this time scale for the test to mean anything).
 """
@@ -28,7 +28,7 @@ from azhotpatch.testing.fleet import MachineTruth
 
 SPEC = FleetSpec(vms=14, arc=6, subscriptions=2, seed=26)
 TIME_SCALE = 300.0
-DURATIONS = Durations(install=600.0)
+DURATIONS = Durations(install=900.0)
 # after November 2026's Patch Tuesday (the 10th) and well before December's
 START = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 ANOTHER = "PatchedByAnotherRun"
@@ -154,12 +154,11 @@ def test_a_run_after_another_ended_installs_nothing_again(tmp_path: Path) -> Non
 
 
 def test_a_run_started_half_way_through_another(tmp_path: Path) -> None:
-    """The first run goes three machines at a time; the second starts once half of the
-    installs have been sent and overtakes it: each finds some machines patched by the
-    other, some being patched (waited for), and patches the rest itself."""
+    """The second run starts once the first has sent half of its installs: it finds some of
+    them ended and waits for the others, which are still running when it gets there."""
     with _emulator() as emu:
         installable = sum(1 for t in emu.truth().values() if t.full_run_outcome != "skipped")
-        first = _start(emu, tmp_path / "first.sqlite", "--concurrency", "3")
+        first = _start(emu, tmp_path / "first.sqlite")
         deadline = time.monotonic() + 120
         while _installs_sent(emu) < installable // 2:
             assert first.poll() is None, "the first run ended before half its installs"
@@ -168,25 +167,3 @@ def test_a_run_started_half_way_through_another(tmp_path: Path) -> None:
         second = _start(emu, tmp_path / "second.sqlite")
         reports = [_report(first), _report(second)]
         _judge(emu, reports, later=[False, None])
-        installed_by_second = [
-            m
-            for m in reports[1]["machines"]
-            if (_install_step(m) or {}).get("code") is None and _install_step(m) is not None
-        ]
-        assert installed_by_second, "the second run never overtook the first"
-
-
-def test_install_again_sends_where_another_run_installed(tmp_path: Path) -> None:
-    """An operator who means it: the second run installs again on every machine the first
-    installed, and names no other run."""
-    with _emulator() as emu:
-        _report(_start(emu, tmp_path / "first.sqlite", "--actions", "install"))
-        sent = _installs_sent(emu)
-        again = _report(
-            _start(emu, tmp_path / "second.sqlite", "--actions", "install", "--install-again")
-        )
-        steps = [s for s in map(_install_step, again["machines"]) if s is not None]
-        assert [s for s in steps if s["code"] == ANOTHER] == []
-        installed = [s for s in steps if s["outcome"] == "succeeded"]
-        assert installed
-        assert _installs_sent(emu) == sent + len(installed) == 2 * len(installed)
