@@ -14,8 +14,8 @@ someone else's (another run, a person, the platform's schedule), and we attach t
 of queueing a second one behind it (`Started.theirs`). A patch operation of the other kind
 holding the machine (an assessment while we install) is waited out by reading the machine,
 within `BUSY_BUDGET` of Azure time, and the POST is sent again only once it has ended; a 409
-with nothing visible holding the machine is sent again a few times (`_REFUSALS`), reading the
-machine before each, then stands.
+with nothing visible holding the machine is sent again as often as the retry policy tries any
+request, reading the machine before each, then stands.
 """
 
 from __future__ import annotations
@@ -136,9 +136,6 @@ BUSY_BUDGET = 3600.0
 # The first wait after a 409 (Azure seconds); each next one doubles, up to `_BUSY_MOST`.
 _BUSY_FIRST = 10.0
 _BUSY_MOST = 300.0
-# 409s in a row, with nothing visible holding the machine, after which the 409 stands (the
-# retry policy's attempts, as before it was handled here).
-_REFUSALS = 5
 
 
 async def _while_busy(
@@ -169,7 +166,9 @@ async def _while_busy(
             # newer than what the machine showed before we sent, or running (Azure refused
             # ours, so a running one of our kind is not ours, even if it was "previous")
             return Started(None, theirs=found)
-        if not running and refusals >= _REFUSALS:
+        # 409s in a row with nothing visible holding the machine: as many as the retry
+        # policy tries any request (what a 409 had before it was handled here)
+        if not running and refusals >= session.settings.retry.attempts:
             raise refused
         if waited >= BUSY_BUDGET or deadline.remaining() <= session.azure_seconds(wait):
             raise refused
