@@ -36,6 +36,7 @@ from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent, RunOptions
 from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group, parse_resource_id
+from azhotpatch.install_guard import InstallRecords, result_of
 from azhotpatch.kinds import Kinds, OperationToken, Started
 from azhotpatch.limits import ThrottleLimits
 from azhotpatch.maintenance import ScopeFilter
@@ -48,6 +49,7 @@ from azhotpatch.models import (
     HotpatchStatus,
     Installation,
     InstallOptions,
+    OtherInstall,
     RebootSetting,
     Registration,
 )
@@ -145,10 +147,18 @@ class PendingOperation:
     process if need be, to wait for the same operation without starting it again.
     """
 
-    def __init__(self, client: Hotpatch, token: OperationToken, started: Started | None) -> None:
+    def __init__(
+        self,
+        client: Hotpatch,
+        token: OperationToken,
+        started: Started | None,
+        *,
+        theirs: OtherInstall | None = None,
+    ) -> None:
         self._client = client
         self._token = token
         self._started = started
+        self._theirs = theirs  # someone else's install, found before sending ours
 
     @property
     def token(self) -> str:
@@ -164,6 +174,10 @@ class PendingOperation:
 
     async def result(self, *, deadline: Seconds = None) -> Assessment | Installation:
         """Wait for the operation to finish and return its typed result."""
+        if self._theirs is not None:
+            rid = parse_resource_id(self._token.resource)
+            limit = self._client._deadline(deadline)
+            return await self._client._theirs(rid, self._theirs.activity_id, limit)
         return await self._client._finish(self._token, self._started, deadline)
 
     def __repr__(self) -> str:
@@ -240,11 +254,15 @@ class Hotpatch:
             )
         self._session = Session(credential, settings)
         self._kinds = Kinds(self._session)
+        self._installs = InstallRecords(
+            self._session, fallback=lambda rid: self._kinds.of(rid).own_installs(rid)
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def close(self) -> None:
         await self._kinds.close()
+        await self._installs.close()
         await self._session.close()
 
     async def __aenter__(self) -> Hotpatch:
@@ -366,6 +384,8 @@ class Hotpatch:
         options: InstallOptions | None = ...,
         wait: Literal[True] = ...,
         deadline: Seconds = ...,
+        install_again: bool = ...,
+        released: date | str | None = ...,
     ) -> Installation: ...
 
     @overload
@@ -383,6 +403,8 @@ class Hotpatch:
         options: InstallOptions | None = ...,
         wait: Literal[False],
         deadline: Seconds = ...,
+        install_again: bool = ...,
+        released: date | str | None = ...,
     ) -> PendingOperation: ...
 
     async def install(
@@ -399,6 +421,8 @@ class Hotpatch:
         options: InstallOptions | None = None,
         wait: bool = True,
         deadline: Seconds = None,
+        install_again: bool = False,
+        released: date | str | None = None,
     ) -> Installation | PendingOperation:
         """Install patches now. Arguments are validated before anything is sent; pass
         ``options`` (an `InstallOptions`) instead to reuse one set across machines.
@@ -406,8 +430,16 @@ class Hotpatch:
         The installPatches request is sent once: if the connection fails after sending, the
         machine's patch history decides whether it was accepted, and it is never re-sent
         blindly. The deadline defaults to ``max_duration`` plus 30 minutes.
+
+        None is sent when an install is running on the machine, or already started for the
+        current release, by someone else (another run, a person, the platform's schedule):
+        that install's result is returned, with ``Installation.by`` saying whose (see
+        `azhotpatch.install_guard`). ``install_again=True`` sends regardless; ``released``
+        names the day of an out-of-band release, before which installs do not count.
         """
         rid = parse_resource_id(resource_id)
+        again = validation.flag(install_again, "install_again")
+        release_day = validation.released(released)
         chosen = options or InstallOptions.build(
             classifications=classifications,
             reboot=reboot,
@@ -418,7 +450,14 @@ class Hotpatch:
             max_patch_publish_date=max_patch_publish_date,
         )
         limit = deadline if deadline is not None else chosen.max_duration + timedelta(minutes=30)
-        pending = await self._start(rid, Action.INSTALL, chosen, limit)
+        elsewhere = None if again else await self._installs.deciding(rid, released=release_day)
+        if elsewhere is not None:
+            other, _ = elsewhere
+            pending = PendingOperation(
+                self, OperationToken(Action.INSTALL, str(rid), None, None), None, theirs=other
+            )
+        else:
+            pending = await self._start(rid, Action.INSTALL, chosen, limit)
         if not wait:
             return pending
         result = await pending.result(deadline=limit)
@@ -447,8 +486,16 @@ class Hotpatch:
         self, token: OperationToken, started: Started | None, deadline: Seconds
     ) -> Assessment | Installation:
         limit = self._deadline(deadline)
-        kind = self._kinds.of(parse_resource_id(token.resource))
-        return await kind.finish(token, started, limit)
+        rid = parse_resource_id(token.resource)
+        if started is not None and started.theirs is not None and token.action is Action.INSTALL:
+            # Azure refused ours (409): another install is running; its result is the answer
+            return await self._theirs(rid, started.theirs, limit)
+        return await self._kinds.of(rid).finish(token, started, limit)
+
+    async def _theirs(self, rid: ResourceId, activity: str, deadline: Deadline) -> Installation:
+        """Someone else's install on the machine, once it has ended, as its result."""
+        other, row = await self._installs.ended(rid, activity, deadline)
+        return result_of(str(rid), rid.kind, other, row)
 
     # --- fleets -------------------------------------------------------------------------------
 
@@ -550,6 +597,8 @@ class Hotpatch:
         reboot: RebootPolicy | str | datetime | None = None,
         unplanned: Iterable[str] = (),
         report_html: str | Path | None = None,
+        install_again: bool = False,
+        released: date | str | None = None,
         **scope: Any,
     ) -> Report:
         """Run a plan (or plan ``actions`` over ``machines``, or the inventory filter in
@@ -569,7 +618,13 @@ class Hotpatch:
         resumable and no machine is ever restarted twice. ``report_html`` names a file to
         write the report to as one self-contained HTML page (from the journal, when there is
         one, so that a resumed run's page tells the whole run; see
-        `azhotpatch.fleet.report_html`).
+        `azhotpatch.fleet.report_html`). No install is sent to a machine where one is
+        running, or already started for the current release, by another run, a person or
+        the platform's schedule: that install's result is the machine's, with the code
+        ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and its operation id (see
+        `azhotpatch.install_guard`); ``install_again=True`` sends regardless, and
+        ``released`` names the day of an out-of-band release, before which installs do not
+        count as this release's.
 
         One run at a time holds a journal: another run on it is refused before any request
         with `JournalBusyError`, naming the run that holds it. A journal that vanishes or
@@ -579,6 +634,8 @@ class Hotpatch:
         (no machine started after it), and a rerun with the same journal resumes it."""
         _machines_or_filter(plan if plan is not None else machines, scope)
         policy = _remediation(remediate, reboot, unplanned)
+        again = validation.flag(install_again, "install_again")
+        release_day = validation.released(released)
         if plan is not None and machines is not None:
             raise InvalidArgumentError(
                 "machines",
@@ -606,6 +663,8 @@ class Hotpatch:
             plan.actions if plan else parse_actions(actions),
             chosen_install,
             remediate=plan.remediate if plan else policy is not None,
+            install_again=again,
+            released=release_day,
         )
         opened = Journal(journal_file, identity) if journal_file is not None else None
         try:
@@ -626,6 +685,8 @@ class Hotpatch:
                 retry_failed=retry_failed,
                 deadline=limit,
                 tune_collector=tune_collector,
+                install_again=again,
+                released=release_day,
             )
             report = await fleet_runner.run(self._session, chosen, options, progress)
         finally:

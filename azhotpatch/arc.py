@@ -58,6 +58,7 @@ from azhotpatch.errors import (
 )
 from azhotpatch.facts import ArcFacts, Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -67,6 +68,7 @@ from azhotpatch.models import (
     HotpatchStatus,
     Installation,
     InstallOptions,
+    OperationStatus,
 )
 from azhotpatch.parse import (
     arc_assessment,
@@ -88,6 +90,10 @@ HOTPATCH_FEATURE = "Hotpatch"
 LOCAL_INSTANCE = "providers/Microsoft.AzureStackHCI/virtualMachineInstances/default"
 LOCAL_API = "2024-01-01"
 _SETTLED = ("enabled", "actionrequired", "disabled")
+# The license feature's state while an update turns it to each final state, and how often
+# (Azure seconds) a profile on its way is read again: its updates take seconds.
+_TOWARDS = {"Enabled": "Enabling", "Disabled": "Disabling"}
+_LICENSE_REREAD = 5.0
 # Azure seconds between Resource Graph sweeps for Arc verdicts while any are awaited. A
 # verdict found late delays the rest of that machine's chain, and a sweep costs one query
 # per 1,000 Arc machines in the subscriptions awaited (a 10,000-machine estate: about a
@@ -269,7 +275,10 @@ class ArcKind(PatchOperations):
         self, rid: ResourceId, facts: Facts, *, enable: bool, deadline: Deadline
     ) -> Enrollment:
         """A fleet's enrollment from the inventory's facts (no read first), waiting for the
-        machine's verdict; turning Hotpatch off reads the machine and does not wait."""
+        machine's verdict; turning Hotpatch off reads the machine and does not wait. The
+        license profile is read before it is written anyway (PUT or PATCH depends on it),
+        so a profile another run has enabled, or is enabling, is not written again; the
+        machine's flag is a PATCH of the desired value, which a read would cost as much as."""
         assert isinstance(facts, ArcFacts)
         if not enable:
             return await self.disable(rid, wait=False, deadline=deadline)
@@ -317,11 +326,15 @@ class ArcKind(PatchOperations):
         self, rid: ResourceId, facts: ArcFacts, *, enable: bool, deadline: Deadline
     ) -> list[str]:
         """Turn the license profile's Hotpatch feature on or off, polled when such updates
-        are likely done; returns what changed."""
+        are likely done; returns what changed. The profile is read before it is written (the
+        write's verb depends on it), so one that another run is already turning the same way
+        (``Enabling``) is waited out and not written again."""
         wanted = "Enabled" if enable else "Disabled"
         if facts.hotpatch_license == wanted:
             return []
         profile = await self._license(rid, deadline)
+        if license_hotpatch_state(profile) == _TOWARDS[wanted]:
+            profile = await self._settled_license(rid, deadline)
         if license_hotpatch_state(profile) == wanted or (profile is None and not enable):
             return []
         license_clock = self.clocks["license"]
@@ -343,6 +356,10 @@ class ArcKind(PatchOperations):
             license_clock, poll, wait, learn=True, length=lambda found: found.seconds
         )
         result = status.output if status.output is not None else await self._license(rid, deadline)
+        if license_hotpatch_state(result) == _TOWARDS[wanted]:
+            # another write to the profile (another run's) overlapped ours and is still on
+            # its way: the profile says how it ends
+            result = await self._settled_license(rid, deadline)
         state = license_hotpatch_state(result)
         if state != wanted:
             raise OperationFailedError(
@@ -352,6 +369,25 @@ class ArcKind(PatchOperations):
                 fix="check the license profile in the portal; the subscription may not allow it",
             )
         return [f"licenseProfile Hotpatch={wanted}"]
+
+    async def _settled_license(self, rid: ResourceId, deadline: Deadline) -> dict[str, Any] | None:
+        """The license profile once its Hotpatch feature is no longer on its way (``Enabling``
+        or ``Disabling``), read every few Azure seconds until the deadline."""
+        while True:
+            await asyncio.sleep(
+                min(self.session.poll_every, self.session.azure_seconds(_LICENSE_REREAD))
+            )
+            profile = await self._license(rid, deadline)
+            if license_hotpatch_state(profile) not in _TOWARDS.values():
+                return profile
+            if deadline.remaining() <= 0:
+                raise DeadlineExceededError(
+                    "the license profile's Hotpatch feature is still "
+                    f"{license_hotpatch_state(profile)!r} (another update of it is running)",
+                    resource=str(rid),
+                    fix="wait for the other update to finish (see the license profile in the "
+                    "portal), then run again",
+                )
 
     async def _set_machine_flag(self, rid: ResourceId, value: bool, deadline: Deadline) -> None:
         client = self.session.hybrid(rid.subscription_id)
@@ -447,6 +483,10 @@ class ArcKind(PatchOperations):
             return _activity(await self.latest_run(rid, action), action)
         return self._history.get((rid.key, action))
 
+    async def own_installs(self, rid: ResourceId) -> list[Run] | None:
+        """None: an Arc machine's installs are recorded in Resource Graph only."""
+        return None
+
     def forget(self, rid: ResourceId) -> None:
         """Nothing is kept per machine beyond its history entry, which costs little."""
 
@@ -516,7 +556,18 @@ class ArcKind(PatchOperations):
         async def latest() -> Any:
             return await self.latest_run(rid, action)
 
-        return Probe(latest, _keys(action))
+        async def holding() -> tuple[Any, bool]:
+            """This kind's latest run, and whether a run of either kind is going on."""
+            mine = await self.latest_run(rid, action)
+            other = Action.ASSESS if action is Action.INSTALL else Action.INSTALL
+            runs = (mine, await self.latest_run(rid, other))
+            running = any(
+                OperationStatus.parse((run or {}).get("status")) is OperationStatus.IN_PROGRESS
+                for run in runs
+            )
+            return mine, running
+
+        return Probe(latest, _keys(action), holding)
 
     async def close(self) -> None:
         if self._verdicts is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "MonthLike",
     "Release",
     "YearPlan",
+    "current_release",
     "month_kind",
     "next_release",
     "patch_tuesday",
@@ -279,6 +280,24 @@ def next_release(
         f"there is no Patch Tuesday after {after.isoformat()} within the calendar",
         fix=f"pass a date before {patch_tuesday(date.max.year, 12).isoformat()}",
     )
+
+
+def current_release(today: date, *, unplanned: Iterable[MonthLike] = ()) -> Release:
+    """The release in force on ``today``: the latest whose Patch Tuesday is on or before it
+    (a machine patched since that day has had the chance to take it)."""
+    _check_day(today, "today")
+    months = _unplanned_months(unplanned)
+    this = patch_tuesday(today.year, today.month)
+    if this <= today:
+        return _release(today.year, today.month, months)
+    if today.year == date.min.year and today.month == 1:
+        raise InvalidArgumentError(
+            "today",
+            f"there is no Patch Tuesday on or before {today.isoformat()} within the calendar",
+            fix=f"pass a date on or after {this.isoformat()}",
+        )
+    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    return _release(year, month, months)
 
 
 def releases(start: date, end: date, *, unplanned: Iterable[MonthLike] = ()) -> Iterator[Release]:

@@ -165,6 +165,8 @@ class Hotpatch:
         options: InstallOptions | None = ...,
         wait: Literal[True] = ...,
         deadline: Seconds = ...,
+        install_again: bool = ...,
+        released: date | str | None = ...,
     ) -> Installation: ...
 
     @overload
@@ -182,6 +184,8 @@ class Hotpatch:
         options: InstallOptions | None = ...,
         wait: Literal[False],
         deadline: Seconds = ...,
+        install_again: bool = ...,
+        released: date | str | None = ...,
     ) -> PendingOperation: ...
 
     def install(
@@ -198,7 +202,10 @@ class Hotpatch:
         options: InstallOptions | None = None,
         wait: bool = True,
         deadline: Seconds = None,
+        install_again: bool = False,
+        released: date | str | None = None,
     ) -> Installation | PendingOperation:
+        """See `azhotpatch.aio.Hotpatch.install`."""
         arguments: dict[str, Any] = {
             "classifications": classifications,
             "reboot": reboot,
@@ -209,6 +216,8 @@ class Hotpatch:
             "max_patch_publish_date": max_patch_publish_date,
             "options": options,
             "deadline": deadline,
+            "install_again": install_again,
+            "released": released,
         }
         if wait:
             return self._loop.run(self._async.install(resource_id, wait=True, **arguments))

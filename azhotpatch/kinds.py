@@ -23,6 +23,7 @@ from azhotpatch.arc import ArcKind
 from azhotpatch.arc_remediation import RestartLedger
 from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId
+from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -95,6 +96,11 @@ class Kind(Protocol):
         fresh: bool = False,
     ) -> Assessment | Installation: ...
     async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None: ...
+    async def own_installs(self, rid: ResourceId) -> list[Run] | None:
+        """The machine's install runs as the machine itself records them, for when Resource
+        Graph cannot be read (see `azhotpatch.install_guard`); None where it keeps none."""
+        ...
+
     async def remediate(
         self,
         rid: ResourceId,

@@ -31,6 +31,7 @@ __all__ = [
     "InstalledPatch",
     "OperationError",
     "OperationStatus",
+    "OtherInstall",
     "Patch",
     "PatchSummary",
     "Reason",
@@ -388,8 +389,39 @@ class InstalledPatch:
 
 
 @dataclass(frozen=True)
+class OtherInstall:
+    """An install on a machine that this caller did not send: another run's, a person's (the
+    portal, the CLI) or the platform's own schedule's, as Azure records it. ``started_by`` is
+    Azure's ``startedBy``: ``User`` for anything started on request, ``Platform`` for an
+    Update Manager schedule (which also names its ``maintenance_run_id``)."""
+
+    activity_id: str
+    status: OperationStatus
+    started: datetime | None
+    started_by: str
+    maintenance_run_id: str | None = None
+
+    @property
+    def by_platform(self) -> bool:
+        return self.started_by.lower() == "platform"
+
+    @property
+    def who(self) -> str:
+        """Who started it, in words."""
+        if self.by_platform:
+            return "the platform's schedule (startedBy Platform" + (
+                f", maintenance run {self.maintenance_run_id})" if self.maintenance_run_id else ")"
+            )
+        if self.started_by.lower() == "user":
+            return "another run or a person (startedBy User)"
+        return "another run, a person or the platform (the record does not say which)"
+
+
+@dataclass(frozen=True)
 class Installation:
-    """The outcome of an install. VMs list every patch; Arc reports counts only."""
+    """The outcome of an install. VMs list every patch; Arc reports counts only. ``by`` is
+    set when the install is someone else's (`OtherInstall`): one was already running, or
+    had run for the current release, so azhotpatch sent none and reports that one."""
 
     resource: str
     kind: MachineKind
@@ -406,6 +438,7 @@ class Installation:
     patches: tuple[InstalledPatch, ...] | None = None
     error: OperationError | None = None
     finished: datetime | None = None  # Arc's result, or a VM operation's status, says
+    by: OtherInstall | None = None
 
     @property
     def seconds(self) -> float | None:

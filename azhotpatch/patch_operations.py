@@ -89,7 +89,10 @@ class PatchOperations(abc.ABC):
             deadline=deadline,
         )
         sdk_token = started.poller.continuation_token() if started.poller is not None else None
-        token = OperationToken(action, str(rid), previous, sdk_token)
+        # attached to another's operation that was already the latest before ours: waiting
+        # for one newer than it would wait for nothing, so wait for the latest to end
+        before = None if started.theirs is not None and started.theirs == previous else previous
+        token = OperationToken(action, str(rid), before, sdk_token)
         return token, replace(started, timing=timing)
 
     async def settle(

@@ -16,7 +16,7 @@ import re
 import stat
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from azhotpatch import regions
@@ -29,6 +29,7 @@ __all__ = [
     "count",
     "endpoint",
     "filter_names",
+    "flag",
     "iso_date",
     "journal_path",
     "kinds",
@@ -36,6 +37,7 @@ __all__ = [
     "locations",
     "management_groups",
     "optional_seconds",
+    "released",
     "resource_groups",
     "subscription_id",
     "subscriptions",
@@ -289,6 +291,37 @@ def iso_date(text: str, argument: str) -> date:
     except ValueError as error:
         problem = f"is not a date ({error})"
     raise InvalidArgumentError(argument, f"{text!r} {problem}", fix="e.g. 2026-02-28")
+
+
+def flag(value: object, argument: str) -> bool:
+    """True or False, and nothing that merely looks like one ("no" is a true string)."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(
+            argument, f"{value!r} is not True or False", fix=f"pass {argument}=True or leave it out"
+        )
+    return value
+
+
+def released(value: object, argument: str = "released") -> date | None:
+    """The day an out-of-band release came out (a date, or ``YYYY-MM-DD``), or None. A day
+    still to come names no release yet (one day of slack for time zones)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = iso_date(value, argument)
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidArgumentError(
+            argument,
+            f"{value!r} is not a day (a datetime.date, or YYYY-MM-DD)",
+            fix="name the day the release came out, e.g. 2026-03-19",
+        )
+    if value > date.today() + timedelta(days=1):
+        raise InvalidArgumentError(
+            argument,
+            f"{value.isoformat()} has not come yet",
+            fix="name the day an out-of-band release came out, on or before today",
+        )
+    return value
 
 
 # --- where and how to connect --------------------------------------------------------------------

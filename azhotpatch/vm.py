@@ -33,9 +33,10 @@ from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
 from azhotpatch.arc_remediation import RestartLedger
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
-from azhotpatch.errors import PrerequisiteError
+from azhotpatch.errors import ConflictError, PrerequisiteError
 from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
+from azhotpatch.install_guard import Run, other_install
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -45,6 +46,7 @@ from azhotpatch.models import (
     HotpatchStatus,
     Installation,
     InstallOptions,
+    OperationStatus,
 )
 from azhotpatch.parse import (
     get,
@@ -263,18 +265,52 @@ class VmKind(PatchOperations):
         self, rid: ResourceId, facts: Facts, *, enable: bool, deadline: Deadline
     ) -> Enrollment:
         """A fleet's enrollment: the settings the inventory's facts show are missing, with
-        no read of its own, polled when such updates are likely done."""
+        no read of its own, polled when such updates are likely done. Another run may have
+        written them since the inventory; a GET per machine to find out would cost as much
+        as the PATCH it could save (both spend a token of the VM's buckets), and the PATCH
+        states the desired settings, so writing them again changes nothing. Only when Azure
+        refuses it (409: another update holds the VM past the retries) is the VM read, once,
+        and the write is then not repeated."""
         assert isinstance(facts, VmFacts)
         update = self.clocks["update"]
         timing = update.timing()
         with counting() as sent:
-            result = await self._apply(
-                rid, facts, enable=enable, wait=True, deadline=deadline, poll=timing
-            )
+            try:
+                result = await self._apply(
+                    rid, facts, enable=enable, wait=True, deadline=deadline, poll=timing
+                )
+            except ConflictError as refused:
+                return await self._enrolled_meanwhile(
+                    rid, facts, refused, enable=enable, deadline=deadline
+                )
         if result.changed:  # the PATCH and its status polls (no GET after it): on time
             # if one poll found it done (no length: the status's times are not read here)
             update.observe(timing, sent.requests <= 2)
         return result
+
+    async def _enrolled_meanwhile(
+        self,
+        rid: ResourceId,
+        facts: VmFacts,
+        refused: ConflictError,
+        *,
+        enable: bool,
+        deadline: Deadline,
+    ) -> Enrollment:
+        """Another update held the VM past the retries (409): it may have been another run
+        enrolling it. One read says; what is still missing is not written again here (the
+        409 stands), and nothing is when the settings are already as asked."""
+        found = await self.read(rid, deadline)
+        if enrollment_patch(found, enable=enable) is not None:
+            raise refused
+        return Enrollment(
+            str(rid),
+            self.kind,
+            facts.enrollment,
+            found.enrollment,
+            changed=False,
+            detail="already as requested (another update set it while this run waited)",
+        )
 
     async def _apply(
         self,
@@ -346,6 +382,15 @@ class VmKind(PatchOperations):
             if verdict.blockers:
                 raise PrerequisiteError(str(rid), verdict.blockers)
         return latest_activity(runtime, action)
+
+    async def own_installs(self, rid: ResourceId) -> list[Run] | None:
+        """The VM's latest install as its instance view shows it (status, start, activity;
+        not who started it), for when Resource Graph cannot be read: one GET."""
+        summary = (await self.runtime(rid)).patch_status.get("lastPatchInstallationSummary")
+        if not summary:
+            return []
+        properties = dict(summary)
+        return [(other_install(properties, ""), properties)]
 
     def forget(self, rid: ResourceId) -> None:
         """The machine is done with: its instance view is not needed any more."""
@@ -440,7 +485,18 @@ class VmKind(PatchOperations):
             facts = await self.read(rid)
             return facts.patch_status.get(summary_key)
 
-        return Probe(latest, (activity_key,))
+        async def holding() -> tuple[Any, bool]:
+            """The instance view holds both summaries: this kind's latest, and whether an
+            assessment or an install is running."""
+            status = (await self.runtime(rid)).patch_status
+            running = any(
+                OperationStatus.parse((status.get(key) or {}).get("status"))
+                is OperationStatus.IN_PROGRESS
+                for key, _ in _SUMMARY.values()
+            )
+            return status.get(summary_key), running
+
+        return Probe(latest, (activity_key,), holding)
 
     async def close(self) -> None:
         self._runtimes.clear()

@@ -7,6 +7,15 @@ this kind had activity id ``previous`` before we sent; a different id now means 
 accepted, and we attach to it by reading state instead of polling an LRO URL we never got.
 Only when several reads still show nothing new is the POST sent once more, and a 409 to that
 second POST means the first one is running after all, so we attach to it too.
+
+A 409 to the first POST (another patch operation holds the machine) is never retried blindly:
+Azure refused ours, so an operation of this kind newer than ``previous`` on the machine is
+someone else's (another run, a person, the platform's schedule), and we attach to it instead
+of queueing a second one behind it (`Started.theirs`). A patch operation of the other kind
+holding the machine (an assessment while we install) is waited out by reading the machine,
+within `BUSY_BUDGET` of Azure time, and the POST is sent again only once it has ended; a 409
+with nothing visible holding the machine is sent again as often as the retry policy tries any
+request, reading the machine before each, then stands.
 """
 
 from __future__ import annotations
@@ -31,13 +40,20 @@ _SIGHTINGS = 3
 class Probe:
     """How to read the machine's latest operation of one kind. ``activity_keys`` name what
     identifies an operation, first match wins (Resource Graph's assessment rows carry no
-    activity id, only their start time)."""
+    activity id, only their start time). ``holding`` reads what holds the machine: that
+    latest operation, and whether any patch operation (of either kind) is running on it."""
 
     read: Callable[[], Awaitable[Summary | None]]
     activity_keys: tuple[str, ...]
+    holding: Callable[[], Awaitable[tuple[Summary | None, bool]]] | None = None
 
     def activity(self, summary: Summary | None) -> str | None:
         return activity_of(summary, self.activity_keys)
+
+    async def hold(self) -> tuple[Summary | None, bool]:
+        if self.holding is None:
+            return await self.read(), False
+        return await self.holding()
 
 
 def activity_of(summary: Summary | None, keys: tuple[str, ...]) -> str | None:
@@ -52,10 +68,12 @@ def activity_of(summary: Summary | None, keys: tuple[str, ...]) -> str | None:
 @dataclass(frozen=True)
 class Started:
     """Either an SDK poller to wait on, or (attached) nothing but the machine's state, and
-    when to poll it (what the poller was made with)."""
+    when to poll it (what the poller was made with). ``theirs`` is the activity of another
+    client's operation Azure refused ours for (409): attached to it, it is not ours."""
 
     poller: Any | None
     timing: PollTiming = IMMEDIATE
+    theirs: str | None = None
 
     @property
     def attached(self) -> bool:
@@ -73,10 +91,13 @@ async def trigger(
     deadline: Deadline,
 ) -> Started:
     try:
-        poller = await session.call(
-            start, resource=resource, doing=doing, idempotent=False, deadline=deadline
-        )
-        return Started(poller)
+        try:
+            poller = await _post(session, start, resource, doing, deadline)
+            return Started(poller)
+        except ConflictError as refused:
+            return await _while_busy(
+                session, start, probe, previous, refused, resource, doing, deadline
+            )
     except AmbiguousSendError as first:
         if await _appeared(session, probe, previous, resource, doing, deadline):
             return Started(None)
@@ -106,6 +127,82 @@ async def trigger(
                 resource=resource,
                 fix="check the machine's patch history (status) before starting it again",
             ) from second
+
+
+# How long, in Azure seconds, a machine held by a patch operation of the other kind (an
+# assessment while we install, an install while we assess) is waited out before the 409
+# stands: longer than an assessment takes, and than most installs.
+BUSY_BUDGET = 3600.0
+# The first wait after a 409 (Azure seconds); each next one doubles, up to `_BUSY_MOST`.
+_BUSY_FIRST = 10.0
+_BUSY_MOST = 300.0
+
+
+async def _while_busy(
+    session: Session,
+    start: Callable[[], Awaitable[Any]],
+    probe: Probe,
+    previous: str | None,
+    refused: ConflictError,
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+) -> Started:
+    """Azure refused the request: another operation holds the machine. One of our kind,
+    newer than ``previous``, is someone else's, and we attach to it; one of the other kind
+    is waited out by reading the machine; a 409 with nothing visible holding the machine is
+    sent again a few times. The machine is read before each new request, so an operation of
+    our kind that started, or even ended, meanwhile is found instead of being repeated."""
+    refusals, waited, wait = 1, 0.0, _BUSY_FIRST
+    while True:
+        summary, running = await session.call(
+            probe.hold,
+            resource=resource,
+            doing=f"reading what holds the machine ({doing})",
+            deadline=deadline,
+        )
+        found = probe.activity(summary)
+        if found is not None and (found != previous or _running(summary)):
+            # newer than what the machine showed before we sent, or running (Azure refused
+            # ours, so a running one of our kind is not ours, even if it was "previous")
+            return Started(None, theirs=found)
+        # 409s in a row with nothing visible holding the machine: as many as the retry
+        # policy tries any request (what a 409 had before it was handled here)
+        if not running and refusals >= session.settings.retry.attempts:
+            raise refused
+        if waited >= BUSY_BUDGET or deadline.remaining() <= session.azure_seconds(wait):
+            raise refused
+        await asyncio.sleep(session.azure_seconds(wait))
+        waited, wait = waited + wait, min(2 * wait, _BUSY_MOST)
+        if running:
+            continue  # read again; send only once nothing runs
+        try:
+            return Started(await _post(session, start, resource, doing, deadline))
+        except ConflictError as again:
+            refused, refusals = again, refusals + 1
+
+
+def _running(summary: Summary | None) -> bool:
+    return OperationStatus.parse((summary or {}).get("status")) is OperationStatus.IN_PROGRESS
+
+
+async def _post(
+    session: Session,
+    start: Callable[[], Awaitable[Any]],
+    resource: str,
+    doing: str,
+    deadline: Deadline,
+) -> Any:
+    """The POST, retried only where Azure provably did not take it, and not on a 409: what
+    holds the machine decides what to do next (see `_while_busy`)."""
+    return await session.call(
+        start,
+        resource=resource,
+        doing=doing,
+        idempotent=False,
+        deadline=deadline,
+        retry_conflicts=False,
+    )
 
 
 async def _appeared(

@@ -16,8 +16,10 @@ from azhotpatch.cli.options import (
     CONCURRENCY,
     HTML,
     IDS,
+    INSTALL_AGAIN,
     JOURNAL,
     NO_FILTER,
+    RELEASED,
     FleetFilter,
     Machines,
     machines,
@@ -40,12 +42,13 @@ def register(app: typer.Typer) -> None:
     app.command()(schedule)
 
 
-def run_options(journal: str | None, concurrency: int | None) -> None:
+def run_options(journal: str | None, concurrency: int | None, released: str | None = None) -> None:
     """Check a fleet run's own options before anything is sent (the inventory comes first)."""
     if journal is not None:
         validation.journal_path(journal)
     if concurrency is not None:
         validation.count(concurrency, "--concurrency", minimum=1)
+    validation.released(released, "--released")
 
 
 def run_fleet(
@@ -61,6 +64,8 @@ def run_fleet(
     remediate: bool = False,
     reboot: str | None = None,
     html: str | None = None,
+    install_again: bool = False,
+    released: str | None = None,
 ) -> Report:
     """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
     run plans itself, so that a journal is checked against what is asked before the plan's
@@ -97,6 +102,8 @@ def run_fleet(
                 remediate=remediate,
                 reboot=reboot,
                 report_html=html,
+                install_again=install_again,
+                released=released,
                 on_plan=planned,
                 progress=lambda event: progress.update(task, completed=event.done),
                 **chosen.keywords(connection.subscriptions),
@@ -171,13 +178,17 @@ def run(
         ),
     ] = None,
     html: HTML = None,
+    install_again: INSTALL_AGAIN = False,
+    released: RELEASED = None,
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
-    """Plan and run a fleet: enable, assess and install, paced to Azure's limits."""
+    """Plan and run a fleet: enable, assess and install, paced to Azure's limits. No install
+    is sent where another run, a person or the platform already installed the current
+    release (or is installing): that install's result is the machine's."""
     chosen_settings = settings(ctx)
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
-    run_options(journal, concurrency)
+    run_options(journal, concurrency, released)
     if html is not None:
         validation.output_file(html, "--html", "report.html")
     if retry_failed and journal is None:
@@ -206,6 +217,8 @@ def run(
             remediate=remediate,
             reboot=reboot,
             html=html,
+            install_again=install_again,
+            released=released,
         )
     finish(chosen_settings, report)
 

@@ -19,8 +19,10 @@ from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import (
     CONCURRENCY,
     IDS,
+    INSTALL_AGAIN,
     JOURNAL,
     NO_FILTER,
+    RELEASED,
     FleetFilter,
     machines,
     with_fleet_filter,
@@ -63,11 +65,13 @@ def act(
     concurrency: int | None,
     one: OneMachine,
     install: InstallOptions | None = None,
+    install_again: bool = False,
+    released: str | None = None,
 ) -> None:
     """One machine directly, or a fleet run, for one action."""
     chosen_settings = settings(ctx)
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
-    run_options(journal, concurrency)
+    run_options(journal, concurrency, released)
     with connect(chosen_settings) as connection:
         single = chosen.single
         if single is not None and journal is None:
@@ -81,6 +85,8 @@ def act(
                 journal=journal,
                 concurrency=concurrency,
                 install=install,
+                install_again=install_again,
+                released=released,
             )
             finish(chosen_settings, report)
     emit(chosen_settings, result)
@@ -166,9 +172,12 @@ def install(
     ] = False,
     journal: JOURNAL = None,
     concurrency: CONCURRENCY = None,
+    install_again: INSTALL_AGAIN = False,
+    released: RELEASED = None,
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
-    """Install patches now (the request is never sent twice for one machine)."""
+    """Install patches now (the request is never sent twice for one machine, nor where
+    another run, a person or the platform already installed the current release)."""
     from azhotpatch.models import InstallOptions
 
     minutes = validation.count(max_duration, "--max-duration", minimum=1, maximum=240)
@@ -187,8 +196,12 @@ def install(
         fleet,
         journal,
         concurrency,
-        lambda c, rid: c.install(rid, options=options),
+        lambda c, rid: c.install(
+            rid, options=options, install_again=install_again, released=released
+        ),
         install=options,
+        install_again=install_again,
+        released=released,
     )
 
 

@@ -42,6 +42,22 @@ CONCURRENCY = Annotated[
         show_default=False,
     ),
 ]
+INSTALL_AGAIN = Annotated[
+    bool,
+    typer.Option(
+        "--install-again",
+        help="send installs even where another run, a person or the platform already "
+        "installed (or is installing) the current release",
+    ),
+]
+RELEASED = Annotated[
+    str | None,
+    typer.Option(
+        help="YYYY-MM-DD: the day of an out-of-band release; installs started before it do "
+        "not count as this release's",
+        show_default=False,
+    ),
+]
 
 # The fleet filter: option name -> its declaration. Every fleet command gets all of them.
 _FILTER_OPTIONS: Mapping[str, Any] = {

@@ -119,6 +119,7 @@ def _installation(result: Installation) -> str:
         f"excluded {result.excluded}, not selected {result.not_selected}",
         f"reboot: {result.reboot_status.value}"
         + ("; the maintenance window ran out" if result.maintenance_window_exceeded else ""),
+        *_someone_elses(result),
     )
     if not result.patches:
         return "\n".join(head)
@@ -127,6 +128,17 @@ def _installation(result: Installation) -> str:
         for p in result.patches
     ]
     return "\n".join([*head, "", table(("kb", "classification", "state", "update"), rows)])
+
+
+def _someone_elses(result: Installation) -> list[str]:
+    """Whose install this was, when it was not ours (nothing was sent)."""
+    other = result.by
+    if other is None:
+        return []
+    return [
+        f"not sent: this release's install was started by {other.who}, as operation "
+        f"{other.activity_id} at {_when(other.started)} (--install-again to install anyway)"
+    ]
 
 
 @render.register

@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,10 @@ class RunIdentity:
     install: Mapping[str, Any] = field(default_factory=dict)
     remediate: bool = False  # the run remediates Arc machines (when its restarts may happen
     # is not part of it: a run deferred to a baseline window resumes with any policy)
+    # installs are sent even where another run or the platform already installed this
+    # release; ``released``: the day of an out-of-band release (ISO), see install_guard
+    install_again: bool = False
+    released: str | None = None
 
     @classmethod
     def of(
@@ -159,14 +164,21 @@ class RunIdentity:
         install: InstallOptions,
         *,
         remediate: bool = False,
+        install_again: bool = False,
+        released: date | None = None,
     ) -> RunIdentity:
         return cls(
-            scope.describe(), tuple(a.value for a in actions), install.request_body(), remediate
+            scope.describe(),
+            tuple(a.value for a in actions),
+            install.request_body(),
+            remediate,
+            install_again,
+            released.isoformat() if released is not None else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """What the journal records; ``remediate`` only when set, so the runs before it
-        keep their fingerprints."""
+        """What the journal records; ``remediate``, ``install_again`` and ``released``
+        only when set, so the runs before them keep their fingerprints."""
         asked: dict[str, Any] = {
             "scope": dict(self.scope),
             "actions": list(self.actions),
@@ -174,6 +186,10 @@ class RunIdentity:
         }
         if self.remediate:
             asked["remediate"] = True
+        if self.install_again:
+            asked["install_again"] = True
+        if self.released is not None:
+            asked["released"] = self.released
         return asked
 
     @property
@@ -185,7 +201,7 @@ class RunIdentity:
         """How this differs from a recorded identity, in words (empty: the same run)."""
         mine = self.as_dict()
         found: list[str] = []
-        for part in ("scope", "actions", "install", "remediate"):
+        for part in ("scope", "actions", "install", "remediate", "install_again", "released"):
             theirs, ours = recorded.get(part), mine.get(part)
             if part == "scope" and isinstance(theirs, Mapping) and isinstance(ours, Mapping):
                 keys = sorted(set(theirs) | set(ours))

@@ -89,9 +89,14 @@ class MachineResult:
 
     @classmethod
     def of_steps(cls, resource: str, kind: str, steps: tuple[StepResult, ...]) -> MachineResult:
-        """The outcome of a machine's steps: the first that did not succeed decides."""
+        """The outcome of a machine's steps: the first that did not succeed decides. When
+        all succeeded, a step that says how (an install someone else made, `PatchedBy...`)
+        gives the machine its code and message."""
         last = next((s for s in steps if s.outcome is not Outcome.SUCCEEDED), None)
         if last is None:
+            how = next((s for s in reversed(steps) if s.code), None)
+            if how is not None:
+                return cls(resource, kind, Outcome.SUCCEEDED, how.code, how.message, steps)
             return cls(resource, kind, Outcome.SUCCEEDED, steps=steps)
         return cls(
             resource,
@@ -137,10 +142,12 @@ class Report:
 
     @property
     def reasons(self) -> Counter[str]:
+        """``outcome:code`` counts of the machines that did not simply succeed (those that
+        succeeded through another's install carry its code too)."""
         return Counter(
             f"{m.outcome.value}:{m.code}"
             for m in self.machines
-            if m.outcome is not Outcome.SUCCEEDED
+            if m.outcome is not Outcome.SUCCEEDED or m.code
         )
 
     @property
@@ -159,14 +166,16 @@ class Report:
 
     def by_reason(self) -> list[tuple[Outcome, str, list[MachineResult]]]:
         """The machines that did not succeed, by outcome and our code: failures first, then
-        the most common reason first."""
+        the most common reason first; last, those that succeeded through another's install
+        (their code says whose)."""
         found: dict[tuple[Outcome, str], list[MachineResult]] = {}
         for machine in self.machines:
-            if machine.outcome is not Outcome.SUCCEEDED:
+            if machine.outcome is not Outcome.SUCCEEDED or machine.code:
                 found.setdefault((machine.outcome, machine.code or ""), []).append(machine)
+        rank = {Outcome.FAILED: 0, Outcome.SKIPPED: 1, Outcome.SUCCEEDED: 2}
         ordered = sorted(
             found.items(),
-            key=lambda kv: (kv[0][0] is not Outcome.FAILED, -len(kv[1]), kv[0][1]),
+            key=lambda kv: (rank[kv[0][0]], -len(kv[1]), kv[0][1]),
         )
         return [(outcome, code, machines) for (outcome, code), machines in ordered]
 
@@ -184,7 +193,7 @@ class Report:
             )
             for outcome, code, machines in self.by_reason()
         ]
-        succeeded = [m for m in self.machines if m.outcome is Outcome.SUCCEEDED]
+        succeeded = [m for m in self.machines if m.outcome is Outcome.SUCCEEDED and not m.code]
         if succeeded:
             found.append(
                 Group(
@@ -262,20 +271,23 @@ class Report:
         return report_html.write(self, path)
 
     def rich_table(self, limit: int = 20) -> Any:
-        """A rich renderable: the summary, then the machines that did not succeed."""
+        """A rich renderable: the summary, then the machines that did not succeed or
+        that another run or the platform patched."""
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
+        rank = {Outcome.FAILED: 0, Outcome.SKIPPED: 1, Outcome.SUCCEEDED: 2}
         shown = sorted(
-            (m for m in self.machines if m.outcome is not Outcome.SUCCEEDED),
-            key=lambda m: (m.outcome is not Outcome.FAILED, m.code or "", m.name),
+            (m for m in self.machines if m.outcome is not Outcome.SUCCEEDED or m.code),
+            key=lambda m: (rank[m.outcome], m.code or "", m.name),
         )
         table = Table(show_lines=False, box=None, pad_edge=False)
         for column in ("machine", "kind", "outcome", "reason"):
             table.add_column(column)
+        styles = {Outcome.FAILED: "red", Outcome.SKIPPED: "yellow", Outcome.SUCCEEDED: "green"}
         for machine in shown[:limit]:
-            style = "red" if machine.outcome is Outcome.FAILED else "yellow"
+            style = styles[machine.outcome]
             table.add_row(
                 machine.name,
                 machine.kind,

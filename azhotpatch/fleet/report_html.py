@@ -166,8 +166,8 @@ class _Reason:
 
 
 def reasons(report: Report) -> list[_Reason]:
-    """The machines that did not succeed, by outcome and code (`Report.by_reason`), with
-    the fix and the problem of the first."""
+    """The machines that did not succeed, and those another run or the platform patched, by
+    outcome and code (`Report.by_reason`), with the fix and the problem of the first."""
     return [
         _Reason(outcome.value, code, len(found), fix_of(found[0].message), problem_of(found[0]))
         for outcome, code, found in report.by_reason()
@@ -188,7 +188,7 @@ def _reasons(report: Report) -> str:
         for r in found
     )
     return (
-        '<section id="reasons"><h2>Why machines did not succeed</h2>'
+        '<section id="reasons"><h2>Why machines did not succeed, and who else patched</h2>'
         '<table id="reasons-table"><thead><tr><th>outcome</th><th>reason</th>'
         "<th>machines</th><th>fix</th><th>for example</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></section>"

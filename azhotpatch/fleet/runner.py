@@ -13,7 +13,13 @@ start, Arc machines' enrollment verdicts come from one shared Resource Graph wat
 their patch history from one batched query.
 
 Safety comes from the journal: intent before every non-idempotent request, outcome after,
-so a run that is killed resumes where it stopped and never triggers an install twice.
+so a run that is killed resumes where it stopped and never triggers an install twice. Across
+runs (other journals, people, the platform's schedule) Azure's own record is the guard: an
+install is not sent when one is running on the machine or already started for the current
+release (`azhotpatch.install_guard`); that install's result is the machine's, with the code
+``PatchedByAnotherRun`` or ``PatchedByPlatform`` and the other operation's id, and it counts
+as the run's own would (succeeded when it succeeded: the machine is patched, which is what a
+scheduled run is for). ``install_again`` sends regardless.
 Every machine ends in exactly one outcome: succeeded, skipped (ineligible, with the reason)
 or failed (with the error's code and message).
 
@@ -32,8 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from azhotpatch._azure.session import Arrival, Session, Traffic
@@ -50,6 +57,7 @@ from azhotpatch.fleet.journal import REMEDIATE_STEP, Journal, SessionRecord, Ste
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.fleet.timeline import Timeline
+from azhotpatch.install_guard import InstallRecords, code_of, result_of
 from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
 from azhotpatch.models import Action, Assessment, Installation, InstallOptions, OperationStatus
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, RebootState, Remediation
@@ -91,6 +99,11 @@ class RunOptions:
     deadline: float | None = None  # wall seconds for the whole run
     tune_collector: bool = True  # see `azhotpatch.fleet.collector`
     remediate_deadline: float = 7200.0  # measure, fix, restart and measure again
+    # send installs even where another run, a person or the platform already installed (or
+    # is installing) the current release (see `azhotpatch.install_guard`)
+    install_again: bool = False
+    # an out-of-band release's day: installs that started before it are not this release's
+    released: date | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,10 @@ class _Runner:
         self.journal = options.journal
         # each kind of machine for this run: its learned poll clocks, watchers and history
         self.kinds = Kinds(session, fleet=True)
+        # what Azure records of each machine's installs, read in batches before each install
+        self.installs = InstallRecords(
+            session, fallback=lambda rid: self.kinds.of(rid).own_installs(rid)
+        )
         # subscriptions found disabled (read-only): their other machines fail without a call
         self.disabled: dict[str, SubscriptionDisabledError] = {}
         self.results: dict[str, MachineResult] = {}
@@ -146,6 +163,7 @@ class _Runner:
         finally:
             self._write_record()
             await self.kinds.close()
+            await self.installs.close()
         requests, throttled, transport_errors = self._sent()
         return Report(
             actions=tuple(a.value for a in self.plan.actions),
@@ -509,10 +527,18 @@ class _Runner:
                 self.journal.started(item.resource, action.value)
             self._refuse_if_disabled(item)
             if action in (Action.ENABLE, Action.DISABLE):
-                detail = await self._enrollment(item, action)
+                step = StepResult(
+                    action.value, Outcome.SUCCEEDED, detail=await self._enrollment(item, action)
+                )
             else:
-                detail = await self._patch(item, action, prior)
-            step = StepResult(action.value, Outcome.SUCCEEDED, detail=detail)
+                patched = await self._patch(item, action, prior)
+                step = StepResult(
+                    action.value,
+                    Outcome.SUCCEEDED,
+                    patched.code,
+                    patched.message,
+                    patched.detail,
+                )
         except HotpatchError as error:
             step = self._failed_step(item, action, error)
         except _StepFailedError as failed:
@@ -605,9 +631,7 @@ class _Runner:
             "detail": result.detail,
         }
 
-    async def _patch(
-        self, item: PlanItem, action: Action, prior: StepRecord | None
-    ) -> dict[str, Any]:
+    async def _patch(self, item: PlanItem, action: Action, prior: StepRecord | None) -> _Patched:
         rid = item.machine.id
         kind = self.kinds.of(rid)
         seconds = (
@@ -630,13 +654,58 @@ class _Runner:
             if settled.received:
                 token = OperationToken(action, item.resource, prior.intent_previous, None)
             else:
+                # the attempt that failed, found on the machine, was ours
+                failed = settled.previous
+                ours = [failed] if failed and failed != prior.intent_previous else []
+                elsewhere = await self._elsewhere(item, action, deadline, ours=ours, again=retry)
+                if elsewhere is not None:
+                    return elsewhere
                 token, started = await self._send(item, action, settled.previous, deadline)
                 fresh = True
         else:
             previous = await kind.previous(rid, action)
+            elsewhere = await self._elsewhere(item, action, deadline, again=retry)
+            if elsewhere is not None:
+                return elsewhere
             token, started = await self._send(item, action, previous, deadline)
             fresh = True
+        if started is not None and started.theirs is not None and action is Action.INSTALL:
+            # Azure refused ours (409): another install is running; its result is ours
+            return _judge(await self._theirs(item, started.theirs, deadline))
         return _judge(await kind.finish(token, started, deadline, fresh=fresh))
+
+    async def _elsewhere(
+        self,
+        item: PlanItem,
+        action: Action,
+        deadline: Deadline,
+        *,
+        ours: Iterable[str] = (),
+        again: bool = False,
+    ) -> _Patched | None:
+        """Before an install is sent: the result of the install someone else is running, or
+        started for the current release, on the machine (waited for, reading Azure's
+        record); None when there is none and ours may go (see `azhotpatch.install_guard`)."""
+        if action is not Action.INSTALL or self.options.install_again:
+            return None
+        rid = item.machine.id
+        while True:
+            found = await self.installs.deciding(
+                rid, released=self.options.released, ours=ours, again=again
+            )
+            if found is None:
+                return None
+            other, row = found
+            if other.status.done:
+                return _judge(result_of(item.resource, item.machine.kind, other, row))
+            # running: wait for it to end, then decide again (one that started before the
+            # release is not this release's, and ours goes after it)
+            await self.installs.ended(rid, other.activity_id, deadline)
+
+    async def _theirs(self, item: PlanItem, activity: str, deadline: Deadline) -> Installation:
+        """The install ``activity`` someone else started, once ended, as the machine's."""
+        other, row = await self.installs.ended(item.machine.id, activity, deadline)
+        return result_of(item.resource, item.machine.kind, other, row)
 
     async def _send(
         self, item: PlanItem, action: Action, previous: str | None, deadline: Deadline
@@ -697,6 +766,16 @@ def _in_turn(groups: list[list[PlanItem]]) -> list[PlanItem]:
     return ordered
 
 
+@dataclass(frozen=True)
+class _Patched:
+    """A finished assessment's or installation's detail; ``code`` and ``message`` say when
+    the install was someone else's (`azhotpatch.install_guard`)."""
+
+    detail: dict[str, Any]
+    code: str | None = None
+    message: str | None = None
+
+
 class _StepFailedError(Exception):
     """Azure ran the operation and it did not succeed: our code, and Azure's where it gave
     one."""
@@ -709,8 +788,9 @@ class _StepFailedError(Exception):
         self.azure_code = azure_code
 
 
-def _judge(result: Assessment | Installation) -> dict[str, Any]:
-    """A finished operation's detail, or a failure when Azure says it did not work."""
+def _judge(result: Assessment | Installation) -> _Patched:
+    """A finished operation's detail, or a failure when Azure says it did not work; an
+    install someone else started is judged as ours would be, under its own code."""
     if isinstance(result, Assessment):
         detail: dict[str, Any] = {
             "status": result.status.value,
@@ -724,9 +804,12 @@ def _judge(result: Assessment | Installation) -> dict[str, Any]:
             "installed": result.installed,
             "failed": result.failed,
             "reboot": result.reboot_status.value,
+            "operation": result.activity_id,
         }
+    if isinstance(result, Installation) and result.by is not None:
+        return _theirs_judged(result, detail)
     if result.status is OperationStatus.SUCCEEDED:
-        return detail
+        return _Patched(detail)
     if isinstance(result, Installation) and result.failed:
         raise _StepFailedError(
             PATCHES_FAILED,
@@ -744,6 +827,42 @@ def _judge(result: Assessment | Installation) -> dict[str, Any]:
         "agent and Windows Update logs",
         detail,
         azure_code=error.code if error else None,
+    )
+
+
+def _theirs_judged(result: Installation, detail: dict[str, Any]) -> _Patched:
+    """Someone else's install for this release, as the machine's result: succeeded under
+    its code when it succeeded, failed under it when it did not (a retry of failed machines
+    may then send one)."""
+    other = result.by
+    assert other is not None
+    detail = {
+        **detail,
+        "by": other.started_by,
+        "started": other.started.isoformat() if other.started else None,
+        "maintenance_run": other.maintenance_run_id,
+    }
+    code = code_of(other)
+    when = f" at {other.started:%Y-%m-%d %H:%M:%S} UTC" if other.started else ""
+    head = (
+        f"{result.resource}: the current release's install was started by {other.who} as "
+        f"operation {other.activity_id}{when}, so none was sent"
+    )
+    if result.status is OperationStatus.SUCCEEDED:
+        message = (
+            f"{head}; it succeeded ({result.installed} installed) and is this machine's result."
+            " Fix: nothing to do; to install anyway, run again with --install-again"
+        )
+        return _Patched(detail, code, message)
+    error = f" ({result.error})" if result.error else ""
+    failed = f", {result.failed} patches failed" if result.failed else ""
+    raise _StepFailedError(
+        code,
+        f"{head}; it ended {result.status.value}{failed}{error}, which is this machine's "
+        "result. Fix: retry (--retry-failed with the same journal) to send an install, or "
+        "run again with --install-again",
+        detail,
+        azure_code=result.error.code if result.error else None,
     )
 
 

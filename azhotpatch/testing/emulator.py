@@ -230,6 +230,7 @@ class Emulator:
         token_lifetime: float | None = None,
         devices: int | None = None,
         graph_limits: IntuneLimits | None = None,
+        graph_lag: float = 0.0,
     ) -> None:
         self.clock = Clock(time_scale, start)
         # Azure seconds an access token from `credential` lives (None: an hour of wall time)
@@ -248,6 +249,8 @@ class Emulator:
             pending_features=pending_features,
             page_size=page_size,
         )
+        # Azure seconds Resource Graph's patch tables trail the machines by (see World)
+        self.world.graph_lag = float(graph_lag)
         self.limits = limits or Limits()
         self.services = Services.over(self.world)
         self.dispatcher = Dispatcher(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -206,6 +206,12 @@ remediate {ARC} {VM_NL} --fix
 run --remediate --reboot sometime
 run --remediate --reboot 2027-01-16T02:00
 run --remediate --reboot baseline --unplanned 2026-3
+# --- the guard across runs: an out-of-band release's day
+run --released 2026-13-01
+run --released yesterday
+run --released 2999-01-01
+install {VM} --released 2026-02-30
+install {VM} {ARC} --released 26-10-16
 # --- the HTML report and its rebuilding from a journal
 run --html {DIR}
 run --html {MISSING}
@@ -399,6 +405,22 @@ API_CASES: dict[str, tuple[Call, type[HotpatchError]]] = {
     "plan bad region": (lambda c: c.plan(locations=["Mars"], **SCOPE), InvalidArgumentError),
     "run negative deadline": (lambda c: c.run(deadline=-5, **SCOPE), InvalidArgumentError),
     "run concurrency 0": (lambda c: c.run(concurrency=0, **SCOPE), InvalidArgumentError),
+    "run install_again not a bool": (
+        lambda c: c.run(install_again="no", **SCOPE),
+        InvalidArgumentError,
+    ),
+    "run released a datetime": (
+        lambda c: c.run(released=datetime(2026, 10, 16, tzinfo=timezone.utc), **SCOPE),
+        InvalidArgumentError,
+    ),
+    "install released not a date": (
+        lambda c: c.install(VM, released="16/10/2026"),
+        InvalidArgumentError,
+    ),
+    "install install_again not a bool": (
+        lambda c: c.install(VM, install_again=1),
+        InvalidArgumentError,
+    ),
     "run concurrency True": (lambda c: c.run(concurrency=True, **SCOPE), InvalidArgumentError),
     "run bad filter": (lambda c: c.run(tags={"": "x"}, **SCOPE), InvalidArgumentError),
     "schedule group not an id": (_schedule(resource_group="/bad"), InvalidResourceIdError),

@@ -132,6 +132,14 @@ class ComputeBackend:
             )
         running = vm.patches.operation
         if running is not None and not running.done:
+            # Model, an open question: what Compute answers to an assessPatches or
+            # installPatches while another runs on the VM is in no published spec example,
+            # SDK test, recording or page we could find. One guest patch operation at a time
+            # is what the patch extension runs; that Compute refuses the second at the door
+            # with 409 is what operators report and what this answers (`Conflict`, naming the
+            # running operation, and not whose it is: the caller must read the VM). The
+            # library does not lean on the wording: any 409 is read as "something holds the
+            # machine" and the machine's state says what (`azhotpatch._azure.trigger`).
             raise ArmError(
                 409,
                 "Conflict",

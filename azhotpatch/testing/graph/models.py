@@ -110,7 +110,8 @@ class GraphBackend:
         return set(self.world.subscriptions)
 
     def _all_tables(self) -> dict[str, list[Row]]:
-        if self._tables_version != self.world.version:
+        # rows that trail the world (`World.graph_lag`) change with time alone: never cached
+        if self._tables_version != self.world.version or self.world.graph_lag > 0:
             resources = [
                 resource_row(self.world, machine, document)
                 for source in self._resources
@@ -199,28 +200,33 @@ def resource_row(world: World, machine: Machine, document: dict[str, Any]) -> Ro
 
 def run_rows(world: World, kind: str) -> list[Row]:
     """One summary row per run, as Update Manager's ARG tables hold them (the assessment table
-    keeps the latest per machine, the installation table every run)."""
+    keeps the latest per machine, the installation table every run), as of `World.graph_lag`
+    ago."""
     segment, type_suffix = _RUN_TYPES[kind]
-    runs: Iterable[PatchRun] = (r for r in world.patch_runs.values() if r.kind == kind)
+    seen = world.now() - world.graph_lag
+    runs: Iterable[PatchRun] = (
+        r for r in world.patch_runs.values() if r.kind == kind and r.operation.start <= seen
+    )
     if kind == "assessPatches":
         latest: dict[str, PatchRun] = {}
         for run in runs:
             latest[run.machine] = run
         runs = latest.values()
-    return [_run_row(world, run, segment, type_suffix) for run in runs]
+    return [_run_row(world, run, segment, type_suffix, seen) for run in runs]
 
 
-def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str) -> Row:
+def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str, seen: float) -> Row:
     machine_type = ARC_TYPE if "/microsoft.hybridcompute/" in run.machine else VM_TYPE
     op = run.operation
     name = "latest" if run.kind == "assessPatches" else op.id
-    result = run.result or {}
+    ended = op.done and op.end <= seen  # as the index saw it
+    result = (run.result or {}) if ended else {}
     properties: dict[str, Any] = {
-        "status": result.get("status", "InProgress" if not op.done else op.status),
+        "status": result.get("status", op.status if ended else "InProgress"),
         "startedBy": run.started_by,
         "osType": run.os_type,
         "startDateTime": iso(world.clock.at(op.start)),
-        "lastModifiedDateTime": iso(world.clock.at(op.end if op.done else op.start)),
+        "lastModifiedDateTime": iso(world.clock.at(op.end if ended else op.start)),
     }
     for key in _RUN_SUMMARY_KEYS:
         if key in result:

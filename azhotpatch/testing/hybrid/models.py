@@ -224,6 +224,14 @@ class HybridBackend:
     def _patchable(self, machine: ArcMachine, action: str) -> ArcMachine:
         running = machine.patches.operation
         if running is not None and not running.done:
+            # Model, an open question (see Compute's `_patchable`): whether Hybrid Compute
+            # refuses a second patch operation while one runs, or passes it to the machine,
+            # is not documented. The guest's patch extension, given a new request while an
+            # older one runs, ends the older one (Azure/LinuxPatchExtension's enable
+            # handler, published); the Windows extension's is not published. This answers
+            # as Compute does, 409 `Conflict`: a second install never runs beside the first.
+            # Were Azure to accept it, the library's read of the machine's record before each
+            # install is the guard that remains (`azhotpatch.install_guard`).
             raise ArmError(
                 409,
                 "Conflict",

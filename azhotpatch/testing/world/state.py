@@ -98,6 +98,10 @@ class World:
         self.install_requests: dict[str, list[InstallRecord]] = defaultdict(list)
         self._op_counts: dict[tuple[str, str], int] = defaultdict(int)
         self.version = 0  # bumps on every change; caches of rendered rows key on it
+        # Resource Graph's patch tables show each run as it was this many Azure seconds ago
+        # (Microsoft documents that its data can trail the resources by minutes): a run
+        # started since is missing, one ended since still shows InProgress. 0: no lag.
+        self.graph_lag = 0.0
 
     # --- time ---------------------------------------------------------------------------
 
