@@ -249,6 +249,24 @@ def _script(seed: int) -> list[object]:
     return outcomes
 
 
+def test_a_stepped_clock_moves_with_requests_and_nothing_else() -> None:
+    """Each request moves it on by its step, however long the client takes between them;
+    a frozen block inside leaves it stepped; leaving it lets the clock run on from there."""
+    with Emulator(time_scale=2400) as emu:
+        add_vms(emu, 1)
+        client = compute(emu)
+        with emu.clock.stepped(30.0):
+            start = emu.clock.seconds()
+            client.virtual_machines.get("rg", "vm-0000")
+            with emu.clock.frozen():
+                client.virtual_machines.get("rg", "vm-0000")
+            client.virtual_machines.get("rg", "vm-0000")
+            assert emu.clock.seconds() == start + 90.0
+        assert [r.at - start for r in emu.requests()] == [30.0, 60.0, 90.0]
+        client.virtual_machines.get("rg", "vm-0000")
+        assert emu.requests()[-1].at > start + 90.0
+
+
 def test_same_seed_same_fleet_same_faults_same_results() -> None:
     assert generate(FleetSpec(vms=40, arc=20, seed=5)) == generate(
         FleetSpec(vms=40, arc=20, seed=5)
