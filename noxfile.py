@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -17,6 +23,37 @@ def tests(session: nox.Session) -> None:
     """Unit, emulator and cassette-replay tests."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def loaded(session: nox.Session) -> None:
+    """The tests with every core kept busy, as on a shared CI runner or a laptop doing other
+    work: a verdict that depends on how fast the machine runs fails here and not only there.
+    One spinning process per core (``AZHOTPATCH_BUSY_CORES`` sets another count) starts
+    before pytest and is stopped after it, pass or fail; arguments go to pytest
+    (``nox -s loaded -- tests/emulator -x``). ``--no-venv`` runs it in the environment nox
+    runs in, with what is installed there."""
+    if session.venv_backend != "none":
+        session.install("-e", ".[test]")
+    count = int(os.environ.get("AZHOTPATCH_BUSY_CORES") or os.cpu_count() or 1)
+    session.log(f"keeping {count} core(s) busy for the length of the run")
+    with busy_cores(count):
+        session.run("pytest", *session.posargs)
+
+
+@contextmanager
+def busy_cores(count: int) -> Iterator[None]:
+    """``count`` processes (not threads: one interpreter lock would leave cores idle) that
+    spin until the block ends; the operating system shares the cores between them and the
+    tests as it would with any other load."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
 
 
 @nox.session

@@ -1294,17 +1294,19 @@ def test_execute_over_100k_rows_is_fast() -> None:
         for i in range(100_000)
     ]
     query = parse(INVENTORY.replace("| order by id asc", ""))
-    started = time.perf_counter()
+    # CPU seconds of this thread, not wall seconds: a machine busy with other work stretches
+    # the wall clock, not the work done (well under a second; a quadratic step takes minutes)
+    started = time.thread_time()
     result = query.execute({"resources": rows})
-    elapsed = time.perf_counter() - started
-    print(f"\n100,000-row where+extend+project: {elapsed:.3f} s, {len(result)} rows out")
+    spent = time.thread_time() - started
+    print(f"\n100,000-row where+extend+project: {spent:.3f} s of CPU, {len(result)} rows out")
     expected = sum(1 for i in range(100_000) if i % 4 in (0, 1) and i % 5)
     assert len(result) == expected
-    assert elapsed < 5.0
+    assert spent < 5.0
 
-    started = time.perf_counter()
+    started = time.thread_time()
     ordered = parse(INVENTORY).execute({"resources": rows})
-    print(f"100,000-row inventory query with order by: {time.perf_counter() - started:.3f} s")
+    print(f"100,000-row inventory query with order by: {time.thread_time() - started:.3f} s of CPU")
     assert [row["id"] for row in ordered] == sorted(row["id"] for row in result)
 
 

@@ -2,8 +2,12 @@
 
 A fault decision is a pure function of (seed, what the request is, how many times that same
 request has been seen). Concurrency changes the order in which requests arrive, but not which
-ones fail, so the same seed reproduces the same faults, the same LRO outcomes and the same
-results run after run.
+ones fail, so the same seed and the same requests give the same faults, the same LRO outcomes
+and the same results run after run. How many times a client reads an operation's status is
+not fixed, though: on a sped-up clock it depends on how fast the client runs, and a fault
+that falls on the fifth read falls only where there is a fifth read. A script that must get
+the same answers on any machine runs on a stepped clock (`Clock.stepped`), where time moves
+with the requests and not with the wall clock.
 
 Rates spread faults over everything. A `FaultRule` aims one fault at one place instead (a
 route, the operation a status route reports on, a machine or subscription, and which of the

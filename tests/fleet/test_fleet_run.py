@@ -46,8 +46,14 @@ def test_every_machine_ends_as_the_ground_truth_says() -> None:
 
 def test_pacer_approaches_the_buckets_without_tripping_them() -> None:
     """Shrunken buckets (the same on both sides) and short operations make throttling the
-    binding constraint within a short test: the run takes about as long as the buckets
-    require, and not one request is throttled."""
+    binding constraint within a short test: the run takes at least as long as the buckets
+    require, its requests queue in the pacer for tokens, and not one is throttled.
+
+    How near the ceiling a run comes is measured where the machine can be quiet: the
+    pacer's schedule on a fake clock (tests/test_pacing.py: the burst, then the documented
+    rate less its headroom) and the engine's, at scale, by `nox -s bench`. Here the wall
+    clock only bounds a run that stalls: on a loaded 2-core machine this run took 1.26 times
+    the ideal (1.08 idle), and one that stalls takes far longer."""
     small = ThrottleLimits(
         arm_writes=Bucket(40, 600),  # 40 burst, 10/s
         compute={
@@ -57,7 +63,7 @@ def test_pacer_approaches_the_buckets_without_tripping_them() -> None:
     )
     quick = Durations(assess=1.0, install=2.0, vm_update=0.5)
     spec = FleetSpec(vms=60, arc=0, subscriptions=1, regions=("westeurope",), mix="clean", seed=2)
-    scale = 2.0  # slow enough that a loaded 2-core CI machine keeps the pace
+    scale = 2.0  # slow enough that the client's own work is a small part of the run
     with Emulator(
         fleet=spec, time_scale=scale, limits=Limits(buckets=small), durations=quick
     ) as emu:
@@ -75,8 +81,8 @@ def test_pacer_approaches_the_buckets_without_tripping_them() -> None:
     # Azure time, plus one machine's operations (3.5 s): 9.75 s of wall time at 2x, which no
     # client can beat.
     ideal = ((120 - 40) / 5 + 3.5) / scale
-    assert report.elapsed >= ideal
-    assert report.elapsed <= 1.6 * ideal  # near the ceiling: the buckets set the pace
+    assert report.elapsed >= ideal  # however fast the machine: a busy one only takes longer
+    assert report.elapsed <= 4 * ideal  # a hang guard, not a measure of pace (see above)
     assert waited > 0  # requests queued in the pacer instead of meeting 429s
 
 

@@ -97,12 +97,20 @@ class Page:
             self._loaded.set()
 
     async def open(self, url: str) -> float:
-        """Navigate and wait for the load event; wall seconds it took."""
+        """Navigate and wait for the load event (a hang guard bounds the wait); wall seconds
+        it took."""
         self._loaded.clear()
         began = time.monotonic()
         await self.send("Page.navigate", url=url)
         await asyncio.wait_for(self._loaded.wait(), 30)
         return time.monotonic() - began
+
+    async def cpu_seconds(self) -> float:
+        """CPU seconds the tab's renderer process has used so far (DevTools' ProcessTime):
+        the page's work, which, unlike the wall clock, a busy machine does not stretch."""
+        found = await self.send("Performance.getMetrics")
+        metrics = {m["name"]: m["value"] for m in found["metrics"]}
+        return float(metrics["ProcessTime"])
 
     async def evaluate(self, expression: str) -> Any:
         result = await self.send(
@@ -183,8 +191,8 @@ async def _endpoint(profile: Path, process: asyncio.subprocess.Process) -> str:
 
 
 async def _tab(socket: aiohttp.ClientWebSocketResponse) -> tuple[Page, asyncio.Task[None]]:
-    """A new tab, attached, with network, page and runtime events on; and the task that
-    reads the socket for it."""
+    """A new tab, attached, with network, page and runtime events and performance metrics
+    on; and the task that reads the socket for it."""
     pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
     page: Page | None = None
 
@@ -206,7 +214,7 @@ async def _tab(socket: aiohttp.ClientWebSocketResponse) -> tuple[Page, asyncio.T
     target = await browser(1, "Target.createTarget", url="about:blank")
     attached = await browser(2, "Target.attachToTarget", targetId=target["targetId"], flatten=True)
     page = Page(socket, attached["sessionId"])
-    for domain in ("Network", "Page", "Runtime"):
+    for domain in ("Network", "Page", "Runtime", "Performance"):
         await page.send(f"{domain}.enable")
     await page.send(
         "Emulation.setDeviceMetricsOverride",

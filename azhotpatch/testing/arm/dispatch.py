@@ -132,6 +132,7 @@ class Dispatcher:
         base_url: str,
     ) -> Answer:
         with self.lock:
+            self.world.clock.tick()
             now = self.world.settle()
             request = Request.from_wire(
                 method,

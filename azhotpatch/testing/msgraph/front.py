@@ -177,6 +177,7 @@ class GraphFront:
         base_url: str,
     ) -> Answer:
         with self.lock:
+            self.clock.tick()
             now = self.clock.seconds()
             request = Request.from_wire(
                 method,
