@@ -41,12 +41,17 @@ def loaded(session: nox.Session) -> None:
         session.run("pytest", *session.posargs)
 
 
+# Spins until its parent goes: a nox killed outright (kill -9, a CI timeout) leaves no
+# spinner behind to load the machine for hours.
+_SPIN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+
+
 @contextmanager
 def busy_cores(count: int) -> Iterator[None]:
     """``count`` processes (not threads: one interpreter lock would leave cores idle) that
     spin until the block ends; the operating system shares the cores between them and the
     tests as it would with any other load."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(count)]
     try:
         yield
     finally:
