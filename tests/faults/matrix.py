@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from azhotpatch.testing import ArcSpec, Emulator, FaultRule, VmSpec
+from azhotpatch.testing import ArcSpec, Emulator, FaultRule, Faults, VmSpec
 from azhotpatch.testing._faults import OPERATION_FAULTS, REQUEST_FAULTS
 
 # route, the operation a status route reports on, and its shape: "write" (PUT/PATCH),
@@ -247,7 +247,7 @@ def judge(
     baseline: Counter[str],
 ) -> list[Verdict]:
     """Every cell whose machine did not end as it must, or whose fault never fired, or
-    that cost more than three times the requests of a calm run, or restarted its machine
+    that cost more requests than `cost_bound` times a calm run's, or restarted its machine
     more than once (or, having succeeded, not once where it was remediated), or ran its
     restart or fixing script more than once (a run command resent blindly)."""
     hits = emu.fault_hits()
@@ -281,9 +281,17 @@ def judge(
         for script in ("restart", "enable-vbs", "disable-chpe"):
             if ran[script] > 1:
                 problems.append(Verdict(cell, f"ran the {script} script {ran[script]} times"))
-        if sent[sub] > 3 * max(baseline[sub], 1):
+        if sent[sub] > cost_bound(cell) * max(baseline[sub], 1):
             problems.append(Verdict(cell, f"{sent[sub]} requests, calm run {baseline[sub]}"))
     return problems
+
+
+def cost_bound(cell: Cell) -> float:
+    """How many times a calm run's requests a cell may cost: three, or for an operation
+    slowed down, three times the slowdown: a wait polls at Azure's cadence, so an
+    operation that lasts `Faults.slow_factor` times longer is read that many times more
+    (and how many reads the calm one took depends on how busy the host was)."""
+    return 3 * (Faults().slow_factor if cell.kind == "slow_lro" else 1)
 
 
 def over_budget(
