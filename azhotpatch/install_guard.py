@@ -29,8 +29,13 @@ trigger then attaches to the running install instead of queueing ours behind it
 finished within Resource Graph's lag, a few minutes: an install takes minutes itself, so this
 needs the other run to have sent it only just before ours, and the rows to be slower than the
 install. A VM's instance view would close it, at the cost of a GET per machine, which is the
-read this guard avoids. The same holds for the time a request waits in the pacer after the read
-(a bucket refilling, or a 429's Retry-After): the read is not repeated when the request leaves.
+read this guard avoids.
+
+When the install leaves (`InstallRecords.still_clear`). Between the read and the request going
+out, the request may wait in the pacer for minutes (a bucket refilling, a 429's Retry-After),
+long enough for another run's whole install to start and end. So when the request is
+admitted, a decision older than `STALE_AFTER` Azure seconds is read again (batched like the
+first), and the request is not sent if an install has appeared (`InstallAppearedError`).
 
 Who may read the rows: an open question. Resource Graph returns only rows the identity may
 read; Microsoft's Update Manager permissions page names ``patchInstallationResults/read`` (on
@@ -48,6 +53,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from azhotpatch import calendar
 from azhotpatch._azure import graph
@@ -62,9 +68,12 @@ __all__ = [
     "BATCH",
     "PATCHED_BY_ANOTHER_RUN",
     "PATCHED_BY_PLATFORM",
+    "STALE_AFTER",
     "UNKNOWN_STARTER",
+    "InstallAppearedError",
     "InstallRecords",
     "Run",
+    "StillClear",
     "code_of",
     "deciding",
     "release_start",
@@ -80,12 +89,24 @@ UNKNOWN_STARTER = "Unknown"
 # Machines a query asks about at most: their ids make the query's text, which Resource Graph
 # caps, and a page holds 1,000 rows (a machine has a few install runs in the table's days).
 BATCH = 200
+# How old (Azure seconds) a decision may be when the install leaves the pacer before it is
+# read again: well under the shortest install (minutes), so another run's install cannot
+# start and end unseen in between.
+STALE_AFTER = 30.0
 _TYPES = (
     "microsoft.compute/virtualmachines/patchinstallationresults",
     "microsoft.hybridcompute/machines/patchinstallationresults",
 )
 # An install run's id is the machine's id, then the table's segment and the run's name.
 _MACHINE_OF_RUN = "^(.+)/patchinstallationresults/[^/]+$"
+
+
+class InstallAppearedError(HotpatchError):
+    """An install for this release appeared on the machine between the guard's read and our
+    request leaving the pacer: ours was not sent (the runner reads the record again and
+    takes that install's result)."""
+
+    code = "InstallAppearedError"
 
 
 # --- the rule ---------------------------------------------------------------------------------
@@ -176,6 +197,51 @@ def other_install(properties: Mapping[str, Any], row_id: str) -> OtherInstall:
 # --- the record -------------------------------------------------------------------------------
 
 
+class StillClear:
+    """That no install makes ours a repeat, as decided at `cleared` (Azure time): stale
+    `STALE_AFTER` Azure seconds later, when the record is read again and `InstallAppearedError`
+    keeps the install from going if it now shows one."""
+
+    def __init__(
+        self,
+        records: InstallRecords,
+        rid: ResourceId,
+        *,
+        released: date | None,
+        ours: tuple[str, ...],
+        again: bool,
+    ) -> None:
+        self.records, self.rid = records, rid
+        self.released, self.ours, self.again = released, ours, again
+        self.cleared = records.session.azure_now()
+
+    def concerns(self, method: str, url: str) -> bool:
+        """The machine's installPatches, and no other request (reads that settle or follow
+        it, Resource Graph queries, which are POSTs too)."""
+        path = urlsplit(url).path.lower().rstrip("/")
+        return method == "POST" and path == f"{self.rid.key}/installpatches"
+
+    def age(self) -> float:
+        return (self.records.session.azure_now() - self.cleared).total_seconds()
+
+    def stale(self) -> bool:
+        return self.age() >= STALE_AFTER
+
+    async def refresh(self) -> None:
+        age = self.age()
+        found = await self.records.deciding(
+            self.rid, released=self.released, ours=self.ours, again=self.again
+        )
+        if found is not None:
+            raise InstallAppearedError(
+                f"install {found[0].activity_id} started on the machine while ours waited "
+                f"{age:.0f} s to be sent; ours was not sent",
+                resource=str(self.rid),
+                fix="nothing to do: that install's result is the machine's",
+            )
+        self.cleared = self.records.session.azure_now()
+
+
 Run = tuple[OtherInstall, dict[str, Any]]
 
 
@@ -228,6 +294,18 @@ class InstallRecords:
         since = release_start(self.session.azure_now().date(), released=released)
         chosen = deciding((other for other, _ in runs), since, ours=ours, again=again)
         return None if chosen is None else next(r for r in runs if r[0] is chosen)
+
+    def still_clear(
+        self,
+        rid: ResourceId,
+        *,
+        released: date | None = None,
+        ours: Iterable[str] = (),
+        again: bool = False,
+    ) -> StillClear:
+        """A check for the moment the install leaves the pacer (`Session.checked`), made
+        from now (see the module docstring)."""
+        return StillClear(self, rid, released=released, ours=tuple(ours), again=again)
 
     async def ended(self, rid: ResourceId, activity: str, deadline: Deadline) -> Run:
         """The install ``activity`` once it has ended, reading the record every poll

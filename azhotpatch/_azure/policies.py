@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-from azhotpatch._azure.pacing import BucketKey, Pacer
+from azhotpatch._azure.pacing import BucketKey, Pacer, Ticket
 from azhotpatch._azure.routing import RegionLookup, bucket_keys
 from azhotpatch._azure.traffic import Traffic
 
@@ -109,6 +110,49 @@ def counting() -> Iterator[Tally]:
         _tally.reset(reset)
 
 
+class Check(Protocol):
+    """What must still hold when a request leaves the pacer (see `checked`): which requests
+    it concerns, whether the decision that let them go is too old by now, and how to make it
+    again (raising to keep the request from going)."""
+
+    def concerns(self, method: str, url: str) -> bool: ...
+
+    def stale(self) -> bool: ...
+
+    async def refresh(self) -> None: ...
+
+
+_check: contextvars.ContextVar[Check | None] = contextvars.ContextVar("check", default=None)
+
+
+@contextlib.contextmanager
+def checked(check: Check) -> Iterator[None]:
+    """Make ``check`` again when a request it concerns, sent by the current task inside the
+    block, has been admitted by the pacer and its decision has gone stale. A decision read
+    from Azure before a write can be minutes old by the time the pacer lets the write go (a
+    bucket refilling, a 429's Retry-After): this is where it is made again, as late as it
+    can be. The request gives its place back while the check reads (a request holding a
+    token while it waits for another could starve the bucket both need), then queues
+    again; requests the check sends are not checked."""
+    reset = _check.set(check)
+    try:
+        yield
+    finally:
+        _check.reset(reset)
+
+
+@contextlib.contextmanager
+def unchecked() -> Iterator[None]:
+    """Send the writes inside the block without the check `checked` set around them: where
+    what the check would find may be the caller's own earlier attempt (a request that may
+    have reached Azure, sent again), which it cannot tell from someone else's."""
+    reset = _check.set(None)
+    try:
+        yield
+    finally:
+        _check.reset(reset)
+
+
 class RegionCache(dict[str, str]):
     """VM resource key (lower-cased id) -> region, learned from reads and inventories, so
     Compute's per-region buckets can be told apart."""
@@ -137,7 +181,7 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http = request.http_request
         keys = self.route(http.method, http.url, self.regions.lookup)
-        ticket = await self.pacer.acquire(keys)
+        ticket = await self._admitted(keys, http.method, http.url)
         sent = time.time()
         self.metrics.requests += 1
         tally = _tally.get()
@@ -165,6 +209,22 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         if tally is not None:
             tally.settle(urlsplit(http.url).path.lower(), status)
         return response
+
+    async def _admitted(self, keys: list[BucketKey], method: str, url: str) -> Ticket:
+        """The request's tokens, once any check on it (`checked`) holds when they are given."""
+        check = _check.get()
+        if check is not None and not check.concerns(method, url):
+            check = None
+        while True:
+            ticket = await self.pacer.acquire(keys)
+            if check is None or not check.stale():
+                return ticket
+            self.pacer.settle(ticket, None, {})  # not sent: nothing in flight while it reads
+            reset = _check.set(None)  # what the check reads (and tasks it starts) is not checked
+            try:
+                await check.refresh()
+            finally:
+                _check.reset(reset)
 
     def _record(self, keys: list[tuple[str, ...]], status: int | None, sent: float) -> None:
         for recorder in self.metrics.recorders:

@@ -20,7 +20,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azhotpatch._azure import pacing, resend, retry
 from azhotpatch._azure.credentials import async_credential
 from azhotpatch._azure.pacing import Arrival, Pacer
-from azhotpatch._azure.policies import Metrics, PacingPolicy, RegionCache
+from azhotpatch._azure.policies import Check, Metrics, PacingPolicy, RegionCache, checked
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.traffic import Traffic, TrafficRow
 from azhotpatch._proxy import proxy_for
@@ -225,6 +225,11 @@ class Session:
         """The service's current time: its last Date header moved on by the time since
         (sped up against an emulator), or this machine's clock before any response."""
         return self.metrics.service_now(self.settings.time_scale)
+
+    def checked(self, check: Check) -> contextlib.AbstractContextManager[None]:
+        """Run ``check`` as each write the current task sends inside the block leaves the
+        pacer (`azhotpatch._azure.policies.checked`)."""
+        return checked(check)
 
     @contextlib.contextmanager
     def recording(self, *, drained: bool = False) -> Iterator[Traffic]:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from azhotpatch._azure import policies
 from azhotpatch._azure.lro import IMMEDIATE, PollTiming, timed_out
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline
 from azhotpatch._azure.session import Session
@@ -102,14 +103,17 @@ async def trigger(
         if await _appeared(session, probe, previous, resource, doing, deadline):
             return Started(None)
         try:
-            poller = await session.call(
-                start,
-                resource=resource,
-                doing=doing,
-                idempotent=False,
-                deadline=deadline,
-                retry_conflicts=False,
-            )
+            # the probe just read the machine; a check before the request leaves could find
+            # our first attempt and take it for someone else's
+            with policies.unchecked():
+                poller = await session.call(
+                    start,
+                    resource=resource,
+                    doing=doing,
+                    idempotent=False,
+                    deadline=deadline,
+                    retry_conflicts=False,
+                )
             return Started(poller)
         except ConflictError:
             # Our first request, running after all, or another operation holding the

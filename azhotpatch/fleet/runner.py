@@ -57,7 +57,7 @@ from azhotpatch.fleet.journal import REMEDIATE_STEP, Journal, SessionRecord, Ste
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.fleet.timeline import Timeline
-from azhotpatch.install_guard import InstallRecords, code_of, result_of
+from azhotpatch.install_guard import InstallAppearedError, InstallRecords, code_of, result_of
 from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
 from azhotpatch.models import Action, Assessment, Installation, InstallOptions, OperationStatus
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, RebootState, Remediation
@@ -657,22 +657,52 @@ class _Runner:
                 # the attempt that failed, found on the machine, was ours
                 failed = settled.previous
                 ours = [failed] if failed and failed != prior.intent_previous else []
-                elsewhere = await self._elsewhere(item, action, deadline, ours=ours, again=retry)
-                if elsewhere is not None:
-                    return elsewhere
-                token, started = await self._send(item, action, settled.previous, deadline)
+                sent = await self._unless_elsewhere(
+                    item, action, settled.previous, deadline, ours=ours, again=retry
+                )
+                if isinstance(sent, _Patched):
+                    return sent
+                token, started = sent
                 fresh = True
         else:
             previous = await kind.previous(rid, action)
-            elsewhere = await self._elsewhere(item, action, deadline, again=retry)
-            if elsewhere is not None:
-                return elsewhere
-            token, started = await self._send(item, action, previous, deadline)
+            sent = await self._unless_elsewhere(item, action, previous, deadline, again=retry)
+            if isinstance(sent, _Patched):
+                return sent
+            token, started = sent
             fresh = True
         if started is not None and started.theirs is not None and action is Action.INSTALL:
             # Azure refused ours (409): another install is running; its result is ours
             return _judge(await self._theirs(item, started.theirs, deadline))
         return _judge(await kind.finish(token, started, deadline, fresh=fresh))
+
+    async def _unless_elsewhere(
+        self,
+        item: PlanItem,
+        action: Action,
+        previous: str | None,
+        deadline: Deadline,
+        *,
+        ours: Iterable[str] = (),
+        again: bool = False,
+    ) -> _Patched | tuple[OperationToken, Started]:
+        """Send the step's request, unless the install someone else is running or started
+        for the current release makes it a repeat, whether it shows before the request or
+        appears while the request waits to be sent (`InstallRecords.still_clear`)."""
+        while True:
+            elsewhere = await self._elsewhere(item, action, deadline, ours=ours, again=again)
+            if elsewhere is not None:
+                return elsewhere
+            if action is not Action.INSTALL or self.options.install_again:
+                return await self._send(item, action, previous, deadline)
+            check = self.installs.still_clear(
+                item.machine.id, released=self.options.released, ours=ours, again=again
+            )
+            try:
+                with self.session.checked(check):
+                    return await self._send(item, action, previous, deadline)
+            except InstallAppearedError:
+                continue  # not sent: the record now shows the other install
 
     async def _elsewhere(
         self,

@@ -20,8 +20,9 @@ from azhotpatch.errors import InvalidArgumentError, JournalError
 from azhotpatch.fleet.inventory import InventoryFilter
 from azhotpatch.fleet.journal import RunIdentity
 from azhotpatch.fleet.report import Outcome, Report
+from azhotpatch.limits import Bucket, ThrottleLimits
 from azhotpatch.models import Action, InstallOptions
-from azhotpatch.testing import ArcSpec, Durations, Emulator, VmSpec
+from azhotpatch.testing import ArcSpec, Durations, Emulator, Limits, VmSpec
 
 SUB = "5a1e0b9c-26aa-4c2e-9a51-0d6c4b0f2626"
 # the day after October 2026's Patch Tuesday (the 13th), the hour before its window
@@ -279,3 +280,41 @@ def test_the_options_are_part_of_a_journals_identity_only_when_set(tmp_path: Pat
                     subscriptions=[SUB], actions=["install"], journal=journal, install_again=True
                 )
             assert len(emu.requests()) == mark  # refused before any request
+
+
+def test_an_install_that_appeared_while_ours_waited_to_be_sent_is_not_repeated() -> None:
+    """The guard's read finds nothing, and our install then waits most of an hour to be sent
+    (the subscription's writes are spent: Azure's 429 says when they refill). Meanwhile a
+    person, whose writes are counted apart, installs on the machine, and that install ends.
+    When ours is let go, the decision is that old: the record is read again, and ours is
+    not sent; the person's install is the machine's."""
+    limits = Limits(buckets=ThrottleLimits(arm_writes=Bucket(1, 1 / 40)))  # a write in 40 min
+    with Emulator(seed=4, time_scale=600, start=OCT_14, limits=limits) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        arc = _enrolled_arc(emu)
+
+        def refused() -> list[int]:
+            return [r.status for r in emu.requests() if r.route == "arc.installPatches"]
+
+        async def both() -> Report:
+            async with (
+                emu.async_client() as ours,
+                emu.async_client(credential=emu.async_credential("someone-else")) as person,
+            ):
+                run = asyncio.create_task(ours.run(machines=[arc], actions=["assess", "install"]))
+                # ours read the record and was refused (the emulator's log, another thread)
+                while 429 not in refused():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                await person.install(arc)
+                return await run
+
+        report = asyncio.run(both())
+        posts = [(r.principal, r.status) for r in emu.requests() if r.route == "arc.installPatches"]
+        history = emu.install_history()
+    assert posts == [("emulator-user", 429), ("someone-else", 202)]  # ours never went
+    (theirs,) = history[arc.lower()]
+    assert theirs.principal == "someone-else"
+    (machine,) = report.machines
+    assert (machine.outcome, machine.code) == (Outcome.SUCCEEDED, "PatchedByAnotherRun")
+    assert machine.steps[-1].detail is not None
+    assert machine.steps[-1].detail["operation"] == theirs.operation_id
