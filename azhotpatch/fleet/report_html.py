@@ -512,7 +512,7 @@ def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
         rows.append(_Row(name, index, group, "", UNFINISHED, "", "", "", None, "", 0))
     return {
         "fields": FIELDS,
-        "columns": COLUMNS,
+        "columns": [{"key": key, "label": label} for key, label in COLUMNS],
         "outcomes": [*(o.value for o in Outcome), UNFINISHED],
         "colors": COLORS,
         "subscriptions": list(subscriptions),

@@ -3,7 +3,7 @@
 // of machines opens at once; sorting and filtering work on the data.
 //
 // The data names its own layout: "fields" is the order of the values in each row and
-// "columns" the table's columns ([key, label]), both written once, in Python. Everything
+// "columns" the table's columns ({key, label}), both written once, in Python. Everything
 // here reads a value by its field's name, never by its position.
 (function () {
   "use strict";
@@ -41,8 +41,8 @@
   });
 
   head.innerHTML = data.columns.map(function (column) {
-    return '<th><button type="button" data-key="' + escape(column[0]) + '">' +
-      escape(column[1]) + "</button></th>";
+    return '<th><button type="button" data-key="' + escape(column.key) + '">' +
+      escape(column.label) + "</button></th>";
   }).join("");
   data.outcomes.forEach(function (name) {
     var option = document.createElement("option");
@@ -96,7 +96,7 @@
     var start = state.page * pageSize;
     body.innerHTML = matching.slice(start, start + pageSize).map(function (row) {
       return '<tr data-outcome="' + escape(value(row, "outcome")) + '">' +
-        data.columns.map(function (column) { return cell(row, column[0]); }).join("") +
+        data.columns.map(function (column) { return cell(row, column.key); }).join("") +
         "</tr>";
     }).join("");
     document.getElementById("shown").textContent =
