@@ -90,7 +90,8 @@ SCRIPT = "machines.js"
 @functools.cache
 def asset(name: str) -> str:
     """One of the page's files, from the installed package (read once per process)."""
-    return (resources.files("azhotpatch.fleet") / "report_assets" / name).read_text("utf-8")
+    found = resources.files("azhotpatch.fleet") / "report_assets" / name
+    return found.read_text(encoding="utf-8")
 
 
 def script_hash(script: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from azhotpatch.fleet import report_html
+from azhotpatch.fleet.report import Report
 
 PACKAGE = Path(report_html.__file__).resolve().parent.parent
 ASSETS = Path(report_html.__file__).resolve().parent / "report_assets"
@@ -131,7 +132,12 @@ def test_the_page_files_ship_inside_the_package_and_end_no_element_early() -> No
     assert "$" not in report_html.asset(report_html.SCRIPT) + report_html.asset(report_html.STYLE)
 
 
-def test_the_policy_hash_is_the_inlined_script_s() -> None:
-    script = "(function () { return 1; }());"
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    assert report_html.script_hash(script) == f"sha256-{digest}"
+def test_the_page_s_policy_names_the_hash_of_the_script_inlined_in_it() -> None:
+    page = report_html.render(Report(actions=("enable",), machines=(), elapsed=0.0))
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert policy is not None
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)  # the JSON is not run
+    assert scripts == [report_html.asset(report_html.SCRIPT)]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}';" in policy.group(1)
+    assert "unsafe" not in policy.group(1).split("script-src", 1)[1]
