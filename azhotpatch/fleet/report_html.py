@@ -10,6 +10,14 @@ attachment or a change record. It holds what the JSON report holds (resource ids
 codes, messages, Azure's request ids) and nothing else: no tokens, no continuation tokens,
 no credentials.
 
+The page's skeleton, its style and the table's script are files beside this module
+(``report_assets/``, package data read with `importlib.resources`), so each is read and
+checked in its own language; this module only fills the skeleton's placeholders with the
+run's sections and data. The policy lets exactly one script run, the one inlined, by its
+SHA-256 computed from the file as the page is rendered: markup that found its way into a
+machine's message could not run a script of its own. The table's data names its fields and
+columns once (`FIELDS`, `COLUMNS`) and the script reads every value by name.
+
 Times are seconds since the run began, counting only the time its sessions ran (a run
 resumed the next day is drawn without the night between). Against an emulator whose clock
 runs faster they are Azure seconds, the unit the throttling limits are stated in.
@@ -17,14 +25,19 @@ runs faster they are Azure seconds, the unit the throttling limits are stated in
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import html
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from string import Template
+from typing import Any, NamedTuple
 
 from azhotpatch import __version__, calendar
 from azhotpatch._files import write_atomically
@@ -48,23 +61,43 @@ def write(report: Report, path: str | Path) -> Path:
 
 
 def render(report: Report) -> str:
-    """The page, as text."""
-    timeline = report.timeline
-    clock = _Clock(timeline)
-    sections = [
-        _summary(report, clock),
-        _reasons(report),
-        _timeline_section(report, clock),
-        _calendar_section(report),
-        _machines_section(report, clock),
-    ]
+    """The page, as text: the skeleton with the run's sections, the table's data, the style
+    and the script put in its placeholders."""
+    clock = _Clock(report.timeline)
+    script = asset(SCRIPT)
     title = f"azhotpatch run: {' + '.join(report.actions) or 'report'}"
-    return _PAGE.format(
+    return Template(asset(SKELETON)).substitute(
+        version=html.escape(__version__),
         title=html.escape(title),
-        style=_STYLE + "".join(f".pill.{k}{{background:{v}}}" for k, v in COLORS.items()),
-        body="\n".join(s for s in sections if s),
-        script=_SCRIPT,
+        script_hash=script_hash(script),
+        style=asset(STYLE),
+        summary=_summary(report, clock),
+        reasons=_reasons(report),
+        timeline=_timeline_section(report, clock),
+        calendar=_calendar_section(report),
+        machine_data=_machine_data(report, clock),
+        script=script,
     )
+
+
+# --- the assets -------------------------------------------------------------------------------
+
+SKELETON = "page.html"
+STYLE = "page.css"
+SCRIPT = "machines.js"
+
+
+@functools.cache
+def asset(name: str) -> str:
+    """One of the page's files, from the installed package (read once per process)."""
+    found = resources.files("azhotpatch.fleet") / "report_assets" / name
+    return found.read_text(encoding="utf-8")
+
+
+def script_hash(script: str) -> str:
+    """The Content-Security-Policy source that lets ``script``, and nothing else, run."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
 # --- time -------------------------------------------------------------------------------------
@@ -180,7 +213,8 @@ def _reasons(report: Report) -> str:
         return '<section id="reasons"><h2>Reasons</h2><p>Every machine succeeded.</p></section>'
     rows = "".join(
         f'<tr data-outcome="{r.outcome}" data-code="{html.escape(r.code, quote=True)}">'
-        f'<td><span class="pill {r.outcome}">{r.outcome}</span></td>'
+        f'<td><span class="pill {r.outcome}" style="background:{COLORS[r.outcome]}">'
+        f"{r.outcome}</span></td>"
         f'<td><button type="button" class="code" title="show these machines">'
         f"{html.escape(r.code or '-')}</button></td>"
         f'<td class="num">{r.machines:,}</td><td>{html.escape(r.fix)}</td>'
@@ -410,7 +444,26 @@ def _calendar_section(report: Report) -> str:
 
 # --- the machines -----------------------------------------------------------------------------
 
-COLUMNS = (
+
+class _Row(NamedTuple):
+    """One machine in the table's data. Its field names are the names the script reads
+    values by: the data carries them once (``fields``), each row only its values."""
+
+    name: str
+    subscription: int  # into the data's ``subscriptions``
+    group: str
+    kind: str
+    outcome: str
+    code: str
+    azure: str
+    request: str
+    at: float | None  # seconds of the run when the machine concluded
+    steps: str
+    message: int  # into the data's ``messages``
+
+
+FIELDS = _Row._fields
+COLUMNS = (  # the table's columns, in order: (field, heading)
     ("name", "machine"),
     ("group", "resource group"),
     ("kind", "kind"),
@@ -425,12 +478,13 @@ COLUMNS = (
 
 
 def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
-    """The table's data: each subscription and each message once (machines skipped for
-    one reason mostly share their message), then one short row per machine."""
+    """The table's data: its fields and columns, each subscription and each message once
+    (machines skipped for one reason mostly share their message), then one short row per
+    machine."""
     finished = report.timeline.finished if report.timeline else {}
     subscriptions: dict[str, int] = {}
     messages: dict[str, int] = {"": 0}
-    rows: list[list[Any]] = []
+    rows: list[_Row] = []
     for machine in report.machines:
         subscription, group, name = _parts(machine.resource)
         when = finished.get(machine.resource.lower())
@@ -439,25 +493,33 @@ def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
             for s in machine.steps
         )
         rows.append(
-            [
-                name,
-                subscriptions.setdefault(subscription, len(subscriptions)),
-                group,
-                machine.kind,
-                machine.outcome.value,
-                machine.code or "",
-                machine.azure_code or "",
-                machine.request_id or "",
-                round(clock(when), 1) if when is not None else None,
-                steps,
-                messages.setdefault(problem_of(machine), len(messages)),
-            ]
+            _Row(
+                name=name,
+                subscription=subscriptions.setdefault(subscription, len(subscriptions)),
+                group=group,
+                kind=machine.kind,
+                outcome=machine.outcome.value,
+                code=machine.code or "",
+                azure=machine.azure_code or "",
+                request=machine.request_id or "",
+                at=round(clock(when), 1) if when is not None else None,
+                steps=steps,
+                message=messages.setdefault(problem_of(machine), len(messages)),
+            )
         )
     for resource in report.unfinished:
         subscription, group, name = _parts(resource)
         index = subscriptions.setdefault(subscription, len(subscriptions))
-        rows.append([name, index, group, "", UNFINISHED, "", "", "", None, "", 0])
-    return {"subscriptions": list(subscriptions), "messages": list(messages), "rows": rows}
+        rows.append(_Row(name, index, group, "", UNFINISHED, "", "", "", None, "", 0))
+    return {
+        "fields": FIELDS,
+        "columns": [{"key": key, "label": label} for key, label in COLUMNS],
+        "outcomes": [*(o.value for o in Outcome), UNFINISHED],
+        "colors": COLORS,
+        "subscriptions": list(subscriptions),
+        "messages": list(messages),
+        "rows": rows,
+    }
 
 
 def _parts(resource: str) -> tuple[str, str, str]:
@@ -468,189 +530,7 @@ def _parts(resource: str) -> tuple[str, str, str]:
     return "", "", resource
 
 
-def _machines_section(report: Report, clock: _Clock) -> str:
+def _machine_data(report: Report, clock: _Clock) -> str:
+    """The table's data as JSON that cannot end the script element it is written in."""
     data = json.dumps(machine_rows(report, clock), separators=(",", ":"))
-    safe = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    heads = "".join(
-        f'<th><button type="button" data-key="{key}">{html.escape(label)}</button></th>'
-        for key, label in COLUMNS
-    )
-    outcomes = "".join(
-        f'<option value="{name}">{name}</option>' for name in [*(o.value for o in Outcome)]
-    )
-    return (
-        '<section id="machines"><h2>Machines</h2><div class="controls">'
-        '<input id="filter" type="search" placeholder="filter: name, group, reason, '
-        'request id, message" aria-label="filter the machines">'
-        '<select id="outcome" aria-label="outcome"><option value="">every outcome</option>'
-        f'{outcomes}<option value="{UNFINISHED}">{UNFINISHED}</option></select>'
-        '<span id="shown"></span></div>'
-        f'<table id="machines-table"><thead><tr>{heads}</tr></thead><tbody></tbody></table>'
-        '<div class="pages"><button type="button" id="previous">previous</button>'
-        '<span id="page"></span><button type="button" id="next">next</button></div>'
-        "<noscript><p>The machine table needs JavaScript; the JSON report lists every "
-        "machine too.</p></noscript>"
-        f'<script id="machine-data" type="application/json">{safe}</script></section>'
-    )
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; \
-style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="azhotpatch {version}">
-<title>{title}</title>
-<style>{style}</style>
-</head>
-<body>
-{body}
-<script>{script}</script>
-</body>
-</html>
-""".replace("{version}", __version__)
-
-_STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;color:#212121;margin:24px auto;max-width:1200px;
-padding:0 16px}
-h1{font-size:24px;margin:0 0 12px}h2{font-size:18px;margin:28px 0 8px}
-table{border-collapse:collapse;margin:8px 0}
-th,td{padding:3px 8px;border-bottom:1px solid #e0e0e0;text-align:left;vertical-align:top}
-.facts th{font-weight:600;color:#555;width:110px}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-.tiles{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:12px}
-.tile{border:2px solid;border-radius:8px;padding:8px 16px;min-width:110px}
-.tile .count{display:block;font-size:28px;font-weight:700}
-.tile .label{color:#555}
-.pill{color:white;border-radius:10px;padding:1px 8px;font-size:12px;background:#757575}
-.example{color:#555;font-size:13px}
-button.code{font:inherit;font-family:ui-monospace,monospace;border:0;background:none;
-color:#1565c0;cursor:pointer;padding:0;text-decoration:underline}
-figure{margin:12px 0}figcaption{color:#555;font-size:13px;max-width:760px}
-svg{max-width:100%;height:auto}
-.controls{display:flex;gap:8px;align-items:center;margin:8px 0}
-#filter{flex:1;max-width:480px;padding:4px 8px}
-#machines-table th button{font:inherit;font-weight:600;border:0;background:none;
-cursor:pointer;padding:0}
-#machines-table th button[aria-sort=ascending]::after{content:" \\25B2"}
-#machines-table th button[aria-sort=descending]::after{content:" \\25BC"}
-#machines-table td{font-size:13px}
-#machines-table td.message{max-width:420px;color:#444}
-.pages{display:flex;gap:12px;align-items:center}
-.note{background:#f3e5f5;padding:8px;border-radius:6px}
-"""
-
-# The machine table: rows rendered a page at a time from the embedded data, so a report of
-# tens of thousands of machines opens at once; sorting and filtering work on the data.
-_SCRIPT = r"""
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("machine-data").textContent);
-  var keys = ["name", "subscription", "group", "kind", "outcome", "code", "azure",
-              "request", "at", "steps", "message"];
-  var index = {};
-  keys.forEach(function (key, i) { index[key] = i; });
-  var rows = data.rows;
-  rows.forEach(function (row) {
-    row[10] = data.messages[row[10]];
-    row.haystack = [row[0], data.subscriptions[row[1]], row[2], row[3], row[4], row[5],
-                    row[6], row[7], row[10]].join(" ").toLowerCase();
-  });
-  var pageSize = 100;
-  var state = {key: null, descending: false, text: "", outcome: "", page: 0};
-  var body = document.querySelector("#machines-table tbody");
-  var filter = document.getElementById("filter");
-  var outcome = document.getElementById("outcome");
-  var matching = rows;
-
-  function escape(value) {
-    return String(value === null || value === undefined ? "" : value)
-      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;");
-  }
-
-  function compare(a, b) {
-    var i = index[state.key];
-    var x = a[i], y = b[i];
-    if (x === y) { return 0; }
-    if (x === null || x === "") { return 1; }
-    if (y === null || y === "") { return -1; }
-    var order = x < y ? -1 : 1;
-    return state.descending ? -order : order;
-  }
-
-  function select() {
-    var text = state.text.toLowerCase();
-    matching = rows.filter(function (row) {
-      return (!state.outcome || row[4] === state.outcome) &&
-             (!text || row.haystack.indexOf(text) !== -1);
-    });
-    if (state.key) { matching = matching.slice().sort(compare); }
-  }
-
-  function draw() {
-    var pages = Math.max(1, Math.ceil(matching.length / pageSize));
-    state.page = Math.min(state.page, pages - 1);
-    var start = state.page * pageSize;
-    var html = [];
-    matching.slice(start, start + pageSize).forEach(function (row) {
-      var subscription = data.subscriptions[row[1]] || "";
-      html.push('<tr data-outcome="' + escape(row[4]) + '">' +
-        '<td title="' + escape(subscription) + '">' + escape(row[0]) + "</td>" +
-        "<td>" + escape(row[2]) + "</td><td>" + escape(row[3]) + "</td>" +
-        '<td><span class="pill ' + escape(row[4]) + '">' + escape(row[4]) + "</span></td>" +
-        '<td class="code">' + escape(row[5]) + "</td><td>" + escape(row[6]) + "</td>" +
-        "<td>" + escape(row[7]) + '</td><td class="num">' + escape(row[8]) + "</td>" +
-        "<td>" + escape(row[9]) + '</td><td class="message">' + escape(row[10]) + "</td></tr>");
-    });
-    body.innerHTML = html.join("");
-    document.getElementById("shown").textContent =
-      matching.length.toLocaleString("en") + " of " + rows.length.toLocaleString("en") +
-      " machines";
-    document.getElementById("page").textContent = "page " + (state.page + 1) + " of " + pages;
-    document.getElementById("previous").disabled = state.page === 0;
-    document.getElementById("next").disabled = state.page >= pages - 1;
-  }
-
-  function update() { select(); draw(); }
-
-  document.querySelectorAll("#machines-table th button").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var key = button.getAttribute("data-key");
-      state.descending = state.key === key ? !state.descending : false;
-      state.key = key;
-      document.querySelectorAll("#machines-table th button").forEach(function (other) {
-        other.removeAttribute("aria-sort");
-      });
-      button.setAttribute("aria-sort", state.descending ? "descending" : "ascending");
-      state.page = 0;
-      update();
-    });
-  });
-  filter.addEventListener("input", function () {
-    state.text = filter.value; state.page = 0; update();
-  });
-  outcome.addEventListener("change", function () {
-    state.outcome = outcome.value; state.page = 0; update();
-  });
-  document.getElementById("previous").addEventListener("click", function () {
-    state.page -= 1; draw();
-  });
-  document.getElementById("next").addEventListener("click", function () {
-    state.page += 1; draw();
-  });
-  document.querySelectorAll("#reasons-table tr[data-code] button").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var row = button.closest("tr");
-      outcome.value = state.outcome = row.getAttribute("data-outcome");
-      filter.value = state.text = row.getAttribute("data-code");
-      state.page = 0;
-      update();
-      document.getElementById("machines").scrollIntoView();
-    });
-  });
-  update();
-}());
-"""
+    return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from azhotpatch.fleet.history import read_report
-from azhotpatch.fleet.report import Outcome, Report
+from azhotpatch.fleet.report import MachineResult, Outcome, Report
 from azhotpatch.testing import Emulator, FaultRule, Faults, FleetSpec
 
 from .chromium import Page, chromium, require_browser
@@ -135,6 +136,88 @@ async def test_the_report_opens_offline_with_counts_timeline_and_a_table_that_so
         assert len(await _visible_column(page, 1)) == min(len(found), 100)
         assert page.requests == [path.as_uri()]
         assert page.errors == []
+
+
+def _expected_cells(machine: MachineResult, concluded: bool) -> dict[str, Callable[[str], bool]]:
+    """What each column of the machine's row must show, from the run's own result for it
+    (not from the page's data): by the column's key, a test of the cell's text."""
+    parts = machine.resource.split("/")
+    steps = [s.action for s in machine.steps]
+    return {
+        "name": lambda text: text == machine.name,
+        "group": lambda text: text == parts[4],
+        "kind": lambda text: text == machine.kind,
+        "outcome": lambda text: text == machine.outcome.value,
+        "code": lambda text: text == (machine.code or ""),
+        "azure": lambda text: text == (machine.azure_code or ""),
+        "request": lambda text: text == (machine.request_id or ""),
+        "at": lambda text: (float(text.replace(",", "")) >= 0) if concluded else text == "",
+        "steps": lambda text: [s.split(" ")[0] for s in text.split(", ") if s] == steps,
+        "message": lambda text: (
+            bool(text) == bool(machine.message) and text in (machine.message or "")
+        ),
+    }
+
+
+async def test_each_column_shows_the_machine_s_own_value_read_by_the_column_s_name(
+    emulator_run: tuple[Report, Path, Path, str],
+) -> None:
+    """The script and the Python that writes the table's data agree on what each value is:
+    every cell, found by its column's key, shows what the run found for that machine (the
+    subscription as the name's tooltip)."""
+    browser = require_browser()
+    report, path, _, _ = emulator_run
+    timeline = report.timeline
+    assert timeline is not None
+    machines = {m.name: m for m in report.machines}
+    assert len(machines) == len(report.machines)
+    async with chromium(browser) as page:
+        await page.open(path.as_uri())
+        keys = await page.evaluate(
+            "[...document.querySelectorAll('#machines-table th button')].map(b => b.dataset.key)"
+        )
+        shown: list[list[str]] = []
+        while True:  # every page of the table
+            shown += await page.evaluate(
+                "[...document.querySelectorAll('#machines-table tbody tr')].map(r => "
+                "[r.cells[0].title, ...[...r.cells].map(c => c.textContent)])"
+            )
+            if await page.evaluate("document.getElementById('next').disabled"):
+                break
+            await page.click("#next")
+        assert page.errors == []
+    assert len(shown) == len(machines)
+    checked = set()
+    for subscription, *cells in shown:
+        by_key = dict(zip(keys, cells, strict=True))
+        machine = machines[by_key["name"]]
+        assert subscription == machine.resource.split("/")[2]
+        concluded = machine.resource.lower() in timeline.finished
+        expected = _expected_cells(machine, concluded)
+        assert set(keys) == set(expected), "a column the test does not know how to judge"
+        wrong = {k: t for k, t in by_key.items() if not expected[k](t)}
+        assert wrong == {}, machine.resource
+        checked.add(machine.outcome)
+    assert checked == {Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.FAILED}
+
+
+async def test_no_script_runs_but_the_one_the_page_was_rendered_with(
+    emulator_run: tuple[Report, Path, Path, str], tmp_path: Path
+) -> None:
+    """The page's policy allows its own script by hash, not any inline script: one added to
+    the page (as markup slipped into it would be) does not run, and the table still does."""
+    browser = require_browser()
+    report, path, _, _ = emulator_run
+    foreign = tmp_path / "foreign.html"
+    text = path.read_text(encoding="utf-8")
+    injected = '<script>document.title = "a foreign script ran";</script></body>'
+    foreign.write_text(text.replace("</body>", injected, 1), encoding="utf-8")
+    async with chromium(browser) as page:
+        await page.open(foreign.as_uri())
+        assert await page.evaluate("document.title") == "azhotpatch run: enable + assess + install"
+        total = len(report.machines)
+        assert await _shown(page) == f"{total} of {total} machines"
+        assert page.requests == [foreign.as_uri()]
 
 
 def test_the_page_rebuilt_from_the_journal_tells_the_same_run(
