@@ -48,11 +48,7 @@ from azhotpatch.testing.services import Services
 from azhotpatch.testing.world.clock import Clock
 from azhotpatch.testing.world.machines import (
     ArcMachine,
-    Hardware,
     Machine,
-    ScaleSet,
-    VirtualMachine,
-    machine_key,
 )
 from azhotpatch.testing.world.operations import InstallRecord, Operation
 from azhotpatch.testing.world.regions import default_region_skus
@@ -73,7 +69,6 @@ __all__ = [
     "OperationRecord",
 ]
 
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 _TOKEN_LIFETIME = 3600.0  # wall seconds, unless the emulator sets a shorter one
 
 
@@ -416,10 +411,9 @@ class Emulator:
     ) -> str:
         with self.dispatcher.lock:
             sub_id = (subscription_id or str(uuid.uuid4())).lower()
-            sub = self.world.subscription(sub_id, create=True)
-            assert sub is not None
+            self.world.subscription(sub_id, create=True)
             for group in groups:
-                sub.add_group(group)
+                self.world.ensure_group(sub_id, group)
             self.world.changed()
             return sub_id
 
@@ -427,24 +421,7 @@ class Emulator:
         """Add a VM (a `VmSpec`, or its fields as keywords); returns its resource id."""
         vm_spec = replace(spec, **fields) if spec else VmSpec(**fields)
         with self.dispatcher.lock:
-            self._ensure_group(vm_spec.subscription, vm_spec.group)
-            vm = VirtualMachine.create(
-                vm_spec.subscription,
-                vm_spec.group,
-                vm_spec.name,
-                vm_spec.location,
-                _vm_document(vm_spec),
-                seed=self.world.seed,
-                created=self.clock.now(),
-            )
-            vm.power = vm_spec.power
-            vm.agent_ready = vm_spec.agent_ready
-            vm.patches.installed = self.world.patch_model.initial_installed(
-                vm.product, vm.key, self.clock.now(), vm_spec.months_behind
-            )
-            self.world.vms[vm.key] = vm
-            self.world.changed()
-            return vm.id
+            return self.services.compute.add_vm(vm_spec).id
 
     def add_scale_set(
         self,
@@ -461,46 +438,16 @@ class Emulator:
         off; returns its id. A Flexible one's instances are VMs added with
         ``scale_set=<name>``."""
         with self.dispatcher.lock:
-            self._ensure_group(subscription, group)
-            key = machine_key(subscription, group, SCALE_SET_TYPE, name)
-            settings: dict[str, Any] = {"patchMode": "AutomaticByPlatform"}
-            if hotpatch:
-                settings["enableHotpatching"] = True
-            else:
-                settings["patchMode"] = "AutomaticByOS"
-            scale_set = ScaleSet(
-                key=key,
-                id=f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
-                f"{SCALE_SET_TYPE}/{name}",
-                subscription=subscription.lower(),
-                group=group,
-                name=name,
-                location=location.lower(),
-                mode=mode,
-                model_patch_settings=settings,
-                image={
-                    "publisher": "MicrosoftWindowsServer",
-                    "offer": "WindowsServer",
-                    "sku": sku,
-                    "version": "latest",
-                },
+            added = self.services.compute.add_scale_set(
+                subscription, group, name, location, mode=mode, hotpatch=hotpatch, sku=sku
             )
-            self.world.scale_sets[key] = scale_set
-            self.world.changed()
-            return scale_set.id
+            return added.id
 
     def add_arc(self, spec: ArcSpec | None = None, **fields: Any) -> str:
         """Add an Arc-enabled server; returns its resource id."""
         arc_spec = replace(spec, **fields) if spec else ArcSpec(**fields)
         with self.dispatcher.lock:
-            self._ensure_group(arc_spec.subscription, arc_spec.group)
-            machine = _arc_machine(self.world, arc_spec)
-            machine.patches.installed = self.world.patch_model.initial_installed(
-                machine.product, machine.key, self.clock.now(), arc_spec.months_behind
-            )
-            self.world.arcs[machine.key] = machine
-            self.world.changed()
-            return machine.id
+            return self.services.hybrid.add_arc(arc_spec).id
 
     @property
     def intune(self) -> IntuneBackend:
@@ -535,11 +482,6 @@ class Emulator:
                 self.world.management_groups[group] = {s.lower() for s in subs}
         self.fleet = fleet
         return fleet
-
-    def _ensure_group(self, sub: str, group: str) -> None:
-        subscription = self.world.subscription(sub, create=True)
-        assert subscription is not None
-        subscription.add_group(group)
 
     # --- time -----------------------------------------------------------------------------
 
@@ -751,159 +693,3 @@ _ESTATE_ADMIN: dict[str, Callable[[Emulator, dict[str, Any]], None]] = {
     "occupy": lambda emu, p: emu.occupy(p["resource_id"], float(p["seconds"])),
     "delete": lambda emu, p: emu.delete(p["resource_id"]),
 }
-
-
-# --- documents ----------------------------------------------------------------------------------
-
-
-def _vm_document(spec: VmSpec) -> dict[str, Any]:
-    image: dict[str, Any]
-    if spec.image_id:
-        image = {"id": spec.image_id}
-    else:
-        image = {
-            "publisher": spec.publisher,
-            "offer": spec.offer,
-            "sku": spec.sku,
-            "version": "latest",
-            "exactVersion": "26100.4946.250905",
-        }
-    os_profile: dict[str, Any] = {
-        "computerName": spec.name[:15],
-        "adminUsername": "azureuser",
-        "secrets": [],
-        "allowExtensionOperations": True,
-        "requireGuestProvisionSignal": True,
-    }
-    if spec.os_type.lower() == "linux":
-        os_profile["linuxConfiguration"] = {
-            "disablePasswordAuthentication": True,
-            "provisionVMAgent": spec.provision_vm_agent,
-            "patchSettings": {
-                "patchMode": spec.patch_mode or "ImageDefault",
-                "assessmentMode": "ImageDefault",
-            },
-        }
-    else:
-        patch_settings: dict[str, Any] = {"assessmentMode": "ImageDefault"}
-        if spec.patch_mode:
-            patch_settings["patchMode"] = spec.patch_mode
-        if spec.enable_hotpatching is not None:
-            patch_settings["enableHotpatching"] = spec.enable_hotpatching
-        if spec.bypass_platform_safety_checks is not None:
-            patch_settings["automaticByPlatformSettings"] = {
-                "rebootSetting": "IfRequired",
-                "bypassPlatformSafetyChecksOnUserSchedule": spec.bypass_platform_safety_checks,
-            }
-        os_profile["windowsConfiguration"] = {
-            "provisionVMAgent": spec.provision_vm_agent,
-            "enableAutomaticUpdates": spec.enable_automatic_updates,
-            "patchSettings": patch_settings,
-            "enableVMAgentPlatformUpdates": False,
-        }
-    return {
-        "tags": dict(spec.tags),
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D4s_v3"},
-            "storageProfile": {
-                "imageReference": image,
-                "osDisk": {
-                    "osType": spec.os_type,
-                    "name": f"{spec.name}_OsDisk_1",
-                    "createOption": "FromImage",
-                    "caching": "ReadWrite",
-                    "managedDisk": {"storageAccountType": "Premium_LRS"},
-                    "diskSizeGB": 127,
-                },
-                "dataDisks": [],
-            },
-            "osProfile": os_profile,
-            "networkProfile": {
-                "networkInterfaces": [
-                    {
-                        "id": f"/subscriptions/{spec.subscription}/"
-                        f"resourceGroups/{spec.group}/providers/Microsoft.Network/"
-                        f"networkInterfaces/{spec.name}-nic"
-                    }
-                ]
-            },
-            "securityProfile": {
-                "securityType": "TrustedLaunch",
-                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
-            },
-            **_scale_set_member(spec),
-        },
-    }
-
-
-def _scale_set_member(spec: VmSpec) -> dict[str, Any]:
-    if not spec.scale_set:
-        return {}
-    scale_set = (
-        f"/subscriptions/{spec.subscription}/resourceGroups/{spec.group}/providers/"
-        f"{SCALE_SET_TYPE}/{spec.scale_set}"
-    )
-    return {"virtualMachineScaleSet": {"id": scale_set}}
-
-
-def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
-    key = ArcMachine.key_for(spec.subscription, spec.group, spec.name)
-    machine = ArcMachine(
-        key=key,
-        id=spec.id,
-        subscription=spec.subscription.lower(),
-        group=spec.group,
-        name=spec.name,
-        location=spec.location.lower(),
-        tags=dict(spec.tags),
-        status=spec.status,
-        os_name=spec.os_name,
-        os_sku=spec.os_sku,
-        os_version=spec.os_version,
-        os_type=spec.os_type,
-        detected={
-            "cloudprovider": "N/A",
-            "manufacturer": "Dell Inc.",
-            "model": "PowerEdge R760",
-            "coreCount": str(spec.cores),
-            "logicalCoreCount": str(spec.cores * 2),
-            "processorCount": "1",
-            "processorNames": "Intel(R) Xeon(R) Gold 6430",
-            "totalPhysicalMemoryInGigabytes": str(spec.cores * 8),
-        },
-        vbs_running=spec.vbs_running,
-        vm_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"vmuuid/{key}")),
-        created=world.clock.now(),
-        enable_hotpatching=spec.enable_hotpatching,
-        hotpatch_status=spec.hotpatch_status,
-        hardware=Hardware(
-            uefi=spec.uefi,
-            secure_boot=spec.secure_boot,
-            virtualization=spec.virtualization,
-            architecture=spec.architecture,
-            vbs_configured=spec.vbs_running,
-            chpe_restricted=not spec.chpe_on,
-            chpe_off=not spec.chpe_on,
-        ),
-        arc_kind=spec.arc_kind,
-        parent_cluster=spec.parent_cluster,
-        local_image=spec.local_image,
-    )
-    if spec.licensed or spec.license_disabled:
-        now = world.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        hotpatch = (
-            {"subscriptionStatus": "Disabled", "disenrollmentDate": now, "billingEndDate": now}
-            if spec.license_disabled and not spec.licensed
-            else {"subscriptionStatus": "Enabled", "enrollmentDate": now, "billingStartDate": now}
-        )
-        machine.license = {
-            "softwareAssurance": {"softwareAssuranceCustomer": False},
-            "productProfile": {
-                "productType": "WindowsServer",
-                "subscriptionStatus": "Enabled",
-                "enrollmentDate": now,
-                "billingStartDate": now,
-                "productFeatures": [{"name": "Hotpatch", **hotpatch}],
-            },
-        }
-    return machine
