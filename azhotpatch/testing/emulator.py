@@ -26,14 +26,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
+from azhotpatch.testing import admin
 from azhotpatch.testing._faults import FaultRule, Faults
 from azhotpatch.testing._server import Server, Tls
 from azhotpatch.testing.arm.auth import TOKEN_PREFIX
@@ -621,75 +622,5 @@ class Emulator:
         return self.world.find_machine(resource_id.lower())
 
     def _admin(self, method: str, path: str, payload: dict[str, Any]) -> Any:
-        if (method, path) == ("GET", "stats"):
-            return asdict(self.stats())
-        if (method, path) == ("GET", "installs"):
-            return {k: [asdict(r) for r in v] for k, v in self.install_history().items()}
-        if (method, path) == ("GET", "reboots"):
-            return self.reboots()
-        if (method, path) == ("GET", "requests"):
-            offset = int(payload.get("offset", 0))
-            return [asdict(r) for r in self.requests()[offset:]]
-        if (method, path) == ("GET", "truth"):
-            return {
-                k: {
-                    **asdict(v),
-                    "blockers": sorted(v.blockers),
-                    "inventory_blockers": sorted(v.visible_blockers),
-                    "full_run_outcome": v.full_run_outcome,
-                }
-                for k, v in self.truth().items()
-            }
-        if (method, path) == ("POST", "advance"):
-            self.advance(float(payload["seconds"]))
-            return {"emulated_seconds": self.clock.seconds()}
-        if (method, path) == ("GET", "info"):
-            return {
-                "endpoint": self.endpoint,
-                "graph_endpoint": self.graph_endpoint,
-                "ca_path": self.ca_path,
-                "time_scale": self.clock.time_scale,
-                "subscriptions": sorted(self.world.subscriptions),
-                "operation_seconds": self.operation_seconds,
-                "token_lifetime": self.token_wall_lifetime,
-            }
-        if method == "POST" and path in _ESTATE_ADMIN:
-            try:
-                _ESTATE_ADMIN[path](self, payload)
-            except KeyError as missing:  # a field the condition needs: a bad request
-                raise ValueError(f"{path} needs the field {missing}") from None
-            return {"ok": True}
-        raise KeyError(f"{method} {path}")
-
-
-def _set_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
-    """``{"rate": r}`` spreads faults at that rate (`Faults.chaos`); ``{"rules": [...]}``
-    aims them (each a `FaultRule`'s fields: kind, route, operation, scope, at); neither
-    ends them."""
-    rate = float(payload.get("rate", 0.0))
-    seed = int(payload.get("seed", emulator.world.seed))
-    rules = tuple(FaultRule(**rule) for rule in payload.get("rules") or ())
-    if rules:
-        emulator.set_faults(Faults.aimed(*rules, seed=seed))
-    else:
-        emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
-
-
-# POST /_emulator/<name> with a JSON body: set the conditions of a real estate on an emulator
-# serving in another process (what `python -m azhotpatch.testing` users and the command-line
-# tests drive).
-_ESTATE_ADMIN: dict[str, Callable[[Emulator, dict[str, Any]], None]] = {
-    "faults": _set_faults,
-    "revoke": lambda emu, p: emu.revoke(
-        p["scope"], p.get("actions", ("*",)), principal=p.get("principal", "*")
-    ),
-    "lock": lambda emu, p: emu.lock(
-        p["scope"], name=p.get("name", "do-not-change"), level=p.get("level", "ReadOnly")
-    ),
-    "policy": lambda emu, p: emu.deny_by_policy(
-        p["scope"], name=p.get("name", "deny-patch-settings-changes")
-    ),
-    "disable-subscription": lambda emu, p: emu.disable_subscription(p["subscription"]),
-    "occupy": lambda emu, p: emu.occupy(p["resource_id"], float(p["seconds"])),
-    "delete": lambda emu, p: emu.delete(p["resource_id"]),
-}
+        """``/_emulator/<path>``: answered from the one admin table (`admin.ROUTES`)."""
+        return admin.answer(self, method, path, payload)
