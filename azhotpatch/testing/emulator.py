@@ -23,35 +23,29 @@ builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo
-
-from azhotpatch.testing import admin
+from azhotpatch.testing import admin, records
 from azhotpatch.testing._faults import FaultRule, Faults
 from azhotpatch.testing._server import Server, Tls
-from azhotpatch.testing.arm.auth import TOKEN_PREFIX
 from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
 from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing.arm.throttling import Limits
+from azhotpatch.testing.credentials import AsyncEmulatorCredential, EmulatorCredential
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
 from azhotpatch.testing.msgraph.front import PREFIX as GRAPH_PREFIX
 from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
 from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
+from azhotpatch.testing.records import AzureRecord, EmulatorStats, OperationRecord
 from azhotpatch.testing.services import Services
 from azhotpatch.testing.world.clock import Clock
-from azhotpatch.testing.world.machines import (
-    ArcMachine,
-    Machine,
-)
-from azhotpatch.testing.world.operations import InstallRecord, Operation
+from azhotpatch.testing.world.operations import InstallRecord
 from azhotpatch.testing.world.regions import default_region_skus
 from azhotpatch.testing.world.state import Durations, World
 
@@ -69,136 +63,6 @@ __all__ = [
     "EmulatorStats",
     "OperationRecord",
 ]
-
-_TOKEN_LIFETIME = 3600.0  # wall seconds, unless the emulator sets a shorter one
-
-
-class EmulatorCredential:
-    """A token credential the emulator accepts. ``principal`` names the caller (ARM's
-    throttling and RBAC are per principal), so several credentials act as several identities.
-    Its tokens expire after ``lifetime`` wall seconds, and the emulator refuses them after
-    that as ARM does (401 ``ExpiredAuthenticationToken``); `Emulator.credential` sets it from
-    the emulator's ``token_lifetime``."""
-
-    def __init__(self, principal: str = "emulator-user", *, lifetime: float | None = None) -> None:
-        self.principal = principal
-        self.lifetime = _TOKEN_LIFETIME if lifetime is None else lifetime
-
-    def _info(self) -> AccessTokenInfo:
-        expires = time.time() + self.lifetime
-        token = f"{TOKEN_PREFIX}{int(expires * 1000)}.{uuid.uuid4().hex}.{self.principal}"
-        return AccessTokenInfo(token, int(expires))
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        info = self._info()
-        return AccessToken(info.token, info.expires_on)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return self._info()
-
-
-class AsyncEmulatorCredential(EmulatorCredential):
-    """The same, for the SDKs' ``.aio`` clients."""
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        info = self._info()
-        return AccessToken(info.token, info.expires_on)
-
-    async def get_token_info(  # type: ignore[override]
-        self, *scopes: str, options: Any = None
-    ) -> AccessTokenInfo:
-        return self._info()
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> AsyncEmulatorCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class OperationRecord:
-    """One long-running operation as Azure ran it: its status (a patch run's result status
-    where it has one, e.g. ``CompletedWithWarnings``) and, if it failed, Azure's error code."""
-
-    status: str
-    error_code: str | None = None
-
-
-@dataclass(frozen=True)
-class AzureRecord:
-    """What Azure did to one machine (`Emulator.azure_record`): whether it still exists,
-    whether Hotpatch is on (a VM's settings, an Arc machine's own verdict), and every
-    settings update, assessment and installation it ran, in order."""
-
-    exists: bool
-    enrolled: bool
-    updates: tuple[OperationRecord, ...] = ()
-    assessments: tuple[OperationRecord, ...] = ()
-    installs: tuple[OperationRecord, ...] = ()
-    reboots: int = 0  # restarts the machine went through (Arc: Run Command's restart script)
-
-    def outcome(
-        self, actions: Iterable[str] = ("enable", "assess", "install")
-    ) -> tuple[str, str | None]:
-        """What a run of ``actions`` must report for the machine, judged by what Azure did:
-        ``("succeeded", None)`` when every step's work is done; ``("failed", code)`` with
-        Azure's error code when the operation of a step failed, or ``("failed", None)`` when
-        a step's work was never done."""
-        wanted = tuple(actions)
-        checks = (
-            ("enable", self.enrolled, self.updates),
-            ("assess", _succeeded(self.assessments), self.assessments),
-            ("install", _succeeded(self.installs), self.installs),
-        )
-        for action, done, operations in checks:
-            if action not in wanted or done:
-                continue
-            last = operations[-1] if operations else None
-            return "failed", last.error_code if last else None
-        return "succeeded", None
-
-
-def _succeeded(operations: tuple[OperationRecord, ...]) -> bool:
-    return bool(operations) and operations[-1].status == "Succeeded"
-
-
-def _result(op: Operation) -> OperationRecord:
-    status = str((op.output or {}).get("status") or op.status)
-    return OperationRecord(status, (op.error or {}).get("code") if op.failed else None)
-
-
-def _enrolled(machine: Machine) -> bool:
-    if isinstance(machine, ArcMachine):
-        return machine.hotpatch_status == "Enabled"
-    mode = machine.patch_settings.get("patchMode")
-    return (
-        machine.hotpatch_enabled
-        and mode == "AutomaticByPlatform"
-        and machine.provisioning == "Succeeded"
-    )
-
-
-@dataclass(frozen=True)
-class EmulatorStats:
-    """What the emulator has served so far."""
-
-    requests: int
-    by_route: dict[str, int]
-    by_status: dict[int, int]
-    throttled: dict[str, int]
-    faults: dict[str, int]
-    in_flight: int
-    installs: int
-    machines_with_repeat_installs: int
-    emulated_seconds: float
-
-    @property
-    def throttled_total(self) -> int:
-        return sum(self.throttled.values())
 
 
 class Emulator:
@@ -231,22 +95,17 @@ class Emulator:
         self.clock = Clock(time_scale, start)
         # Azure seconds an access token from `credential` lives (None: an hour of wall time)
         self.token_lifetime = token_lifetime
-        region_args: dict[str, Any] = {}
-        if regions is not None:
-            region_args["regions"] = tuple(regions)
-        if regions_without_2025 is not None:
-            region_args["without_2025"] = tuple(regions_without_2025)
-        self.world = World(
+        self.world = _world(
             self.clock,
             seed=seed,
-            faults=faults or Faults(seed=seed),
-            durations=durations or Durations(),
-            region_skus=default_region_skus(**region_args),
+            faults=faults,
+            durations=durations,
+            regions=regions,
+            regions_without_2025=regions_without_2025,
             pending_features=pending_features,
             page_size=page_size,
+            graph_lag=graph_lag,
         )
-        # Azure seconds Resource Graph's patch tables trail the machines by (see World)
-        self.world.graph_lag = float(graph_lag)
         self.limits = limits or Limits()
         self.services = Services.over(self.world)
         self.dispatcher = Dispatcher(
@@ -495,25 +354,11 @@ class Emulator:
     # --- observability --------------------------------------------------------------------
 
     def stats(self) -> EmulatorStats:
+        """What the emulator has served so far (requests by route and status, throttling,
+        faults, installs) and how far its clock has run."""
         with self.dispatcher.lock:
             self.world.settle()
-            by_route: Counter[str] = Counter()
-            by_status: Counter[int] = Counter()
-            for (route, status), count in self.dispatcher.counts.items():
-                by_route[route] += count
-                by_status[status] += count
-            installs = self.world.install_requests
-            return EmulatorStats(
-                requests=sum(by_route.values()),
-                by_route=dict(by_route),
-                by_status=dict(by_status),
-                throttled=dict(self.dispatcher.throttled),
-                faults=dict(self.dispatcher.faults_served),
-                in_flight=sum(1 for op in self.world.operations.values() if not op.done),
-                installs=sum(len(v) for v in installs.values()),
-                machines_with_repeat_installs=sum(1 for v in installs.values() if len(v) > 1),
-                emulated_seconds=self.clock.seconds(),
-            )
+            return records.stats(self.world, self.dispatcher)
 
     def requests(self) -> list[RequestRecord]:
         """Every request served, in order (method, route, status, principal, RBAC action...)."""
@@ -595,23 +440,9 @@ class Emulator:
     def azure_record(self, resource_id: str) -> AzureRecord:
         """What Azure did to the machine, from the emulator's own state: the ground truth a
         client's report must agree with, whatever the transport did on the way."""
-        key = resource_id.lower()
         with self.dispatcher.lock:
             self.world.settle()
-            machine = self.world.find_machine(key)
-            if machine is None:
-                return AzureRecord(exists=False, enrolled=False)
-            operations = [op for op in self.world.operations.values() if op.target == key]
-            return AzureRecord(
-                exists=True,
-                enrolled=_enrolled(machine),
-                updates=tuple(
-                    _result(op) for op in operations if op.kind in ("vmUpdate", "licenseProfile")
-                ),
-                assessments=tuple(_result(op) for op in operations if op.kind == "assessPatches"),
-                installs=tuple(_result(op) for op in operations if op.kind == "installPatches"),
-                reboots=len(machine.hardware.boots) if isinstance(machine, ArcMachine) else 0,
-            )
+            return records.azure_record(self.world, resource_id.lower())
 
     def truth(self) -> dict[str, MachineTruth]:
         """The generated fleet's ground truth, keyed by lower-cased resource id."""
@@ -624,3 +455,36 @@ class Emulator:
     def _admin(self, method: str, path: str, payload: dict[str, Any]) -> Any:
         """``/_emulator/<path>``: answered from the one admin table (`admin.ROUTES`)."""
         return admin.answer(self, method, path, payload)
+
+
+def _world(
+    clock: Clock,
+    *,
+    seed: int,
+    faults: Faults | None,
+    durations: Durations | None,
+    regions: Iterable[str] | None,
+    regions_without_2025: Iterable[str] | None,
+    pending_features: Iterable[str],
+    page_size: int,
+    graph_lag: float,
+) -> World:
+    """The world an `Emulator`'s arguments describe: its faults, durations and regions (by
+    default Azure's, with Windows Server 2025 images where Azure offers them)."""
+    region_args: dict[str, tuple[str, ...]] = {}
+    if regions is not None:
+        region_args["regions"] = tuple(regions)
+    if regions_without_2025 is not None:
+        region_args["without_2025"] = tuple(regions_without_2025)
+    world = World(
+        clock,
+        seed=seed,
+        faults=faults or Faults(seed=seed),
+        durations=durations or Durations(),
+        region_skus=default_region_skus(**region_args),
+        pending_features=pending_features,
+        page_size=page_size,
+    )
+    # Azure seconds Resource Graph's patch tables trail the machines by (see World)
+    world.graph_lag = float(graph_lag)
+    return world
