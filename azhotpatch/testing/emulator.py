@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azhotpatch.testing import admin, records
-from azhotpatch.testing._faults import FaultRule, Faults
+from azhotpatch.testing._faults import Faults
 from azhotpatch.testing._server import Server, Tls
 from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
-from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing.arm.throttling import Limits
+from azhotpatch.testing.conditions import EstateConditions
 from azhotpatch.testing.credentials import AsyncEmulatorCredential, EmulatorCredential
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
 from azhotpatch.testing.msgraph.front import PREFIX as GRAPH_PREFIX
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 
-class Emulator:
+class Emulator(EstateConditions):
     """A local Azure Resource Manager. Use as a context manager, or `start`/`stop`."""
 
     def __init__(
@@ -385,57 +385,6 @@ class Emulator:
         with self.dispatcher.lock:
             runs = self.services.hybrid.run_commands.runs
             return {machine: Counter(scripts) for machine, scripts in runs.items()}
-
-    def set_faults(self, faults: Faults | None) -> None:
-        """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
-        after a stormy run over the same world."""
-        with self.dispatcher.lock, self.graph.lock:
-            self.world.faults = faults or Faults(seed=self.world.seed)
-
-    def fault_hits(self) -> dict[FaultRule, int]:
-        """How many times each aimed `FaultRule` has fired so far (Resource Manager's and
-        Microsoft Graph's fronts together)."""
-        with self.dispatcher.lock, self.graph.lock:
-            return dict(self.world.fault_ledger.hits)
-
-    # --- the conditions of a real estate ---------------------------------------------------
-
-    def revoke(self, scope: str, actions: Iterable[str] = ("*",), *, principal: str = "*") -> None:
-        """The identity holds no role granting ``actions`` (RBAC patterns) on ``scope``:
-        ARM answers 403 ``AuthorizationFailed``, and Resource Graph leaves out rows it may
-        not read."""
-        with self.dispatcher.lock:
-            self.world.estate.revocations.append(Revocation(scope, tuple(actions), principal))
-            self.world.changed()
-
-    def lock(self, scope: str, *, name: str = "do-not-change", level: str = "ReadOnly") -> None:
-        """A management lock on ``scope``: changes answer 409 ``ScopeLocked``."""
-        with self.dispatcher.lock:
-            self.world.estate.locks.append(Lock(scope, name, level))
-
-    def deny_by_policy(self, scope: str, *, name: str = "deny-patch-settings-changes") -> None:
-        """A deny policy assignment on ``scope``: PUT and PATCH of VMs and Arc machines
-        answer 403 ``RequestDisallowedByPolicy``."""
-        with self.dispatcher.lock:
-            self.world.estate.policies.append(PolicyDenial(scope, name))
-
-    def disable_subscription(self, subscription_id: str) -> None:
-        """The subscription becomes disabled, hence read-only: writes answer 409
-        ``ReadOnlyDisabledSubscription``."""
-        with self.dispatcher.lock:
-            self.world.estate.disabled.add(subscription_id.lower().rsplit("/", 1)[-1])
-
-    def occupy(self, resource_id: str, seconds: float) -> None:
-        """Someone else's operation holds the machine for ``seconds`` (Azure seconds): its
-        writes and patch actions answer 409 until then."""
-        with self.dispatcher.lock:
-            self.world.estate.busy[resource_id.lower()] = self.world.now() + seconds
-
-    def delete(self, resource_id: str) -> None:
-        """Delete the machine from ARM while Resource Graph, whose index lags, still lists it:
-        a machine deleted after an inventory saw it."""
-        with self.dispatcher.lock:
-            self.world.remove_machine(resource_id.lower())
 
     def azure_record(self, resource_id: str) -> AzureRecord:
         """What Azure did to the machine, from the emulator's own state: the ground truth a
