@@ -17,8 +17,13 @@ behind Graph's own front door (``msgraph.front.GraphFront``); ``devices=N`` gene
 many managed devices with their ground truth (`device_truth`).
 
 Inside, each service is a folder (``compute/``, ``hybrid/``, ``maintenance/``, ``graph/``,
-``features/``: models, responses, routes) over one shared `world`; ``services.Services``
-builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes.
+``features/``: models, responses, routes, and the documents of what it creates) over one
+shared `world`; ``services.Services`` builds them, and ``arm.dispatch.Dispatcher`` is ARM's
+front door to their routes. This class is the facade over them: it starts and stops the
+server, wires clients to it and hands machines to the services that build them. Beside it,
+``conditions`` sets an estate's conditions (faults, locks, revoked roles...), ``records``
+reads what Azure did and what was served, ``credentials`` holds the tokens it accepts, and
+``admin`` is the one table of ``/_emulator/`` endpoints that drive it from another process.
 """
 
 from __future__ import annotations
