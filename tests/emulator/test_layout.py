@@ -6,6 +6,7 @@ admin endpoints are one table, and the `Emulator` stays a small facade over them
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import azhotpatch.testing
@@ -60,7 +61,9 @@ def test_the_check_sees_imports() -> None:
     assert "kql" in _imported("graph")
 
 
+@cache
 def _modules() -> dict[Path, ast.Module]:
+    """Every module of the emulator, parsed once for all the checks below."""
     return {
         path.relative_to(TESTING): ast.parse(path.read_text(encoding="utf-8"))
         for path in sorted(TESTING.rglob("*.py"))
