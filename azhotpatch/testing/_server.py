@@ -3,8 +3,9 @@
 
 HTTPS is not optional: azure-core refuses to send bearer tokens over plain HTTP. Besides the
 ARM surface (and other services' front doors by path prefix, Microsoft Graph's under
-``/graph/``), ``/_emulator/...`` serves the observability API (stats, request log, install
-history, ground truth, clock control) so an emulator in another process can be inspected.
+``/graph/``), ``/_emulator/...`` serves the admin API (stats, request log, install history,
+ground truth, clock control, the conditions of a real estate; the emulator answers it from one
+table, `admin.ROUTES`) so an emulator in another process can be inspected and driven.
 """
 
 from __future__ import annotations

@@ -17,44 +17,40 @@ behind Graph's own front door (``msgraph.front.GraphFront``); ``devices=N`` gene
 many managed devices with their ground truth (`device_truth`).
 
 Inside, each service is a folder (``compute/``, ``hybrid/``, ``maintenance/``, ``graph/``,
-``features/``: models, responses, routes) over one shared `world`; ``services.Services``
-builds them, and ``arm.dispatch.Dispatcher`` is ARM's front door to their routes.
+``features/``: models, responses, routes, and the documents of what it creates) over one
+shared `world`; ``services.Services`` builds them, and ``arm.dispatch.Dispatcher`` is ARM's
+front door to their routes. This class is the facade over them: it starts and stops the
+server, wires clients to it and hands machines to the services that build them. Beside it,
+``conditions`` sets an estate's conditions (faults, locks, revoked roles...), ``records``
+reads what Azure did and what was served, ``credentials`` holds the tokens it accepts, and
+``admin`` is the one table of ``/_emulator/`` endpoints that drive it from another process.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo
-
-from azhotpatch.testing._faults import FaultRule, Faults
+from azhotpatch.testing import admin, records
+from azhotpatch.testing._faults import Faults
 from azhotpatch.testing._server import Server, Tls
-from azhotpatch.testing.arm.auth import TOKEN_PREFIX
 from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
-from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
 from azhotpatch.testing.arm.throttling import Limits
+from azhotpatch.testing.conditions import EstateConditions
+from azhotpatch.testing.credentials import AsyncEmulatorCredential, EmulatorCredential
 from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
 from azhotpatch.testing.msgraph.front import PREFIX as GRAPH_PREFIX
 from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
 from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
+from azhotpatch.testing.records import AzureRecord, EmulatorStats, OperationRecord
 from azhotpatch.testing.services import Services
 from azhotpatch.testing.world.clock import Clock
-from azhotpatch.testing.world.machines import (
-    ArcMachine,
-    Hardware,
-    Machine,
-    ScaleSet,
-    VirtualMachine,
-    machine_key,
-)
-from azhotpatch.testing.world.operations import InstallRecord, Operation
+from azhotpatch.testing.world.operations import InstallRecord
 from azhotpatch.testing.world.regions import default_region_skus
 from azhotpatch.testing.world.state import Durations, World
 
@@ -73,139 +69,8 @@ __all__ = [
     "OperationRecord",
 ]
 
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-_TOKEN_LIFETIME = 3600.0  # wall seconds, unless the emulator sets a shorter one
 
-
-class EmulatorCredential:
-    """A token credential the emulator accepts. ``principal`` names the caller (ARM's
-    throttling and RBAC are per principal), so several credentials act as several identities.
-    Its tokens expire after ``lifetime`` wall seconds, and the emulator refuses them after
-    that as ARM does (401 ``ExpiredAuthenticationToken``); `Emulator.credential` sets it from
-    the emulator's ``token_lifetime``."""
-
-    def __init__(self, principal: str = "emulator-user", *, lifetime: float | None = None) -> None:
-        self.principal = principal
-        self.lifetime = _TOKEN_LIFETIME if lifetime is None else lifetime
-
-    def _info(self) -> AccessTokenInfo:
-        expires = time.time() + self.lifetime
-        token = f"{TOKEN_PREFIX}{int(expires * 1000)}.{uuid.uuid4().hex}.{self.principal}"
-        return AccessTokenInfo(token, int(expires))
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        info = self._info()
-        return AccessToken(info.token, info.expires_on)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return self._info()
-
-
-class AsyncEmulatorCredential(EmulatorCredential):
-    """The same, for the SDKs' ``.aio`` clients."""
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        info = self._info()
-        return AccessToken(info.token, info.expires_on)
-
-    async def get_token_info(  # type: ignore[override]
-        self, *scopes: str, options: Any = None
-    ) -> AccessTokenInfo:
-        return self._info()
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> AsyncEmulatorCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class OperationRecord:
-    """One long-running operation as Azure ran it: its status (a patch run's result status
-    where it has one, e.g. ``CompletedWithWarnings``) and, if it failed, Azure's error code."""
-
-    status: str
-    error_code: str | None = None
-
-
-@dataclass(frozen=True)
-class AzureRecord:
-    """What Azure did to one machine (`Emulator.azure_record`): whether it still exists,
-    whether Hotpatch is on (a VM's settings, an Arc machine's own verdict), and every
-    settings update, assessment and installation it ran, in order."""
-
-    exists: bool
-    enrolled: bool
-    updates: tuple[OperationRecord, ...] = ()
-    assessments: tuple[OperationRecord, ...] = ()
-    installs: tuple[OperationRecord, ...] = ()
-    reboots: int = 0  # restarts the machine went through (Arc: Run Command's restart script)
-
-    def outcome(
-        self, actions: Iterable[str] = ("enable", "assess", "install")
-    ) -> tuple[str, str | None]:
-        """What a run of ``actions`` must report for the machine, judged by what Azure did:
-        ``("succeeded", None)`` when every step's work is done; ``("failed", code)`` with
-        Azure's error code when the operation of a step failed, or ``("failed", None)`` when
-        a step's work was never done."""
-        wanted = tuple(actions)
-        checks = (
-            ("enable", self.enrolled, self.updates),
-            ("assess", _succeeded(self.assessments), self.assessments),
-            ("install", _succeeded(self.installs), self.installs),
-        )
-        for action, done, operations in checks:
-            if action not in wanted or done:
-                continue
-            last = operations[-1] if operations else None
-            return "failed", last.error_code if last else None
-        return "succeeded", None
-
-
-def _succeeded(operations: tuple[OperationRecord, ...]) -> bool:
-    return bool(operations) and operations[-1].status == "Succeeded"
-
-
-def _result(op: Operation) -> OperationRecord:
-    status = str((op.output or {}).get("status") or op.status)
-    return OperationRecord(status, (op.error or {}).get("code") if op.failed else None)
-
-
-def _enrolled(machine: Machine) -> bool:
-    if isinstance(machine, ArcMachine):
-        return machine.hotpatch_status == "Enabled"
-    mode = machine.patch_settings.get("patchMode")
-    return (
-        machine.hotpatch_enabled
-        and mode == "AutomaticByPlatform"
-        and machine.provisioning == "Succeeded"
-    )
-
-
-@dataclass(frozen=True)
-class EmulatorStats:
-    """What the emulator has served so far."""
-
-    requests: int
-    by_route: dict[str, int]
-    by_status: dict[int, int]
-    throttled: dict[str, int]
-    faults: dict[str, int]
-    in_flight: int
-    installs: int
-    machines_with_repeat_installs: int
-    emulated_seconds: float
-
-    @property
-    def throttled_total(self) -> int:
-        return sum(self.throttled.values())
-
-
-class Emulator:
+class Emulator(EstateConditions):
     """A local Azure Resource Manager. Use as a context manager, or `start`/`stop`."""
 
     def __init__(
@@ -235,22 +100,17 @@ class Emulator:
         self.clock = Clock(time_scale, start)
         # Azure seconds an access token from `credential` lives (None: an hour of wall time)
         self.token_lifetime = token_lifetime
-        region_args: dict[str, Any] = {}
-        if regions is not None:
-            region_args["regions"] = tuple(regions)
-        if regions_without_2025 is not None:
-            region_args["without_2025"] = tuple(regions_without_2025)
-        self.world = World(
+        self.world = _world(
             self.clock,
             seed=seed,
-            faults=faults or Faults(seed=seed),
-            durations=durations or Durations(),
-            region_skus=default_region_skus(**region_args),
+            faults=faults,
+            durations=durations,
+            regions=regions,
+            regions_without_2025=regions_without_2025,
             pending_features=pending_features,
             page_size=page_size,
+            graph_lag=graph_lag,
         )
-        # Azure seconds Resource Graph's patch tables trail the machines by (see World)
-        self.world.graph_lag = float(graph_lag)
         self.limits = limits or Limits()
         self.services = Services.over(self.world)
         self.dispatcher = Dispatcher(
@@ -416,10 +276,9 @@ class Emulator:
     ) -> str:
         with self.dispatcher.lock:
             sub_id = (subscription_id or str(uuid.uuid4())).lower()
-            sub = self.world.subscription(sub_id, create=True)
-            assert sub is not None
+            self.world.subscription(sub_id, create=True)
             for group in groups:
-                sub.add_group(group)
+                self.world.ensure_group(sub_id, group)
             self.world.changed()
             return sub_id
 
@@ -427,24 +286,7 @@ class Emulator:
         """Add a VM (a `VmSpec`, or its fields as keywords); returns its resource id."""
         vm_spec = replace(spec, **fields) if spec else VmSpec(**fields)
         with self.dispatcher.lock:
-            self._ensure_group(vm_spec.subscription, vm_spec.group)
-            vm = VirtualMachine.create(
-                vm_spec.subscription,
-                vm_spec.group,
-                vm_spec.name,
-                vm_spec.location,
-                _vm_document(vm_spec),
-                seed=self.world.seed,
-                created=self.clock.now(),
-            )
-            vm.power = vm_spec.power
-            vm.agent_ready = vm_spec.agent_ready
-            vm.patches.installed = self.world.patch_model.initial_installed(
-                vm.product, vm.key, self.clock.now(), vm_spec.months_behind
-            )
-            self.world.vms[vm.key] = vm
-            self.world.changed()
-            return vm.id
+            return self.services.compute.add_vm(vm_spec).id
 
     def add_scale_set(
         self,
@@ -461,46 +303,16 @@ class Emulator:
         off; returns its id. A Flexible one's instances are VMs added with
         ``scale_set=<name>``."""
         with self.dispatcher.lock:
-            self._ensure_group(subscription, group)
-            key = machine_key(subscription, group, SCALE_SET_TYPE, name)
-            settings: dict[str, Any] = {"patchMode": "AutomaticByPlatform"}
-            if hotpatch:
-                settings["enableHotpatching"] = True
-            else:
-                settings["patchMode"] = "AutomaticByOS"
-            scale_set = ScaleSet(
-                key=key,
-                id=f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
-                f"{SCALE_SET_TYPE}/{name}",
-                subscription=subscription.lower(),
-                group=group,
-                name=name,
-                location=location.lower(),
-                mode=mode,
-                model_patch_settings=settings,
-                image={
-                    "publisher": "MicrosoftWindowsServer",
-                    "offer": "WindowsServer",
-                    "sku": sku,
-                    "version": "latest",
-                },
+            added = self.services.compute.add_scale_set(
+                subscription, group, name, location, mode=mode, hotpatch=hotpatch, sku=sku
             )
-            self.world.scale_sets[key] = scale_set
-            self.world.changed()
-            return scale_set.id
+            return added.id
 
     def add_arc(self, spec: ArcSpec | None = None, **fields: Any) -> str:
         """Add an Arc-enabled server; returns its resource id."""
         arc_spec = replace(spec, **fields) if spec else ArcSpec(**fields)
         with self.dispatcher.lock:
-            self._ensure_group(arc_spec.subscription, arc_spec.group)
-            machine = _arc_machine(self.world, arc_spec)
-            machine.patches.installed = self.world.patch_model.initial_installed(
-                machine.product, machine.key, self.clock.now(), arc_spec.months_behind
-            )
-            self.world.arcs[machine.key] = machine
-            self.world.changed()
-            return machine.id
+            return self.services.hybrid.add_arc(arc_spec).id
 
     @property
     def intune(self) -> IntuneBackend:
@@ -536,11 +348,6 @@ class Emulator:
         self.fleet = fleet
         return fleet
 
-    def _ensure_group(self, sub: str, group: str) -> None:
-        subscription = self.world.subscription(sub, create=True)
-        assert subscription is not None
-        subscription.add_group(group)
-
     # --- time -----------------------------------------------------------------------------
 
     def advance(self, delta: timedelta | float) -> None:
@@ -552,25 +359,11 @@ class Emulator:
     # --- observability --------------------------------------------------------------------
 
     def stats(self) -> EmulatorStats:
+        """What the emulator has served so far (requests by route and status, throttling,
+        faults, installs) and how far its clock has run."""
         with self.dispatcher.lock:
             self.world.settle()
-            by_route: Counter[str] = Counter()
-            by_status: Counter[int] = Counter()
-            for (route, status), count in self.dispatcher.counts.items():
-                by_route[route] += count
-                by_status[status] += count
-            installs = self.world.install_requests
-            return EmulatorStats(
-                requests=sum(by_route.values()),
-                by_route=dict(by_route),
-                by_status=dict(by_status),
-                throttled=dict(self.dispatcher.throttled),
-                faults=dict(self.dispatcher.faults_served),
-                in_flight=sum(1 for op in self.world.operations.values() if not op.done),
-                installs=sum(len(v) for v in installs.values()),
-                machines_with_repeat_installs=sum(1 for v in installs.values() if len(v) > 1),
-                emulated_seconds=self.clock.seconds(),
-            )
+            return records.stats(self.world, self.dispatcher)
 
     def requests(self) -> list[RequestRecord]:
         """Every request served, in order (method, route, status, principal, RBAC action...)."""
@@ -598,77 +391,12 @@ class Emulator:
             runs = self.services.hybrid.run_commands.runs
             return {machine: Counter(scripts) for machine, scripts in runs.items()}
 
-    def set_faults(self, faults: Faults | None) -> None:
-        """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
-        after a stormy run over the same world."""
-        with self.dispatcher.lock, self.graph.lock:
-            self.world.faults = faults or Faults(seed=self.world.seed)
-
-    def fault_hits(self) -> dict[FaultRule, int]:
-        """How many times each aimed `FaultRule` has fired so far (Resource Manager's and
-        Microsoft Graph's fronts together)."""
-        with self.dispatcher.lock, self.graph.lock:
-            return dict(self.world.fault_ledger.hits)
-
-    # --- the conditions of a real estate ---------------------------------------------------
-
-    def revoke(self, scope: str, actions: Iterable[str] = ("*",), *, principal: str = "*") -> None:
-        """The identity holds no role granting ``actions`` (RBAC patterns) on ``scope``:
-        ARM answers 403 ``AuthorizationFailed``, and Resource Graph leaves out rows it may
-        not read."""
-        with self.dispatcher.lock:
-            self.world.estate.revocations.append(Revocation(scope, tuple(actions), principal))
-            self.world.changed()
-
-    def lock(self, scope: str, *, name: str = "do-not-change", level: str = "ReadOnly") -> None:
-        """A management lock on ``scope``: changes answer 409 ``ScopeLocked``."""
-        with self.dispatcher.lock:
-            self.world.estate.locks.append(Lock(scope, name, level))
-
-    def deny_by_policy(self, scope: str, *, name: str = "deny-patch-settings-changes") -> None:
-        """A deny policy assignment on ``scope``: PUT and PATCH of VMs and Arc machines
-        answer 403 ``RequestDisallowedByPolicy``."""
-        with self.dispatcher.lock:
-            self.world.estate.policies.append(PolicyDenial(scope, name))
-
-    def disable_subscription(self, subscription_id: str) -> None:
-        """The subscription becomes disabled, hence read-only: writes answer 409
-        ``ReadOnlyDisabledSubscription``."""
-        with self.dispatcher.lock:
-            self.world.estate.disabled.add(subscription_id.lower().rsplit("/", 1)[-1])
-
-    def occupy(self, resource_id: str, seconds: float) -> None:
-        """Someone else's operation holds the machine for ``seconds`` (Azure seconds): its
-        writes and patch actions answer 409 until then."""
-        with self.dispatcher.lock:
-            self.world.estate.busy[resource_id.lower()] = self.world.now() + seconds
-
-    def delete(self, resource_id: str) -> None:
-        """Delete the machine from ARM while Resource Graph, whose index lags, still lists it:
-        a machine deleted after an inventory saw it."""
-        with self.dispatcher.lock:
-            self.world.remove_machine(resource_id.lower())
-
     def azure_record(self, resource_id: str) -> AzureRecord:
         """What Azure did to the machine, from the emulator's own state: the ground truth a
         client's report must agree with, whatever the transport did on the way."""
-        key = resource_id.lower()
         with self.dispatcher.lock:
             self.world.settle()
-            machine = self.world.find_machine(key)
-            if machine is None:
-                return AzureRecord(exists=False, enrolled=False)
-            operations = [op for op in self.world.operations.values() if op.target == key]
-            return AzureRecord(
-                exists=True,
-                enrolled=_enrolled(machine),
-                updates=tuple(
-                    _result(op) for op in operations if op.kind in ("vmUpdate", "licenseProfile")
-                ),
-                assessments=tuple(_result(op) for op in operations if op.kind == "assessPatches"),
-                installs=tuple(_result(op) for op in operations if op.kind == "installPatches"),
-                reboots=len(machine.hardware.boots) if isinstance(machine, ArcMachine) else 0,
-            )
+            return records.azure_record(self.world, resource_id.lower())
 
     def truth(self) -> dict[str, MachineTruth]:
         """The generated fleet's ground truth, keyed by lower-cased resource id."""
@@ -679,231 +407,38 @@ class Emulator:
         return self.world.find_machine(resource_id.lower())
 
     def _admin(self, method: str, path: str, payload: dict[str, Any]) -> Any:
-        if (method, path) == ("GET", "stats"):
-            return asdict(self.stats())
-        if (method, path) == ("GET", "installs"):
-            return {k: [asdict(r) for r in v] for k, v in self.install_history().items()}
-        if (method, path) == ("GET", "reboots"):
-            return self.reboots()
-        if (method, path) == ("GET", "requests"):
-            offset = int(payload.get("offset", 0))
-            return [asdict(r) for r in self.requests()[offset:]]
-        if (method, path) == ("GET", "truth"):
-            return {
-                k: {
-                    **asdict(v),
-                    "blockers": sorted(v.blockers),
-                    "inventory_blockers": sorted(v.visible_blockers),
-                    "full_run_outcome": v.full_run_outcome,
-                }
-                for k, v in self.truth().items()
-            }
-        if (method, path) == ("POST", "advance"):
-            self.advance(float(payload["seconds"]))
-            return {"emulated_seconds": self.clock.seconds()}
-        if (method, path) == ("GET", "info"):
-            return {
-                "endpoint": self.endpoint,
-                "graph_endpoint": self.graph_endpoint,
-                "ca_path": self.ca_path,
-                "time_scale": self.clock.time_scale,
-                "subscriptions": sorted(self.world.subscriptions),
-                "operation_seconds": self.operation_seconds,
-                "token_lifetime": self.token_wall_lifetime,
-            }
-        if method == "POST" and path in _ESTATE_ADMIN:
-            try:
-                _ESTATE_ADMIN[path](self, payload)
-            except KeyError as missing:  # a field the condition needs: a bad request
-                raise ValueError(f"{path} needs the field {missing}") from None
-            return {"ok": True}
-        raise KeyError(f"{method} {path}")
+        """``/_emulator/<path>``: answered from the one admin table (`admin.ROUTES`)."""
+        return admin.answer(self, method, path, payload)
 
 
-def _set_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
-    """``{"rate": r}`` spreads faults at that rate (`Faults.chaos`); ``{"rules": [...]}``
-    aims them (each a `FaultRule`'s fields: kind, route, operation, scope, at); neither
-    ends them."""
-    rate = float(payload.get("rate", 0.0))
-    seed = int(payload.get("seed", emulator.world.seed))
-    rules = tuple(FaultRule(**rule) for rule in payload.get("rules") or ())
-    if rules:
-        emulator.set_faults(Faults.aimed(*rules, seed=seed))
-    else:
-        emulator.set_faults(Faults.chaos(rate, seed=seed) if rate else None)
-
-
-# POST /_emulator/<name> with a JSON body: set the conditions of a real estate on an emulator
-# serving in another process (what `python -m azhotpatch.testing` users and the command-line
-# tests drive).
-_ESTATE_ADMIN: dict[str, Callable[[Emulator, dict[str, Any]], None]] = {
-    "faults": _set_faults,
-    "revoke": lambda emu, p: emu.revoke(
-        p["scope"], p.get("actions", ("*",)), principal=p.get("principal", "*")
-    ),
-    "lock": lambda emu, p: emu.lock(
-        p["scope"], name=p.get("name", "do-not-change"), level=p.get("level", "ReadOnly")
-    ),
-    "policy": lambda emu, p: emu.deny_by_policy(
-        p["scope"], name=p.get("name", "deny-patch-settings-changes")
-    ),
-    "disable-subscription": lambda emu, p: emu.disable_subscription(p["subscription"]),
-    "occupy": lambda emu, p: emu.occupy(p["resource_id"], float(p["seconds"])),
-    "delete": lambda emu, p: emu.delete(p["resource_id"]),
-}
-
-
-# --- documents ----------------------------------------------------------------------------------
-
-
-def _vm_document(spec: VmSpec) -> dict[str, Any]:
-    image: dict[str, Any]
-    if spec.image_id:
-        image = {"id": spec.image_id}
-    else:
-        image = {
-            "publisher": spec.publisher,
-            "offer": spec.offer,
-            "sku": spec.sku,
-            "version": "latest",
-            "exactVersion": "26100.4946.250905",
-        }
-    os_profile: dict[str, Any] = {
-        "computerName": spec.name[:15],
-        "adminUsername": "azureuser",
-        "secrets": [],
-        "allowExtensionOperations": True,
-        "requireGuestProvisionSignal": True,
-    }
-    if spec.os_type.lower() == "linux":
-        os_profile["linuxConfiguration"] = {
-            "disablePasswordAuthentication": True,
-            "provisionVMAgent": spec.provision_vm_agent,
-            "patchSettings": {
-                "patchMode": spec.patch_mode or "ImageDefault",
-                "assessmentMode": "ImageDefault",
-            },
-        }
-    else:
-        patch_settings: dict[str, Any] = {"assessmentMode": "ImageDefault"}
-        if spec.patch_mode:
-            patch_settings["patchMode"] = spec.patch_mode
-        if spec.enable_hotpatching is not None:
-            patch_settings["enableHotpatching"] = spec.enable_hotpatching
-        if spec.bypass_platform_safety_checks is not None:
-            patch_settings["automaticByPlatformSettings"] = {
-                "rebootSetting": "IfRequired",
-                "bypassPlatformSafetyChecksOnUserSchedule": spec.bypass_platform_safety_checks,
-            }
-        os_profile["windowsConfiguration"] = {
-            "provisionVMAgent": spec.provision_vm_agent,
-            "enableAutomaticUpdates": spec.enable_automatic_updates,
-            "patchSettings": patch_settings,
-            "enableVMAgentPlatformUpdates": False,
-        }
-    return {
-        "tags": dict(spec.tags),
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D4s_v3"},
-            "storageProfile": {
-                "imageReference": image,
-                "osDisk": {
-                    "osType": spec.os_type,
-                    "name": f"{spec.name}_OsDisk_1",
-                    "createOption": "FromImage",
-                    "caching": "ReadWrite",
-                    "managedDisk": {"storageAccountType": "Premium_LRS"},
-                    "diskSizeGB": 127,
-                },
-                "dataDisks": [],
-            },
-            "osProfile": os_profile,
-            "networkProfile": {
-                "networkInterfaces": [
-                    {
-                        "id": f"/subscriptions/{spec.subscription}/"
-                        f"resourceGroups/{spec.group}/providers/Microsoft.Network/"
-                        f"networkInterfaces/{spec.name}-nic"
-                    }
-                ]
-            },
-            "securityProfile": {
-                "securityType": "TrustedLaunch",
-                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
-            },
-            **_scale_set_member(spec),
-        },
-    }
-
-
-def _scale_set_member(spec: VmSpec) -> dict[str, Any]:
-    if not spec.scale_set:
-        return {}
-    scale_set = (
-        f"/subscriptions/{spec.subscription}/resourceGroups/{spec.group}/providers/"
-        f"{SCALE_SET_TYPE}/{spec.scale_set}"
+def _world(
+    clock: Clock,
+    *,
+    seed: int,
+    faults: Faults | None,
+    durations: Durations | None,
+    regions: Iterable[str] | None,
+    regions_without_2025: Iterable[str] | None,
+    pending_features: Iterable[str],
+    page_size: int,
+    graph_lag: float,
+) -> World:
+    """The world an `Emulator`'s arguments describe: its faults, durations and regions (by
+    default Azure's, with Windows Server 2025 images where Azure offers them)."""
+    region_args: dict[str, tuple[str, ...]] = {}
+    if regions is not None:
+        region_args["regions"] = tuple(regions)
+    if regions_without_2025 is not None:
+        region_args["without_2025"] = tuple(regions_without_2025)
+    world = World(
+        clock,
+        seed=seed,
+        faults=faults or Faults(seed=seed),
+        durations=durations or Durations(),
+        region_skus=default_region_skus(**region_args),
+        pending_features=pending_features,
+        page_size=page_size,
     )
-    return {"virtualMachineScaleSet": {"id": scale_set}}
-
-
-def _arc_machine(world: World, spec: ArcSpec) -> ArcMachine:
-    key = ArcMachine.key_for(spec.subscription, spec.group, spec.name)
-    machine = ArcMachine(
-        key=key,
-        id=spec.id,
-        subscription=spec.subscription.lower(),
-        group=spec.group,
-        name=spec.name,
-        location=spec.location.lower(),
-        tags=dict(spec.tags),
-        status=spec.status,
-        os_name=spec.os_name,
-        os_sku=spec.os_sku,
-        os_version=spec.os_version,
-        os_type=spec.os_type,
-        detected={
-            "cloudprovider": "N/A",
-            "manufacturer": "Dell Inc.",
-            "model": "PowerEdge R760",
-            "coreCount": str(spec.cores),
-            "logicalCoreCount": str(spec.cores * 2),
-            "processorCount": "1",
-            "processorNames": "Intel(R) Xeon(R) Gold 6430",
-            "totalPhysicalMemoryInGigabytes": str(spec.cores * 8),
-        },
-        vbs_running=spec.vbs_running,
-        vm_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"vmuuid/{key}")),
-        created=world.clock.now(),
-        enable_hotpatching=spec.enable_hotpatching,
-        hotpatch_status=spec.hotpatch_status,
-        hardware=Hardware(
-            uefi=spec.uefi,
-            secure_boot=spec.secure_boot,
-            virtualization=spec.virtualization,
-            architecture=spec.architecture,
-            vbs_configured=spec.vbs_running,
-            chpe_restricted=not spec.chpe_on,
-            chpe_off=not spec.chpe_on,
-        ),
-        arc_kind=spec.arc_kind,
-        parent_cluster=spec.parent_cluster,
-        local_image=spec.local_image,
-    )
-    if spec.licensed or spec.license_disabled:
-        now = world.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        hotpatch = (
-            {"subscriptionStatus": "Disabled", "disenrollmentDate": now, "billingEndDate": now}
-            if spec.license_disabled and not spec.licensed
-            else {"subscriptionStatus": "Enabled", "enrollmentDate": now, "billingStartDate": now}
-        )
-        machine.license = {
-            "softwareAssurance": {"softwareAssuranceCustomer": False},
-            "productProfile": {
-                "productType": "WindowsServer",
-                "subscriptionStatus": "Enabled",
-                "enrollmentDate": now,
-                "billingStartDate": now,
-                "productFeatures": [{"name": "Hotpatch", **hotpatch}],
-            },
-        }
-    return machine
+    # Azure seconds Resource Graph's patch tables trail the machines by (see World)
+    world.graph_lag = float(graph_lag)
+    return world

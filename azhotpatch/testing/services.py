@@ -3,7 +3,8 @@
 Services never import one another. Where one needs another's work, it is handed it here:
 Update Manager gets a way to start an install on a VM (Compute) and on an Arc machine
 (Hybrid Compute); Resource Graph gets each provider's documents and rows to index. Adding a
-service means a folder beside the others (models, responses, routes) and a few lines here.
+service means a folder beside the others (models, responses, routes, and documents if the
+emulator adds its resources without a request) and a few lines here.
 """
 
 from __future__ import annotations

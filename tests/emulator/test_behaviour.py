@@ -404,3 +404,32 @@ def test_a_real_estate_s_conditions_are_set_over_http_as_on_the_object() -> None
         bad = requests.post(f"{admin}/lock", json={}, verify=emu.ca_path, timeout=10)
         assert bad.status_code == 400  # a missing field: refused, nothing set
         assert "scope" in bad.text
+        assert len(emu.world.estate.locks) == 1
+
+
+def test_the_admin_table_tells_a_bad_request_from_an_unknown_endpoint() -> None:
+    """A body that lacks a field or names a machine the emulator does not have is the
+    caller's mistake (400, naming it, nothing done); only an endpoint not in the table is a
+    404."""
+    with Emulator(time_scale=1200) as emu:
+        (spec,) = add_vms(emu, 1)
+        admin = f"{emu.endpoint}/_emulator"
+        verify = emu.ca_path
+        unknown = (
+            f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
+            "Microsoft.Compute/virtualMachines/none"
+        )
+        no_seconds = requests.post(f"{admin}/advance", json={}, verify=verify, timeout=10)
+        no_machine = requests.post(
+            f"{admin}/delete", json={"resource_id": unknown}, verify=verify, timeout=10
+        )
+        no_route = requests.get(f"{admin}/nothing", verify=verify, timeout=10)
+        assert (no_seconds.status_code, no_seconds.json()) == (
+            400,
+            {"error": "advance needs the field 'seconds'"},
+        )
+        assert no_machine.status_code == 400
+        assert unknown.lower() in no_machine.text
+        assert emu.azure_record(spec.id).exists
+        assert no_route.status_code == 404
+        assert "GET nothing" in no_route.text

@@ -12,9 +12,11 @@ from typing import Any
 from azhotpatch import catalog
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso, merge_patch
+from azhotpatch.testing.compute.documents import scale_set, vm_document
+from azhotpatch.testing.fleet import VmSpec
 from azhotpatch.testing.patching.installs import install_result, success_error, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
-from azhotpatch.testing.world.machines import VirtualMachine
+from azhotpatch.testing.world.machines import ScaleSet, VirtualMachine
 from azhotpatch.testing.world.operations import InstallRecord, Operation, PatchRun
 from azhotpatch.testing.world.state import World
 
@@ -47,6 +49,51 @@ class ComputeBackend:
         if skus is None:
             raise ArmError(404, "NotFound", "Artifact: VMImage was not found.")
         return skus
+
+    # --- resources a deployment left (added without a request) ----------------------------
+
+    def add_vm(self, spec: VmSpec) -> VirtualMachine:
+        """The VM ``spec`` describes, as it stands after its deployment: powered as asked,
+        its agent ready or not, and ``months_behind`` on its updates."""
+        self.world.ensure_group(spec.subscription, spec.group)
+        now = self.world.clock.now()
+        vm = VirtualMachine.create(
+            spec.subscription,
+            spec.group,
+            spec.name,
+            spec.location,
+            vm_document(spec),
+            seed=self.world.seed,
+            created=now,
+        )
+        vm.power = spec.power
+        vm.agent_ready = spec.agent_ready
+        vm.patches.installed = self.world.patch_model.initial_installed(
+            vm.product, vm.key, now, spec.months_behind
+        )
+        self.world.vms[vm.key] = vm
+        self.world.changed()
+        return vm
+
+    def add_scale_set(
+        self,
+        subscription: str,
+        group: str,
+        name: str,
+        location: str,
+        *,
+        mode: str,
+        hotpatch: bool,
+        sku: str,
+    ) -> ScaleSet:
+        """A scale set whose model has Hotpatch on or off (see `documents.scale_set`)."""
+        self.world.ensure_group(subscription, group)
+        added = scale_set(
+            subscription, group, name, location, mode=mode, hotpatch=hotpatch, sku=sku
+        )
+        self.world.scale_sets[added.key] = added
+        self.world.changed()
+        return added
 
     # --- settings -------------------------------------------------------------------------
 

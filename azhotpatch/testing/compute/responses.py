@@ -19,7 +19,13 @@ from azhotpatch.testing.arm.errors import not_found
 from azhotpatch.testing.arm.exchange import Request, Response, iso
 from azhotpatch.testing.arm.paging import page
 from azhotpatch.testing.compute.models import ComputeBackend, patch_error
-from azhotpatch.testing.world.machines import VM_TYPE, ScaleSet, VirtualMachine, machine_key
+from azhotpatch.testing.world.machines import (
+    SCALE_SET_TYPE,
+    VM_TYPE,
+    ScaleSet,
+    VirtualMachine,
+    machine_key,
+)
 from azhotpatch.testing.world.operations import Operation
 from azhotpatch.testing.world.state import World
 
@@ -302,9 +308,6 @@ def operation_status(world: World, op: Operation) -> dict[str, Any]:
 
 def _failed_result(op: Operation) -> dict[str, Any]:
     return {"status": op.status, "error": op.error}
-
-
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 
 
 def render_scale_set(scale_set: ScaleSet) -> dict[str, Any]:

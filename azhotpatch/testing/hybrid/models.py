@@ -16,6 +16,8 @@ from typing import Any
 
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
+from azhotpatch.testing.fleet import ArcSpec
+from azhotpatch.testing.hybrid.documents import arc_machine
 from azhotpatch.testing.hybrid.runcommands import RunCommands
 from azhotpatch.testing.patching.installs import install_result, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
@@ -54,6 +56,19 @@ class HybridBackend:
         self.run_commands = RunCommands(world, on_boot=self._booted)
 
     # --- machines -------------------------------------------------------------------------
+
+    def add_arc(self, spec: ArcSpec) -> ArcMachine:
+        """The machine ``spec`` describes, as it stands after onboarding: its agent's report,
+        its license and ``months_behind`` on its updates."""
+        self.world.ensure_group(spec.subscription, spec.group)
+        now = self.world.clock.now()
+        machine = arc_machine(spec, created=now)
+        machine.patches.installed = self.world.patch_model.initial_installed(
+            machine.product, machine.key, now, spec.months_behind
+        )
+        self.world.arcs[machine.key] = machine
+        self.world.changed()
+        return machine
 
     def update(self, machine: ArcMachine, body: dict[str, Any]) -> None:
         """A machine PATCH (synchronous): tags, and the patch settings the agent acts on."""

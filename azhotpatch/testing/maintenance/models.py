@@ -31,6 +31,7 @@ from azhotpatch.testing.maintenance.timetable import (
     window_length,
 )
 from azhotpatch.testing.world.machines import (
+    SCALE_SET_TYPE,
     ArcMachine,
     Machine,
     ResourceAddress,
@@ -42,7 +43,6 @@ from azhotpatch.testing.world.state import World
 
 MC_TYPE = "Microsoft.Maintenance/maintenanceConfigurations"
 CA_TYPE = "Microsoft.Maintenance/configurationAssignments"
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 NAMESPACE = "/providers/Microsoft.Maintenance"
 _PREREQUISITES = (
     "The prerequisites for schedule patching aren't met: set patch orchestration to Customer "

@@ -18,6 +18,7 @@ from azhotpatch.testing.world.operations import Operation
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 ARC_TYPE = "Microsoft.HybridCompute/machines"
+SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 
 
 @dataclass

@@ -131,6 +131,13 @@ class World:
             raise subscription_not_found(sub_id)
         return sub
 
+    def ensure_group(self, sub_id: str, group: str) -> None:
+        """The subscription and resource group exist from now on, as a deployment that put a
+        machine there would have left them."""
+        subscription = self.subscription(sub_id, create=True)
+        assert subscription is not None
+        subscription.add_group(group)
+
     def require_group(self, sub_id: str, group: str) -> None:
         """The 404 ARM answers for an unknown subscription or resource group, if either is."""
         if group.lower() not in self.require_subscription(sub_id).groups:
