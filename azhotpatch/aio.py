@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from azhotpatch import features, validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
-from azhotpatch.clouds import Cloud, get_cloud
+from azhotpatch._config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE,
+    DEFAULT_READ_TIMEOUT,
+    ClientOptions,
+    Seconds,
+)
+from azhotpatch.clouds import Cloud
 from azhotpatch.errors import InvalidArgumentError, StorageError
 from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
@@ -61,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Hotpatch", "PendingOperation"]
 
-Seconds = float | timedelta | None
+MONTHS_AHEAD = 3  # how far ahead a plan's calendar looks, unless told
 
 
 async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineRecord]) -> Any:
@@ -197,7 +204,10 @@ class Hotpatch:
     ``install``; fleets first poll then); runs learn from what they observe.
     ``connect_timeout`` bounds each attempt to connect, and how long an endpoint that has
     never answered is tried before `EndpointUnreachableError`; ``read_timeout`` bounds the
-    wait for an answer once a request is sent (seconds).
+    wait for an answer once a request is sent (seconds). ``polling_interval`` is the time
+    between reads of a long-running operation (default: what Azure asks, about 30 s).
+    These settings are checked, and mean the same, for `azhotpatch.devices.aio.Devices`
+    (see `azhotpatch._config.ClientOptions`).
     """
 
     def __init__(
@@ -207,45 +217,43 @@ class Hotpatch:
         cloud: str | Cloud = "AzureCloud",
         endpoint: str | None = None,
         connection_verify: bool | str = True,
-        polling_interval: float | None = None,
+        polling_interval: Seconds = None,
         retry: RetryPolicy | None = None,
         pacing: bool = True,
         limits: ThrottleLimits | None = None,
         time_scale: float = 1.0,
-        deadline: Seconds = timedelta(hours=1),
+        deadline: Seconds = DEFAULT_DEADLINE,
         connections: int = 200,
         operation_seconds: Mapping[str, float] | None = None,
-        connect_timeout: Seconds = 10.0,
-        read_timeout: Seconds = 60.0,
+        connect_timeout: Seconds = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: Seconds = DEFAULT_READ_TIMEOUT,
     ) -> None:
-        chosen = get_cloud(cloud)
-        time_scale = validation.time_scale(time_scale)
-        validation.count(connections, "connections", minimum=1)
-        if endpoint is not None:
-            endpoint = validation.endpoint(endpoint)
-        if isinstance(connection_verify, str):
-            connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
-        if polling_interval is not None:
-            polling_interval = validation.optional_seconds(
-                polling_interval, "polling_interval", zero=True
-            )
-        connect = _seconds(connect_timeout, "connect_timeout") or 10.0
-        read = _seconds(read_timeout, "read_timeout") or 60.0
-        base_limits = limits or chosen.limits
-        policy = retry or RetryPolicy()
-        settings = Settings(
-            cloud=chosen,
-            endpoint=(endpoint or chosen.resource_manager).rstrip("/"),
+        options = ClientOptions.build(
+            cloud=cloud,
+            endpoint=endpoint,
             connection_verify=connection_verify,
             polling_interval=polling_interval,
-            retry=policy.scaled(time_scale) if time_scale != 1 else policy,
-            limits=base_limits.sped_up(time_scale) if time_scale != 1 else base_limits,
+            retry=retry,
             pacing=pacing,
-            connections=connections,
-            connect_timeout=connect,
-            read_timeout=read,
-            default_deadline=_seconds(deadline, "deadline") or 3600.0,
             time_scale=time_scale,
+            deadline=deadline,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        validation.count(connections, "connections", minimum=1)
+        settings = Settings(
+            cloud=options.cloud,
+            endpoint=options.endpoint_or(options.cloud.resource_manager),
+            connection_verify=options.connection_verify,
+            polling_interval=options.polling_interval,
+            retry=options.retry,
+            limits=options.on_its_clock(limits or options.cloud.limits),
+            pacing=options.pacing,
+            connections=connections,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            default_deadline=options.deadline,
+            time_scale=options.time_scale,
         )
         if operation_seconds is not None:
             settings = replace(

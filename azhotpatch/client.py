@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     # for scripts that only use the calendar, the catalog or the emulator.
     from azhotpatch import aio
     from azhotpatch._azure.policies import Metrics
-    from azhotpatch.aio import Seconds
+    from azhotpatch._config import Seconds
     from azhotpatch.fleet.inventory import MachineRecord
     from azhotpatch.fleet.plan import Plan
     from azhotpatch.fleet.report import Report
