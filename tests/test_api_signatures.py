@@ -174,3 +174,9 @@ def test_devices_take_the_polling_interval_by_its_one_name_and_the_old_one_warns
         assert old.aio.session.settings.polling_interval == 4.0
     with pytest.raises(InvalidArgumentError, match="both are given"):
         devices_aio.Devices(credential, polling_interval=1.0, poll_interval=1.0)
+
+
+def test_the_role_json_takes_what_the_role_takes() -> None:
+    from azhotpatch import security
+
+    assert parameters(security.custom_role_json) == parameters(security.custom_role)
