@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from azhotpatch import features, validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
-from azhotpatch.clouds import Cloud, get_cloud
+from azhotpatch._config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE,
+    DEFAULT_READ_TIMEOUT,
+    ClientOptions,
+    Seconds,
+)
+from azhotpatch.clouds import Cloud
 from azhotpatch.errors import InvalidArgumentError, StorageError
 from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
@@ -61,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Hotpatch", "PendingOperation"]
 
-Seconds = float | timedelta | None
+MONTHS_AHEAD = 3  # how far ahead a plan's calendar looks, unless told
 
 
 async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineRecord]) -> Any:
@@ -71,15 +78,49 @@ async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineReco
         yield record
 
 
-def _scope_filter(scope: Mapping[str, Any]) -> ScopeFilter:
+@dataclass(frozen=True)
+class _Filter:
+    """The inventory filter's keywords as a fleet method was given them. None is "not
+    given", so a filter given beside the machines (which it would not narrow) is refused."""
+
+    subscriptions: Iterable[str] | None = None
+    management_groups: Iterable[str] | None = None
+    resource_groups: Iterable[str] | None = None
+    locations: Iterable[str] | None = None
+    tags: Mapping[str, str] | None = None
+    kinds: Iterable[MachineKind | str] | None = None
+
+    def given(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+    def checked(self) -> InventoryFilter:
+        return InventoryFilter.build(
+            subscriptions=self.subscriptions,
+            management_groups=self.management_groups,
+            resource_groups=self.resource_groups,
+            locations=self.locations,
+            tags=self.tags,
+            kinds=self.kinds,
+        )
+
+
+def _scope_filter(checked: InventoryFilter) -> ScopeFilter:
     """A dynamic scope's filter from the inventory filter: kinds, groups, locations, tags."""
-    checked = InventoryFilter.build(**scope)
     return ScopeFilter.of_kinds(
         checked.kinds,
         resource_groups=checked.resource_groups,
         locations=checked.locations,
         tags={k: (v,) for k, v in checked.tags.items()} or None,
     )
+
+
+def _covered(
+    machines: Iterable[str | ResourceId | MachineRecord] | None, wanted: _Filter
+) -> InventoryFilter:
+    """The filter a call covers: exactly the machines given, or the inventory filter."""
+    if machines is None:
+        return wanted.checked()
+    return InventoryFilter.of_ids(m.id if isinstance(m, MachineRecord) else m for m in machines)
 
 
 def _remediation(
@@ -106,13 +147,13 @@ def _seconds(value: Seconds, argument: str) -> float | None:
     return validation.optional_seconds(value, argument)
 
 
-def _machines_or_filter(chosen: object, scope: Mapping[str, Any]) -> None:
+def _machines_or_filter(chosen: object, wanted: _Filter) -> None:
     """Machines are chosen by ids (or a plan) or by an inventory filter; a filter given beside
-    them would be silently ignored, and a misspelt one would fail deep inside."""
-    validation.filter_names(scope)
-    if chosen is not None and scope:
+    them would be silently ignored."""
+    given = wanted.given()
+    if chosen is not None and given:
         raise InvalidArgumentError(
-            ", ".join(sorted(scope)),
+            ", ".join(given),
             "would be ignored: the machines (or the plan) are given already",
             fix="pass machines or a plan, or an inventory filter, not both",
         )
@@ -197,7 +238,10 @@ class Hotpatch:
     ``install``; fleets first poll then); runs learn from what they observe.
     ``connect_timeout`` bounds each attempt to connect, and how long an endpoint that has
     never answered is tried before `EndpointUnreachableError`; ``read_timeout`` bounds the
-    wait for an answer once a request is sent (seconds).
+    wait for an answer once a request is sent (seconds). ``polling_interval`` is the time
+    between reads of a long-running operation (default: what Azure asks, about 30 s).
+    These settings are checked, and mean the same, for `azhotpatch.devices.aio.Devices`
+    (see `azhotpatch._config.ClientOptions`).
     """
 
     def __init__(
@@ -207,45 +251,43 @@ class Hotpatch:
         cloud: str | Cloud = "AzureCloud",
         endpoint: str | None = None,
         connection_verify: bool | str = True,
-        polling_interval: float | None = None,
+        polling_interval: Seconds = None,
         retry: RetryPolicy | None = None,
         pacing: bool = True,
         limits: ThrottleLimits | None = None,
         time_scale: float = 1.0,
-        deadline: Seconds = timedelta(hours=1),
+        deadline: Seconds = DEFAULT_DEADLINE,
         connections: int = 200,
         operation_seconds: Mapping[str, float] | None = None,
-        connect_timeout: Seconds = 10.0,
-        read_timeout: Seconds = 60.0,
+        connect_timeout: Seconds = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: Seconds = DEFAULT_READ_TIMEOUT,
     ) -> None:
-        chosen = get_cloud(cloud)
-        time_scale = validation.time_scale(time_scale)
-        validation.count(connections, "connections", minimum=1)
-        if endpoint is not None:
-            endpoint = validation.endpoint(endpoint)
-        if isinstance(connection_verify, str):
-            connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
-        if polling_interval is not None:
-            polling_interval = validation.optional_seconds(
-                polling_interval, "polling_interval", zero=True
-            )
-        connect = _seconds(connect_timeout, "connect_timeout") or 10.0
-        read = _seconds(read_timeout, "read_timeout") or 60.0
-        base_limits = limits or chosen.limits
-        policy = retry or RetryPolicy()
-        settings = Settings(
-            cloud=chosen,
-            endpoint=(endpoint or chosen.resource_manager).rstrip("/"),
+        options = ClientOptions.build(
+            cloud=cloud,
+            endpoint=endpoint,
             connection_verify=connection_verify,
             polling_interval=polling_interval,
-            retry=policy.scaled(time_scale) if time_scale != 1 else policy,
-            limits=base_limits.sped_up(time_scale) if time_scale != 1 else base_limits,
+            retry=retry,
             pacing=pacing,
-            connections=connections,
-            connect_timeout=connect,
-            read_timeout=read,
-            default_deadline=_seconds(deadline, "deadline") or 3600.0,
             time_scale=time_scale,
+            deadline=deadline,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        validation.count(connections, "connections", minimum=1)
+        settings = Settings(
+            cloud=options.cloud,
+            endpoint=options.endpoint_or(options.cloud.resource_manager),
+            connection_verify=options.connection_verify,
+            polling_interval=options.polling_interval,
+            retry=options.retry,
+            limits=options.on_its_clock(limits or options.cloud.limits),
+            pacing=options.pacing,
+            connections=connections,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            default_deadline=options.deadline,
+            time_scale=options.time_scale,
         )
         if operation_seconds is not None:
             settings = replace(
@@ -498,43 +540,30 @@ class Hotpatch:
         return result_of(str(rid), rid.kind, other, row)
 
     # --- fleets -------------------------------------------------------------------------------
+    #
+    # Every fleet method takes the machines as ids (or records, or a plan) or the inventory
+    # filter as keywords: ``subscriptions`` (or ``management_groups``), ``resource_groups``
+    # (names), ``locations``, ``tags`` (a mapping; every tag must match) and ``kinds``
+    # ("vm", "arc"; both when left out). The filter is spelled out rather than taken as one
+    # object so that the calls scripts already make keep working and IDEs and type checkers
+    # see every name; it becomes one `InventoryFilter`, which a `Plan` carries as its scope.
 
     def inventory(
         self,
         machines: Iterable[str | ResourceId] | None = None,
         *,
-        subscriptions: Iterable[str] = (),
-        management_groups: Iterable[str] = (),
-        resource_groups: Iterable[str] = (),
-        locations: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
         tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] = (MachineKind.VM, MachineKind.ARC),
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> AsyncIterator[MachineRecord]:
         """Every VM and Arc machine in scope, from Resource Graph, streamed. ``machines``
         names exact ids instead of a filter. Arguments are validated before any query."""
-        if machines is not None:
-            scope = InventoryFilter.of_ids(machines)
-        else:
-            scope = InventoryFilter.build(
-                subscriptions=subscriptions,
-                management_groups=management_groups,
-                resource_groups=resource_groups,
-                locations=locations,
-                tags=tags,
-                kinds=kinds,
-            )
-        return fleet_inventory.inventory(self._session, scope)
-
-    def _scope_of(
-        self, machines: Iterable[str | ResourceId | MachineRecord] | None, scope: Mapping[str, Any]
-    ) -> InventoryFilter:
-        """The filter a plan covers: exact machines, or the inventory filter's arguments."""
-        given = machines if machines is not None else scope.get("machines")
-        if given is not None:
-            return InventoryFilter.of_ids(
-                m.id if isinstance(m, MachineRecord) else m for m in given
-            )
-        return InventoryFilter.build(**scope)
+        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        _machines_or_filter(machines, wanted)
+        return fleet_inventory.inventory(self._session, _covered(machines, wanted))
 
     async def plan(
         self,
@@ -543,40 +572,66 @@ class Hotpatch:
         actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
         install: InstallOptions | None = None,
         today: date | None = None,
-        months_ahead: int = 3,
+        months_ahead: int = MONTHS_AHEAD,
         remediate: bool = False,
         reboot: RebootPolicy | str | datetime | None = None,
         unplanned: Iterable[str] = (),
-        **scope: Any,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> Plan:
-        """A plan for the machines (records, ids, or the inventory filter in ``scope``):
-        eligibility with every reason, the steps, Arc cost and the calendar. Nothing is
-        changed. Machines blocked only by what a script and a restart fix (VBS, CHPE) are
-        listed apart; with ``remediate=True`` they are remediated before enrollment, with
-        restarts as ``reboot`` allows (see `remediate`)."""
-        _machines_or_filter(machines, scope)
+        """A plan for the machines (records, ids, or the inventory filter): eligibility with
+        every reason, the steps, Arc cost and the calendar. Nothing is changed. Machines
+        blocked only by what a script and a restart fix (VBS, CHPE) are listed apart; with
+        ``remediate=True`` they are remediated before enrollment, with restarts as ``reboot``
+        allows (see `remediate`)."""
+        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        _machines_or_filter(machines, wanted)
         chosen = parse_actions(actions)
         policy = _remediation(remediate, reboot, unplanned)
         validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
+        given = None if machines is None else list(machines)
+        return await self._plan(
+            given,
+            _covered(given, wanted),
+            chosen,
+            install=install,
+            today=today,
+            months_ahead=months_ahead,
+            reboot=policy,
+        )
+
+    async def _plan(
+        self,
+        machines: list[str | ResourceId | MachineRecord] | None,
+        covered: InventoryFilter,
+        actions: tuple[Action, ...],
+        *,
+        install: InstallOptions | None,
+        today: date | None,
+        months_ahead: int,
+        reboot: RebootPolicy | None,
+    ) -> Plan:
+        """The plan, from arguments already checked (``covered`` is the filter they make)."""
         records: Any
         if machines is None:
-            covered = self._scope_of(None, scope)
             records = fleet_inventory.inventory(self._session, covered)
         else:
-            given = list(machines)
-            covered = self._scope_of(given, scope)
-            known = [m for m in given if isinstance(m, MachineRecord)]
-            ids = [m for m in given if not isinstance(m, MachineRecord)]
+            known = [m for m in machines if isinstance(m, MachineRecord)]
+            ids = [m for m in machines if not isinstance(m, MachineRecord)]
             records = known if not ids else _chain(known, self.inventory(ids))
         return await build_plan(
             self._session,
             records,
-            chosen,
+            actions,
             today=today or date.today(),
             install=install,
             months_ahead=months_ahead,
             scope=covered,
-            reboot=policy,
+            reboot=reboot,
         )
 
     async def run(
@@ -599,15 +654,20 @@ class Hotpatch:
         report_html: str | Path | None = None,
         install_again: bool = False,
         released: date | str | None = None,
-        **scope: Any,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> Report:
-        """Run a plan (or plan ``actions`` over ``machines``, or the inventory filter in
-        ``scope``, first) across the fleet, paced to
-        Azure's throttling. With ``journal`` a killed run resumes where it stopped; the
-        journal belongs to what this run is asked (scope, actions, install options) and is
-        refused for anything else before a request is sent. ``retry_failed`` attempts the
-        machines that ended failed again, from the step that failed, reading Azure's state
-        first (what succeeded, and an install Azure may have received, is never sent again).
+        """Run a plan (or plan ``actions`` over ``machines``, or over the inventory filter,
+        first) across the fleet, paced to Azure's throttling. With ``journal`` a killed run
+        resumes where it stopped; the journal belongs to what this run is asked (scope,
+        actions, install options) and is refused for anything else before a request is sent.
+        ``retry_failed`` attempts the machines that ended failed again, from the step that
+        failed, reading Azure's state first (what succeeded, and an install Azure may have
+        received, is never sent again).
         ``on_plan`` sees the plan before anything runs (to show it, or size a progress bar).
         Machines are let in as fast as their subscriptions' buckets can serve them;
         ``concurrency`` caps how many are in flight at once on top of that. For the run's
@@ -632,7 +692,8 @@ class Hotpatch:
         operations already in Azure are followed to their end, then `JournalStorageError`
         is raised, carrying the report. Cancelling the task stops the run the same way
         (no machine started after it), and a rerun with the same journal resumes it."""
-        _machines_or_filter(plan if plan is not None else machines, scope)
+        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        _machines_or_filter(plan if plan is not None else machines, wanted)
         policy = _remediation(remediate, reboot, unplanned)
         again = validation.flag(install_again, "install_again")
         release_day = validation.released(released)
@@ -658,9 +719,12 @@ class Hotpatch:
             else validation.output_file(report_html, "report_html", "report.html")
         )
         chosen_install = install or (plan.install if plan else None) or InstallOptions()
+        given = None if machines is None else list(machines)
+        covered = plan.scope if plan and plan.scope else _covered(given, wanted)
+        steps = plan.actions if plan else parse_actions(actions)
         identity = RunIdentity.of(
-            plan.scope if plan and plan.scope else self._scope_of(machines, scope),
-            plan.actions if plan else parse_actions(actions),
+            covered,
+            steps,
             chosen_install,
             remediate=plan.remediate if plan else policy is not None,
             install_again=again,
@@ -668,13 +732,14 @@ class Hotpatch:
         )
         opened = Journal(journal_file, identity) if journal_file is not None else None
         try:
-            chosen = plan or await self.plan(
-                machines,
-                actions=actions,
+            chosen = plan or await self._plan(
+                given,
+                covered,
+                steps,
                 install=install,
-                remediate=remediate,
+                today=None,
+                months_ahead=MONTHS_AHEAD,
                 reboot=policy,
-                **scope,
             )
             if on_plan is not None:
                 on_plan(chosen)
@@ -724,20 +789,27 @@ class Hotpatch:
         assign_by: str = "machines",
         conflicts: str = "skip",
         dry_run: bool = False,
-        **scope: Any,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> Report:
-        """Put the machines (ids, or the inventory filter in ``scope``) on Azure Update
-        Manager schedules that follow the Hotpatch calendar (see `azhotpatch.schedule`).
+        """Put the machines (ids, or the inventory filter) on Azure Update Manager schedules
+        that follow the Hotpatch calendar (see `azhotpatch.schedule`).
 
         The maintenance configurations go to ``resource_group`` (an id) in ``location``.
         ``mode="split"`` makes a baseline configuration and two never-reboot hotpatch-month
         ones; ``"single"`` one monthly configuration. ``assign_by`` is ``"machines"`` or
-        ``"dynamic"`` (a dynamic scope per subscription). Machines that conflict with the
-        schedule are reported with reasons and fixes and not assigned, unless ``conflicts``
-        is ``"fix"`` (make the fixes azhotpatch can) or ``"assign"``. Everything is validated
-        before any call; a second identical call writes nothing. ``dry_run`` writes nothing.
+        ``"dynamic"`` (a dynamic scope per subscription, filtered as the inventory filter
+        says). Machines that conflict with the schedule are reported with reasons and fixes
+        and not assigned, unless ``conflicts`` is ``"fix"`` (make the fixes azhotpatch can)
+        or ``"assign"``. Everything is validated before any call; a second identical call
+        writes nothing. ``dry_run`` writes nothing.
         """
-        _machines_or_filter(machines, scope)
+        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        _machines_or_filter(machines, wanted)
         knobs: dict[str, Any] = {
             "name": name,
             "mode": mode,
@@ -751,6 +823,8 @@ class Hotpatch:
             "kb_exclude": kb_exclude,
         }
         chosen = windows or Schedule.build(**knobs)  # validates before any call
+        checked = wanted.checked()
+        covered = checked if machines is None else _covered(machines, wanted)
         options = ScheduleOptions(
             schedule=chosen,
             resource_group=parse_resource_group(resource_group),
@@ -758,11 +832,11 @@ class Hotpatch:
             assign_by=choose(AssignBy, assign_by, "assign_by"),
             conflicts=choose(ConflictPolicy, conflicts, "conflicts"),
             dry_run=dry_run,
-            scope=_scope_filter(scope),
+            scope=_scope_filter(checked),
         )
-        records = [record async for record in self._records(machines, scope)]
+        records = [record async for record in fleet_inventory.inventory(self._session, covered)]
         if not records:  # found by reading the inventory: the message says what was read
-            raise self._scope_of(machines, scope).nothing_found()
+            raise covered.nothing_found()
         if windows is None:  # start dates from Azure's clock, now that a response told it
             options = replace(
                 options, schedule=Schedule.build(**knobs, now=self._session.azure_now())
@@ -770,20 +844,23 @@ class Hotpatch:
         return await fleet_scheduling.apply(self._session, records, options)
 
     async def scheduled_status(
-        self, machines: Iterable[str | ResourceId] | None = None, **scope: Any
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> ScheduledStatus:
         """Last and next scheduled run per configuration and per machine (ids, or the
-        inventory filter in ``scope``), from Resource Graph."""
-        _machines_or_filter(machines, scope)
-        records = [record async for record in self._records(machines, scope)]
+        inventory filter), from Resource Graph."""
+        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        _machines_or_filter(machines, wanted)
+        covered = _covered(machines, wanted)
+        records = [record async for record in fleet_inventory.inventory(self._session, covered)]
         return await fleet_scheduling.scheduled_status(self._session, records)
-
-    def _records(
-        self, machines: Iterable[str | ResourceId] | None, scope: Mapping[str, Any]
-    ) -> AsyncIterator[MachineRecord]:
-        if machines is not None:
-            return self.inventory(machines)
-        return self.inventory(**scope)
 
     # --- per subscription ---------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ with Hotpatch() as hotpatch:          # DefaultAzureCredential, public Azure
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from azhotpatch._config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT
 from azhotpatch._sync import LoopThread
 
 if TYPE_CHECKING:
@@ -22,13 +24,18 @@ if TYPE_CHECKING:
     # for scripts that only use the calendar, the catalog or the emulator.
     from azhotpatch import aio
     from azhotpatch._azure.policies import Metrics
-    from azhotpatch.aio import Seconds
+    from azhotpatch._azure.retry import RetryPolicy
+    from azhotpatch._config import Seconds
+    from azhotpatch.clouds import Cloud
     from azhotpatch.fleet.inventory import MachineRecord
     from azhotpatch.fleet.plan import Plan
     from azhotpatch.fleet.report import Report
+    from azhotpatch.fleet.runner import ProgressEvent
     from azhotpatch.fleet.scheduling import ScheduledStatus
-    from azhotpatch.ids import ResourceId
+    from azhotpatch.ids import MachineKind, ResourceId
+    from azhotpatch.limits import ThrottleLimits
     from azhotpatch.models import (
+        Action,
         Assessment,
         Classification,
         Eligibility,
@@ -39,7 +46,8 @@ if TYPE_CHECKING:
         RebootSetting,
         Registration,
     )
-    from azhotpatch.remediation import Remediation
+    from azhotpatch.remediation import RebootPolicy, Remediation
+    from azhotpatch.schedule import Schedule
 
 __all__ = ["Hotpatch", "PendingOperation"]
 
@@ -72,12 +80,47 @@ class PendingOperation:
 
 class Hotpatch:
     """Hotpatch operations on one machine at a time; see `azhotpatch.aio.Hotpatch` for the
-    options (credential, cloud, endpoint, connection_verify, retry, pacing, deadline)."""
+    options (credential, cloud, endpoint, connection_verify, retry, pacing, deadline).
 
-    def __init__(self, credential: Any = None, **options: Any) -> None:
+    Every method has the signature of its `azhotpatch.aio.Hotpatch` twin (a test holds
+    them to it) and runs it on a private event loop."""
+
+    def __init__(
+        self,
+        credential: Any = None,
+        *,
+        cloud: str | Cloud = "AzureCloud",
+        endpoint: str | None = None,
+        connection_verify: bool | str = True,
+        polling_interval: Seconds = None,
+        retry: RetryPolicy | None = None,
+        pacing: bool = True,
+        limits: ThrottleLimits | None = None,
+        time_scale: float = 1.0,
+        deadline: Seconds = DEFAULT_DEADLINE,
+        connections: int = 200,
+        operation_seconds: Mapping[str, float] | None = None,
+        connect_timeout: Seconds = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: Seconds = DEFAULT_READ_TIMEOUT,
+    ) -> None:
         from azhotpatch import aio
 
-        self._async = aio.Hotpatch(credential, **options)
+        self._async = aio.Hotpatch(
+            credential,
+            cloud=cloud,
+            endpoint=endpoint,
+            connection_verify=connection_verify,
+            polling_interval=polling_interval,
+            retry=retry,
+            pacing=pacing,
+            limits=limits,
+            time_scale=time_scale,
+            deadline=deadline,
+            connections=connections,
+            operation_seconds=operation_seconds,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
         self._loop = LoopThread()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -128,9 +171,21 @@ class Hotpatch:
     def status(self, resource_id: str | ResourceId) -> HotpatchStatus:
         return self._loop.run(self._async.status(resource_id))
 
-    def remediate(self, resource_id: str | ResourceId, **options: Any) -> Remediation:
+    def remediate(
+        self,
+        resource_id: str | ResourceId,
+        *,
+        fix: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        deadline: Seconds = None,
+    ) -> Remediation:
         """See `azhotpatch.aio.Hotpatch.remediate`."""
-        return self._loop.run(self._async.remediate(resource_id, **options))
+        return self._loop.run(
+            self._async.remediate(
+                resource_id, fix=fix, reboot=reboot, unplanned=unplanned, deadline=deadline
+            )
+        )
 
     @overload
     def assess(
@@ -230,36 +285,212 @@ class Hotpatch:
     # --- fleets ---------------------------------------------------------------------------
 
     def inventory(
-        self, machines: Iterable[str | ResourceId] | None = None, **scope: Any
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> list[MachineRecord]:
         """Every machine in scope (see `azhotpatch.aio.Hotpatch.inventory`), as a list."""
+        records = self._async.inventory(
+            machines,
+            subscriptions=subscriptions,
+            management_groups=management_groups,
+            resource_groups=resource_groups,
+            locations=locations,
+            tags=tags,
+            kinds=kinds,
+        )
 
         async def collect() -> list[MachineRecord]:
-            return [record async for record in self._async.inventory(machines, **scope)]
+            return [record async for record in records]
 
         return self._loop.run(collect())
 
-    def plan(self, machines: Iterable[Any] | None = None, **options: Any) -> Plan:
+    def plan(
+        self,
+        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
+        *,
+        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
+        install: InstallOptions | None = None,
+        today: date | None = None,
+        months_ahead: int = 3,
+        remediate: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Plan:
         """See `azhotpatch.aio.Hotpatch.plan`."""
-        return self._loop.run(self._async.plan(machines, **options))
+        return self._loop.run(
+            self._async.plan(
+                machines,
+                actions=actions,
+                install=install,
+                today=today,
+                months_ahead=months_ahead,
+                remediate=remediate,
+                reboot=reboot,
+                unplanned=unplanned,
+                subscriptions=subscriptions,
+                management_groups=management_groups,
+                resource_groups=resource_groups,
+                locations=locations,
+                tags=tags,
+                kinds=kinds,
+            )
+        )
 
-    def run(self, plan: Plan | None = None, **options: Any) -> Report:
+    def run(
+        self,
+        plan: Plan | None = None,
+        *,
+        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
+        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
+        install: InstallOptions | None = None,
+        concurrency: int | None = None,
+        journal: str | Path | None = None,
+        retry_failed: bool = False,
+        progress: Callable[[ProgressEvent], None] | None = None,
+        on_plan: Callable[[Plan], None] | None = None,
+        deadline: Seconds = None,
+        tune_collector: bool = True,
+        remediate: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        report_html: str | Path | None = None,
+        install_again: bool = False,
+        released: date | str | None = None,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Report:
         """See `azhotpatch.aio.Hotpatch.run`."""
-        return self._loop.run(self._async.run(plan, **options))
+        return self._loop.run(
+            self._async.run(
+                plan,
+                machines=machines,
+                actions=actions,
+                install=install,
+                concurrency=concurrency,
+                journal=journal,
+                retry_failed=retry_failed,
+                progress=progress,
+                on_plan=on_plan,
+                deadline=deadline,
+                tune_collector=tune_collector,
+                remediate=remediate,
+                reboot=reboot,
+                unplanned=unplanned,
+                report_html=report_html,
+                install_again=install_again,
+                released=released,
+                subscriptions=subscriptions,
+                management_groups=management_groups,
+                resource_groups=resource_groups,
+                locations=locations,
+                tags=tags,
+                kinds=kinds,
+            )
+        )
 
-    def schedule(self, machines: Iterable[Any] | None = None, **options: Any) -> Report:
+    def schedule(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        resource_group: str,
+        location: str,
+        windows: Schedule | None = None,
+        mode: str = "split",
+        time_zone: str = "UTC",
+        start_time: str = "03:00",
+        days_after_patch_tuesday: int = 1,
+        hotpatch_window: timedelta = timedelta(hours=2),
+        baseline_window: timedelta = timedelta(hours=3, minutes=30),
+        classifications: Iterable[str | Classification] = ("Critical", "Security"),
+        kb_include: Iterable[str] = (),
+        kb_exclude: Iterable[str] = (),
+        name: str = "azhotpatch",
+        assign_by: str = "machines",
+        conflicts: str = "skip",
+        dry_run: bool = False,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Report:
         """See `azhotpatch.aio.Hotpatch.schedule`."""
-        return self._loop.run(self._async.schedule(machines, **options))
+        return self._loop.run(
+            self._async.schedule(
+                machines,
+                resource_group=resource_group,
+                location=location,
+                windows=windows,
+                mode=mode,
+                time_zone=time_zone,
+                start_time=start_time,
+                days_after_patch_tuesday=days_after_patch_tuesday,
+                hotpatch_window=hotpatch_window,
+                baseline_window=baseline_window,
+                classifications=classifications,
+                kb_include=kb_include,
+                kb_exclude=kb_exclude,
+                name=name,
+                assign_by=assign_by,
+                conflicts=conflicts,
+                dry_run=dry_run,
+                subscriptions=subscriptions,
+                management_groups=management_groups,
+                resource_groups=resource_groups,
+                locations=locations,
+                tags=tags,
+                kinds=kinds,
+            )
+        )
 
     def scheduled_status(
-        self, machines: Iterable[Any] | None = None, **scope: Any
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> ScheduledStatus:
         """See `azhotpatch.aio.Hotpatch.scheduled_status`."""
-        return self._loop.run(self._async.scheduled_status(machines, **scope))
+        return self._loop.run(
+            self._async.scheduled_status(
+                machines,
+                subscriptions=subscriptions,
+                management_groups=management_groups,
+                resource_groups=resource_groups,
+                locations=locations,
+                tags=tags,
+                kinds=kinds,
+            )
+        )
+
+    # --- per subscription -----------------------------------------------------------------
 
     def register_preview_features(
         self, subscription_id: str, *, wait: bool = True, timeout: Seconds = timedelta(minutes=20)
     ) -> Registration:
+        """See `azhotpatch.aio.Hotpatch.register_preview_features`."""
         return self._loop.run(
             self._async.register_preview_features(subscription_id, wait=wait, timeout=timeout)
         )

@@ -108,5 +108,20 @@ def custom_role(
     }
 
 
-def custom_role_json(scopes: Iterable[str], **options: Any) -> str:
-    return json.dumps(custom_role(scopes, **options), indent=2)
+def custom_role_json(
+    scopes: Iterable[str],
+    *,
+    name: str = "Hotpatch Operator (azhotpatch)",
+    include_features: bool = True,
+    include_schedule: bool = True,
+    include_remediation: bool = True,
+) -> str:
+    """`custom_role` as the JSON ``az role definition create --role-definition`` reads."""
+    role = custom_role(
+        scopes,
+        name=name,
+        include_features=include_features,
+        include_schedule=include_schedule,
+        include_remediation=include_remediation,
+    )
+    return json.dumps(role, indent=2)

@@ -9,7 +9,6 @@ fifteenth.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -24,11 +23,9 @@ from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.ids import GROUP_NAME_RULE, MachineKind, is_guid, is_resource_group_name
 
 __all__ = [
-    "FILTER_NAMES",
     "ca_bundle",
     "count",
     "endpoint",
-    "filter_names",
     "flag",
     "iso_date",
     "journal_path",
@@ -44,31 +41,6 @@ __all__ = [
     "tags",
     "time_scale",
 ]
-
-# The keyword arguments that select machines, wherever a method takes ``**scope``.
-FILTER_NAMES = (
-    "subscriptions",
-    "management_groups",
-    "resource_groups",
-    "locations",
-    "tags",
-    "kinds",
-)
-
-
-def filter_names(scope: Mapping[str, object]) -> None:
-    """Refuse a misspelt filter (``kind=`` for ``kinds=``), which would otherwise surface as
-    a TypeError from deep inside, or not at all."""
-    for name in scope:
-        if name not in FILTER_NAMES:
-            close = difflib.get_close_matches(name, FILTER_NAMES, n=1)
-            hint = f"did you mean {close[0]}=? " if close else ""
-            raise InvalidArgumentError(
-                name,
-                "is not an inventory filter",
-                fix=f"{hint}filter with {', '.join(n + '=' for n in FILTER_NAMES)}",
-            )
-
 
 # --- who ----------------------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ class GraphSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     default_deadline: float = 3600.0
-    poll_every: float = 10.0  # seconds between reads of a running export job
+    polling_interval: float = 10.0  # seconds between reads of a running export job
     time_scale: float = 1.0  # > 1 only for emulators whose clock runs faster
 
 

@@ -20,14 +20,22 @@ The synchronous `azhotpatch.devices.Devices` has the same methods. Wire contract
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from azhotpatch import calendar, validation
 from azhotpatch._azure.msgraph import READ_DEVICES, GraphSession, GraphSettings
 from azhotpatch._azure.retry import Deadline, Patience, RetryPolicy
-from azhotpatch.clouds import Cloud, get_cloud
+from azhotpatch._config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE,
+    DEFAULT_READ_TIMEOUT,
+    ClientOptions,
+    Seconds,
+)
+from azhotpatch.clouds import Cloud
 from azhotpatch.devices import policy as policies
 from azhotpatch.devices.models import (
     AssignmentPlan,
@@ -43,7 +51,7 @@ from azhotpatch.devices.models import (
     sources_of,
 )
 from azhotpatch.devices.readiness import baseline_on, device_readiness
-from azhotpatch.errors import OperationFailedError
+from azhotpatch.errors import InvalidArgumentError, OperationFailedError
 from azhotpatch.limits import GraphLimits
 
 __all__ = ["AUTOPATCH_DEFAULT_FROM", "STATUS_COLUMNS", "Devices"]
@@ -67,10 +75,11 @@ STATUS_COLUMNS = (
 # builds a report in seconds to minutes: export-graph-apis.md), and the reads made first
 EXPORT_BUDGET = 1800.0
 EXPORT_TRIES = 10
+# Seconds between reads of a running export job, unless polling_interval says otherwise
+EXPORT_POLLING = 10.0
 # Autopatch hotpatches eligible devices with no quality update policy by default from the
 # May 2026 security update on (secondary sources; the tenant could opt out from 2026-04-01)
 AUTOPATCH_DEFAULT_FROM = calendar.patch_tuesday(2026, 5)
-Seconds = float | timedelta | None
 
 
 class Devices:
@@ -80,7 +89,10 @@ class Devices:
     ``credential`` defaults to ``DefaultAzureCredential`` for the cloud, whose Microsoft Graph
     endpoint is used (``endpoint`` overrides it, e.g. an emulator's). ``limits`` are
     Intune's per-app limits (`GraphLimits.for_user()` when signed in as a user);
-    ``concurrency`` bounds the single-device reads readiness makes at once."""
+    ``concurrency`` bounds the single-device reads readiness makes at once;
+    ``polling_interval`` is the time between reads of a report's export job (10 s; its
+    earlier name ``poll_interval`` is deprecated). The other settings mean what they mean
+    for `azhotpatch.aio.Hotpatch` (see `azhotpatch._config.ClientOptions`)."""
 
     def __init__(
         self,
@@ -89,36 +101,43 @@ class Devices:
         cloud: str | Cloud = "AzureCloud",
         endpoint: str | None = None,
         connection_verify: bool | str = True,
+        polling_interval: Seconds = None,
         retry: RetryPolicy | None = None,
         pacing: bool = True,
         limits: GraphLimits | None = None,
         time_scale: float = 1.0,
-        deadline: Seconds = timedelta(hours=1),
-        poll_interval: float | None = None,
+        deadline: Seconds = DEFAULT_DEADLINE,
         concurrency: int = 16,
-        connect_timeout: Seconds = 10.0,
-        read_timeout: Seconds = 60.0,
+        connect_timeout: Seconds = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: Seconds = DEFAULT_READ_TIMEOUT,
+        poll_interval: Seconds = None,
     ) -> None:
-        chosen = get_cloud(cloud)
-        time_scale = validation.time_scale(time_scale)
-        self._concurrency = validation.count(concurrency, "concurrency", minimum=1, maximum=256)
-        if isinstance(connection_verify, str):
-            connection_verify = validation.ca_bundle(connection_verify, "connection_verify")
-        policy = retry or RetryPolicy()
-        base = limits or GraphLimits()
-        poll = validation.optional_seconds(poll_interval, "poll_interval", zero=True)
-        settings = GraphSettings(
-            cloud=chosen,
-            endpoint=validation.endpoint(endpoint or chosen.graph).rstrip("/"),
+        options = ClientOptions.build(
+            cloud=cloud,
+            endpoint=endpoint,
             connection_verify=connection_verify,
-            retry=policy.scaled(time_scale) if time_scale != 1 else policy,
-            limits=base.sped_up(time_scale) if time_scale != 1 else base,
+            polling_interval=_polling_interval(polling_interval, poll_interval),
+            retry=retry,
             pacing=pacing,
-            connect_timeout=validation.optional_seconds(connect_timeout, "connect_timeout") or 10.0,
-            read_timeout=validation.optional_seconds(read_timeout, "read_timeout") or 60.0,
-            default_deadline=validation.optional_seconds(deadline, "deadline") or 3600.0,
-            poll_every=10.0 / time_scale if poll is None else poll,
             time_scale=time_scale,
+            deadline=deadline,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._concurrency = validation.count(concurrency, "concurrency", minimum=1, maximum=256)
+        interval = options.polling_interval
+        settings = GraphSettings(
+            cloud=options.cloud,
+            endpoint=options.endpoint_or(options.cloud.graph),
+            connection_verify=options.connection_verify,
+            retry=options.retry,
+            limits=options.on_its_clock(limits or GraphLimits()),
+            pacing=options.pacing,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            default_deadline=options.deadline,
+            polling_interval=EXPORT_POLLING / options.time_scale if interval is None else interval,
+            time_scale=options.time_scale,
         )
         self._session = GraphSession(credential, settings)
 
@@ -414,7 +433,7 @@ class Devices:
                     resource=f"policy {item.name!r}",
                     fix="raise the deadline (Devices(deadline=...)) and run it again",
                 )
-            await asyncio.sleep(self._session.settings.poll_every)
+            await asyncio.sleep(self._session.settings.polling_interval)
             job = _unwrapped(
                 await self._session.request(
                     "GET", f"{EXPORT_JOBS}/{job_id}", doing=doing, deadline=limit
@@ -430,6 +449,26 @@ class Devices:
         return policies.read_report(
             await self._session.download(str(job["url"]), doing=doing, deadline=limit)
         )
+
+
+def _polling_interval(polling_interval: Seconds, poll_interval: Seconds) -> Seconds:
+    """``polling_interval``, the name `azhotpatch.aio.Hotpatch` (and azure-core) give the
+    idea; ``poll_interval`` is its earlier name here, still taken with a DeprecationWarning
+    so that scripts written for it keep working."""
+    if poll_interval is None:
+        return polling_interval
+    if polling_interval is not None:
+        raise InvalidArgumentError(
+            "poll_interval",
+            "is the earlier name of polling_interval, and both are given",
+            fix="pass polling_interval only",
+        )
+    warnings.warn(
+        "Devices(poll_interval=...) is deprecated: pass polling_interval=, as for Hotpatch",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return poll_interval
 
 
 def _still_waiting(

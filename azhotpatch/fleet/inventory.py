@@ -144,22 +144,30 @@ class InventoryFilter:
     def build(
         cls,
         *,
-        subscriptions: Iterable[str] = (),
-        management_groups: Iterable[str] = (),
-        resource_groups: Iterable[str] = (),
-        locations: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
         tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] = (MachineKind.VM, MachineKind.ARC),
+        kinds: Iterable[MachineKind | str] | None = None,
     ) -> InventoryFilter:
-        """A filter from the caller's arguments, every one checked before any query."""
+        """A filter from the caller's arguments, every one checked before any query; one
+        left out (None) does not narrow the inventory."""
         return cls(
-            subscriptions=validation.subscriptions(subscriptions),
-            management_groups=validation.management_groups(management_groups),
-            resource_groups=validation.resource_groups(resource_groups),
-            locations=validation.locations(locations),
+            subscriptions=validation.subscriptions(_given(subscriptions)),
+            management_groups=validation.management_groups(_given(management_groups)),
+            resource_groups=validation.resource_groups(_given(resource_groups)),
+            locations=validation.locations(_given(locations)),
             tags=validation.tags(tags),
-            kinds=validation.kinds(kinds),
+            kinds=validation.kinds(ALL_KINDS if kinds is None else kinds),
         )
+
+
+ALL_KINDS = (MachineKind.VM, MachineKind.ARC)
+
+
+def _given(values: Iterable[str] | None) -> Iterable[str]:
+    return () if values is None else values
 
 
 def kql_string(value: str) -> str:

@@ -400,8 +400,13 @@ API_CASES: dict[str, tuple[Call, type[HotpatchError]]] = {
     "plan months ahead 1.5": (lambda c: c.plan(months_ahead=1.5, **SCOPE), InvalidArgumentError),
     "plan unknown action": (lambda c: c.plan(actions=["deploy"], **SCOPE), InvalidArgumentError),
     "plan no action": (lambda c: c.plan(actions=[], **SCOPE), InvalidArgumentError),
-    "plan misspelt filter": (lambda c: c.plan(kind=["vm"]), InvalidArgumentError),
     "plan ids and filter": (lambda c: c.plan([VM], **SCOPE), InvalidArgumentError),
+    "run ids and filter": (lambda c: c.run(machines=[VM], kinds=["vm"]), InvalidArgumentError),
+    "inventory ids and filter": (lambda c: c.inventory([VM], tags={}), InvalidArgumentError),
+    "scheduled status ids and filter": (
+        lambda c: c.scheduled_status([VM], locations=["westeurope"]),
+        InvalidArgumentError,
+    ),
     "plan bad region": (lambda c: c.plan(locations=["Mars"], **SCOPE), InvalidArgumentError),
     "run negative deadline": (lambda c: c.run(deadline=-5, **SCOPE), InvalidArgumentError),
     "run concurrency 0": (lambda c: c.run(concurrency=0, **SCOPE), InvalidArgumentError),
@@ -437,7 +442,6 @@ API_CASES: dict[str, tuple[Call, type[HotpatchError]]] = {
     "schedule ignore conflicts": (_schedule(conflicts="ignore"), InvalidArgumentError),
     "schedule bogus kind": (_schedule(kinds=["bogus"]), InvalidArgumentError),
     "schedule bad name": (_schedule(name="bad name!"), InvalidArgumentError),
-    "schedule misspelt filter": (_schedule(location_filter=["x"]), InvalidArgumentError),
     "scheduled status empty tag": (
         lambda c: c.scheduled_status(tags={"": "x"}),
         InvalidArgumentError,
@@ -507,6 +511,29 @@ def test_the_api_refuses_before_sending(world: Emulator, client: Hotpatch, name:
     assert len(world.requests()) == before, name
 
 
+# A misspelt keyword is Python's own TypeError (and mypy's error before that): every public
+# method spells its keywords out. Nothing is sent.
+MISSPELT: dict[str, Call] = {
+    "plan kind=": lambda c: c.plan(kind=["vm"]),
+    "run subscription=": lambda c: c.run(subscription=[SUB]),
+    "inventory tag=": lambda c: c.inventory(tag={"env": "prod"}),
+    "schedule location_filter=": _schedule(location_filter=["x"]),
+    "scheduled status resource_group=": lambda c: c.scheduled_status(resource_group=["rg"]),
+    "remediate restart=": lambda c: c.remediate(ARC, restart="now"),
+    "aio plan kind=": lambda c: asyncio.run(c.aio.plan(kind=["vm"])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISSPELT))
+def test_a_misspelt_keyword_is_refused_before_sending(
+    world: Emulator, client: Hotpatch, name: str
+) -> None:
+    before = len(world.requests())
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        MISSPELT[name](client)
+    assert len(world.requests()) == before, name
+
+
 ASYNC_CASES: dict[str, tuple[Call, type[HotpatchError]]] = {
     "aio check": (lambda c: c.aio.check(VM + "\n/x"), InvalidResourceIdError),
     "aio install": (lambda c: c.aio.install(VM, reboot="Maybe"), InvalidArgumentError),
@@ -539,6 +566,8 @@ CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     "no connections": {"connections": 0},
     "deadline -1": {"deadline": -1},
     "polling -1": {"polling_interval": -1},
+    "pacing not a bool": {"pacing": "no"},
+    "retry not a policy": {"retry": 6},
     "unknown operation": {"operation_seconds": {"bogus": 1}},
     "credential without get_token": {"credential": object()},
 }
@@ -572,6 +601,11 @@ def test_the_domain_modules_refuse_too(name: str) -> None:
 
 def test_the_corpus_is_large() -> None:
     total = (
-        len(cli_cases()) + len(API_CASES) + len(ASYNC_CASES) + len(CLIENT_OPTIONS) + len(PURE_CASES)
+        len(cli_cases())
+        + len(API_CASES)
+        + len(MISSPELT)
+        + len(ASYNC_CASES)
+        + len(CLIENT_OPTIONS)
+        + len(PURE_CASES)
     )
     assert total >= 150, total
