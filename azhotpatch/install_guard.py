@@ -106,7 +106,7 @@ class InstallAppearedError(HotpatchError):
     request leaving the pacer: ours was not sent (the runner reads the record again and
     takes that install's result)."""
 
-    code = "InstallAppearedError"
+    code = "InstallAppeared"
 
 
 # --- the rule ---------------------------------------------------------------------------------
