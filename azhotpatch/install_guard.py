@@ -198,9 +198,10 @@ def other_install(properties: Mapping[str, Any], row_id: str) -> OtherInstall:
 
 
 class StillClear:
-    """That no install makes ours a repeat, as decided at `cleared` (Azure time): stale
-    `STALE_AFTER` Azure seconds later, when the record is read again and `InstallAppearedError`
-    keeps the install from going if it now shows one."""
+    """That no install makes ours a repeat, as the record read at `cleared` showed it (Azure
+    time: when the read was sent, not when its answer was looked at, which a busy client may
+    do much later). Stale `STALE_AFTER` Azure seconds later, when the record is read again
+    and `InstallAppearedError` keeps the install from going if it now shows one."""
 
     def __init__(
         self,
@@ -213,7 +214,7 @@ class StillClear:
     ) -> None:
         self.records, self.rid = records, rid
         self.released, self.ours, self.again = released, ours, again
-        self.cleared = records.session.azure_now()
+        self.cleared = records.as_of(rid)
 
     def concerns(self, method: str, url: str) -> bool:
         """The machine's installPatches, and no other request (reads that settle or follow
@@ -239,7 +240,7 @@ class StillClear:
                 resource=str(self.rid),
                 fix="nothing to do: that install's result is the machine's",
             )
-        self.cleared = self.records.session.azure_now()
+        self.cleared = self.records.as_of(self.rid)
 
 
 Run = tuple[OtherInstall, dict[str, Any]]
@@ -264,6 +265,12 @@ class InstallRecords:
         self.fallback = fallback
         self._asking: list[tuple[ResourceId, asyncio.Future[list[Run]]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._read_at: dict[str, datetime] = {}  # Azure time each machine's record was read
+
+    def as_of(self, rid: ResourceId) -> datetime:
+        """When the machine's record, as last read, was asked for (Azure time; now if never):
+        what it says may have changed since, not before."""
+        return self._read_at.get(rid.key) or self.session.azure_now()
 
     async def of(self, rid: ResourceId) -> list[Run]:
         """The machine's install runs as Resource Graph shows them now."""
@@ -274,9 +281,11 @@ class InstallRecords:
         try:
             return await future
         except HotpatchError:
+            asked = self.session.azure_now()
             own = None if self.fallback is None else await self.fallback(rid)
             if own is None:
                 raise
+            self._read_at[rid.key] = asked
             return own
 
     async def deciding(
@@ -372,12 +381,15 @@ class InstallRecords:
     async def _query(self, machines: Sequence[ResourceId]) -> dict[str, list[Run]]:
         keys = sorted({rid.key for rid in machines})
         subscriptions = sorted({rid.subscription_id for rid in machines})
+        asked = self.session.azure_now()
         found: dict[str, list[Run]] = {}
         async for row in graph.rows(self.session, _query(keys), subscriptions=subscriptions):
             machine = str(row.get("machine") or "").lower()
             properties = dict(row.get("properties") or {})
             run = (other_install(properties, str(row.get("id", ""))), properties)
             found.setdefault(machine, []).append(run)
+        for key in keys:
+            self._read_at[key] = max(asked, self._read_at.get(key, asked))
         return found
 
     async def close(self) -> None:
