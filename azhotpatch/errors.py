@@ -70,10 +70,11 @@ __all__ = [
 @dataclass(frozen=True)
 class Option:
     """An argument a fix asks for, by its Python name (``retry_failed``); ``value`` is what
-    to give it (True for a switch; None: the caller chooses, e.g. a journal's path)."""
+    to give it (True for a switch, a word for a choice; None: the caller chooses, e.g. a
+    journal's path)."""
 
     name: str
-    value: bool | None = True
+    value: bool | str | None = True
 
 
 RETRY_FAILED = Option("retry_failed")  # a fleet run again, retrying the machines that failed
@@ -95,7 +96,9 @@ class _PythonWords:
     """The library's own words: keyword arguments as a caller writes them."""
 
     def option(self, option: Option) -> str:
-        return f"{option.name}=True" if option.value else f"{option.name}="
+        if option.value is None:
+            return f"{option.name}="
+        return f"{option.name}={option.value!r}"
 
     def argument(self, name: str) -> str:
         return name
@@ -143,7 +146,7 @@ class Fix:
 
 def _option(data: Mapping[str, Any]) -> Option:
     value = data.get("value")
-    return Option(str(data["option"]), None if value is None else bool(value))
+    return Option(str(data["option"]), value if isinstance(value, (bool, str)) else None)
 
 
 def render(resource: str | None, problem: str, fix: Fix | None, words: Words = PYTHON) -> str:
