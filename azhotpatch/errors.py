@@ -71,7 +71,7 @@ __all__ = [
 class Option:
     """An argument a fix asks for, by its Python name (``retry_failed``); ``value`` is what
     to give it (True for a switch, a word for a choice; None: the caller chooses, e.g. a
-    journal's path)."""
+    journal's path; False: the argument itself, as in "leave it out")."""
 
     name: str
     value: bool | str | None = True
@@ -96,6 +96,8 @@ class _PythonWords:
     """The library's own words: keyword arguments as a caller writes them."""
 
     def option(self, option: Option) -> str:
+        if option.value is False:
+            return option.name
         if option.value is None:
             return f"{option.name}="
         return f"{option.name}={option.value!r}"

@@ -3,6 +3,7 @@ fall back to when given several machines, a filter or a journal."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -12,6 +13,7 @@ import typer
 from azhotpatch import validation
 from azhotpatch.cli import signals
 from azhotpatch.cli.connect import Connection, connect, emulated
+from azhotpatch.cli.errors import COMMAND_LINE
 from azhotpatch.cli.options import (
     CONCURRENCY,
     HTML,
@@ -27,7 +29,7 @@ from azhotpatch.cli.options import (
 )
 from azhotpatch.cli.output import emit, show
 from azhotpatch.cli.settings import GlobalOptions, settings
-from azhotpatch.errors import InvalidArgumentError, JournalStorageError
+from azhotpatch.errors import InvalidArgumentError, JournalStorageError, StorageError
 
 if TYPE_CHECKING:
     from azhotpatch.fleet.report import Report
@@ -93,7 +95,7 @@ def run_fleet(
     signals.running_fleet(journal)
     try:
         with progress:
-            return connection.client.run(
+            report = connection.client.run(
                 actions=list(actions),
                 install=install,
                 journal=journal,
@@ -101,7 +103,6 @@ def run_fleet(
                 concurrency=concurrency,
                 remediate=remediate,
                 reboot=reboot,
-                report_html=html,
                 install_again=install_again,
                 released=released,
                 on_plan=planned,
@@ -110,12 +111,25 @@ def run_fleet(
             )
     except JournalStorageError as error:  # the run stopped: what each machine reached
         if error.report is not None:
-            emit(settings, error.report)
+            if html is not None:
+                with contextlib.suppress(StorageError):  # the error says what matters more
+                    worded(error.report).write_html(html)
+            emit(settings, worded(error.report))
         raise
+    if html is not None:
+        from azhotpatch.fleet.history import write_html
+
+        write_html(worded(report), html, journal)
+    return report
+
+
+def worded(report: Report) -> Report:
+    """The report with its messages and fixes in the command line's words."""
+    return report.in_words(COMMAND_LINE)
 
 
 def finish(settings: GlobalOptions, report: Report) -> NoReturn:
-    emit(settings, report)
+    emit(settings, worded(report))
     raise typer.Exit(int(report.exit_code))
 
 
@@ -188,23 +202,10 @@ def run(
     chosen_settings = settings(ctx)
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
-    run_options(journal, concurrency, released)
-    if html is not None:
+    if html is not None:  # the command line writes the page, in its own words
         validation.output_file(html, "--html", "report.html")
-    if retry_failed and journal is None:
-        raise InvalidArgumentError(
-            "--retry-failed",
-            "needs the journal of the run whose failed machines to retry",
-            fix="add --journal with that run's journal path",
-        )
-    if reboot is not None and not remediate:
-        raise InvalidArgumentError(
-            "--reboot", "needs --remediate", fix="add --remediate, or leave --reboot out"
-        )
-    if reboot is not None:
-        from azhotpatch.remediation import RebootPolicy
-
-        RebootPolicy.parse(reboot)  # checked before any request
+    # the rest (journal, concurrency, retry, restarts, release day) the run checks before
+    # any request; its errors name the options as typed (`azhotpatch.cli.errors`)
     with connect(chosen_settings) as connection:
         report = run_fleet(
             chosen_settings,
