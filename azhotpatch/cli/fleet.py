@@ -71,7 +71,8 @@ def run_fleet(
 ) -> Report:
     """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
     run plans itself, so that a journal is checked against what is asked before the plan's
-    first request."""
+    first request; the bar starts with the plan, so that input the run refuses is one line
+    of error, with no bar above it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from azhotpatch.cli.output import console
@@ -91,10 +92,11 @@ def run_fleet(
         if not settings.json:
             show(plan.summary())
         progress.update(task, total=len(plan.items))
+        progress.start()
 
     signals.running_fleet(journal)
     try:
-        with progress:
+        try:
             report = connection.client.run(
                 actions=list(actions),
                 install=install,
@@ -109,6 +111,8 @@ def run_fleet(
                 progress=lambda event: progress.update(task, completed=event.done),
                 **chosen.keywords(connection.subscriptions),
             )
+        finally:
+            progress.stop()
     except JournalStorageError as error:  # the run stopped: what each machine reached
         if error.report is not None:
             if html is not None:
