@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch._azure.session import TrafficRow
-from azhotpatch.errors import Fix, JournalError, JournalStorageError
+from azhotpatch.errors import JOURNAL, Fix, JournalError, JournalStorageError
 from azhotpatch.fleet.inventory import InventoryFilter
 from azhotpatch.fleet.lock import JournalLock
 from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
@@ -391,7 +391,7 @@ class Journal:
                     leftover.unlink()
             raise self._storage_error(error, creating=True) from None
 
-    def _error(self, problem: str, fix: str | None = None) -> JournalError:
+    def _error(self, problem: str, fix: str | Fix | None = None) -> JournalError:
         return JournalError(
             problem,
             resource=str(self.path),
@@ -474,7 +474,7 @@ class Journal:
             return self._error(
                 "is not an azhotpatch journal"
                 + (f" (it has tables {sorted(tables)})" if tables else " (it is empty)"),
-                fix="pass the journal path the run was given (--journal)",
+                fix=Fix.of("pass the journal path the run was given (", JOURNAL, ")"),
             )
         return self._error(
             f"is an SQLite database but not an azhotpatch journal (it has tables {sorted(tables)})",
