@@ -112,7 +112,8 @@ def run_fleet(
                 **chosen.keywords(connection.subscriptions),
             )
         finally:
-            progress.stop()
+            if progress.live.is_started:  # stopping a bar never drawn would print a blank line
+                progress.stop()
     except JournalStorageError as error:  # the run stopped: what each machine reached
         if error.report is not None:
             if html is not None:
@@ -263,9 +264,8 @@ def schedule(
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
     """Put machines on Azure Update Manager schedules that follow the Hotpatch calendar."""
-    from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy
     from azhotpatch.ids import parse_resource_group
-    from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW, Schedule, choose
+    from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW
 
     chosen_settings = settings(ctx)
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
@@ -289,9 +289,8 @@ def schedule(
             minutes=validation.count(baseline_window, "--baseline-window", **bounds)
         ),
     }
-    Schedule.build(**knobs)  # every schedule setting, checked before anything is sent
-    choose(AssignBy, assign_by, "--assign-by")
-    choose(ConflictPolicy, conflicts, "--conflicts")
+    # every schedule setting, the assignment and the conflict policy are the library's to
+    # check, before anything is sent; its errors name the options as typed
     with connect(chosen_settings) as connection:
         report = connection.client.schedule(
             resource_group=group or _emulator_group(connection),
