@@ -22,8 +22,10 @@ end so far, its requests and 429s, the calendar it ran in), and the requests per
 bucket over time with each bucket's ceiling. These are written as machines finish, at most
 about once a second, so a crash loses at most the last second of traffic counts.
 
-Nothing secret is stored: resource ids, outcomes, error codes and messages, Azure's request
-ids, and continuation tokens (which hold operation URLs, never credentials).
+Nothing secret is stored: resource ids, outcomes, error codes, each failure's problem and
+fix (the fix as data, so that a report read from the journal words it for its reader) and
+the message they render, Azure's request ids, and continuation tokens (which hold operation
+URLs, never credentials).
 """
 
 from __future__ import annotations
