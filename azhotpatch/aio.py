@@ -31,7 +31,7 @@ from azhotpatch._config import (
     Seconds,
 )
 from azhotpatch.clouds import Cloud
-from azhotpatch.errors import InvalidArgumentError, StorageError
+from azhotpatch.errors import JOURNAL, Fix, InvalidArgumentError, Option, StorageError
 from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
 from azhotpatch.fleet import runner as fleet_runner
@@ -123,6 +123,11 @@ def _covered(
     return InventoryFilter.of_ids(m.id if isinstance(m, MachineRecord) else m for m in machines)
 
 
+# A restart time given without remediation: the fix names both arguments, in each edge's words.
+_REMEDIATE = Option("remediate")
+_NO_REBOOT = Option("reboot", False)
+
+
 def _remediation(
     remediate: bool, reboot: RebootPolicy | str | datetime | None, unplanned: Iterable[str]
 ) -> RebootPolicy | None:
@@ -137,7 +142,13 @@ def _remediation(
             raise InvalidArgumentError(
                 "reboot",
                 "is given but nothing is remediated, so nothing would restart",
-                fix="pass remediate=True with it, or leave reboot out",
+                fix=Fix.of(
+                    "pass ",
+                    Option("remediate"),
+                    " with it, or leave ",
+                    Option("reboot", False),
+                    " out",
+                ),
             )
         return None
     return RebootPolicy.parse(reboot, unplanned=unplanned)
@@ -709,7 +720,7 @@ class Hotpatch:
             raise InvalidArgumentError(
                 "retry_failed",
                 "needs the journal of the run whose failed machines to retry",
-                fix="pass journal= (the same path as that run)",
+                fix=Fix.of("pass ", JOURNAL, " (the same path as that run)"),
             )
         limit = _seconds(deadline, "deadline")
         journal_file = None if journal is None else validation.journal_path(journal)

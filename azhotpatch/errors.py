@@ -3,18 +3,31 @@
 Every error says three things: which resource (or input) it is about, which rule was broken,
 and what to do about it. Azure's own errors are mapped onto this tree at the boundary
 (`azhotpatch._azure`), so callers never need to import azure-core to handle failures.
+
+The three stay apart to the edge that shows them: a fix is a `Fix`, words with the arguments
+it asks for (`Option`) kept as data, because a Python caller passes ``retry_failed=True``
+where a person at the command line types ``--retry-failed``. Results, the journal and the
+reports carry ``problem`` and ``fix`` as fields; each edge renders them in its own `Words`
+(`PYTHON` here, the command line's in `azhotpatch.cli`), and nothing parses a rendered
+message back into its parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from azhotpatch.fleet.report import Report
     from azhotpatch.models import Reason
 
 __all__ = [
+    "INSTALL_AGAIN",
+    "JOURNAL",
+    "PYTHON",
+    "REBOOT",
+    "RETRY_FAILED",
     "AmbiguousOperationError",
     "AuthorizationError",
     "AzureOperationError",
@@ -23,6 +36,7 @@ __all__ = [
     "DuplicatePolicyError",
     "EndpointUnreachableError",
     "FeatureRegistrationTimeout",
+    "Fix",
     "HotpatchError",
     "IneligibleError",
     "InvalidArgumentError",
@@ -32,6 +46,7 @@ __all__ = [
     "JournalError",
     "JournalStorageError",
     "OperationFailedError",
+    "Option",
     "PolicyDeniedError",
     "PrerequisiteError",
     "RequestRejectedError",
@@ -44,7 +59,104 @@ __all__ = [
     "TransientError",
     "UnsupportedImageError",
     "UnsupportedRegionError",
+    "Words",
+    "render",
 ]
+
+
+# --- what to do about it, in the words of whoever reads it ------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """An argument a fix asks for, by its Python name (``retry_failed``); ``value`` is what
+    to give it (True for a switch, a word for a choice; None: the caller chooses, e.g. a
+    journal's path; False: the argument itself, as in "leave it out")."""
+
+    name: str
+    value: bool | str | None = True
+
+
+RETRY_FAILED = Option("retry_failed")  # a fleet run again, retrying the machines that failed
+INSTALL_AGAIN = Option("install_again")  # send the install though someone else's counts
+JOURNAL = Option("journal", None)  # the journal of the run to resume
+REBOOT = Option("reboot", None)  # when a remediation may restart the machine
+
+
+class Words(Protocol):
+    """How an edge names an argument: Python's ``retry_failed=True``, the command line's
+    ``--retry-failed``."""
+
+    def option(self, option: Option) -> str: ...
+
+    def argument(self, name: str) -> str: ...
+
+
+class _PythonWords:
+    """The library's own words: keyword arguments as a caller writes them."""
+
+    def option(self, option: Option) -> str:
+        if option.value is False:
+            return option.name
+        if option.value is None:
+            return f"{option.name}="
+        return f"{option.name}={option.value!r}"
+
+    def argument(self, name: str) -> str:
+        return name
+
+
+PYTHON: Words = _PythonWords()
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What to do, as words and the `Option`s it asks for, rendered by each edge in its own
+    `Words`. ``str()`` gives the Python caller's rendering."""
+
+    parts: tuple[str | Option, ...]
+
+    @classmethod
+    def of(cls, *parts: str | Option) -> Fix:
+        return cls(tuple(parts))
+
+    @classmethod
+    def given(cls, fix: str | Fix | None) -> Fix | None:
+        """A fix as given to an error: words alone become a fix that asks for no option."""
+        if fix is None or isinstance(fix, Fix):
+            return fix
+        return cls((fix,)) if fix else None
+
+    def render(self, words: Words = PYTHON) -> str:
+        return "".join(p if isinstance(p, str) else words.option(p) for p in self.parts)
+
+    def __str__(self) -> str:
+        return self.render(PYTHON)
+
+    def as_data(self) -> list[Any]:
+        """Plain JSON (the journal's column): words as strings, options as objects."""
+        return [
+            p if isinstance(p, str) else {"option": p.name, "value": p.value} for p in self.parts
+        ]
+
+    @classmethod
+    def from_data(cls, data: Sequence[Any]) -> Fix:
+        return cls(
+            tuple(p if isinstance(p, str) else _option(p) for p in data),
+        )
+
+
+def _option(data: Mapping[str, Any]) -> Option:
+    value = data.get("value")
+    return Option(str(data["option"]), value if isinstance(value, (bool, str)) else None)
+
+
+def render(resource: str | None, problem: str, fix: Fix | None, words: Words = PYTHON) -> str:
+    """One message, as an edge shows it: ``resource: problem Fix: fix``."""
+    text = f"{resource}: {problem}" if resource else problem
+    if fix is not None:
+        text = f"{text} Fix: {fix.render(words)}"
+    return text
 
 
 class HotpatchError(Exception):
@@ -57,17 +169,25 @@ class HotpatchError(Exception):
 
     code = "HotpatchError"
 
-    def __init__(self, problem: str, *, resource: str | None = None, fix: str | None = None):
+    def __init__(self, problem: str, *, resource: str | None = None, fix: str | Fix | None = None):
         self.problem = problem
         self.resource = resource
-        self.fix = fix
-        super().__init__(self._render())
+        self.remedy = Fix.given(fix)
+        super().__init__(self.render())
 
-    def _render(self) -> str:
-        text = f"{self.resource}: {self.problem}" if self.resource else self.problem
-        if self.fix:
-            text = f"{text} Fix: {self.fix}"
-        return text
+    @property
+    def fix(self) -> str | None:
+        """The fix in a Python caller's words (``remedy`` keeps it as data)."""
+        return None if self.remedy is None else self.remedy.render(PYTHON)
+
+    def render(self, words: Words = PYTHON) -> str:
+        """The message in an edge's words (``str()``: a Python caller's)."""
+        return render(self.resource_in(words), self.problem, self.remedy, words)
+
+    def resource_in(self, words: Words) -> str | None:
+        """What the error concerns, as ``words`` name it (an argument by its edge's name)."""
+        del words
+        return self.resource
 
 
 # --- bad input: raised before any call is made -------------------------------------------------
@@ -99,9 +219,12 @@ class InvalidArgumentError(InvalidInputError):
 
     code = "InvalidArgument"
 
-    def __init__(self, argument: str, problem: str, *, fix: str) -> None:
+    def __init__(self, argument: str, problem: str, *, fix: str | Fix) -> None:
         self.argument = argument
         super().__init__(problem, resource=f"argument {argument!r}", fix=fix)
+
+    def resource_in(self, words: Words) -> str | None:
+        return f"argument {words.argument(self.argument)!r}"
 
 
 # --- the machine cannot take Hotpatch ---------------------------------------------------------
@@ -152,7 +275,7 @@ class AzureOperationError(HotpatchError):
         problem: str,
         *,
         resource: str | None = None,
-        fix: str | None = None,
+        fix: str | Fix | None = None,
         status: int | None = None,
         azure_code: str | None = None,
         target: str | None = None,
@@ -264,7 +387,7 @@ class DeadlineExceededError(HotpatchError):
         problem: str,
         *,
         resource: str | None = None,
-        fix: str | None = None,
+        fix: str | Fix | None = None,
         handle_token: str | None = None,
     ) -> None:
         self.handle_token = handle_token
@@ -314,7 +437,7 @@ class JournalStorageError(StorageError):
         problem: str,
         *,
         resource: str | None = None,
-        fix: str | None = None,
+        fix: str | Fix | None = None,
         report: Report | None = None,
     ) -> None:
         self.report = report
@@ -323,7 +446,7 @@ class JournalStorageError(StorageError):
     def with_report(self, report: Report) -> JournalStorageError:
         """The same error, carrying the run's report."""
         return JournalStorageError(
-            self.problem, resource=self.resource, fix=self.fix, report=report
+            self.problem, resource=self.resource, fix=self.remedy, report=report
         )
 
 

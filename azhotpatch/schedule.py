@@ -418,8 +418,10 @@ def _vm_conflicts(facts: VmFacts, schedule: Schedule) -> Iterator[Reason]:
             + ("" if updates_ok else ", enableAutomaticUpdates is false")
             + "; a schedule needs AutomaticByPlatform, true and automatic updates on "
             f"(Customer Managed Schedules, {_PREREQ})",
+            # a reason's fix is words alone (no `Fix`): it names the conflict policy that
+            # does it in words that read the same in Python and on the command line
             "set patch orchestration to Customer Managed Schedules "
-            "(azhotpatch schedule --conflicts fix does it)",
+            "(scheduling with the conflict policy 'fix' does it)",
             blocking=False,
         )
     if schedule.needs_hotpatch:

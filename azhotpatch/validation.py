@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from azhotpatch import regions
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import JOURNAL, Fix, InvalidArgumentError
 from azhotpatch.ids import GROUP_NAME_RULE, MachineKind, is_guid, is_resource_group_name
 
 __all__ = [
@@ -428,13 +428,13 @@ def recorded_journal(path: object) -> Path:
         raise InvalidArgumentError(
             "journal",
             f"{str(file)!r} is not a readable file",
-            fix="pass the journal path the run was given (--journal)",
+            fix=Fix.of("pass the journal path the run was given (", JOURNAL, ")"),
         )
     if _header(file) != _SQLITE_HEADER:
         raise InvalidArgumentError(
             "journal",
             f"{str(file)!r} is not a run journal (not an SQLite database)",
-            fix="pass the journal path the run was given (--journal)",
+            fix=Fix.of("pass the journal path the run was given (", JOURNAL, ")"),
         )
     return file
 

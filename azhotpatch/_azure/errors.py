@@ -19,9 +19,11 @@ from azure.core.exceptions import (
 )
 
 from azhotpatch.errors import (
+    RETRY_FAILED,
     AuthorizationError,
     AzureOperationError,
     ConflictError,
+    Fix,
     HotpatchError,
     OperationFailedError,
     PolicyDeniedError,
@@ -171,7 +173,7 @@ def _from_response(
     )
 
 
-Explanation = tuple[type[AzureOperationError], str, str]
+Explanation = tuple[type[AzureOperationError], str, str | Fix]
 
 
 def _explain(
@@ -212,8 +214,11 @@ def _explain(
         return (
             TransientError,
             f"{service} kept failing while {doing}",
-            "retry later (a rerun with the same journal and --retry-failed picks up here); "
-            f"if it persists, check {health}",
+            Fix.of(
+                "retry later (a rerun with the same journal and ",
+                RETRY_FAILED,
+                f" picks up here); if it persists, check {health}",
+            ),
         )
     return RequestRejectedError, f"{doing} was rejected", _fix_for(code, target)
 
@@ -246,14 +251,21 @@ def _conflict(code: str, message: str, doing: str) -> Explanation:
         return (
             ScopeLockedError,
             f"a read-only lock forbids changes while {doing}",
-            f"remove {lock} for the change window (or run where no lock applies), then "
-            "rerun with --retry-failed",
+            Fix.of(
+                f"remove {lock} for the change window (or run where no lock applies), then "
+                "rerun with the same journal and ",
+                RETRY_FAILED,
+            ),
         )
     if lowered == "readonlydisabledsubscription":
         return (
             SubscriptionDisabledError,
             f"the subscription is disabled (read-only) while {doing}",
-            "re-enable the subscription (its billing or owner), then rerun with --retry-failed",
+            Fix.of(
+                "re-enable the subscription (its billing or owner), then rerun with the same "
+                "journal and ",
+                RETRY_FAILED,
+            ),
         )
     if lowered in _RETRYABLE_CONFLICTS or _BUSY.search(message):
         return (

@@ -29,7 +29,13 @@ from azhotpatch._azure import policies
 from azhotpatch._azure.lro import IMMEDIATE, PollTiming, timed_out
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import AmbiguousOperationError, ConflictError, OperationFailedError
+from azhotpatch.errors import (
+    RETRY_FAILED,
+    AmbiguousOperationError,
+    ConflictError,
+    Fix,
+    OperationFailedError,
+)
 from azhotpatch.models import Assessment, Installation, OperationStatus
 
 Summary = Mapping[str, Any]
@@ -270,8 +276,11 @@ def succeeded_or_raise(result: Result, doing: str) -> Result:
     raise OperationFailedError(
         f"{doing} ended Failed in Azure" + (f" ({error})" if error else ""),
         resource=result.resource,
-        fix="retry it (a fleet: rerun with the same journal and --retry-failed); if it keeps "
-        "failing, check the machine's guest agent and Windows Update logs",
+        fix=Fix.of(
+            "retry it (a fleet: rerun with the same journal and ",
+            RETRY_FAILED,
+            "); if it keeps failing, check the machine's guest agent and Windows Update logs",
+        ),
         azure_code=error.code if error else None,
     )
 

@@ -6,8 +6,11 @@ class added later under one of these (a new kind of connection failure under
 error classes: exit codes are the command line's contract with scripts, while the library's
 callers catch the classes themselves.
 
-An error we raise on purpose prints as its message (what, which rule, the fix). Anything else
-is a bug: it prints where to report it, and its traceback only under ``--debug``.
+An error we raise on purpose prints as its message (what, which rule, the fix), in the
+command line's words: the library keeps a fix's options as data (`azhotpatch.errors.Fix`),
+and here ``retry_failed=True`` is spelled ``--retry-failed`` and the argument ``time_zone``
+the option ``--time-zone``, as typed. Anything else is a bug: it prints where to report it,
+and its traceback only under ``--debug``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from azhotpatch import __version__
 from azhotpatch.errors import (
     HotpatchError,
     IneligibleError,
-    InvalidArgumentError,
     InvalidInputError,
     JournalBusyError,
     JournalError,
+    Option,
     SignInError,
     StorageError,
     TransientError,
+    Words,
 )
 from azhotpatch.fleet.report import ExitCode
 
@@ -58,20 +62,31 @@ def exit_code(error: BaseException) -> ExitCode:
     return ExitCode.INTERNAL
 
 
-def in_option_terms(error: BaseException, options: Mapping[str, str]) -> BaseException:
-    """The library names arguments as Python does (``time_zone``, ``subscriptions``); on the
-    command line the same error names the option that was typed (``--time-zone``,
-    ``--subscription``)."""
-    if type(error) is not InvalidArgumentError:
-        return error
-    option = options.get(error.argument) or options.get(error.argument.removesuffix("s"))
-    if option is None:
-        return error
-    return InvalidArgumentError(option, error.problem, fix=error.fix or "")
+class CommandLineWords:
+    """The command line's words for the library's arguments: the option as the command
+    that ran spells it (``subscriptions`` -> ``--subscription``). A fix may ask for an
+    option of another command (``run``'s ``--retry-failed``): the argument's name with
+    dashes. An argument no option stands for keeps its name."""
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        self.options = dict(options or {})
+
+    def argument(self, name: str) -> str:
+        return self.options.get(name) or self.options.get(name.removesuffix("s")) or name
+
+    def option(self, option: Option) -> str:
+        flag = self.options.get(option.name) or "--" + option.name.replace("_", "-")
+        if option.value is None or isinstance(option.value, bool):
+            return flag
+        return f"{flag} {option.value}"
 
 
-def report(error: BaseException, *, debug: bool) -> ExitCode:
-    """Print the error for a person (stderr) and return the exit code a script acts on."""
+COMMAND_LINE: Words = CommandLineWords()
+
+
+def report(error: BaseException, *, debug: bool, words: Words = COMMAND_LINE) -> ExitCode:
+    """Print the error for a person (stderr), in the command line's ``words``, and return
+    the exit code a script acts on."""
     code = exit_code(error)
     if code is ExitCode.INTERNAL:
         sys.stderr.write(
@@ -79,6 +94,8 @@ def report(error: BaseException, *, debug: bool) -> ExitCode:
             f"This is a bug in azhotpatch {__version__}. Please report it at {REPORT_BUGS_AT} "
             "with the command you ran and its output with --debug (which adds the traceback).\n"
         )
+    elif isinstance(error, HotpatchError):
+        sys.stderr.write(f"error: {error.render(words)}\n")
     else:
         sys.stderr.write(f"error: {error}\n")
     if debug:

@@ -3,6 +3,7 @@ fall back to when given several machines, a filter or a journal."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -12,6 +13,7 @@ import typer
 from azhotpatch import validation
 from azhotpatch.cli import signals
 from azhotpatch.cli.connect import Connection, connect, emulated
+from azhotpatch.cli.errors import COMMAND_LINE
 from azhotpatch.cli.options import (
     CONCURRENCY,
     HTML,
@@ -27,7 +29,7 @@ from azhotpatch.cli.options import (
 )
 from azhotpatch.cli.output import emit, show
 from azhotpatch.cli.settings import GlobalOptions, settings
-from azhotpatch.errors import InvalidArgumentError, JournalStorageError
+from azhotpatch.errors import InvalidArgumentError, JournalStorageError, StorageError
 
 if TYPE_CHECKING:
     from azhotpatch.fleet.report import Report
@@ -69,7 +71,8 @@ def run_fleet(
 ) -> Report:
     """Plan, show the plan, run it with a progress bar (stderr), and return the report. The
     run plans itself, so that a journal is checked against what is asked before the plan's
-    first request."""
+    first request; the bar starts with the plan, so that input the run refuses is one line
+    of error, with no bar above it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from azhotpatch.cli.output import console
@@ -89,11 +92,12 @@ def run_fleet(
         if not settings.json:
             show(plan.summary())
         progress.update(task, total=len(plan.items))
+        progress.start()
 
     signals.running_fleet(journal)
     try:
-        with progress:
-            return connection.client.run(
+        try:
+            report = connection.client.run(
                 actions=list(actions),
                 install=install,
                 journal=journal,
@@ -101,21 +105,36 @@ def run_fleet(
                 concurrency=concurrency,
                 remediate=remediate,
                 reboot=reboot,
-                report_html=html,
                 install_again=install_again,
                 released=released,
                 on_plan=planned,
                 progress=lambda event: progress.update(task, completed=event.done),
                 **chosen.keywords(connection.subscriptions),
             )
+        finally:
+            if progress.live.is_started:  # stopping a bar never drawn would print a blank line
+                progress.stop()
     except JournalStorageError as error:  # the run stopped: what each machine reached
         if error.report is not None:
-            emit(settings, error.report)
+            if html is not None:
+                with contextlib.suppress(StorageError):  # the error says what matters more
+                    worded(error.report).write_html(html)
+            emit(settings, worded(error.report))
         raise
+    if html is not None:
+        from azhotpatch.fleet.history import write_html
+
+        write_html(worded(report), html, journal)
+    return report
+
+
+def worded(report: Report) -> Report:
+    """The report with its messages and fixes in the command line's words."""
+    return report.in_words(COMMAND_LINE)
 
 
 def finish(settings: GlobalOptions, report: Report) -> NoReturn:
-    emit(settings, report)
+    emit(settings, worded(report))
     raise typer.Exit(int(report.exit_code))
 
 
@@ -188,23 +207,10 @@ def run(
     chosen_settings = settings(ctx)
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
-    run_options(journal, concurrency, released)
-    if html is not None:
+    if html is not None:  # the command line writes the page, in its own words
         validation.output_file(html, "--html", "report.html")
-    if retry_failed and journal is None:
-        raise InvalidArgumentError(
-            "--retry-failed",
-            "needs the journal of the run whose failed machines to retry",
-            fix="add --journal with that run's journal path",
-        )
-    if reboot is not None and not remediate:
-        raise InvalidArgumentError(
-            "--reboot", "needs --remediate", fix="add --remediate, or leave --reboot out"
-        )
-    if reboot is not None:
-        from azhotpatch.remediation import RebootPolicy
-
-        RebootPolicy.parse(reboot)  # checked before any request
+    # the rest (journal, concurrency, retry, restarts, release day) the run checks before
+    # any request; its errors name the options as typed (`azhotpatch.cli.errors`)
     with connect(chosen_settings) as connection:
         report = run_fleet(
             chosen_settings,
@@ -258,9 +264,8 @@ def schedule(
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
     """Put machines on Azure Update Manager schedules that follow the Hotpatch calendar."""
-    from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy
     from azhotpatch.ids import parse_resource_group
-    from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW, Schedule, choose
+    from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW
 
     chosen_settings = settings(ctx)
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
@@ -284,9 +289,8 @@ def schedule(
             minutes=validation.count(baseline_window, "--baseline-window", **bounds)
         ),
     }
-    Schedule.build(**knobs)  # every schedule setting, checked before anything is sent
-    choose(AssignBy, assign_by, "--assign-by")
-    choose(ConflictPolicy, conflicts, "--conflicts")
+    # every schedule setting, the assignment and the conflict policy are the library's to
+    # check, before anything is sent; its errors name the options as typed
     with connect(chosen_settings) as connection:
         report = connection.client.schedule(
             resource_group=group or _emulator_group(connection),

@@ -60,8 +60,9 @@ class CommandGroup(TyperGroup):
         except _PARSER_ERRORS:
             raise
         except Exception as error:  # every failure, ours or not, ends as an exit code
-            told = errors.in_option_terms(error, self._option_names(ctx))
-            raise typer.Exit(errors.report(told, debug=bool(ctx.params.get("debug")))) from None
+            words = errors.CommandLineWords(self._option_names(ctx))
+            debug = bool(ctx.params.get("debug"))
+            raise typer.Exit(errors.report(error, debug=debug, words=words)) from None
 
     def _option_names(self, ctx: Any) -> dict[str, str]:
         """Parameter name -> option as typed (``time_zone`` -> ``--time-zone``), for the

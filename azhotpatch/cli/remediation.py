@@ -61,7 +61,7 @@ def remediate(
             "machines blocked by VBS or CHPE apart from the others)",
         )
     chosen = machines(ids, NO_FILTER, emulated=emulated(chosen_settings))
-    remediation.RebootPolicy.parse(reboot, unplanned=unplanned or ())  # checked before a call
+    # the restart policy is the library's to check, before its first call sends anything
     with connect(chosen_settings) as connection:
         results = [
             connection.client.remediate(rid, fix=fix, reboot=reboot, unplanned=unplanned or ())

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from azhotpatch import validation
-from azhotpatch.cli.fleet import finish
+from azhotpatch.cli.fleet import finish, worded
 from azhotpatch.cli.options import HTML
 from azhotpatch.cli.settings import settings
 
@@ -34,5 +34,5 @@ def show_report(
         validation.output_file(html, "--html", "report.html")
     report = read_report(path)
     if html is not None:
-        report.write_html(html)
+        worded(report).write_html(html)
     finish(chosen, report)

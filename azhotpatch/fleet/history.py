@@ -33,7 +33,7 @@ __all__ = ["read_report", "write_html"]
 def write_html(report: Report, path: str | Path, journal: str | Path | None = None) -> Path:
     """A run's page: from its journal when it kept one (every session of a resumed run),
     from the report otherwise."""
-    source = read_report(journal) if journal is not None else report
+    source = read_report(journal).in_words(report.words) if journal is not None else report
     return source.write_html(path)
 
 

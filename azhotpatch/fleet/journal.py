@@ -22,8 +22,10 @@ end so far, its requests and 429s, the calendar it ran in), and the requests per
 bucket over time with each bucket's ceiling. These are written as machines finish, at most
 about once a second, so a crash loses at most the last second of traffic counts.
 
-Nothing secret is stored: resource ids, outcomes, error codes and messages, Azure's request
-ids, and continuation tokens (which hold operation URLs, never credentials).
+Nothing secret is stored: resource ids, outcomes, error codes, each failure's problem and
+fix (the fix as data, so that a report read from the journal words it for its reader) and
+the message they render, Azure's request ids, and continuation tokens (which hold operation
+URLs, never credentials).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch._azure.session import TrafficRow
-from azhotpatch.errors import JournalError, JournalStorageError
+from azhotpatch.errors import JOURNAL, Fix, JournalError, JournalStorageError
 from azhotpatch.fleet.inventory import InventoryFilter
 from azhotpatch.fleet.lock import JournalLock
 from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
@@ -61,9 +63,12 @@ __all__ = [
     "StepRecord",
 ]
 
-SCHEMA_VERSION = 3
-# Schema 2 lacks only the record tables: a run resuming such a journal adds them.
-_UPGRADABLE = 2
+SCHEMA_VERSION = 4
+# Older schemas a run resuming them brings up to this one: schema 2 lacks the record tables,
+# schemas 2 and 3 the problem and fix of each step and machine (their message holds both).
+_UPGRADABLE = (2, 3)
+# The columns schema 4 added to the step and machine tables.
+_EXPLANATION = ("problem", "fix")
 # The journal's step for a remediation (Run Command), taken before a machine's enrollment.
 REMEDIATE_STEP = "remediate"
 # The journal's record of a machine's restart (remediation): not a step of the run but an
@@ -95,10 +100,12 @@ CREATE TABLE step (
     intent_at REAL,
     token TEXT,
     attempts INTEGER NOT NULL DEFAULT 1,
+    problem TEXT,
+    fix TEXT,
     PRIMARY KEY (resource, action)
 );
 """
-# What a report is rebuilt from (schema 3).
+# What a report is rebuilt from (schema 3; problem and fix since schema 4).
 RECORD_TABLES = """
 CREATE TABLE IF NOT EXISTS session (
     started REAL PRIMARY KEY,
@@ -118,7 +125,9 @@ CREATE TABLE IF NOT EXISTS machine (
     azure_code TEXT,
     request_id TEXT,
     message TEXT,
-    finished REAL
+    finished REAL,
+    problem TEXT,
+    fix TEXT
 );
 CREATE TABLE IF NOT EXISTS bucket (
     name TEXT PRIMARY KEY,
@@ -138,6 +147,9 @@ _COLUMNS = (
     "resource, action, outcome, code, azure_code, request_id, message, detail, started, "
     "finished, intent_previous, intent_at, token, attempts"
 )
+# A journal of schema 3 or older, opened to be read (not upgraded), has no problem or fix:
+# its messages are read whole.
+_NO_EXPLANATION = "NULL, NULL"
 
 
 @dataclass(frozen=True)
@@ -231,6 +243,8 @@ class StepRecord:
     intent_at: float | None
     token: str | None
     attempts: int = 1
+    problem: str | None = None
+    fix: Fix | None = None
 
     @property
     def done(self) -> bool:
@@ -253,6 +267,8 @@ class StepRecord:
             seconds,
             self.azure_code,
             self.request_id,
+            self.problem,
+            self.fix,
         )
 
 
@@ -377,7 +393,7 @@ class Journal:
                     leftover.unlink()
             raise self._storage_error(error, creating=True) from None
 
-    def _error(self, problem: str, fix: str | None = None) -> JournalError:
+    def _error(self, problem: str, fix: str | Fix | None = None) -> JournalError:
         return JournalError(
             problem,
             resource=str(self.path),
@@ -399,16 +415,42 @@ class Journal:
             raise self._not_a_journal(tables, reading=False)
         version = self._check(identity)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        if version == _UPGRADABLE:
-            self._db.executescript(RECORD_TABLES)
-            self._db.execute("UPDATE run SET version = ?", (SCHEMA_VERSION,))
+        if version in _UPGRADABLE:
+            self._upgrade()
+        self._explained = self._explains()
         return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
+
+    def _upgrade(self) -> None:
+        """Bring a journal of an older schema up to this one, in one commit: the record
+        tables it lacks, and the problem and fix columns (empty for what it recorded)."""
+        added = [
+            f"ALTER TABLE {table} ADD COLUMN {column} TEXT;"
+            for table in ("step", "machine")
+            if table in self._tables()
+            for column in _EXPLANATION
+            if column not in self._columns(table)
+        ]
+        # our own names and number, no input: nothing to inject
+        version = f"UPDATE run SET version = {SCHEMA_VERSION};"  # noqa: S608
+        self._db.executescript(f"BEGIN;{RECORD_TABLES}{''.join(added)}{version}COMMIT;")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+
+    def _explains(self) -> bool:
+        """Whether the journal records problem and fix apart (schema 4), or only messages."""
+        return set(_EXPLANATION) <= self._columns("step")
+
+    def _explanation(self) -> str:
+        """The problem and fix columns to select: NULLs in a journal that has none."""
+        return ", ".join(_EXPLANATION) if self._explained else _NO_EXPLANATION
 
     def _readable(self) -> bool:
         tables = self._tables()
         if not tables >= _TABLES or self._cut_short(tables):
             raise self._not_a_journal(tables, reading=True)
         self._recorded()
+        self._explained = self._explains()
         return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
 
     def _cut_short(self, tables: set[str]) -> bool:
@@ -434,7 +476,7 @@ class Journal:
             return self._error(
                 "is not an azhotpatch journal"
                 + (f" (it has tables {sorted(tables)})" if tables else " (it is empty)"),
-                fix="pass the journal path the run was given (--journal)",
+                fix=Fix.of("pass the journal path the run was given (", JOURNAL, ")"),
             )
         return self._error(
             f"is an SQLite database but not an azhotpatch journal (it has tables {sorted(tables)})",
@@ -450,7 +492,7 @@ class Journal:
         if row is None:  # steps but no record of the run they belong to: damaged, kept
             raise self._error("holds steps but no record of its run: it is damaged")
         version, fingerprint, asked = row
-        if version not in (SCHEMA_VERSION, _UPGRADABLE):
+        if version != SCHEMA_VERSION and version not in _UPGRADABLE:
             newer = version > SCHEMA_VERSION
             raise self._error(
                 f"was written by {'a newer' if newer else 'an older'} azhotpatch (journal "
@@ -588,7 +630,8 @@ class Journal:
 
     def step(self, resource: str, action: str) -> StepRecord | None:
         row = self._read(
-            f"SELECT {_COLUMNS} FROM step WHERE resource = ? AND action = ?",  # noqa: S608
+            f"SELECT {_COLUMNS}, {self._explanation()} FROM step "  # noqa: S608
+            "WHERE resource = ? AND action = ?",
             (resource.lower(), action),
         )
         return _record(row) if row else None
@@ -600,7 +643,8 @@ class Journal:
 
     def steps(self) -> Iterator[StepRecord]:
         for row in self._db.execute(
-            f"SELECT {_COLUMNS} FROM step ORDER BY resource, action"  # noqa: S608
+            f"SELECT {_COLUMNS}, {self._explanation()} FROM step "  # noqa: S608
+            "ORDER BY resource, action"
         ):
             yield _record(row)
 
@@ -624,11 +668,13 @@ class Journal:
         """Every machine whose outcome the run reported, skipped ones included."""
         if not self._has("machine"):
             return
+        explanation = self._explanation() if self._explains_machines() else _NO_EXPLANATION
         for row in self._db.execute(
-            "SELECT resource, kind, outcome, code, azure_code, request_id, message, finished "
-            "FROM machine WHERE outcome IS NOT NULL ORDER BY finished, resource"
+            "SELECT resource, kind, outcome, code, azure_code, request_id, message, "  # noqa: S608
+            f"finished, {explanation} FROM machine WHERE outcome IS NOT NULL "
+            "ORDER BY finished, resource"
         ):
-            resource, kind, outcome, code, azure_code, request_id, message, finished = row
+            resource, kind, outcome, code, azure_code, request_id, message, finished = row[:8]
             result = MachineResult(
                 resource,
                 kind,
@@ -637,8 +683,13 @@ class Journal:
                 message,
                 azure_code=azure_code,
                 request_id=request_id,
+                problem=row[8],
+                fix=_fix(row[9]),
             )
             yield MachineEnded(result, finished)
+
+    def _explains_machines(self) -> bool:
+        return set(_EXPLANATION) <= self._columns("machine")
 
     def pending(self) -> list[str]:
         """Machines the run was to take that it has not concluded (not begun, or begun and
@@ -723,6 +774,7 @@ class Journal:
         self._recording(
             "UPDATE step SET outcome = NULL, code = NULL, azure_code = NULL, "
             "request_id = NULL, message = NULL, detail = NULL, finished = NULL, "
+            "problem = NULL, fix = NULL, "
             "attempts = attempts + 1 WHERE resource = ? AND action = ?",
             (resource.lower(), action),
         )
@@ -737,15 +789,19 @@ class Journal:
         azure_code: str | None = None,
         request_id: str | None = None,
         message: str | None = None,
+        problem: str | None = None,
+        fix: Fix | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
         now = time.time()
         self._recording(
             "INSERT INTO step (resource, action, outcome, code, azure_code, request_id, "
-            "message, detail, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "message, problem, fix, detail, started, finished) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (resource, action) DO UPDATE SET outcome = excluded.outcome, "
             "code = excluded.code, azure_code = excluded.azure_code, "
             "request_id = excluded.request_id, message = excluded.message, "
+            "problem = excluded.problem, fix = excluded.fix, "
             "detail = excluded.detail, finished = excluded.finished",
             (
                 resource.lower(),
@@ -755,6 +811,8 @@ class Journal:
                 azure_code,
                 request_id,
                 message,
+                problem,
+                _fix_column(fix),
                 json.dumps(detail) if detail is not None else None,
                 now,
                 now,
@@ -814,6 +872,8 @@ class Journal:
                 result.request_id,
                 result.message,
                 finished,
+                result.problem,
+                _fix_column(result.fix),
             ),
         )
 
@@ -941,14 +1001,26 @@ def _size(file: Path) -> int:
 
 
 _ENDED = (
-    "INSERT INTO machine VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource) DO "
+    "INSERT INTO machine (resource, kind, outcome, code, azure_code, request_id, message, "
+    "finished, problem, fix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource) DO "
     "UPDATE SET kind = excluded.kind, outcome = excluded.outcome, code = excluded.code, "
     "azure_code = excluded.azure_code, request_id = excluded.request_id, "
-    "message = excluded.message, finished = excluded.finished"
+    "message = excluded.message, finished = excluded.finished, "
+    "problem = excluded.problem, fix = excluded.fix"
 )
 
 
 def _record(row: tuple[Any, ...]) -> StepRecord:
     values = list(row)
     values[7] = json.loads(values[7]) if values[7] else None
+    values[15] = _fix(values[15])
     return StepRecord(*values)
+
+
+def _fix_column(fix: Fix | None) -> str | None:
+    """A fix as the journal stores it: its words and options as JSON."""
+    return json.dumps(fix.as_data()) if fix is not None else None
+
+
+def _fix(column: str | None) -> Fix | None:
+    return Fix.from_data(json.loads(column)) if column else None

@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azhotpatch.errors import PYTHON, Fix, HotpatchError, Words, render
 from azhotpatch.fleet.folding import COLORS, Group, html_groups
 
 if TYPE_CHECKING:
@@ -46,7 +47,11 @@ class ExitCode(enum.IntEnum):
 class StepResult:
     """One step on one machine. ``code`` is ours and stable (docs/troubleshooting.md lists
     every one); ``azure_code`` and ``request_id`` are what Azure said, where it said anything
-    (the request id is what Azure support asks for)."""
+    (the request id is what Azure support asks for). ``problem`` and ``fix`` say what went
+    wrong and what to do, kept apart so that each edge words the fix its own way;
+    ``message`` is the two rendered, with the machine's id in front, in a Python caller's
+    words (`Report.in_words` renders them for another edge). A step read from a journal of
+    an older azhotpatch has its message alone."""
 
     action: str
     outcome: Outcome
@@ -56,15 +61,44 @@ class StepResult:
     seconds: float | None = None
     azure_code: str | None = None
     request_id: str | None = None
+    problem: str | None = None
+    fix: Fix | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    @classmethod
+    def explained(
+        cls,
+        action: str,
+        outcome: Outcome,
+        code: str | None,
+        *,
+        resource: str,
+        problem: str,
+        fix: Fix | None = None,
+        detail: dict[str, Any] | None = None,
+        azure_code: str | None = None,
+        request_id: str | None = None,
+    ) -> StepResult:
+        """A step with a problem (and its fix), its message rendered from them."""
+        message = render(resource, problem, fix)
+        return cls(
+            action, outcome, code, message, detail, None, azure_code, request_id, problem, fix
+        )
+
+    def text(self, resource: str, words: Words = PYTHON) -> str | None:
+        """The message in ``words`` (one with no problem, from an older journal, as it is)."""
+        if self.problem is None:
+            return self.message
+        return render(resource, self.problem, self.fix, words)
+
+    def as_dict(self, resource: str = "", words: Words = PYTHON) -> dict[str, Any]:
         return {
             "action": self.action,
             "outcome": self.outcome.value,
             "code": self.code,
             "azure_code": self.azure_code,
             "request_id": self.request_id,
-            "message": self.message,
+            "message": self.text(resource, words) if resource else self.message,
+            **_explanation(self.problem, self.fix, words),
             "detail": self.detail,
             "seconds": round(self.seconds, 3) if self.seconds is not None else None,
         }
@@ -72,7 +106,8 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class MachineResult:
-    """A machine's one outcome, with our code for why (and Azure's, where Azure gave one)."""
+    """A machine's one outcome, with our code for why (and Azure's, where Azure gave one);
+    ``problem``, ``fix`` and ``message`` as on `StepResult`."""
 
     resource: str
     kind: str
@@ -82,10 +117,42 @@ class MachineResult:
     steps: tuple[StepResult, ...] = ()
     azure_code: str | None = None
     request_id: str | None = None
+    problem: str | None = None
+    fix: Fix | None = None
+
+    @classmethod
+    def explained(
+        cls,
+        resource: str,
+        kind: str,
+        outcome: Outcome,
+        code: str | None,
+        *,
+        problem: str,
+        fix: Fix | None = None,
+        steps: tuple[StepResult, ...] = (),
+    ) -> MachineResult:
+        """A machine's outcome with a problem (and its fix), its message rendered from them."""
+        message = render(resource, problem, fix)
+        return cls(resource, kind, outcome, code, message, steps, problem=problem, fix=fix)
+
+    @classmethod
+    def of_error(
+        cls, resource: str, kind: str, outcome: Outcome, error: HotpatchError
+    ) -> MachineResult:
+        """A machine's outcome decided by one of our errors, its parts kept apart."""
+        problem = problem_in(resource, error)
+        return cls.explained(resource, kind, outcome, error.code, problem=problem, fix=error.remedy)
 
     @property
     def name(self) -> str:
         return self.resource.rsplit("/", 1)[-1]
+
+    def text(self, words: Words = PYTHON) -> str | None:
+        """The message in ``words`` (one with no problem, from an older journal, as it is)."""
+        if self.problem is None:
+            return self.message
+        return render(self.resource, self.problem, self.fix, words)
 
     @classmethod
     def of_steps(cls, resource: str, kind: str, steps: tuple[StepResult, ...]) -> MachineResult:
@@ -96,7 +163,16 @@ class MachineResult:
         if last is None:
             how = next((s for s in reversed(steps) if s.code), None)
             if how is not None:
-                return cls(resource, kind, Outcome.SUCCEEDED, how.code, how.message, steps)
+                return cls(
+                    resource,
+                    kind,
+                    Outcome.SUCCEEDED,
+                    how.code,
+                    how.message,
+                    steps,
+                    problem=how.problem,
+                    fix=how.fix,
+                )
             return cls(resource, kind, Outcome.SUCCEEDED, steps=steps)
         return cls(
             resource,
@@ -107,9 +183,11 @@ class MachineResult:
             steps,
             last.azure_code,
             last.request_id,
+            last.problem,
+            last.fix,
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, words: Words = PYTHON) -> dict[str, Any]:
         return {
             "resource": self.resource,
             "kind": self.kind,
@@ -117,8 +195,9 @@ class MachineResult:
             "code": self.code,
             "azure_code": self.azure_code,
             "request_id": self.request_id,
-            "message": self.message,
-            "steps": [s.as_dict() for s in self.steps],
+            "message": self.text(words),
+            **_explanation(self.problem, self.fix, words),
+            "steps": [s.as_dict(self.resource, words) for s in self.steps],
         }
 
 
@@ -135,6 +214,14 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
     # when each machine ended and the requests per bucket over time (for `write_html`)
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    # whose words the messages and fixes are rendered in (JSON, HTML): a Python caller's,
+    # unless an edge asks for its own (`in_words`)
+    words: Words = field(default=PYTHON, repr=False, compare=False)
+
+    def in_words(self, words: Words) -> Report:
+        """The same report, its messages and fixes rendered in ``words`` (the command
+        line's ``--retry-failed`` where a Python caller reads ``retry_failed=True``)."""
+        return replace(self, words=words)
 
     @property
     def counts(self) -> Counter[str]:
@@ -188,7 +275,7 @@ class Report:
                 f"{outcome.value} {code or '-'}",
                 headers,
                 [_row(m) for m in machines],
-                fix=fix_of(machines[0].message),
+                fix=machines[0].fix.render(self.words) if machines[0].fix else "",
                 color=COLORS[outcome.value],
             )
             for outcome, code, machines in self.by_reason()
@@ -257,7 +344,7 @@ class Report:
             "exit_code": int(self.exit_code),
             **self.extra,
             **({"unfinished": list(self.unfinished)} if self.unfinished else {}),
-            "machines": [m.as_dict() for m in self.machines],
+            "machines": [m.as_dict(self.words) for m in self.machines],
         }
 
     def to_json(self) -> str:
@@ -305,18 +392,24 @@ class Report:
         return html_groups(self.summary(), self.groups())
 
 
-def fix_of(message: str | None) -> str:
-    """The fix a message ends with (our messages say ``... Fix: <what to do>``)."""
-    if not message or " Fix: " not in message:
-        return ""
-    return message.split(" Fix: ", 1)[1].strip()
+def _explanation(problem: str | None, fix: Fix | None, words: Words) -> dict[str, Any]:
+    """A result's problem and fix as JSON: the fix in the words of whoever reads it."""
+    return {"problem": problem, "fix": fix.render(words) if fix is not None else None}
+
+
+def problem_in(resource: str, error: HotpatchError) -> str:
+    """An error's problem as a machine's: what it concerns named in front when that is not
+    the machine itself (a journal, a subscription found disabled on another machine)."""
+    subject = error.resource
+    if subject is None or subject.lower() == resource.lower():
+        return error.problem
+    return f"{subject}: {error.problem}"
 
 
 def problem_of(machine: MachineResult) -> str:
-    """A machine's message without its id in front and without the fix."""
-    message = (machine.message or "").split(" Fix: ", 1)[0]
-    prefix = f"{machine.resource}: "
-    return message[len(prefix) :] if message.lower().startswith(prefix.lower()) else message
+    """What went wrong on a machine, for a table that names the machine already (a result
+    from an older journal, which kept its message alone, shows the message whole)."""
+    return machine.problem if machine.problem is not None else machine.message or ""
 
 
 def _row(machine: MachineResult) -> tuple[str, ...]:

@@ -43,7 +43,7 @@ from azhotpatch import __version__, calendar
 from azhotpatch._files import write_atomically
 from azhotpatch._svg import Line, line_chart
 from azhotpatch.fleet.folding import COLORS
-from azhotpatch.fleet.report import Outcome, Report, fix_of, problem_of
+from azhotpatch.fleet.report import MachineResult, Outcome, Report, problem_of
 from azhotpatch.fleet.timeline import Timeline
 
 __all__ = ["render", "write"]
@@ -202,9 +202,13 @@ def reasons(report: Report) -> list[_Reason]:
     """The machines that did not succeed, and those another run or the platform patched, by
     outcome and code (`Report.by_reason`), with the fix and the problem of the first."""
     return [
-        _Reason(outcome.value, code, len(found), fix_of(found[0].message), problem_of(found[0]))
+        _Reason(outcome.value, code, len(found), _fix(found[0], report), problem_of(found[0]))
         for outcome, code, found in report.by_reason()
     ]
+
+
+def _fix(machine: MachineResult, report: Report) -> str:
+    return machine.fix.render(report.words) if machine.fix is not None else ""
 
 
 def _reasons(report: Report) -> str:

@@ -45,6 +45,10 @@ from typing import Any
 
 from azhotpatch._azure.session import Arrival, Session, Traffic
 from azhotpatch.errors import (
+    INSTALL_AGAIN,
+    REBOOT,
+    RETRY_FAILED,
+    Fix,
     HotpatchError,
     IneligibleError,
     JournalStorageError,
@@ -55,7 +59,7 @@ from azhotpatch.errors import (
 from azhotpatch.fleet import collector
 from azhotpatch.fleet.journal import REMEDIATE_STEP, Journal, SessionRecord, StepRecord
 from azhotpatch.fleet.plan import Plan, PlanItem
-from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
+from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult, problem_in
 from azhotpatch.fleet.timeline import Timeline
 from azhotpatch.install_guard import InstallAppearedError, InstallRecords, code_of, result_of
 from azhotpatch.kinds import KINDS, Deadline, Kinds, OperationToken, Started
@@ -231,7 +235,8 @@ class _Runner:
             await self._cancel(feeders)
             self._fail_unfinished(
                 DEADLINE_EXCEEDED,
-                "the run's deadline passed first; rerun with the same journal to resume",
+                "the run's deadline passed first",
+                Fix.of("rerun with the same journal to resume"),
             )
         except asyncio.CancelledError:
             # stopped from outside (a signal through the command line, or the caller's
@@ -240,7 +245,10 @@ class _Runner:
             await self._cancel(feeders)
             raise
         if self.journal is not None and self.journal.failure is not None:
-            self._fail_unfinished(JOURNAL_UNWRITABLE, self._journal_failed("not started"))
+            failure = self.journal.failure
+            self._fail_unfinished(
+                JOURNAL_UNWRITABLE, self._journal_failed("not started"), failure.remedy
+            )
 
     async def _cancel(self, feeders: list[asyncio.Task[None]]) -> None:
         """Cancel the feeders and every machine in flight, and wait until each has
@@ -324,20 +332,28 @@ class _Runner:
         can still record what is sent (see `Journal.intact`)."""
         return self.journal is None or self.journal.intact()
 
-    def _fail_unfinished(self, code: str, message: str) -> None:
+    def _fail_unfinished(self, code: str, problem: str, fix: Fix | None) -> None:
         for item in self.plan.items:
             if item.resource not in self.results:
-                self.results[item.resource] = MachineResult(
-                    item.resource, item.machine.kind.value, Outcome.FAILED, code, message
+                self.results[item.resource] = MachineResult.explained(
+                    item.resource,
+                    item.machine.kind.value,
+                    Outcome.FAILED,
+                    code,
+                    problem=problem,
+                    fix=fix,
                 )
 
     def _journal_failed(self, what: str) -> str:
-        """A machine's message: ``what`` the run did not do, because its journal failed
-        (the journal's error, which says what happened and the fix)."""
+        """A machine's problem: ``what`` the run did not do, because its journal failed
+        (the journal's error says what happened; its fix is the machine's)."""
         assert self.journal is not None
         failure = self.journal.failure
         assert failure is not None
-        return f"{what}: the run stopped taking machines because of its journal: {failure}"
+        return (
+            f"{what}: the run stopped taking machines because of its journal: "
+            f"{failure.resource}: {failure.problem}"
+        )
 
     async def _prepare(self) -> None:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
@@ -358,8 +374,13 @@ class _Runner:
             if self._begun_before(item):
                 return self._resumed_but_now_ineligible(item)
             self.fresh.add(item.resource)
-            return MachineResult(
-                item.resource, kind, Outcome.SKIPPED, item.skip.rule.value, str(item.skip)
+            return MachineResult.explained(
+                item.resource,
+                kind,
+                Outcome.SKIPPED,
+                item.skip.rule.value,
+                problem=item.skip.message,
+                fix=Fix.given(item.skip.fix),
             )
         steps: list[StepResult] = []
         for action in item.steps:
@@ -403,13 +424,16 @@ class _Runner:
             if action is not None and steps
             else "not started"
         )
-        return MachineResult(
+        assert self.journal is not None
+        assert self.journal.failure is not None
+        return MachineResult.explained(
             item.resource,
             item.machine.kind.value,
             Outcome.FAILED,
             JOURNAL_UNWRITABLE,
-            self._journal_failed(f"{item.resource}: {what}"),
-            tuple(steps),
+            problem=self._journal_failed(what),
+            fix=self.journal.failure.remedy,
+            steps=tuple(steps),
         )
 
     async def _step_once(
@@ -513,8 +537,14 @@ class _Runner:
                 return MachineResult.of_steps(item.resource, kind, tuple(steps))
         if len(steps) == len(self.plan.actions):
             return MachineResult.of_steps(item.resource, kind, tuple(steps))
-        return MachineResult(
-            item.resource, kind, Outcome.FAILED, item.skip.rule.value, str(item.skip), tuple(steps)
+        return MachineResult.explained(
+            item.resource,
+            kind,
+            Outcome.FAILED,
+            item.skip.rule.value,
+            problem=item.skip.message,
+            fix=Fix.given(item.skip.fix),
+            steps=tuple(steps),
         )
 
     async def _step(self, item: PlanItem, action: Action, prior: StepRecord | None) -> StepResult:
@@ -532,22 +562,28 @@ class _Runner:
                 )
             else:
                 patched = await self._patch(item, action, prior)
-                step = StepResult(
-                    action.value,
-                    Outcome.SUCCEEDED,
-                    patched.code,
-                    patched.message,
-                    patched.detail,
-                )
+                step = StepResult(action.value, Outcome.SUCCEEDED, detail=patched.detail)
+                if patched.problem is not None:
+                    step = StepResult.explained(
+                        action.value,
+                        Outcome.SUCCEEDED,
+                        patched.code,
+                        resource=item.resource,
+                        problem=patched.problem,
+                        fix=patched.fix,
+                        detail=patched.detail,
+                    )
         except HotpatchError as error:
             step = self._failed_step(item, action, error)
         except _StepFailedError as failed:
-            step = StepResult(
+            step = StepResult.explained(
                 action.value,
                 Outcome.FAILED,
                 failed.code,
-                failed.message,
-                failed.detail,
+                resource=item.resource,
+                problem=failed.problem,
+                fix=failed.fix,
+                detail=failed.detail,
                 azure_code=failed.azure_code,
             )
         step = replace(step, seconds=time.monotonic() - started)
@@ -564,6 +600,8 @@ class _Runner:
                 azure_code=step.azure_code,
                 request_id=step.request_id,
                 message=step.message,
+                problem=step.problem,
+                fix=step.fix,
                 detail=step.detail,
             )
 
@@ -574,32 +612,41 @@ class _Runner:
         one found only now) and what Azure said. A machine deleted since the inventory saw
         it is skipped as gone, not failed."""
         name = action.value if isinstance(action, Action) else action
+        resource = item.resource
         if isinstance(error, JournalStorageError):  # nothing was sent that it could not record
-            said = self._journal_failed(f"{item.resource}: its {name} step sent nothing more")
-            return StepResult(name, Outcome.FAILED, error.code, said)
+            said = self._journal_failed(f"its {name} step sent nothing more")
+            return StepResult.explained(
+                name, Outcome.FAILED, error.code, resource=resource, problem=said, fix=error.remedy
+            )
+        problem = problem_in(resource, error)
         if isinstance(error, IneligibleError):
             code = error.reasons[0].rule.value if error.reasons else error.code
-            return StepResult(name, Outcome.FAILED, code, str(error))
+            return StepResult.explained(
+                name, Outcome.FAILED, code, resource=resource, problem=problem, fix=error.remedy
+            )
         azure_code = getattr(error, "azure_code", None)
         request_id = getattr(error, "request_id", None)
         if isinstance(error, ResourceNotFoundError) and azure_code in _GONE:
-            return StepResult(
+            return StepResult.explained(
                 name,
                 Outcome.SKIPPED,
                 MACHINE_GONE,
-                f"{item.resource}: the machine no longer exists (deleted since the inventory "
-                "listed it; Resource Graph can lag behind deletions by minutes). Fix: nothing "
-                "to do, unless it was deleted by mistake.",
+                resource=resource,
+                problem="the machine no longer exists (deleted since the inventory listed it; "
+                "Resource Graph can lag behind deletions by minutes).",
+                fix=Fix.of("nothing to do, unless it was deleted by mistake."),
                 azure_code=azure_code,
                 request_id=request_id,
             )
         if isinstance(error, SubscriptionDisabledError):
             self.disabled.setdefault(item.machine.subscription_id.lower(), error)
-        return StepResult(
+        return StepResult.explained(
             name,
             Outcome.FAILED,
             error.code,
-            str(error),
+            resource=resource,
+            problem=problem,
+            fix=error.remedy,
             azure_code=azure_code,
             request_id=request_id,
         )
@@ -613,7 +660,7 @@ class _Runner:
                 "the subscription is disabled (read-only); found on "
                 f"{error.resource}, so no change was attempted here",
                 resource=item.resource,
-                fix=error.fix,
+                fix=error.remedy,
                 status=error.status,
                 azure_code=error.azure_code,
             )
@@ -798,23 +845,29 @@ def _in_turn(groups: list[list[PlanItem]]) -> list[PlanItem]:
 
 @dataclass(frozen=True)
 class _Patched:
-    """A finished assessment's or installation's detail; ``code`` and ``message`` say when
-    the install was someone else's (`azhotpatch.install_guard`)."""
+    """A finished assessment's or installation's detail; ``code``, ``problem`` and ``fix``
+    say when the install was someone else's (`azhotpatch.install_guard`)."""
 
     detail: dict[str, Any]
     code: str | None = None
-    message: str | None = None
+    problem: str | None = None
+    fix: Fix | None = None
 
 
 class _StepFailedError(Exception):
-    """Azure ran the operation and it did not succeed: our code, and Azure's where it gave
-    one."""
+    """Azure ran the operation and it did not succeed: our code, what went wrong and the
+    fix, and Azure's code where it gave one."""
 
     def __init__(
-        self, code: str, message: str, detail: dict[str, Any], azure_code: str | None = None
+        self,
+        code: str,
+        problem: str,
+        fix: Fix,
+        detail: dict[str, Any],
+        azure_code: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code, self.message, self.detail = code, message, detail
+        super().__init__(problem)
+        self.code, self.problem, self.fix, self.detail = code, problem, fix, detail
         self.azure_code = azure_code
 
 
@@ -843,18 +896,23 @@ def _judge(result: Assessment | Installation) -> _Patched:
     if isinstance(result, Installation) and result.failed:
         raise _StepFailedError(
             PATCHES_FAILED,
-            f"{result.resource}: {result.failed} patches failed to install. Fix: see the "
-            "machine's installation result for each patch's error, then retry "
-            "(--retry-failed)",
+            f"{result.failed} patches failed to install.",
+            Fix.of(
+                "see the machine's installation result for each patch's error, then retry (",
+                RETRY_FAILED,
+                ")",
+            ),
             detail,
         )
     error = result.error
     raise _StepFailedError(
         OperationFailedError.code,
-        f"{result.resource}: the operation ended {result.status.value}"
-        + (f" ({error})" if error else "")
-        + ". Fix: retry (--retry-failed); if it keeps failing, check the machine's guest "
-        "agent and Windows Update logs",
+        f"the operation ended {result.status.value}" + (f" ({error})" if error else "") + ".",
+        Fix.of(
+            "retry (",
+            RETRY_FAILED,
+            "); if it keeps failing, check the machine's guest agent and Windows Update logs",
+        ),
         detail,
         azure_code=error.code if error else None,
     )
@@ -875,22 +933,26 @@ def _theirs_judged(result: Installation, detail: dict[str, Any]) -> _Patched:
     code = code_of(other)
     when = f" at {other.started:%Y-%m-%d %H:%M:%S} UTC" if other.started else ""
     head = (
-        f"{result.resource}: the current release's install was started by {other.who} as "
+        f"the current release's install was started by {other.who} as "
         f"operation {other.activity_id}{when}, so none was sent"
     )
     if result.status is OperationStatus.SUCCEEDED:
-        message = (
+        problem = (
             f"{head}; it succeeded ({result.installed} installed) and is this machine's result."
-            " Fix: nothing to do; to install anyway, run again with --install-again"
         )
-        return _Patched(detail, code, message)
+        fix = Fix.of("nothing to do; to install anyway, run again with ", INSTALL_AGAIN)
+        return _Patched(detail, code, problem, fix)
     error = f" ({result.error})" if result.error else ""
     failed = f", {result.failed} patches failed" if result.failed else ""
     raise _StepFailedError(
         code,
-        f"{head}; it ended {result.status.value}{failed}{error}, which is this machine's "
-        "result. Fix: retry (--retry-failed with the same journal) to send an install, or "
-        "run again with --install-again",
+        f"{head}; it ended {result.status.value}{failed}{error}, which is this machine's result.",
+        Fix.of(
+            "retry (",
+            RETRY_FAILED,
+            " with the same journal) to send an install, or run again with ",
+            INSTALL_AGAIN,
+        ),
         detail,
         azure_code=result.error.code if result.error else None,
     )
@@ -910,15 +972,32 @@ def _remediation_step(done: Remediation) -> StepResult:
     }
     if done.blockers:
         first = done.blockers[0]
-        message = f"{done.resource}: " + " ".join(str(r) for r in done.blockers)
-        return StepResult(REMEDIATE_STEP, Outcome.SKIPPED, first.rule.value, message, detail)
+        return StepResult.explained(
+            REMEDIATE_STEP,
+            Outcome.SKIPPED,
+            first.rule.value,
+            resource=done.resource,
+            problem="; ".join(r.message for r in done.blockers),
+            fix=Fix.given("; ".join(r.fix for r in done.blockers if r.fix)),
+            detail=detail,
+        )
     if done.ready:
         return StepResult(REMEDIATE_STEP, Outcome.SUCCEEDED, detail=detail)
     waiting = REBOOT_DEFERRED if done.reboot is RebootState.DEFERRED else REBOOT_REQUIRED
-    message = f"{done.resource}: {done.detail}. Fix: run again with the same journal " + (
-        "once the restart's time has come" if waiting == REBOOT_DEFERRED else "and reboot="
+    fix = (
+        Fix.of("run again with the same journal once the restart's time has come")
+        if waiting == REBOOT_DEFERRED
+        else Fix.of("run again with the same journal and ", REBOOT)
     )
-    return StepResult(REMEDIATE_STEP, Outcome.SKIPPED, waiting, message, detail)
+    return StepResult.explained(
+        REMEDIATE_STEP,
+        Outcome.SKIPPED,
+        waiting,
+        resource=done.resource,
+        problem=f"{done.detail}.",
+        fix=fix,
+        detail=detail,
+    )
 
 
 async def run(

@@ -26,7 +26,7 @@ from typing import Any
 
 from azhotpatch import maintenance
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import HotpatchError, InvalidArgumentError
+from azhotpatch.errors import Fix, HotpatchError, InvalidArgumentError, Option
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.ids import ResourceGroupId
@@ -136,16 +136,26 @@ def _change_row(change: ConfigurationChange, now: datetime) -> dict[str, Any]:
     }
 
 
-def _skipped(record: MachineRecord, verdict: ScheduleFit, note: str = "") -> MachineResult:
+def _skipped(
+    record: MachineRecord, verdict: ScheduleFit, note: str = "", hint: Fix | None = None
+) -> MachineResult:
+    """A machine not put on a schedule: every reason, and each reason's fix (then ``hint``,
+    a fix for what ``note`` adds)."""
     first = verdict.reasons[0]
-    message = "; ".join(str(r) for r in verdict.reasons) + note
-    return MachineResult(
-        str(record.id), record.kind.value, Outcome.SKIPPED, first.rule.value, message
+    fixes = "; ".join(r.fix for r in verdict.reasons if r.fix)
+    parts = (fixes, "; ", *hint.parts) if hint and fixes else (hint.parts if hint else (fixes,))
+    return MachineResult.explained(
+        str(record.id),
+        record.kind.value,
+        Outcome.SKIPPED,
+        first.rule.value,
+        problem="; ".join(r.message for r in verdict.reasons) + note,
+        fix=Fix(tuple(parts)) if any(parts) else None,
     )
 
 
 def _failed(record: MachineRecord, error: HotpatchError) -> MachineResult:
-    return MachineResult(str(record.id), record.kind.value, Outcome.FAILED, error.code, str(error))
+    return MachineResult.of_error(str(record.id), record.kind.value, Outcome.FAILED, error)
 
 
 async def _assign_machines(
@@ -251,15 +261,16 @@ async def _assign_dynamic(
         if blocked and options.conflicts is not ConflictPolicy.ASSIGN:
             note = (
                 f" (the dynamic scope for subscription {sub} was not written: {len(blocked)} "
-                "machine(s) it would cover conflict; assign by machines, or --conflicts assign)"
+                "machine(s) it would cover conflict)"
             )
+            hint = Fix.of("or assign by machines (", _BY_MACHINES, "), or ", _ASSIGN_ANYWAY)
             blocked_ids = {r.id for r in blocked}
             for record in members:
                 if record.id in blocked_ids:
-                    results[record.id.key] = _skipped(record, verdicts[record.id], note)
+                    results[record.id.key] = _skipped(record, verdicts[record.id], note, hint)
                 else:
                     results[record.id.key] = _skipped(
-                        record, ScheduleFit((_scope_blocked(sub, len(blocked)),))
+                        record, ScheduleFit((_scope_blocked(sub, len(blocked)),)), hint=hint
                     )
             continue
         written = []
@@ -284,12 +295,17 @@ async def _assign_dynamic(
     return results
 
 
+# What a machine a dynamic scope could not cover may do instead, in each edge's words.
+_BY_MACHINES = Option("assign_by", "machines")
+_ASSIGN_ANYWAY = Option("conflicts", "assign")
+
+
 def _scope_blocked(sub: str, count: int) -> Reason:
     return Reason(
         Rule.SCHEDULE_SCOPE_BLOCKED,
         f"the dynamic scope for subscription {sub} was not written: {count} machine(s) it "
         "would cover conflict with the schedule",
-        "fix or exclude those machines, assign by machines instead, or pass --conflicts assign",
+        "fix or exclude those machines",
     )
 
 

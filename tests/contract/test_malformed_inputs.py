@@ -206,6 +206,8 @@ remediate {ARC} {VM_NL} --fix
 run --remediate --reboot sometime
 run --remediate --reboot 2027-01-16T02:00
 run --remediate --reboot baseline --unplanned 2026-3
+run --reboot now
+run --retry-failed
 # --- the guard across runs: an out-of-band release's day
 run --released 2026-13-01
 run --released yesterday
@@ -294,6 +296,29 @@ def test_a_number_out_of_range_is_refused_naming_what_was_typed(
     assert (ran.code, ran.sent, ran.traceback) == (64, 0, False), ran
     assert named in ran.stderr
     assert "polling_interval" not in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "typed", "not_python"),
+    [
+        ("run --retry-failed", ("'--retry-failed'", "pass --journal"), ("_", "journal=")),
+        ("run --reboot now", ("'--reboot'", "pass --remediate", "--reboot out"), ("=True",)),
+        ("run --concurrency 0", ("'--concurrency'",), ("'concurrency'",)),
+    ],
+)
+def test_the_librarys_refusal_is_worded_in_the_command_lines_terms(
+    world: Emulator, line: str, typed: tuple[str, ...], not_python: tuple[str, ...]
+) -> None:
+    """The command line does not check again what the library checks before any request:
+    the library's error is what the user sees, its argument the option as typed and its fix
+    asking for options, not for Python's keyword arguments."""
+    ran = invoke([*target(world), *shlex.split(line)], world)
+    assert (ran.code, ran.sent, ran.traceback) == (64, 0, False), ran
+    said = ran.stderr.strip()
+    assert said.startswith("error:"), said  # one line, no progress bar above it
+    assert said.count("\n") == 0, said
+    assert all(words in said for words in typed), said
+    assert not any(words in said for words in not_python), said
 
 
 # --- the Python API -------------------------------------------------------------------------
