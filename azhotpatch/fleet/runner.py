@@ -54,6 +54,7 @@ from azhotpatch.errors import (
 )
 from azhotpatch.fleet import collector
 from azhotpatch.fleet.journal import REMEDIATE_STEP, Journal, SessionRecord, StepRecord
+from azhotpatch.fleet.no_journal import NoJournal, RunJournal
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.fleet.timeline import Timeline
@@ -125,7 +126,8 @@ class _Runner:
         self.options = options
         self.progress = progress
         self.install = plan.install or options.install
-        self.journal = options.journal
+        # the run's journal, or one that records nothing: the steps never ask which
+        self.journal: RunJournal = options.journal or NoJournal()
         # each kind of machine for this run: its learned poll clocks, watchers and history
         self.kinds = Kinds(session, fleet=True)
         # what Azure records of each machine's installs, read in batches before each install
@@ -155,7 +157,9 @@ class _Runner:
         started = time.monotonic()
         try:
             with (
-                self.session.recording(drained=self.journal is not None) as self.traffic,
+                # only a journal drains the traffic counts: kept without one, the bins
+                # would be a second copy that only grows for the whole run
+                self.session.recording(drained=self.options.journal is not None) as self.traffic,
                 collector.tuned_for_a_run(self.options.tune_collector),
             ):
                 await self._prepare()
@@ -172,7 +176,7 @@ class _Runner:
             requests=requests,
             throttled=throttled,
             transport_errors=transport_errors,
-            resumed=bool(self.journal and self.journal.resumed),
+            resumed=self.journal.resumed,
             calendar=self.plan.calendar_note,
             timeline=self._timeline(),
         )
@@ -203,7 +207,7 @@ class _Runner:
         """Bring the journal's record of the run up to date: the requests per bucket since
         it was last written, and this session's counts and end so far."""
         self.recorded = time.monotonic()
-        if self.journal is None or self.traffic is None:
+        if self.traffic is None:
             return
         self.journal.add_traffic(self.traffic.drain(), self.traffic.ceilings)
         requests, throttled, transport_errors = self._sent()
@@ -239,7 +243,7 @@ class _Runner:
             # they wait, their intents and tokens already committed to the journal
             await self._cancel(feeders)
             raise
-        if self.journal is not None and self.journal.failure is not None:
+        if self.journal.failure is not None:
             self._fail_unfinished(JOURNAL_UNWRITABLE, self._journal_failed("not started"))
 
     async def _cancel(self, feeders: list[asyncio.Task[None]]) -> None:
@@ -304,25 +308,22 @@ class _Runner:
         fresh = item.resource in self.fresh
         if fresh:
             self.finished[item.resource.lower()] = time.time()
-        if self.journal is not None:
-            self.journal.ended(result, time.time(), replace=fresh)
-            if time.monotonic() - self.recorded >= RECORD_EVERY:
-                self._write_record()
+        self.journal.ended(result, time.time(), replace=fresh)
+        if time.monotonic() - self.recorded >= RECORD_EVERY:
+            self._write_record()
         if self.progress is not None:
             self.progress(ProgressEvent(result, self.done, len(self.plan.items)))
 
     def _begun_before(self, item: PlanItem) -> bool:
-        if self.journal is None:
-            return False
         try:
             return self.journal.touched(item.resource)
         except JournalStorageError:  # cannot tell: taken as begun, so never skipped unseen
             return True
 
     def _journal_intact(self) -> bool:
-        """Whether the run may start something new: it keeps no journal, or its journal
-        can still record what is sent (see `Journal.intact`)."""
-        return self.journal is None or self.journal.intact()
+        """Whether the run may start something new: its journal can still record what is
+        sent (see `Journal.intact`; a run without one always may)."""
+        return self.journal.intact()
 
     def _fail_unfinished(self, code: str, message: str) -> None:
         for item in self.plan.items:
@@ -334,7 +335,6 @@ class _Runner:
     def _journal_failed(self, what: str) -> str:
         """A machine's message: ``what`` the run did not do, because its journal failed
         (the journal's error, which says what happened and the fix)."""
-        assert self.journal is not None
         failure = self.journal.failure
         assert failure is not None
         return f"{what}: the run stopped taking machines because of its journal: {failure}"
@@ -343,8 +343,7 @@ class _Runner:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
         history, in a few batched queries); the journal learns which machines the run is to
         take."""
-        if self.journal is not None:
-            self.journal.planned((i.resource, i.machine.kind.value) for i in self.plan.items)
+        self.journal.planned((i.resource, i.machine.kind.value) for i in self.plan.items)
         for kind in self.kinds:
             machines = [i.machine.id for i in self.plan.to_run if i.machine.kind is kind.kind]
             if machines:
@@ -417,7 +416,7 @@ class _Runner:
     ) -> StepResult:
         """A step, or what the journal says of it when an earlier run finished it (unless
         ``again``: after a remediation, the enrollment it refused is attempted anew)."""
-        prior = self.journal.step(item.resource, action.value) if self.journal else None
+        prior = self.journal.step(item.resource, action.value)
         if prior and prior.done and not again and not self._retried(prior):
             return prior.as_step()
         return await self._step(item, action, prior)
@@ -438,8 +437,6 @@ class _Runner:
         """An enrollment an earlier run attempted and Azure refused for what a remediation
         fixes (the run was killed while remediating): once the remediation is done, the
         enrollment is attempted anew, not reported as the journal has it."""
-        if self.journal is None:
-            return False
         prior = self.journal.step(item.resource, Action.ENABLE.value)
         return prior is not None and prior.done and prior.code in _REMEDIABLE_CODES
 
@@ -448,7 +445,7 @@ class _Runner:
         restarted): the fresh plan may no longer list the machine as remediable, since the
         restart may have fixed it, but the remediation is finished first, so that the
         journal and the report say what was done to the machine."""
-        if not self.plan.remediate or self.journal is None:
+        if not self.plan.remediate:
             return False
         prior = self.journal.step(item.resource, REMEDIATE_STEP)
         return prior is not None and not prior.done
@@ -459,16 +456,15 @@ class _Runner:
         run never restarts a machine twice. Waiting for a restart (not allowed yet) is not
         final: a later run with the same journal takes it up again."""
         self.remediated.add(item.resource)
-        prior = self.journal.step(item.resource, REMEDIATE_STEP) if self.journal else None
+        prior = self.journal.step(item.resource, REMEDIATE_STEP)
         if prior and prior.done and prior.code not in _WAITING and not self._retried(prior):
             return prior.as_step()
         started = time.monotonic()
         rid = item.machine.id
         try:
-            if self.journal is not None:
-                if prior is not None and prior.done:
-                    self.journal.reopened(item.resource, REMEDIATE_STEP)
-                self.journal.started(item.resource, REMEDIATE_STEP)
+            if prior is not None and prior.done:
+                self.journal.reopened(item.resource, REMEDIATE_STEP)
+            self.journal.started(item.resource, REMEDIATE_STEP)
             self._refuse_if_disabled(item)
             done = await self.kinds.of(rid).remediate(
                 rid,
@@ -500,7 +496,6 @@ class _Runner:
         """A machine this run had begun on before a restart, which the fresh plan now finds
         ineligible (often because of our own attempt, e.g. an Arc machine that answered
         ActionRequired). What the journal recorded decides; unfinished work is a failure."""
-        assert self.journal is not None
         assert item.skip is not None
         kind = item.machine.kind.value
         steps: list[StepResult] = []
@@ -521,10 +516,9 @@ class _Runner:
         started = time.monotonic()
         self.fresh.add(item.resource)
         try:
-            if self.journal is not None:
-                if prior is not None and prior.done:
-                    self.journal.reopened(item.resource, action.value)
-                self.journal.started(item.resource, action.value)
+            if prior is not None and prior.done:
+                self.journal.reopened(item.resource, action.value)
+            self.journal.started(item.resource, action.value)
             self._refuse_if_disabled(item)
             if action in (Action.ENABLE, Action.DISABLE):
                 step = StepResult(
@@ -555,17 +549,16 @@ class _Runner:
         return step
 
     def _journal_finished(self, item: PlanItem, step: StepResult) -> None:
-        if self.journal is not None:
-            self.journal.finished(
-                item.resource,
-                step.action,
-                step.outcome.value,
-                code=step.code,
-                azure_code=step.azure_code,
-                request_id=step.request_id,
-                message=step.message,
-                detail=step.detail,
-            )
+        self.journal.finished(
+            item.resource,
+            step.action,
+            step.outcome.value,
+            code=step.code,
+            azure_code=step.azure_code,
+            request_id=step.request_id,
+            message=step.message,
+            detail=step.detail,
+        )
 
     def _failed_step(
         self, item: PlanItem, action: Action | str, error: HotpatchError
@@ -744,11 +737,9 @@ class _Runner:
         activity before it) committed first, the continuation token after."""
         rid = item.machine.id
         options = self.install if action is Action.INSTALL else None
-        if self.journal is not None:
-            self.journal.intent(item.resource, action.value, previous)
+        self.journal.intent(item.resource, action.value, previous)
         token, started = await self.kinds.of(rid).begin(rid, action, options, previous, deadline)
-        if self.journal is not None:
-            self.journal.accepted(item.resource, action.value, token.encode())
+        self.journal.accepted(item.resource, action.value, token.encode())
         return token, started
 
 
