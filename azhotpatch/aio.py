@@ -13,9 +13,8 @@ event loop, so both behave identically.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -31,22 +30,18 @@ from azhotpatch._config import (
     Seconds,
 )
 from azhotpatch.clouds import Cloud
-from azhotpatch.errors import JOURNAL, Fix, InvalidArgumentError, Option, StorageError
-from azhotpatch.fleet import history as fleet_history
-from azhotpatch.fleet import inventory as fleet_inventory
-from azhotpatch.fleet import runner as fleet_runner
-from azhotpatch.fleet import scheduling as fleet_scheduling
-from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
-from azhotpatch.fleet.journal import Journal, RunIdentity
-from azhotpatch.fleet.plan import Plan, build_plan, parse_actions
+from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.fleet import engine
+from azhotpatch.fleet.engine import MONTHS_AHEAD, Filter
+from azhotpatch.fleet.inventory import MachineRecord
+from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import Report
-from azhotpatch.fleet.runner import ProgressEvent, RunOptions
-from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
-from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group, parse_resource_id
+from azhotpatch.fleet.runner import ProgressEvent
+from azhotpatch.fleet.scheduling import ScheduledStatus
+from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.install_guard import InstallRecords, result_of
 from azhotpatch.kinds import Kinds, OperationToken, Started
 from azhotpatch.limits import ThrottleLimits
-from azhotpatch.maintenance import ScopeFilter
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -61,113 +56,16 @@ from azhotpatch.models import (
     Registration,
 )
 from azhotpatch.remediation import RebootPolicy, Remediation
-from azhotpatch.schedule import Schedule, choose
+from azhotpatch.schedule import Schedule
 
 if TYPE_CHECKING:
     from azhotpatch._azure.policies import Metrics
 
 __all__ = ["Hotpatch", "PendingOperation"]
 
-MONTHS_AHEAD = 3  # how far ahead a plan's calendar looks, unless told
-
-
-async def _chain(first: Iterable[MachineRecord], then: AsyncIterator[MachineRecord]) -> Any:
-    for record in first:
-        yield record
-    async for record in then:
-        yield record
-
-
-@dataclass(frozen=True)
-class _Filter:
-    """The inventory filter's keywords as a fleet method was given them. None is "not
-    given", so a filter given beside the machines (which it would not narrow) is refused."""
-
-    subscriptions: Iterable[str] | None = None
-    management_groups: Iterable[str] | None = None
-    resource_groups: Iterable[str] | None = None
-    locations: Iterable[str] | None = None
-    tags: Mapping[str, str] | None = None
-    kinds: Iterable[MachineKind | str] | None = None
-
-    def given(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
-
-    def checked(self) -> InventoryFilter:
-        return InventoryFilter.build(
-            subscriptions=self.subscriptions,
-            management_groups=self.management_groups,
-            resource_groups=self.resource_groups,
-            locations=self.locations,
-            tags=self.tags,
-            kinds=self.kinds,
-        )
-
-
-def _scope_filter(checked: InventoryFilter) -> ScopeFilter:
-    """A dynamic scope's filter from the inventory filter: kinds, groups, locations, tags."""
-    return ScopeFilter.of_kinds(
-        checked.kinds,
-        resource_groups=checked.resource_groups,
-        locations=checked.locations,
-        tags={k: (v,) for k, v in checked.tags.items()} or None,
-    )
-
-
-def _covered(
-    machines: Iterable[str | ResourceId | MachineRecord] | None, wanted: _Filter
-) -> InventoryFilter:
-    """The filter a call covers: exactly the machines given, or the inventory filter."""
-    if machines is None:
-        return wanted.checked()
-    return InventoryFilter.of_ids(m.id if isinstance(m, MachineRecord) else m for m in machines)
-
-
-# A restart time given without remediation: the fix names both arguments, in each edge's words.
-_REMEDIATE = Option("remediate")
-_NO_REBOOT = Option("reboot", False)
-
-
-def _remediation(
-    remediate: bool, reboot: RebootPolicy | str | datetime | None, unplanned: Iterable[str]
-) -> RebootPolicy | None:
-    """The restart policy of a run that remediates; None for one that does not (a restart
-    time given to such a run would be silently ignored, so it is refused)."""
-    if not isinstance(remediate, bool):
-        raise InvalidArgumentError(
-            "remediate", f"{remediate!r} is not True or False", fix="pass remediate=True"
-        )
-    if not remediate:
-        if reboot is not None:
-            raise InvalidArgumentError(
-                "reboot",
-                "is given but nothing is remediated, so nothing would restart",
-                fix=Fix.of(
-                    "pass ",
-                    Option("remediate"),
-                    " with it, or leave ",
-                    Option("reboot", False),
-                    " out",
-                ),
-            )
-        return None
-    return RebootPolicy.parse(reboot, unplanned=unplanned)
-
 
 def _seconds(value: Seconds, argument: str) -> float | None:
     return validation.optional_seconds(value, argument)
-
-
-def _machines_or_filter(chosen: object, wanted: _Filter) -> None:
-    """Machines are chosen by ids (or a plan) or by an inventory filter; a filter given beside
-    them would be silently ignored."""
-    given = wanted.given()
-    if chosen is not None and given:
-        raise InvalidArgumentError(
-            ", ".join(given),
-            "would be ignored: the machines (or the plan) are given already",
-            fix="pass machines or a plan, or an inventory filter, not both",
-        )
 
 
 def _operation_seconds(
@@ -236,7 +134,235 @@ class PendingOperation:
         return f"PendingOperation({self.action} on {self.resource})"
 
 
-class Hotpatch:
+class _FleetMethods:
+    """The fleet methods of `Hotpatch`: the public signatures and what they promise; the work
+    is `azhotpatch.fleet.engine`'s."""
+
+    _session: Session
+
+    # --- fleets -------------------------------------------------------------------------------
+    #
+    # Every fleet method takes the machines as ids (or records, or a plan) or the inventory
+    # filter as keywords: ``subscriptions`` (or ``management_groups``), ``resource_groups``
+    # (names), ``locations``, ``tags`` (a mapping; every tag must match) and ``kinds``
+    # ("vm", "arc"; both when left out). The filter is spelled out rather than taken as one
+    # object so that the calls scripts already make keep working and IDEs and type checkers
+    # see every name; it becomes one `InventoryFilter`, which a `Plan` carries as its scope.
+
+    def inventory(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> AsyncIterator[MachineRecord]:
+        """Every VM and Arc machine in scope, from Resource Graph, streamed. ``machines``
+        names exact ids instead of a filter. Arguments are validated before any query."""
+        wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        return engine.inventory(self._session, machines, wanted)
+
+    async def plan(
+        self,
+        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
+        *,
+        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
+        install: InstallOptions | None = None,
+        today: date | None = None,
+        months_ahead: int = MONTHS_AHEAD,
+        remediate: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Plan:
+        """A plan for the machines (records, ids, or the inventory filter): eligibility with
+        every reason, the steps, Arc cost and the calendar. Nothing is changed. Machines
+        blocked only by what a script and a restart fix (VBS, CHPE) are listed apart; with
+        ``remediate=True`` they are remediated before enrollment, with restarts as ``reboot``
+        allows (see `remediate`)."""
+        wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        return await engine.plan(
+            self._session,
+            machines,
+            wanted,
+            actions=actions,
+            install=install,
+            today=today,
+            months_ahead=months_ahead,
+            remediate=remediate,
+            reboot=reboot,
+            unplanned=unplanned,
+        )
+
+    async def run(
+        self,
+        plan: Plan | None = None,
+        *,
+        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
+        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
+        install: InstallOptions | None = None,
+        concurrency: int | None = None,
+        journal: str | Path | None = None,
+        retry_failed: bool = False,
+        progress: Callable[[ProgressEvent], None] | None = None,
+        on_plan: Callable[[Plan], None] | None = None,
+        deadline: Seconds = None,
+        tune_collector: bool = True,
+        remediate: bool = False,
+        reboot: RebootPolicy | str | datetime | None = None,
+        unplanned: Iterable[str] = (),
+        report_html: str | Path | None = None,
+        install_again: bool = False,
+        released: date | str | None = None,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Report:
+        """Run a plan (or plan ``actions`` over ``machines``, or over the inventory filter,
+        first) across the fleet, paced to Azure's throttling. With ``journal`` a killed run
+        resumes where it stopped; the journal belongs to what this run is asked (scope,
+        actions, install options) and is refused for anything else before a request is sent.
+        ``retry_failed`` attempts the machines that ended failed again, from the step that
+        failed, reading Azure's state first (what succeeded, and an install Azure may have
+        received, is never sent again).
+        ``on_plan`` sees the plan before anything runs (to show it, or size a progress bar).
+        Machines are let in as fast as their subscriptions' buckets can serve them;
+        ``concurrency`` caps how many are in flight at once on top of that. For the run's
+        length Python's garbage collector runs less often (``tune_collector=False`` leaves it
+        alone; see `azhotpatch.fleet.collector`). ``remediate=True`` does measure -> fix ->
+        restart (only as ``reboot`` allows: "now", "baseline", a time) -> enroll -> assess ->
+        install on Arc machines blocked by VBS or CHPE (see `remediate`); a journal makes it
+        resumable and no machine is ever restarted twice. ``report_html`` names a file to
+        write the report to as one self-contained HTML page (from the journal, when there is
+        one, so that a resumed run's page tells the whole run; see
+        `azhotpatch.fleet.report_html`). No install is sent to a machine where one is
+        running, or already started for the current release, by another run, a person or
+        the platform's schedule: that install's result is the machine's, with the code
+        ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and its operation id (see
+        `azhotpatch.install_guard`); ``install_again=True`` sends regardless, and
+        ``released`` names the day of an out-of-band release, before which installs do not
+        count as this release's.
+
+        One run at a time holds a journal: another run on it is refused before any request
+        with `JournalBusyError`, naming the run that holds it. A journal that vanishes or
+        cannot be written while the run goes on stops the run from starting machines; the
+        operations already in Azure are followed to their end, then `JournalStorageError`
+        is raised, carrying the report. Cancelling the task stops the run the same way
+        (no machine started after it), and a rerun with the same journal resumes it."""
+        wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        return await engine.run(
+            self._session,
+            plan,
+            machines,
+            wanted,
+            actions=actions,
+            install=install,
+            concurrency=concurrency,
+            journal=journal,
+            retry_failed=retry_failed,
+            progress=progress,
+            on_plan=on_plan,
+            deadline=deadline,
+            tune_collector=tune_collector,
+            remediate=remediate,
+            reboot=reboot,
+            unplanned=unplanned,
+            report_html=report_html,
+            install_again=install_again,
+            released=released,
+        )
+
+    async def schedule(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        resource_group: str,
+        location: str,
+        windows: Schedule | None = None,
+        mode: str = "split",
+        time_zone: str = "UTC",
+        start_time: str = "03:00",
+        days_after_patch_tuesday: int = 1,
+        hotpatch_window: timedelta = timedelta(hours=2),
+        baseline_window: timedelta = timedelta(hours=3, minutes=30),
+        classifications: Iterable[str | Classification] = ("Critical", "Security"),
+        kb_include: Iterable[str] = (),
+        kb_exclude: Iterable[str] = (),
+        name: str = "azhotpatch",
+        assign_by: str = "machines",
+        conflicts: str = "skip",
+        dry_run: bool = False,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Report:
+        """Put the machines (ids, or the inventory filter) on Azure Update Manager schedules
+        that follow the Hotpatch calendar (see `azhotpatch.schedule`).
+
+        The maintenance configurations go to ``resource_group`` (an id) in ``location``.
+        ``mode="split"`` makes a baseline configuration and two never-reboot hotpatch-month
+        ones; ``"single"`` one monthly configuration. ``assign_by`` is ``"machines"`` or
+        ``"dynamic"`` (a dynamic scope per subscription, filtered as the inventory filter
+        says). Machines that conflict with the schedule are reported with reasons and fixes
+        and not assigned, unless ``conflicts`` is ``"fix"`` (make the fixes azhotpatch can)
+        or ``"assign"``. Everything is validated before any call; a second identical call
+        writes nothing. ``dry_run`` writes nothing.
+        """
+        wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        return await engine.schedule(
+            self._session,
+            machines,
+            wanted,
+            resource_group=resource_group,
+            location=location,
+            windows=windows,
+            mode=mode,
+            time_zone=time_zone,
+            start_time=start_time,
+            days_after_patch_tuesday=days_after_patch_tuesday,
+            hotpatch_window=hotpatch_window,
+            baseline_window=baseline_window,
+            classifications=classifications,
+            kb_include=kb_include,
+            kb_exclude=kb_exclude,
+            name=name,
+            assign_by=assign_by,
+            conflicts=conflicts,
+            dry_run=dry_run,
+        )
+
+    async def scheduled_status(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> ScheduledStatus:
+        """Last and next scheduled run per configuration and per machine (ids, or the
+        inventory filter), from Resource Graph."""
+        wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        return await engine.scheduled_status(self._session, machines, wanted)
+
+
+class Hotpatch(_FleetMethods):
     """Hotpatch operations on one machine at a time, by resource id (VM or Arc).
 
     ``credential`` defaults to ``DefaultAzureCredential`` for the cloud. ``cloud`` picks the
@@ -549,329 +675,6 @@ class Hotpatch:
         """Someone else's install on the machine, once it has ended, as its result."""
         other, row = await self._installs.ended(rid, activity, deadline)
         return result_of(str(rid), rid.kind, other, row)
-
-    # --- fleets -------------------------------------------------------------------------------
-    #
-    # Every fleet method takes the machines as ids (or records, or a plan) or the inventory
-    # filter as keywords: ``subscriptions`` (or ``management_groups``), ``resource_groups``
-    # (names), ``locations``, ``tags`` (a mapping; every tag must match) and ``kinds``
-    # ("vm", "arc"; both when left out). The filter is spelled out rather than taken as one
-    # object so that the calls scripts already make keep working and IDEs and type checkers
-    # see every name; it becomes one `InventoryFilter`, which a `Plan` carries as its scope.
-
-    def inventory(
-        self,
-        machines: Iterable[str | ResourceId] | None = None,
-        *,
-        subscriptions: Iterable[str] | None = None,
-        management_groups: Iterable[str] | None = None,
-        resource_groups: Iterable[str] | None = None,
-        locations: Iterable[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] | None = None,
-    ) -> AsyncIterator[MachineRecord]:
-        """Every VM and Arc machine in scope, from Resource Graph, streamed. ``machines``
-        names exact ids instead of a filter. Arguments are validated before any query."""
-        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        _machines_or_filter(machines, wanted)
-        return fleet_inventory.inventory(self._session, _covered(machines, wanted))
-
-    async def plan(
-        self,
-        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
-        *,
-        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
-        install: InstallOptions | None = None,
-        today: date | None = None,
-        months_ahead: int = MONTHS_AHEAD,
-        remediate: bool = False,
-        reboot: RebootPolicy | str | datetime | None = None,
-        unplanned: Iterable[str] = (),
-        subscriptions: Iterable[str] | None = None,
-        management_groups: Iterable[str] | None = None,
-        resource_groups: Iterable[str] | None = None,
-        locations: Iterable[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] | None = None,
-    ) -> Plan:
-        """A plan for the machines (records, ids, or the inventory filter): eligibility with
-        every reason, the steps, Arc cost and the calendar. Nothing is changed. Machines
-        blocked only by what a script and a restart fix (VBS, CHPE) are listed apart; with
-        ``remediate=True`` they are remediated before enrollment, with restarts as ``reboot``
-        allows (see `remediate`)."""
-        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        _machines_or_filter(machines, wanted)
-        chosen = parse_actions(actions)
-        policy = _remediation(remediate, reboot, unplanned)
-        validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
-        given = None if machines is None else list(machines)
-        return await self._plan(
-            given,
-            _covered(given, wanted),
-            chosen,
-            install=install,
-            today=today,
-            months_ahead=months_ahead,
-            reboot=policy,
-        )
-
-    async def _plan(
-        self,
-        machines: list[str | ResourceId | MachineRecord] | None,
-        covered: InventoryFilter,
-        actions: tuple[Action, ...],
-        *,
-        install: InstallOptions | None,
-        today: date | None,
-        months_ahead: int,
-        reboot: RebootPolicy | None,
-    ) -> Plan:
-        """The plan, from arguments already checked (``covered`` is the filter they make)."""
-        records: Any
-        if machines is None:
-            records = fleet_inventory.inventory(self._session, covered)
-        else:
-            known = [m for m in machines if isinstance(m, MachineRecord)]
-            ids = [m for m in machines if not isinstance(m, MachineRecord)]
-            records = known if not ids else _chain(known, self.inventory(ids))
-        return await build_plan(
-            self._session,
-            records,
-            actions,
-            today=today or date.today(),
-            install=install,
-            months_ahead=months_ahead,
-            scope=covered,
-            reboot=reboot,
-        )
-
-    async def run(
-        self,
-        plan: Plan | None = None,
-        *,
-        machines: Iterable[str | ResourceId | MachineRecord] | None = None,
-        actions: Iterable[Action | str] | Action | str = ("enable", "assess", "install"),
-        install: InstallOptions | None = None,
-        concurrency: int | None = None,
-        journal: str | Path | None = None,
-        retry_failed: bool = False,
-        progress: Callable[[ProgressEvent], None] | None = None,
-        on_plan: Callable[[Plan], None] | None = None,
-        deadline: Seconds = None,
-        tune_collector: bool = True,
-        remediate: bool = False,
-        reboot: RebootPolicy | str | datetime | None = None,
-        unplanned: Iterable[str] = (),
-        report_html: str | Path | None = None,
-        install_again: bool = False,
-        released: date | str | None = None,
-        subscriptions: Iterable[str] | None = None,
-        management_groups: Iterable[str] | None = None,
-        resource_groups: Iterable[str] | None = None,
-        locations: Iterable[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] | None = None,
-    ) -> Report:
-        """Run a plan (or plan ``actions`` over ``machines``, or over the inventory filter,
-        first) across the fleet, paced to Azure's throttling. With ``journal`` a killed run
-        resumes where it stopped; the journal belongs to what this run is asked (scope,
-        actions, install options) and is refused for anything else before a request is sent.
-        ``retry_failed`` attempts the machines that ended failed again, from the step that
-        failed, reading Azure's state first (what succeeded, and an install Azure may have
-        received, is never sent again).
-        ``on_plan`` sees the plan before anything runs (to show it, or size a progress bar).
-        Machines are let in as fast as their subscriptions' buckets can serve them;
-        ``concurrency`` caps how many are in flight at once on top of that. For the run's
-        length Python's garbage collector runs less often (``tune_collector=False`` leaves it
-        alone; see `azhotpatch.fleet.collector`). ``remediate=True`` does measure -> fix ->
-        restart (only as ``reboot`` allows: "now", "baseline", a time) -> enroll -> assess ->
-        install on Arc machines blocked by VBS or CHPE (see `remediate`); a journal makes it
-        resumable and no machine is ever restarted twice. ``report_html`` names a file to
-        write the report to as one self-contained HTML page (from the journal, when there is
-        one, so that a resumed run's page tells the whole run; see
-        `azhotpatch.fleet.report_html`). No install is sent to a machine where one is
-        running, or already started for the current release, by another run, a person or
-        the platform's schedule: that install's result is the machine's, with the code
-        ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and its operation id (see
-        `azhotpatch.install_guard`); ``install_again=True`` sends regardless, and
-        ``released`` names the day of an out-of-band release, before which installs do not
-        count as this release's.
-
-        One run at a time holds a journal: another run on it is refused before any request
-        with `JournalBusyError`, naming the run that holds it. A journal that vanishes or
-        cannot be written while the run goes on stops the run from starting machines; the
-        operations already in Azure are followed to their end, then `JournalStorageError`
-        is raised, carrying the report. Cancelling the task stops the run the same way
-        (no machine started after it), and a rerun with the same journal resumes it."""
-        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        _machines_or_filter(plan if plan is not None else machines, wanted)
-        policy = _remediation(remediate, reboot, unplanned)
-        again = validation.flag(install_again, "install_again")
-        release_day = validation.released(released)
-        if plan is not None and machines is not None:
-            raise InvalidArgumentError(
-                "machines",
-                "would be ignored: the plan names its machines already",
-                fix="pass a plan, or machines, not both",
-            )
-        if concurrency is not None:
-            validation.count(concurrency, "concurrency", minimum=1)
-        if retry_failed and journal is None:
-            raise InvalidArgumentError(
-                "retry_failed",
-                "needs the journal of the run whose failed machines to retry",
-                fix=Fix.of("pass ", JOURNAL, " (the same path as that run)"),
-            )
-        limit = _seconds(deadline, "deadline")
-        journal_file = None if journal is None else validation.journal_path(journal)
-        html_file = (
-            None
-            if report_html is None
-            else validation.output_file(report_html, "report_html", "report.html")
-        )
-        chosen_install = install or (plan.install if plan else None) or InstallOptions()
-        given = None if machines is None else list(machines)
-        covered = plan.scope if plan and plan.scope else _covered(given, wanted)
-        steps = plan.actions if plan else parse_actions(actions)
-        identity = RunIdentity.of(
-            covered,
-            steps,
-            chosen_install,
-            remediate=plan.remediate if plan else policy is not None,
-            install_again=again,
-            released=release_day,
-        )
-        opened = Journal(journal_file, identity) if journal_file is not None else None
-        try:
-            chosen = plan or await self._plan(
-                given,
-                covered,
-                steps,
-                install=install,
-                today=None,
-                months_ahead=MONTHS_AHEAD,
-                reboot=policy,
-            )
-            if on_plan is not None:
-                on_plan(chosen)
-            options = RunOptions(
-                concurrency=concurrency,
-                install=chosen_install,
-                journal=opened,
-                retry_failed=retry_failed,
-                deadline=limit,
-                tune_collector=tune_collector,
-                install_again=again,
-                released=release_day,
-            )
-            report = await fleet_runner.run(self._session, chosen, options, progress)
-        finally:
-            if opened is not None:
-                opened.close()
-        failure = opened.failure if opened is not None else None
-        if failure is not None:  # the run stopped because of it: the report is the record
-            if html_file is not None:
-                with contextlib.suppress(StorageError):  # the error says what matters more
-                    report.write_html(html_file)
-            raise failure.with_report(report)
-        if html_file is not None:
-            fleet_history.write_html(report, html_file, journal_file)
-        return report
-
-    # --- Update Manager schedules -------------------------------------------------------------
-
-    async def schedule(
-        self,
-        machines: Iterable[str | ResourceId] | None = None,
-        *,
-        resource_group: str,
-        location: str,
-        windows: Schedule | None = None,
-        mode: str = "split",
-        time_zone: str = "UTC",
-        start_time: str = "03:00",
-        days_after_patch_tuesday: int = 1,
-        hotpatch_window: timedelta = timedelta(hours=2),
-        baseline_window: timedelta = timedelta(hours=3, minutes=30),
-        classifications: Iterable[str | Classification] = ("Critical", "Security"),
-        kb_include: Iterable[str] = (),
-        kb_exclude: Iterable[str] = (),
-        name: str = "azhotpatch",
-        assign_by: str = "machines",
-        conflicts: str = "skip",
-        dry_run: bool = False,
-        subscriptions: Iterable[str] | None = None,
-        management_groups: Iterable[str] | None = None,
-        resource_groups: Iterable[str] | None = None,
-        locations: Iterable[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] | None = None,
-    ) -> Report:
-        """Put the machines (ids, or the inventory filter) on Azure Update Manager schedules
-        that follow the Hotpatch calendar (see `azhotpatch.schedule`).
-
-        The maintenance configurations go to ``resource_group`` (an id) in ``location``.
-        ``mode="split"`` makes a baseline configuration and two never-reboot hotpatch-month
-        ones; ``"single"`` one monthly configuration. ``assign_by`` is ``"machines"`` or
-        ``"dynamic"`` (a dynamic scope per subscription, filtered as the inventory filter
-        says). Machines that conflict with the schedule are reported with reasons and fixes
-        and not assigned, unless ``conflicts`` is ``"fix"`` (make the fixes azhotpatch can)
-        or ``"assign"``. Everything is validated before any call; a second identical call
-        writes nothing. ``dry_run`` writes nothing.
-        """
-        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        _machines_or_filter(machines, wanted)
-        knobs: dict[str, Any] = {
-            "name": name,
-            "mode": mode,
-            "time_zone": time_zone,
-            "start_time": start_time,
-            "days_after_patch_tuesday": days_after_patch_tuesday,
-            "hotpatch_window": hotpatch_window,
-            "baseline_window": baseline_window,
-            "classifications": classifications,
-            "kb_include": kb_include,
-            "kb_exclude": kb_exclude,
-        }
-        chosen = windows or Schedule.build(**knobs)  # validates before any call
-        checked = wanted.checked()
-        covered = checked if machines is None else _covered(machines, wanted)
-        options = ScheduleOptions(
-            schedule=chosen,
-            resource_group=parse_resource_group(resource_group),
-            location=validation.location(location),
-            assign_by=choose(AssignBy, assign_by, "assign_by"),
-            conflicts=choose(ConflictPolicy, conflicts, "conflicts"),
-            dry_run=dry_run,
-            scope=_scope_filter(checked),
-        )
-        records = [record async for record in fleet_inventory.inventory(self._session, covered)]
-        if not records:  # found by reading the inventory: the message says what was read
-            raise covered.nothing_found()
-        if windows is None:  # start dates from Azure's clock, now that a response told it
-            options = replace(
-                options, schedule=Schedule.build(**knobs, now=self._session.azure_now())
-            )
-        return await fleet_scheduling.apply(self._session, records, options)
-
-    async def scheduled_status(
-        self,
-        machines: Iterable[str | ResourceId] | None = None,
-        *,
-        subscriptions: Iterable[str] | None = None,
-        management_groups: Iterable[str] | None = None,
-        resource_groups: Iterable[str] | None = None,
-        locations: Iterable[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        kinds: Iterable[MachineKind | str] | None = None,
-    ) -> ScheduledStatus:
-        """Last and next scheduled run per configuration and per machine (ids, or the
-        inventory filter), from Resource Graph."""
-        wanted = _Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        _machines_or_filter(machines, wanted)
-        covered = _covered(machines, wanted)
-        records = [record async for record in fleet_inventory.inventory(self._session, covered)]
-        return await fleet_scheduling.scheduled_status(self._session, records)
 
     # --- per subscription ---------------------------------------------------------------------
 

@@ -75,3 +75,82 @@ def test_the_fleet_engine_reaches_azure_only_through_the_session_and_the_kinds()
         and node.module != "azhotpatch._azure.session"
     }
     assert reached == set()
+
+
+# The orchestration stays in small classes composed along their seams (a run, one machine's
+# steps, an assessment or install, a remediation, the run's record, the journal's file,
+# schema and records, the facade's single-machine and fleet methods), not in one that grows.
+MOST_LINES_IN_A_CLASS = 350
+
+
+def _class_lengths(tree: ast.Module) -> dict[str, int]:
+    return {
+        node.name: (node.end_lineno or node.lineno) - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+def test_no_class_in_the_fleet_engine_or_the_async_facade_passes_350_lines() -> None:
+    watched = [*sorted((PACKAGE / "fleet").glob("*.py")), PACKAGE / "aio.py"]
+    long = {
+        f"{path.relative_to(PACKAGE)}: {name} ({lines} lines)"
+        for path in watched
+        for name, lines in _class_lengths(ast.parse(path.read_text(encoding="utf-8"))).items()
+        if lines > MOST_LINES_IN_A_CLASS
+    }
+    assert long == set()
+
+
+def test_the_check_above_counts_a_class_s_lines() -> None:
+    tree = ast.parse("class A:\n    x = 1\n\n    def f(self) -> None:\n        pass\n")
+    assert _class_lengths(tree) == {"A": 5}
+
+
+# A run without a journal gets a `NoJournal`, so a machine's steps never ask whether there is one.
+STEP_MODULES = ("machine_steps.py", "patch_step.py", "remediation_step.py", "run_context.py")
+
+
+def _journal_none_checks(tree: ast.Module) -> list[int]:
+    """Lines that compare a ``journal`` with something (None), or test one for truth."""
+    lines = []
+    for node in ast.walk(tree):
+        tested: list[ast.AST] = []
+        if isinstance(node, ast.Compare):
+            tested = [node.left, *node.comparators]
+        elif isinstance(node, (ast.If, ast.IfExp, ast.While, ast.Assert)):
+            tested = _truth_tested(node.test)
+        if any(
+            (isinstance(n, ast.Attribute) and n.attr == "journal")
+            or (isinstance(n, ast.Name) and n.id == "journal")
+            for n in tested
+        ):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def _truth_tested(test: ast.expr) -> list[ast.expr]:
+    """The expressions a condition tests for truth (``a``, ``b`` in ``a and not b``)."""
+    if isinstance(test, ast.BoolOp):
+        return [part for value in test.values for part in _truth_tested(value)]
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _truth_tested(test.operand)
+    return [test]
+
+
+def test_a_machine_s_steps_never_ask_whether_the_run_has_a_journal() -> None:
+    found = {
+        f"fleet/{name}:{line}"
+        for name in STEP_MODULES
+        for line in _journal_none_checks(
+            ast.parse((PACKAGE / "fleet" / name).read_text(encoding="utf-8"))
+        )
+    }
+    assert found == set()
+
+
+def test_the_check_above_finds_a_question_about_the_journal() -> None:
+    tree = ast.parse(
+        "if self.journal is not None:\n    pass\nx = a.step() if self.journal else None\n"
+    )
+    assert _journal_none_checks(tree) == [1, 3]

@@ -30,31 +30,21 @@ URLs, never credentials).
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
 import json
-import os
-import secrets
-import shutil
-import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from azhotpatch._azure.session import TrafficRow
-from azhotpatch.errors import JOURNAL, Fix, JournalError, JournalStorageError
-from azhotpatch.fleet.inventory import InventoryFilter
-from azhotpatch.fleet.lock import JournalLock
+from azhotpatch.errors import Fix
+from azhotpatch.fleet.journal_schema import NO_EXPLANATION, SCHEMA, SCHEMA_VERSION, JournalFile
 from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
+from azhotpatch.fleet.run_identity import RunIdentity
 from azhotpatch.limits import Bucket
-from azhotpatch.models import Action, InstallOptions
 
 __all__ = [
+    "SCHEMA",
     "SCHEMA_VERSION",
     "Journal",
     "MachineEnded",
@@ -63,168 +53,15 @@ __all__ = [
     "StepRecord",
 ]
 
-SCHEMA_VERSION = 4
-# Older schemas a run resuming them brings up to this one: schema 2 lacks the record tables,
-# schemas 2 and 3 the problem and fix of each step and machine (their message holds both).
-_UPGRADABLE = (2, 3)
-# The columns schema 4 added to the step and machine tables.
-_EXPLANATION = ("problem", "fix")
 # The journal's step for a remediation (Run Command), taken before a machine's enrollment.
 REMEDIATE_STEP = "remediate"
 # The journal's record of a machine's restart (remediation): not a step of the run but an
 # intent, holding the restart run command's name, so that the restart is sent at most once.
 RESTART_STEP = "restart"
-_TABLES = {"run", "step"}
-# Every table a journal of this schema has (what a journal cut short at creation may hold).
-_ALL_TABLES = frozenset({"run", "step", "session", "machine", "bucket", "traffic"})
-SCHEMA = """
-CREATE TABLE run (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    created REAL NOT NULL,
-    fingerprint TEXT NOT NULL,
-    asked TEXT NOT NULL,
-    version INTEGER NOT NULL
-);
-CREATE TABLE step (
-    resource TEXT NOT NULL,
-    action TEXT NOT NULL,
-    outcome TEXT,
-    code TEXT,
-    azure_code TEXT,
-    request_id TEXT,
-    message TEXT,
-    detail TEXT,
-    started REAL,
-    finished REAL,
-    intent_previous TEXT,
-    intent_at REAL,
-    token TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    problem TEXT,
-    fix TEXT,
-    PRIMARY KEY (resource, action)
-);
-"""
-# What a report is rebuilt from (schema 3; problem and fix since schema 4).
-RECORD_TABLES = """
-CREATE TABLE IF NOT EXISTS session (
-    started REAL PRIMARY KEY,
-    ended REAL NOT NULL,
-    requests INTEGER NOT NULL DEFAULT 0,
-    throttled INTEGER NOT NULL DEFAULT 0,
-    transport_errors INTEGER NOT NULL DEFAULT 0,
-    time_scale REAL NOT NULL DEFAULT 1,
-    calendar TEXT,
-    today TEXT
-);
-CREATE TABLE IF NOT EXISTS machine (
-    resource TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    outcome TEXT,
-    code TEXT,
-    azure_code TEXT,
-    request_id TEXT,
-    message TEXT,
-    finished REAL,
-    problem TEXT,
-    fix TEXT
-);
-CREATE TABLE IF NOT EXISTS bucket (
-    name TEXT PRIMARY KEY,
-    per_minute REAL NOT NULL,
-    burst REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS traffic (
-    bucket TEXT NOT NULL,
-    at REAL NOT NULL,
-    width REAL NOT NULL,
-    requests INTEGER NOT NULL,
-    throttled INTEGER NOT NULL,
-    PRIMARY KEY (bucket, at, width)
-);
-"""
 _COLUMNS = (
     "resource, action, outcome, code, azure_code, request_id, message, detail, started, "
     "finished, intent_previous, intent_at, token, attempts"
 )
-# A journal of schema 3 or older, opened to be read (not upgraded), has no problem or fix:
-# its messages are read whole.
-_NO_EXPLANATION = "NULL, NULL"
-
-
-@dataclass(frozen=True)
-class RunIdentity:
-    """What a run was asked to do, which its journal is bound to: the scope (the inventory
-    filter, or the exact machines), the actions in order, and the install options as sent
-    to Azure."""
-
-    scope: Mapping[str, Any]
-    actions: tuple[str, ...]
-    install: Mapping[str, Any] = field(default_factory=dict)
-    remediate: bool = False  # the run remediates Arc machines (when its restarts may happen
-    # is not part of it: a run deferred to a baseline window resumes with any policy)
-    # installs are sent even where another run or the platform already installed this
-    # release; ``released``: the day of an out-of-band release (ISO), see install_guard
-    install_again: bool = False
-    released: str | None = None
-
-    @classmethod
-    def of(
-        cls,
-        scope: InventoryFilter,
-        actions: Iterable[Action],
-        install: InstallOptions,
-        *,
-        remediate: bool = False,
-        install_again: bool = False,
-        released: date | None = None,
-    ) -> RunIdentity:
-        return cls(
-            scope.describe(),
-            tuple(a.value for a in actions),
-            install.request_body(),
-            remediate,
-            install_again,
-            released.isoformat() if released is not None else None,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """What the journal records; ``remediate``, ``install_again`` and ``released``
-        only when set, so the runs before them keep their fingerprints."""
-        asked: dict[str, Any] = {
-            "scope": dict(self.scope),
-            "actions": list(self.actions),
-            "install": self.install,
-        }
-        if self.remediate:
-            asked["remediate"] = True
-        if self.install_again:
-            asked["install_again"] = True
-        if self.released is not None:
-            asked["released"] = self.released
-        return asked
-
-    @property
-    def fingerprint(self) -> str:
-        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def differences(self, recorded: Mapping[str, Any]) -> list[str]:
-        """How this differs from a recorded identity, in words (empty: the same run)."""
-        mine = self.as_dict()
-        found: list[str] = []
-        for part in ("scope", "actions", "install", "remediate", "install_again", "released"):
-            theirs, ours = recorded.get(part), mine.get(part)
-            if part == "scope" and isinstance(theirs, Mapping) and isinstance(ours, Mapping):
-                keys = sorted(set(theirs) | set(ours))
-                found += [
-                    f"{key}: the journal has {theirs.get(key)!r}, this run {ours.get(key)!r}"
-                    for key in keys
-                    if theirs.get(key) != ours.get(key)
-                ]
-            elif theirs != ours:
-                found.append(f"{part}: the journal has {theirs!r}, this run {ours!r}")
-        return found
 
 
 @dataclass(frozen=True)
@@ -294,7 +131,7 @@ class MachineEnded:
     finished: float
 
 
-class Journal:
+class Journal(JournalFile):
     """One run's record. Opening an existing file resumes it; it must be a journal of this
     schema, made for the same `RunIdentity`. ``resumed`` says whether it holds steps from an
     earlier run. Without an identity the journal is opened to be read, whatever run it
@@ -313,318 +150,9 @@ class Journal:
     would guard is not sent) and outcomes are written where they still can be, never
     raising; the run reads ``failure`` to start no more machines."""
 
-    def __init__(self, path: str | Path, identity: RunIdentity | None = None) -> None:
-        self.path = Path(path)
-        self.failure: JournalStorageError | None = None
-        self._lock: JournalLock | None = None
-        self._inode: tuple[int, int] | None = None  # (device, inode) of the file written
-        if identity is None:
-            self._open_to_read()
-            return
-        self._lock = JournalLock.acquire(self.path)
-        try:
-            self._open_for(identity)
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def _open_to_read(self) -> None:
-        try:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-        except sqlite3.Error as error:
-            raise self._error(f"cannot open the journal: {error}") from None
-        try:
-            self.resumed = self._readable()
-        except sqlite3.DatabaseError as error:
-            self._db.close()
-            raise self._error(f"cannot read the journal: {error}") from None
-        except JournalError:
-            self._db.close()
-            raise
-
-    def _open_for(self, identity: RunIdentity) -> None:
-        if _blank(self.path):
-            self._create(identity)
-        try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None)
-        except sqlite3.Error as error:
-            raise self._error(f"cannot open the journal: {error}") from None
-        try:
-            if not self._tables():  # an empty SQLite file: nothing in it to lose
-                self._db.close()
-                self._create(identity)
-                self._db = sqlite3.connect(str(self.path), isolation_level=None)
-            self._inode = _inode(self.path)
-            self.resumed = self._claim(identity)
-        except sqlite3.DatabaseError as error:
-            self._db.close()
-            raise self._error(f"cannot open the journal: {error}") from None
-        except (JournalError, OSError):
-            self._db.close()
-            raise
-
-    def _create(self, identity: RunIdentity) -> None:
-        """A new journal, whole or not at all: built under a temporary name in the same
-        directory (so the rename cannot cross file systems) and renamed onto the path. The
-        run holds the lock, so no other run creates one there meanwhile. A crash leaves at
-        most a hidden ``.<name>.<random>.creating`` file, never a journal cut short."""
-        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.creating")
-        try:
-            db = sqlite3.connect(str(temporary), isolation_level=None)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript("BEGIN;" + SCHEMA + RECORD_TABLES + "COMMIT;")
-                db.execute(
-                    "INSERT INTO run VALUES (1, ?, ?, ?, ?)",
-                    (
-                        time.time(),
-                        identity.fingerprint,
-                        json.dumps(identity.as_dict(), sort_keys=True),
-                        SCHEMA_VERSION,
-                    ),
-                )
-            finally:
-                db.close()
-            os.replace(temporary, self.path)
-        except (sqlite3.Error, OSError) as error:
-            for leftover in (temporary, *_sidecars(temporary)):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-            raise self._storage_error(error, creating=True) from None
-
-    def _error(self, problem: str, fix: str | Fix | None = None) -> JournalError:
-        return JournalError(
-            problem,
-            resource=str(self.path),
-            fix=fix
-            or "check that the path is this run's journal and that its disk works; a journal "
-            "that holds steps records what was sent, so keep it (start with a new journal "
-            "path, or resume with this one once it opens)",
-        )
-
-    def _tables(self) -> set[str]:
-        return {
-            row[0]
-            for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-
-    def _claim(self, identity: RunIdentity) -> bool:
-        tables = self._tables()
-        if not tables >= _TABLES or self._cut_short(tables):
-            raise self._not_a_journal(tables, reading=False)
-        version = self._check(identity)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        if version in _UPGRADABLE:
-            self._upgrade()
-        self._explained = self._explains()
-        return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
-
-    def _upgrade(self) -> None:
-        """Bring a journal of an older schema up to this one, in one commit: the record
-        tables it lacks, and the problem and fix columns (empty for what it recorded)."""
-        added = [
-            f"ALTER TABLE {table} ADD COLUMN {column} TEXT;"
-            for table in ("step", "machine")
-            if table in self._tables()
-            for column in _EXPLANATION
-            if column not in self._columns(table)
-        ]
-        # our own names and number, no input: nothing to inject
-        version = f"UPDATE run SET version = {SCHEMA_VERSION};"  # noqa: S608
-        self._db.executescript(f"BEGIN;{RECORD_TABLES}{''.join(added)}{version}COMMIT;")
-
-    def _columns(self, table: str) -> set[str]:
-        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-
-    def _explains(self) -> bool:
-        """Whether the journal records problem and fix apart (schema 4), or only messages."""
-        return set(_EXPLANATION) <= self._columns("step")
-
-    def _explanation(self) -> str:
-        """The problem and fix columns to select: NULLs in a journal that has none."""
-        return ", ".join(_EXPLANATION) if self._explained else _NO_EXPLANATION
-
-    def _readable(self) -> bool:
-        tables = self._tables()
-        if not tables >= _TABLES or self._cut_short(tables):
-            raise self._not_a_journal(tables, reading=True)
-        self._recorded()
-        self._explained = self._explains()
-        return self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone() is not None
-
-    def _cut_short(self, tables: set[str]) -> bool:
-        """A journal an older azhotpatch began to create and never finished: some or all of
-        our tables, no record of its run, and no step (so nothing was sent under it)."""
-        if not tables or not tables <= _ALL_TABLES:
-            return False
-        if "step" in tables and self._db.execute("SELECT 1 FROM step LIMIT 1").fetchone():
-            return False
-        return "run" not in tables or self._db.execute("SELECT 1 FROM run").fetchone() is None
-
-    def _not_a_journal(self, tables: set[str], *, reading: bool) -> JournalError:
-        if self._cut_short(tables):
-            return self._error(
-                "was cut short while being created (it records no run and no step): nothing "
-                "was sent under it",
-                fix="it holds nothing, so nothing is lost by removing it (with its -wal and "
-                "-shm files, if any); then "
-                + ("run the command that was to create it again" if reading else "run again")
-                + ", or pass a new journal path",
-            )
-        if reading:
-            return self._error(
-                "is not an azhotpatch journal"
-                + (f" (it has tables {sorted(tables)})" if tables else " (it is empty)"),
-                fix=Fix.of("pass the journal path the run was given (", JOURNAL, ")"),
-            )
-        return self._error(
-            f"is an SQLite database but not an azhotpatch journal (it has tables {sorted(tables)})",
-            fix="pass a new journal path; this file belongs to something else",
-        )
-
-    def _recorded(self) -> tuple[int, str | None, str | None]:
-        """(schema version, fingerprint, what was asked) as the file says."""
-        try:
-            row = self._db.execute("SELECT version, fingerprint, asked FROM run").fetchone()
-        except sqlite3.OperationalError:  # schema 1 had other columns
-            row = (1, None, None)
-        if row is None:  # steps but no record of the run they belong to: damaged, kept
-            raise self._error("holds steps but no record of its run: it is damaged")
-        version, fingerprint, asked = row
-        if version != SCHEMA_VERSION and version not in _UPGRADABLE:
-            newer = version > SCHEMA_VERSION
-            raise self._error(
-                f"was written by {'a newer' if newer else 'an older'} azhotpatch (journal "
-                f"schema {version}; this version reads schema {SCHEMA_VERSION})",
-                fix="finish that run with the azhotpatch that started it, or start this run "
-                "with a new journal path",
-            )
-        return int(version), fingerprint, asked
-
-    def _check(self, identity: RunIdentity) -> int:
-        version, fingerprint, asked = self._recorded()
-        if fingerprint == identity.fingerprint:
-            return version
-        assert asked is not None
-        differences = identity.differences(json.loads(asked))
-        raise self._error(
-            "belongs to another run: " + "; ".join(differences or ["what was asked differs"]),
-            fix="resume with exactly what that run was asked (scope, actions, install "
-            "options), or start this run with a new journal path",
-        )
-
-    # --- storage faults -----------------------------------------------------------------------
-
-    def intact(self) -> bool:
-        """Whether the run can still rely on the journal: no write has failed, and its path
-        still names the file being written (one stat)."""
-        if self.failure is None and self._vanished():
-            self.failure = self._vanished_error()
-        return self.failure is None
-
-    def _gone(self) -> bool:
-        """Whether the file this run writes is known to have vanished: nothing written to it
-        can be read. Only looked at once a fault is known: outcomes are written often, and
-        each intent, step and machine let in already looks (one stat each)."""
-        return self.failure is not None and self._vanished()
-
-    def _vanished(self) -> bool:
-        """Whether the path no longer names the file this run writes: deleted (or its
-        directory removed), moved away, or replaced by another file."""
-        if self._inode is None:
-            return False
-        try:
-            return _inode(self.path) != self._inode
-        except OSError:
-            return True
-
-    def _vanished_error(self) -> JournalStorageError:
-        return JournalStorageError(
-            "the journal was deleted, moved or replaced (or its directory removed) while the "
-            "run was writing it: nothing more could be recorded, so the run started no more "
-            "machines and let the operations already sent finish.",
-            resource=str(self.path),
-            fix="what this run sent is no longer recorded there, and Azure's own state guards "
-            "a rerun: a run reads what Azure records for each machine before it sends an "
-            "install. Run the same command again with a journal path in an existing "
-            "directory; the report printed with this error says what each machine reached",
-        )
-
-    def _storage_error(
-        self, error: sqlite3.Error | OSError, *, creating: bool = False
-    ) -> JournalStorageError:
-        """What a failed write means, in words, with the fix: the disk full, the file size
-        limit reached, or an I/O error (SQLite reports a write past the size limit as an I/O
-        error: the file sizes against the limit tell)."""
-        said = str(error) or type(error).__name__
-        full = _space_used_up(self.path, error)
-        if creating:
-            return JournalStorageError(
-                f"could not be created ({full or said}); nothing was sent.",
-                resource=str(self.path),
-                fix="free space in the journal's directory (or lift the file size limit, "
-                "`ulimit -f`), or pass a journal path on another disk; then run again"
-                if full
-                else "check the journal's directory and its disk, then run again",
-            )
-        if full:
-            happened = f"the journal could not be written: {full} (SQLite: {said})"
-            fix = (
-                "free space on the journal's disk (or lift the file size limit, `ulimit -f`), "
-                "then run the same command again with the same journal: it keeps everything "
-                "recorded before this, and a machine that was in flight is settled by reading "
-                "Azure before anything is sent again"
-            )
-        else:
-            happened = f"the journal could not be written (SQLite: {said})"
-            fix = (
-                "check the disk that holds the journal (the system log names the device), "
-                "then run the same command again with the same journal to resume; keep the "
-                "journal even if it cannot be opened now: it records what was sent"
-            )
-        return JournalStorageError(
-            f"{happened}; the run started no more machines and let the operations already "
-            "sent finish.",
-            resource=str(self.path),
-            fix=fix,
-        )
-
-    def _broken(self, error: sqlite3.Error) -> JournalStorageError:
-        """Remember the first storage fault; every later intent is refused with it."""
-        if self.failure is None:
-            self.failure = self._storage_error(error)
-        return self.failure
-
-    def _guarding(self, sql: str, parameters: tuple[Any, ...]) -> None:
-        """A write the next request depends on (an intent): refused, and nothing sent, when
-        the journal can no longer be relied on."""
-        if not self.intact():
-            assert self.failure is not None
-            raise self.failure
-        try:
-            self._db.execute(sql, parameters)
-        except sqlite3.Error as error:
-            raise self._broken(error) from None
-
-    def _recording(self, sql: str, parameters: tuple[Any, ...]) -> None:
-        """A write of what happened (a token, an outcome): written where it still can be
-        (not into a file that vanished), never raising; a failure is remembered."""
-        if self._gone():
-            return
-        try:
-            self._db.execute(sql, parameters)
-        except sqlite3.Error as error:
-            self._broken(error)
-
-    def _read(self, sql: str, parameters: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        try:
-            row: tuple[Any, ...] | None = self._db.execute(sql, parameters).fetchone()
-        except sqlite3.Error as error:
-            if self._lock is None:
-                raise self._error(f"cannot read the journal: {error}") from None
-            raise self._broken(error) from None
-        return row
+    # The file, its schema and its storage faults are `JournalFile`'s and `JournalStorage`'s
+    # (`azhotpatch.fleet.journal_schema`, `azhotpatch.fleet.journal_storage`); this class
+    # holds what is read and written.
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -668,7 +196,7 @@ class Journal:
         """Every machine whose outcome the run reported, skipped ones included."""
         if not self._has("machine"):
             return
-        explanation = self._explanation() if self._explains_machines() else _NO_EXPLANATION
+        explanation = self._explanation() if self._explains_machines() else NO_EXPLANATION
         for row in self._db.execute(
             "SELECT resource, kind, outcome, code, azure_code, request_id, message, "  # noqa: S608
             f"finished, {explanation} FROM machine WHERE outcome IS NOT NULL "
@@ -687,9 +215,6 @@ class Journal:
                 fix=_fix(row[9]),
             )
             yield MachineEnded(result, finished)
-
-    def _explains_machines(self) -> bool:
-        return set(_EXPLANATION) <= self._columns("machine")
 
     def pending(self) -> list[str]:
         """Machines the run was to take that it has not concluded (not begun, or begun and
@@ -891,113 +416,6 @@ class Journal:
                 [(r.bucket, r.at, r.width, r.requests, r.throttled) for r in rows],
             ),
         )
-
-    def _in_one_commit(self, *writes: tuple[str, list[tuple[Any, ...]]]) -> None:
-        """Many rows of the run's record in one commit (the connection commits each
-        statement on its own otherwise), and none of them if any fails. Like every write of
-        the record, a storage fault is remembered rather than raised. These batches (about
-        one a second) are where a journal that vanished is noticed while nothing new starts."""
-        if not self.intact() and self._vanished():
-            return
-        try:
-            self._db.execute("BEGIN")
-            for sql, rows in writes:
-                self._db.executemany(sql, rows)
-            self._db.execute("COMMIT")
-        except sqlite3.Error as error:
-            self._rollback()
-            self._broken(error)
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        """Undo an open transaction (SQLite may have rolled it back itself after a storage
-        fault)."""
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
-    def close(self) -> None:
-        """Close the file and let another run take the journal."""
-        try:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-        finally:
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
-
-
-def _blank(path: Path) -> bool:
-    """No journal there yet: no file, or an empty one (which holds nothing to lose)."""
-    try:
-        return path.stat().st_size == 0
-    except FileNotFoundError:
-        return True
-
-
-def _inode(path: Path) -> tuple[int, int]:
-    found = os.stat(path)
-    return found.st_dev, found.st_ino
-
-
-def _sidecars(path: Path) -> tuple[Path, Path]:
-    """The files SQLite keeps beside a database in WAL mode."""
-    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
-
-
-def _space_used_up(path: Path, error: BaseException) -> str | None:
-    """Why a write failed, when it is for want of space: the disk full, or this process's
-    file size limit reached (None: neither, as far as can be told)."""
-    name = str(getattr(error, "sqlite_errorname", ""))
-    try:
-        free: int | None = shutil.disk_usage(path.parent).free
-    except OSError:
-        free = None
-    if free is not None and free < _NEARLY_FULL:
-        return f"the disk is full ({free // 1024} KiB free)"
-    limit = _file_size_limit()
-    if limit is not None:
-        largest = max((_size(file) for file in (path, *_sidecars(path))), default=0)
-        if largest + _NEAR_THE_LIMIT >= limit:
-            return f"this process's file size limit ({limit // 1024} KiB, `ulimit -f`) is reached"
-    if (
-        "FULL" in name
-        or "full" in str(error).lower()
-        or getattr(error, "errno", None)
-        in (
-            errno.ENOSPC,
-            errno.EFBIG,
-            errno.EDQUOT,
-        )
-    ):
-        return "the disk or a quota is full"
-    return None
-
-
-# A file system with less room than this counts as full (SQLite grows its files by pages,
-# its write-ahead log by many at a time); a file this close to the size limit has reached it
-# (SQLite writes a page, 4 KiB by default, at a time).
-_NEARLY_FULL = 1024 * 1024
-_NEAR_THE_LIMIT = 64 * 1024
-
-
-def _file_size_limit() -> int | None:
-    """This process's limit on the size of a file it writes (POSIX ``RLIMIT_FSIZE``)."""
-    if sys.platform == "win32":
-        return None
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    return None if soft == resource.RLIM_INFINITY else int(soft)
-
-
-def _size(file: Path) -> int:
-    try:
-        return file.stat().st_size
-    except OSError:
-        return 0
 
 
 _ENDED = (
