@@ -227,8 +227,8 @@ class Session:
         return self.metrics.service_now(self.settings.time_scale)
 
     def checked(self, check: Check) -> contextlib.AbstractContextManager[None]:
-        """Run ``check`` as each write the current task sends inside the block leaves the
-        pacer (`azhotpatch._azure.policies.checked`)."""
+        """Make ``check`` again, once stale, as each request it concerns that the current task
+        sends inside the block leaves the pacer (`azhotpatch._azure.policies.checked`)."""
         return checked(check)
 
     @contextlib.contextmanager
