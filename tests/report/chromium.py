@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -146,8 +147,13 @@ class Page:
 
 @contextlib.asynccontextmanager
 async def chromium(binary: str) -> AsyncIterator[Page]:
-    """A fresh headless browser (its own profile) with one tab, closed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="azhotpatch-chromium-") as profile:
+    """A fresh headless browser (its own profile) with one tab, closed afterwards. The
+    browser runs in a process group of its own, and the whole group is stopped before the
+    profile is removed: its helper processes outlive the main one by a moment, writing to
+    the profile as it is deleted (a busy machine makes that moment longer)."""
+    with tempfile.TemporaryDirectory(
+        prefix="azhotpatch-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = await asyncio.create_subprocess_exec(
             binary,
             *FLAGS,
@@ -155,6 +161,7 @@ async def chromium(binary: str) -> AsyncIterator[Page]:
             "about:blank",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             endpoint = await _endpoint(Path(profile), process)
@@ -168,12 +175,23 @@ async def chromium(binary: str) -> AsyncIterator[Page]:
                 finally:
                     reader.cancel()
         finally:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
+            await _stop(process)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """The browser and every process it started, stopped and waited for."""
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), 10)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+    _signal_group(process.pid, signal.SIGKILL)  # helpers that outlived it
+
+
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, sig)
 
 
 async def _endpoint(profile: Path, process: asyncio.subprocess.Process) -> str:
