@@ -211,20 +211,26 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         return response
 
     async def _admitted(self, keys: list[BucketKey], method: str, url: str) -> Ticket:
-        """The request's tokens, once any check on it (`checked`) holds when they are given."""
+        """The request's tokens, once any check on it (`checked`) holds when they are given.
+
+        A stale check is made again while the tokens are held, so the request goes as soon
+        as the check holds: given back, the tokens would send the request to the back of
+        the queue, and a queue that takes longer than the check stays fresh would read the
+        record again and again without ever sending. Resource Graph draws from buckets of
+        its own, so the held tokens never keep the read from going."""
+        ticket = await self.pacer.acquire(keys)
         check = _check.get()
-        if check is not None and not check.concerns(method, url):
-            check = None
-        while True:
-            ticket = await self.pacer.acquire(keys)
-            if check is None or not check.stale():
-                return ticket
-            self.pacer.settle(ticket, None, {})  # not sent: nothing in flight while it reads
-            reset = _check.set(None)  # what the check reads (and tasks it starts) is not checked
-            try:
-                await check.refresh()
-            finally:
-                _check.reset(reset)
+        if check is None or not check.concerns(method, url) or not check.stale():
+            return ticket
+        reset = _check.set(None)  # what the check reads (and tasks it starts) is not checked
+        try:
+            await check.refresh()
+        except BaseException:  # the check failed or was cancelled: the request is not sent
+            self.pacer.settle(ticket, None, {})
+            raise
+        finally:
+            _check.reset(reset)
+        return ticket
 
     def _record(self, keys: list[tuple[str, ...]], status: int | None, sent: float) -> None:
         for recorder in self.metrics.recorders:

@@ -318,3 +318,28 @@ def test_an_install_that_appeared_while_ours_waited_to_be_sent_is_not_repeated()
     assert (machine.outcome, machine.code) == (Outcome.SUCCEEDED, "PatchedByAnotherRun")
     assert machine.steps[-1].detail is not None
     assert machine.steps[-1].detail["operation"] == theirs.operation_id
+
+
+def test_an_install_whose_record_takes_long_to_read_again_is_sent_after_one_read() -> None:
+    """Our install is refused (the subscription's writes are spent) and waits; by then its
+    decision is stale, so the record is read again, and that read itself takes longer in
+    Azure time than a decision stays fresh (a clock run 20,000 times faster: every
+    millisecond is 20 s). The install goes once that one read shows no other install, with
+    the tokens it held while reading, instead of reading the record again and again."""
+    limits = Limits(buckets=ThrottleLimits(arm_writes=Bucket(1, 1 / 40)))  # a write in 40 min
+    with Emulator(seed=4, time_scale=20_000, start=OCT_14, limits=limits) as emu:
+        emu.add_subscription(SUB, groups=["rg"])
+        arc = _enrolled_arc(emu)
+        with emu.client() as client:
+            report = client.run(machines=[arc], actions=["assess", "install"], deadline=60)
+        log = [r for r in emu.requests() if r.route in ("arc.installPatches", "graph.resources")]
+        history = emu.install_history()
+    posts = [r.status for r in log if r.route == "arc.installPatches"]
+    assert posts == [429, 202]
+    refused = next(i for i, r in enumerate(log) if r.route == "arc.installPatches")
+    reads_while_waiting = [r for r in log[refused + 1 : -1] if r.route == "graph.resources"]
+    assert len(reads_while_waiting) == 1
+    (ours,) = history[arc.lower()]
+    assert ours.principal == "emulator-user"
+    (machine,) = report.machines
+    assert (machine.outcome, machine.code) == (Outcome.SUCCEEDED, None)
