@@ -180,3 +180,48 @@ def test_the_role_json_takes_what_the_role_takes() -> None:
     from azhotpatch import security
 
     assert parameters(security.custom_role_json) == parameters(security.custom_role)
+
+
+# What the emulator wires itself (its endpoint, certificate authority and clock): every other
+# setting its client factories take is the client's own, under the same name, annotation and
+# default (``credential``, ``polling_interval`` and ``operation_seconds`` default to the
+# emulator's where None).
+WIRED = {"self", "cloud", "endpoint", "connection_verify", "time_scale", "poll_interval"}
+EMULATOR_DEFAULTED = {"credential", "polling_interval", "operation_seconds"}
+FACTORIES = [
+    ("client", client.Hotpatch),
+    ("async_client", aio.Hotpatch),
+    ("devices_client", devices_client.Devices),
+    ("async_devices_client", devices_aio.Devices),
+]
+
+
+@pytest.mark.parametrize(("factory", "cls"), FACTORIES, ids=[f for f, _ in FACTORIES])
+def test_the_emulator_s_clients_take_the_client_s_settings_by_name(
+    factory: str, cls: type
+) -> None:
+    from azhotpatch.testing import Emulator
+
+    made = inspect.signature(getattr(Emulator, factory)).parameters
+    taken = inspect.signature(cls.__init__).parameters
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for n, p in made.items() if n != "self")
+    assert set(made) - {"self"} == set(taken) - WIRED
+    for name, given in made.items():
+        if name == "self":
+            continue
+        assert given.annotation == taken[name].annotation or name == "credential", name
+        if name not in EMULATOR_DEFAULTED:
+            assert given.default == taken[name].default, name
+
+
+def test_the_emulator_s_clients_hide_no_keywords() -> None:
+    from azhotpatch.testing import Emulator
+
+    hidden = [
+        f"{name}(**{p.name})"
+        for name in public_members(Emulator)
+        if callable(function := getattr(Emulator, name))
+        for p in inspect.signature(function).parameters.values()
+        if p.kind is inspect.Parameter.VAR_KEYWORD
+    ]
+    assert hidden == []

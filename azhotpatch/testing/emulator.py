@@ -31,10 +31,9 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azhotpatch.testing import admin, records
 from azhotpatch.testing._faults import Faults
@@ -49,16 +48,11 @@ from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
 from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
 from azhotpatch.testing.records import AzureRecord, EmulatorStats, OperationRecord
 from azhotpatch.testing.services import Services
+from azhotpatch.testing.wiring import ClientWiring
 from azhotpatch.testing.world.clock import Clock
 from azhotpatch.testing.world.operations import InstallRecord
 from azhotpatch.testing.world.regions import default_region_skus
 from azhotpatch.testing.world.state import Durations, World
-
-if TYPE_CHECKING:
-    from azhotpatch.aio import Hotpatch as AsyncHotpatch
-    from azhotpatch.client import Hotpatch
-    from azhotpatch.devices.aio import Devices as AsyncDevices
-    from azhotpatch.devices.client import Devices
 
 __all__ = [
     "AsyncEmulatorCredential",
@@ -70,7 +64,7 @@ __all__ = [
 ]
 
 
-class Emulator(EstateConditions):
+class Emulator(EstateConditions, ClientWiring):
     """A local Azure Resource Manager. Use as a context manager, or `start`/`stop`."""
 
     def __init__(
@@ -170,105 +164,6 @@ class Emulator(EstateConditions):
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # --- connection details ---------------------------------------------------------------
-
-    @property
-    def endpoint(self) -> str:
-        """The ARM endpoint (``base_url`` for SDK clients)."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; use `with Emulator() as emu:`")
-        return self._server.base_url
-
-    @property
-    def ca_path(self) -> str:
-        """PEM bundle of the emulator's CA (``connection_verify`` for SDK clients)."""
-        if self._tls is None:
-            raise RuntimeError("the emulator is not running; use `with Emulator() as emu:`")
-        return str(self._tls.ca_path)
-
-    @property
-    def graph_endpoint(self) -> str:
-        """Microsoft Graph's root on this emulator (``https://graph.microsoft.com``'s stand-in;
-        `azhotpatch.devices.Devices(endpoint=...)`)."""
-        return self.endpoint + GRAPH_PREFIX
-
-    def credential(self, principal: str = "emulator-user") -> EmulatorCredential:
-        return EmulatorCredential(principal, lifetime=self.token_wall_lifetime)
-
-    def async_credential(self, principal: str = "emulator-user") -> AsyncEmulatorCredential:
-        return AsyncEmulatorCredential(principal, lifetime=self.token_wall_lifetime)
-
-    @property
-    def token_wall_lifetime(self) -> float | None:
-        """How long this emulator's tokens live in wall seconds (None: the default hour)."""
-        if self.token_lifetime is None:
-            return None
-        return self.clock.to_wall(self.token_lifetime)
-
-    @property
-    def operation_seconds(self) -> dict[str, float]:
-        """How long this emulator's VM updates, Arc license updates, assessments and installs
-        take (Azure seconds), in the shape `Hotpatch(operation_seconds=...)` takes."""
-        durations = self.world.durations
-        return {
-            "update": durations.vm_update,
-            "license": durations.license_profile,
-            "assess": durations.assess,
-            "install": durations.install,
-        }
-
-    @property
-    def polling_interval(self) -> float:
-        """Seconds between LRO polls that match Azure's 30 s cadence at this time scale."""
-        return 30.0 / self.clock.time_scale
-
-    def client(self, **options: Any) -> Hotpatch:
-        """An `azhotpatch.Hotpatch` wired to this emulator."""
-        from azhotpatch.client import Hotpatch
-
-        credential = options.pop("credential", None) or self.credential()
-        return Hotpatch(credential, **self._client_settings(options))
-
-    def async_client(self, **options: Any) -> AsyncHotpatch:
-        """An `azhotpatch.aio.Hotpatch` wired to this emulator (for asyncio callers)."""
-        from azhotpatch.aio import Hotpatch as AsyncHotpatch
-
-        credential = options.pop("credential", None) or self.async_credential()
-        return AsyncHotpatch(credential, **self._client_settings(options))
-
-    def devices_client(self, **options: Any) -> Devices:
-        """An `azhotpatch.devices.Devices` wired to this emulator's Microsoft Graph."""
-        from azhotpatch.devices.client import Devices
-
-        credential = options.pop("credential", None) or self.credential()
-        return Devices(credential, **self._devices_settings(options))
-
-    def async_devices_client(self, **options: Any) -> AsyncDevices:
-        """An `azhotpatch.devices.aio.Devices` wired to this emulator's Microsoft Graph."""
-        from azhotpatch.devices.aio import Devices as AsyncDevices
-
-        credential = options.pop("credential", None) or self.async_credential()
-        return AsyncDevices(credential, **self._devices_settings(options))
-
-    def _devices_settings(self, options: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "endpoint": self.graph_endpoint,
-            "connection_verify": self.ca_path,
-            "time_scale": self.clock.time_scale,
-            **options,
-        }
-
-    def _client_settings(self, options: dict[str, Any]) -> dict[str, Any]:
-        settings: dict[str, Any] = {
-            "endpoint": self.endpoint,
-            "connection_verify": self.ca_path,
-            "polling_interval": self.polling_interval,
-            "time_scale": self.clock.time_scale,
-            "operation_seconds": self.operation_seconds,
-        }
-        settings.update(options)
-        return settings
-
     # --- building the world ---------------------------------------------------------------
 
     def add_subscription(
@@ -282,11 +177,10 @@ class Emulator(EstateConditions):
             self.world.changed()
             return sub_id
 
-    def add_vm(self, spec: VmSpec | None = None, **fields: Any) -> str:
-        """Add a VM (a `VmSpec`, or its fields as keywords); returns its resource id."""
-        vm_spec = replace(spec, **fields) if spec else VmSpec(**fields)
+    def add_vm(self, spec: VmSpec) -> str:
+        """Add a VM as `VmSpec` describes it; returns its resource id."""
         with self.dispatcher.lock:
-            return self.services.compute.add_vm(vm_spec).id
+            return self.services.compute.add_vm(spec).id
 
     def add_scale_set(
         self,
@@ -308,11 +202,10 @@ class Emulator(EstateConditions):
             )
             return added.id
 
-    def add_arc(self, spec: ArcSpec | None = None, **fields: Any) -> str:
-        """Add an Arc-enabled server; returns its resource id."""
-        arc_spec = replace(spec, **fields) if spec else ArcSpec(**fields)
+    def add_arc(self, spec: ArcSpec) -> str:
+        """Add an Arc-enabled server as `ArcSpec` describes it; returns its resource id."""
         with self.dispatcher.lock:
-            return self.services.hybrid.add_arc(arc_spec).id
+            return self.services.hybrid.add_arc(spec).id
 
     @property
     def intune(self) -> IntuneBackend:

@@ -24,7 +24,7 @@ from azhotpatch.fleet.journal import Journal, RunIdentity
 from azhotpatch.fleet.plan import parse_actions
 from azhotpatch.fleet.report import ExitCode
 from azhotpatch.models import InstallOptions
-from azhotpatch.testing import Emulator, Faults
+from azhotpatch.testing import Emulator, Faults, VmSpec
 from tests.contract.conftest import ROOT, SUB, VM, invoke, target
 
 GROUP = "rg-exit"
@@ -36,21 +36,21 @@ def troubled() -> Iterator[tuple[Emulator, str, str]]:
     with an enrolled VM and a VM no Hotpatch can reach (Windows Server 2019)."""
     with Emulator(seed=9, time_scale=2400, faults=Faults(seed=9, patch_failure=1.0)) as emu:
         emu.add_subscription(SUB, groups=[GROUP])
-        enrolled = emu.add_vm(
+        enrolled = emu.add_vm(VmSpec(
             subscription=SUB,
             group=GROUP,
             name="hot-01",
             location="westeurope",
             patch_mode="AutomaticByPlatform",
             enable_hotpatching=True,
-        )
-        old = emu.add_vm(
+        ))
+        old = emu.add_vm(VmSpec(
             subscription=SUB,
             group=GROUP,
             name="old-01",
             location="westeurope",
             sku="2019-datacenter",
-        )
+        ))
         yield emu, enrolled, old
 
 
@@ -93,7 +93,7 @@ EMPTY = "11111111-2222-4333-8444-555555555555"
 def with_an_empty_subscription() -> Iterator[Emulator]:
     with Emulator(seed=9, time_scale=2400) as emu:
         emu.add_subscription(SUB, groups=[GROUP])
-        emu.add_vm(subscription=SUB, group=GROUP, name="web-01", location="westeurope")
+        emu.add_vm(VmSpec(subscription=SUB, group=GROUP, name="web-01", location="westeurope"))
         emu.add_subscription(EMPTY, groups=["rg-empty"])
         yield emu
 
