@@ -66,8 +66,10 @@ from azhotpatch._azure.resend import sent_once
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline, Patience
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import (
+    Command,
     ConflictError,
     DeadlineExceededError,
+    Fix,
     HotpatchError,
     OperationFailedError,
     TransientError,
@@ -433,8 +435,11 @@ class ArcRemediator:
                 "the machine did not come back from its restart within "
                 f"{_BACK_BUDGET / 60:.0f} minutes of Azure time (or before the deadline)",
                 resource=str(rid),
-                fix="check the machine's console; run remediate again once it is up (the "
-                "restart is not sent again)",
+                fix=Fix.of(
+                    "check the machine's console; run ",
+                    Command("remediate"),
+                    " again once it is up (the restart is not sent again)",
+                ),
             )
         wait = self.session.azure_seconds(_BACK_EVERY)
         await asyncio.sleep(min(wait, max(0.0, deadline.remaining())))
@@ -518,8 +523,12 @@ def _still_off(after: Measurement) -> Reason:
         Rule.ARC_VBS_OFF,
         "VBS is still not running after the restart (VirtualizationBasedSecurityStatus "
         f"{after.vbs_status})",
-        "open msinfo32 on the machine: 'Virtualization-based security' lists what is "
-        "missing (often a firmware setting); fix it, restart, and run remediate again",
+        Fix.of(
+            "open msinfo32 on the machine: 'Virtualization-based security' lists what is "
+            "missing (often a firmware setting); fix it, restart, and run ",
+            Command("remediate"),
+            " again",
+        ),
     )
 
 

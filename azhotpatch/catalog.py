@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from azhotpatch.errors import Command, Fix
 from azhotpatch.models import Eligibility, Reason, Rule
 
 __all__ = [
@@ -111,7 +112,7 @@ _SKU_VERSION = re.compile(r"^(?P<version>2008-r2|2012-r2|20\d\d)")
 UNIFORM_SCALE_SET = Reason(
     Rule.UNIFORM_SCALE_SET,
     "the VM belongs to a Uniform-orchestration scale set, which Hotpatch images do not support",
-    "move the workload to a Flexible-orchestration scale set or standalone VMs",
+    Fix.of("move the workload to a Flexible-orchestration scale set or standalone VMs"),
 )
 
 
@@ -137,8 +138,10 @@ def check_image(
             Reason(
                 Rule.LINUX,
                 "the VM runs Linux; Hotpatch for Azure VMs covers Windows Server Azure Edition",
-                "use Linux livepatching tools for Linux, or run the workload on a supported "
-                f"Windows Server image ({_supported_list()})",
+                Fix.of(
+                    "use Linux livepatching tools for Linux, or run the workload on a supported "
+                    f"Windows Server image ({_supported_list()})"
+                ),
             )
         )
     reasons.extend(_gallery_reasons(image_id, shared_gallery_image_id, community_gallery_image_id))
@@ -153,7 +156,7 @@ def check_image(
                 Rule.NO_IMAGE_REFERENCE,
                 "the VM has no image reference (attached or specialized OS disk), so its "
                 "image cannot be shown to be a Hotpatch image",
-                _RECREATE,
+                Fix.of(_RECREATE),
             )
         )
     return Eligibility(reasons=tuple(reasons))
@@ -195,7 +198,7 @@ def _gallery_reasons(
                 Rule.GALLERY_IMAGE if is_gallery else Rule.CUSTOM_IMAGE,
                 f"the VM was created from a {'gallery' if is_gallery else 'custom managed'} "
                 f"image ({image_id}); Hotpatch supports only the Azure Edition marketplace images",
-                _RECREATE,
+                Fix.of(_RECREATE),
             )
         )
     for kind, value in (("shared", shared_gallery_id), ("community", community_gallery_id)):
@@ -205,7 +208,7 @@ def _gallery_reasons(
                     Rule.GALLERY_IMAGE,
                     f"the VM was created from a {kind} gallery image ({value}); Hotpatch "
                     "supports only the Azure Edition marketplace images",
-                    _RECREATE,
+                    Fix.of(_RECREATE),
                 )
             )
     return reasons
@@ -222,7 +225,7 @@ def _marketplace_reasons(publisher: str, offer: str, sku: str) -> list[Reason]:
         )
     else:
         message = f"SKU {sku!r} {_describe_sku(sku)}; supported SKUs: {_supported_list()}"
-    return [Reason(Rule.IMAGE_NOT_SUPPORTED, message, _RECREATE)]
+    return [Reason(Rule.IMAGE_NOT_SUPPORTED, message, Fix.of(_RECREATE))]
 
 
 def _describe_sku(sku: str) -> str:
@@ -262,8 +265,10 @@ def check_region(sku: str, location: str, offered_skus: Iterable[str]) -> Eligib
             Reason(
                 Rule.IMAGE_NOT_IN_REGION,
                 f"region {location!r} does not offer the image SKU {sku!r} ({hint})",
-                "deploy in a region that offers it (e.g. westcentralus, uksouth, eastasia), "
-                "or use a SKU this region offers",
+                Fix.of(
+                    "deploy in a region that offers it (e.g. westcentralus, uksouth, eastasia), "
+                    "or use a SKU this region offers"
+                ),
             ),
         )
     )
@@ -272,12 +277,12 @@ def check_region(sku: str, location: str, offered_skus: Iterable[str]) -> Eligib
 # --- patch settings (VMs) ---------------------------------------------------------------------
 
 _SETTINGS = "osProfile.windowsConfiguration"
-_DOES_IT = "(azhotpatch enable sets it)"
+_DOES_IT = ("(", Command("enable"), " sets it)")  # a method in Python, a command in a shell
 # the same setting, at the same path, on VMs and on Arc machines
 _HOTPATCH_SETTING_OFF = Reason(
     Rule.HOTPATCH_SETTING_OFF,
     "patchSettings.enableHotpatching is not true",
-    f"set {_SETTINGS}.patchSettings.enableHotpatching to true {_DOES_IT}",
+    Fix.of(f"set {_SETTINGS}.patchSettings.enableHotpatching to true ", *_DOES_IT),
     blocking=False,
 )
 
@@ -304,7 +309,9 @@ def check_patch_settings(
             Reason(
                 Rule.PATCH_MODE,
                 f"patchMode is {mode!r}; Hotpatch needs 'AutomaticByPlatform'",
-                f"set {_SETTINGS}.patchSettings.patchMode to AutomaticByPlatform {_DOES_IT}",
+                Fix.of(
+                    f"set {_SETTINGS}.patchSettings.patchMode to AutomaticByPlatform ", *_DOES_IT
+                ),
                 blocking=False,
             )
         )
@@ -314,8 +321,10 @@ def check_patch_settings(
                 Rule.VM_AGENT_NOT_PROVISIONED,
                 "provisionVMAgent is false; AutomaticByPlatform patching and Hotpatch need "
                 "the Azure VM agent",
-                "provisionVMAgent is set at creation only: recreate the VM with "
-                f"{_SETTINGS}.provisionVMAgent=true",
+                Fix.of(
+                    "provisionVMAgent is set at creation only: recreate the VM with "
+                    f"{_SETTINGS}.provisionVMAgent=true"
+                ),
             )
         )
     if enable_automatic_updates is False:
@@ -323,7 +332,7 @@ def check_patch_settings(
             Reason(
                 Rule.AUTOMATIC_UPDATES_OFF,
                 "enableAutomaticUpdates is false; AutomaticByPlatform requires it true",
-                f"set {_SETTINGS}.enableAutomaticUpdates to true {_DOES_IT}",
+                Fix.of(f"set {_SETTINGS}.enableAutomaticUpdates to true ", *_DOES_IT),
                 blocking=False,
             )
         )
@@ -333,8 +342,12 @@ def check_patch_settings(
                 Rule.BYPASS_SAFETY_CHECKS,
                 "automaticByPlatformSettings.bypassPlatformSafetyChecksOnUserSchedule is true; "
                 "Hotpatch requires platform safety checks",
-                f"set it to false {_DOES_IT}; a VM patched only by an Azure Update Manager "
-                "schedule needs it true, so choose one of the two for this VM",
+                Fix.of(
+                    "set it to false ",
+                    *_DOES_IT,
+                    "; a VM patched only by an Azure Update Manager schedule needs it true, so "
+                    "choose one of the two for this VM",
+                ),
                 blocking=False,
             )
         )
@@ -352,7 +365,7 @@ def check_vm_runtime(*, power_state: str | None, vm_agent_status: str | None) ->
             Reason(
                 Rule.VM_NOT_RUNNING,
                 f"the VM is {power_state!r}, not running",
-                "start the VM (az vm start) before enrolling or patching it",
+                Fix.of("start the VM (az vm start) before enrolling or patching it"),
             )
         )
     if vm_agent_status is not None and vm_agent_status.lower() != "ready":
@@ -360,8 +373,10 @@ def check_vm_runtime(*, power_state: str | None, vm_agent_status: str | None) ->
             Reason(
                 Rule.VM_AGENT_NOT_READY,
                 f"the VM agent reports {vm_agent_status!r}, not 'Ready'",
-                "check the Windows Azure Guest Agent service inside the VM "
-                "(https://aka.ms/vmagentwindows) and that the VM can reach the wire server",
+                Fix.of(
+                    "check the Windows Azure Guest Agent service inside the VM "
+                    "(https://aka.ms/vmagentwindows) and that the VM can reach the wire server"
+                ),
             )
         )
     return Eligibility(reasons=tuple(reasons))
@@ -404,7 +419,7 @@ def check_arc_os(
                     Rule.ARC_NOT_WINDOWS,
                     f"the machine runs {os_type or os_name!r}; Arc Hotpatch is for Windows Server "
                     "2025",
-                    "nothing to enroll on this machine",
+                    Fix.of("nothing to enroll on this machine"),
                 ),
             )
         )
@@ -425,7 +440,7 @@ def check_arc_os(
     else:
         message = f"osSku {sku!r} is not Windows Server 2025 Datacenter or Standard"
         fix = _ARC_OS_FIX
-    return Eligibility(reasons=(Reason(Rule.ARC_OS_NOT_SUPPORTED, message, fix),))
+    return Eligibility(reasons=(Reason(Rule.ARC_OS_NOT_SUPPORTED, message, Fix.of(fix)),))
 
 
 def _azure_edition(sku: str) -> Reason:
@@ -437,7 +452,7 @@ def _azure_edition(sku: str) -> Reason:
         f"osSku {sku!r} is Datacenter: Azure Edition, which includes Hotpatch: it needs no "
         "license profile Hotpatch feature, so azhotpatch neither enrolls nor bills it through "
         "Arc",
-        _AZURE_EDITION_IN_GUEST,
+        Fix.of(_AZURE_EDITION_IN_GUEST),
     )
 
 
@@ -466,7 +481,7 @@ def check_azure_local(
             f"an Azure Local VM from the Hotpatch image {publisher}:{offer}:{sku}: Hotpatch "
             "comes with the image and is configured in the guest, not through Update Manager "
             "or the Arc license profile",
-            _AZURE_EDITION_IN_GUEST,
+            Fix.of(_AZURE_EDITION_IN_GUEST),
         )
         return Eligibility(reasons=(reason,))
     where = f"{publisher}:{offer}:{sku}" if sku else (image_id or "an unknown image")
@@ -476,9 +491,11 @@ def check_azure_local(
                 Rule.AZURE_LOCAL_IMAGE,
                 f"an Azure Local VM built from {where}, which is not a Hotpatch image"
                 + (f" (it reports osSku {os_sku!r})" if os_sku else ""),
-                "Hotpatch on Azure Local needs a VM built from a Windows Server Datacenter: "
-                f"Azure Edition Hotpatch image ({_supported_list()}) from the Azure Local "
-                "marketplace; recreate the VM from one",
+                Fix.of(
+                    "Hotpatch on Azure Local needs a VM built from a Windows Server Datacenter: "
+                    f"Azure Edition Hotpatch image ({_supported_list()}) from the Azure Local "
+                    "marketplace; recreate the VM from one"
+                ),
             ),
         )
     )
@@ -504,10 +521,12 @@ def check_scale_set(
                 f"its Flexible scale set {name!r} has patchMode {mode or 'unset'!r} and "
                 f"enableHotpatching {model_settings.get('enableHotpatching')!r} in its model: "
                 "this VM is enrolled, but instances the scale set creates next will not be",
-                "set virtualMachineProfile.osProfile.windowsConfiguration.patchSettings to "
-                "patchMode AutomaticByPlatform and enableHotpatching true in the model of "
-                f"scale set {name} (portal, template or az vmss); azhotpatch does not change "
-                "scale set models",
+                Fix.of(
+                    "set virtualMachineProfile.osProfile.windowsConfiguration.patchSettings to "
+                    "patchMode AutomaticByPlatform and enableHotpatching true in the model of "
+                    f"scale set {name} (portal, template or az vmss); azhotpatch does not change "
+                    "scale set models"
+                ),
                 blocking=False,
             ),
         )
@@ -551,8 +570,10 @@ def check_arc_state(
             Reason(
                 Rule.ARC_DISCONNECTED,
                 f"the Arc machine is {status or 'in an unknown state'!r}, not 'Connected'",
-                "bring the Connected Machine agent back online (azcmagent show; azcmagent check) "
-                "so Azure can reach the machine",
+                Fix.of(
+                    "bring the Connected Machine agent back online (azcmagent show; "
+                    "azcmagent check) so Azure can reach the machine"
+                ),
             )
         )
     if (hotpatch_enablement_status or "").lower() == "actionrequired":
@@ -562,7 +583,7 @@ def check_arc_state(
                 Rule.ARC_VBS_OFF,
                 "the machine reports hotpatchEnablementStatus 'ActionRequired': "
                 "Virtualization-Based Security is not running",
-                VBS_REGISTRY_FIX + ("" if arm64 else f" ({CHPE_REGISTRY_FIX})"),
+                Fix.of(VBS_REGISTRY_FIX + ("" if arm64 else f" ({CHPE_REGISTRY_FIX})")),
             )
         )
         if arm64:
@@ -570,7 +591,7 @@ def check_arc_state(
                 Reason(
                     Rule.ARC_CHPE_ENABLED,
                     "the machine is Arm64 and reports 'ActionRequired': CHPE must be disabled",
-                    CHPE_REGISTRY_FIX,
+                    Fix.of(CHPE_REGISTRY_FIX),
                 )
             )
     return Eligibility(reasons=tuple(reasons))
@@ -588,7 +609,7 @@ def check_arc_enrollment(
                 Rule.ARC_LICENSE_FEATURE_OFF,
                 "the license profile's Hotpatch feature is "
                 f"{hotpatch_license or 'not set'!r}, not 'Enabled'",
-                f"enable the Hotpatch feature in licenseProfiles/default {_DOES_IT}",
+                Fix.of("enable the Hotpatch feature in licenseProfiles/default ", *_DOES_IT),
                 blocking=False,
             )
         )

@@ -14,7 +14,7 @@ message back into its parts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +31,7 @@ __all__ = [
     "AmbiguousOperationError",
     "AuthorizationError",
     "AzureOperationError",
+    "Command",
     "ConflictError",
     "DeadlineExceededError",
     "DuplicatePolicyError",
@@ -77,6 +78,14 @@ class Option:
     value: bool | str | None = True
 
 
+@dataclass(frozen=True)
+class Command:
+    """Something to do with azhotpatch itself, by the client method's name (``enable``): the
+    same step is a method call in Python and a command on the command line."""
+
+    name: str
+
+
 RETRY_FAILED = Option("retry_failed")  # a fleet run again, retrying the machines that failed
 INSTALL_AGAIN = Option("install_again")  # send the install though someone else's counts
 JOURNAL = Option("journal", None)  # the journal of the run to resume
@@ -90,6 +99,8 @@ class Words(Protocol):
     def option(self, option: Option) -> str: ...
 
     def argument(self, name: str) -> str: ...
+
+    def command(self, command: Command) -> str: ...
 
 
 class _PythonWords:
@@ -105,19 +116,22 @@ class _PythonWords:
     def argument(self, name: str) -> str:
         return name
 
+    def command(self, command: Command) -> str:
+        return f"{command.name}()"
+
 
 PYTHON: Words = _PythonWords()
 
 
 @dataclass(frozen=True)
 class Fix:
-    """What to do, as words and the `Option`s it asks for, rendered by each edge in its own
-    `Words`. ``str()`` gives the Python caller's rendering."""
+    """What to do, as words and the `Option`s and `Command`s it names, rendered by each edge
+    in its own `Words`. ``str()`` gives the Python caller's rendering."""
 
-    parts: tuple[str | Option, ...]
+    parts: tuple[str | Option | Command, ...]
 
     @classmethod
-    def of(cls, *parts: str | Option) -> Fix:
+    def of(cls, *parts: str | Option | Command) -> Fix:
         return cls(tuple(parts))
 
     @classmethod
@@ -127,23 +141,54 @@ class Fix:
             return fix
         return cls((fix,)) if fix else None
 
+    @classmethod
+    def joined(cls, fixes: Iterable[Fix | None]) -> Fix | None:
+        """Several fixes as one, in order, separated as a sentence separates them (None:
+        there was none)."""
+        parts: list[str | Option | Command] = []
+        for fix in fixes:
+            if fix is not None and fix.parts:
+                parts.extend(("; ", *fix.parts) if parts else fix.parts)
+        return cls(tuple(parts)) if parts else None
+
     def render(self, words: Words = PYTHON) -> str:
-        return "".join(p if isinstance(p, str) else words.option(p) for p in self.parts)
+        return "".join(_rendered(p, words) for p in self.parts)
 
     def __str__(self) -> str:
         return self.render(PYTHON)
 
     def as_data(self) -> list[Any]:
-        """Plain JSON (the journal's column): words as strings, options as objects."""
-        return [
-            p if isinstance(p, str) else {"option": p.name, "value": p.value} for p in self.parts
-        ]
+        """Plain JSON (the journal's column): words as strings, options and commands as
+        objects."""
+        return [_part_data(p) for p in self.parts]
 
     @classmethod
     def from_data(cls, data: Sequence[Any]) -> Fix:
-        return cls(
-            tuple(p if isinstance(p, str) else _option(p) for p in data),
-        )
+        return cls(tuple(_part(p) for p in data))
+
+
+def _rendered(part: str | Option | Command, words: Words) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Command):
+        return words.command(part)
+    return words.option(part)
+
+
+def _part_data(part: str | Option | Command) -> Any:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Command):
+        return {"command": part.name}
+    return {"option": part.name, "value": part.value}
+
+
+def _part(data: Any) -> str | Option | Command:
+    if isinstance(data, str):
+        return data
+    if "command" in data:
+        return Command(str(data["command"]))
+    return _option(data)
 
 
 def _option(data: Mapping[str, Any]) -> Option:
@@ -238,7 +283,7 @@ class IneligibleError(HotpatchError):
     def __init__(self, resource: str, reasons: Sequence[Reason]) -> None:
         self.reasons = tuple(reasons)
         problems = "; ".join(r.message for r in self.reasons) or "not eligible"
-        fixes = "; ".join(r.fix for r in self.reasons if r.fix) or None
+        fixes = Fix.joined(r.fix for r in self.reasons)
         super().__init__(f"cannot take Hotpatch: {problems}.", resource=resource, fix=fixes)
 
 

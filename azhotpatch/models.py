@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import TypeVar
 
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import PYTHON, Fix, InvalidArgumentError, Words
 from azhotpatch.ids import MachineKind
 
 __all__ = [
@@ -122,7 +122,8 @@ class Rule(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Reason:
-    """One broken prerequisite: what is wrong (``message``) and how to fix it (``fix``).
+    """One broken prerequisite: what is wrong (``message``) and how to fix it (``fix``, which
+    each edge renders in its words: a method in Python, a command on the command line).
 
     ``blocking`` reasons stop enrollment until someone acts outside azhotpatch. Non-blocking
     reasons are settings that `enable` itself changes; they describe what enrollment will do.
@@ -130,11 +131,14 @@ class Reason:
 
     rule: Rule
     message: str
-    fix: str
+    fix: Fix
     blocking: bool = True
 
+    def text(self, words: Words = PYTHON) -> str:
+        return f"{self.message} Fix: {self.fix.render(words)}"
+
     def __str__(self) -> str:
-        return f"{self.message} Fix: {self.fix}"
+        return self.text()
 
 
 @dataclass(frozen=True)
@@ -172,13 +176,19 @@ class Eligibility:
     def __bool__(self) -> bool:
         return self.ok
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, words: Words = PYTHON) -> dict[str, object]:
+        """Plain JSON, each reason's fix in ``words``."""
         return {
             "resource": self.resource,
             "ok": self.ok,
             "compliant": self.compliant,
             "reasons": [
-                {"rule": r.rule.value, "blocking": r.blocking, "message": r.message, "fix": r.fix}
+                {
+                    "rule": r.rule.value,
+                    "blocking": r.blocking,
+                    "message": r.message,
+                    "fix": r.fix.render(words),
+                }
                 for r in self.reasons
             ],
         }
@@ -194,16 +204,20 @@ class Eligibility:
             reasons.extend(r for r in part.reasons if r not in reasons)
         return cls(resource=resource, reasons=tuple(reasons))
 
-    def __str__(self) -> str:
+    def text(self, words: Words = PYTHON) -> str:
+        """The verdict for a person, each fix in ``words``."""
         who = self.resource or "machine"
         if self.compliant:
             return f"{who}: eligible for Hotpatch"
         verdict = "eligible; enable will change:" if self.ok else "NOT eligible for Hotpatch"
         head = f"{who}: {verdict}"
         lines = [head]
-        lines += [f"  - [{r.rule.value}] {r}" for r in self.blockers]
-        lines += [f"  ~ [{r.rule.value}] {r}" for r in self.changes]
+        lines += [f"  - [{r.rule.value}] {r.text(words)}" for r in self.blockers]
+        lines += [f"  ~ [{r.rule.value}] {r.text(words)}" for r in self.changes]
         return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
 
 
 # --- patch operations ------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from azhotpatch import calendar
+from azhotpatch import calendar, errors
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.models import Reason, Rule
 
@@ -311,6 +311,7 @@ def _moment(value: Any) -> datetime | None:
 # --- what to do about it -----------------------------------------------------------------------
 
 _NO_SCRIPT = "no script can change this: "
+_AGAIN = errors.Command("remediate")  # remediate() again in Python, azhotpatch remediate in a shell
 
 
 @dataclass(frozen=True)
@@ -344,31 +345,41 @@ def _hardware_blockers(m: Measurement) -> Iterable[Reason]:
             Rule.ARC_BUILD_TOO_OLD,
             f"the machine runs build {m.version}; Hotpatch needs Windows Server 2025 build "
             "26100.1742 or later",
-            "install the latest cumulative update (Windows Update or Azure Update Manager), "
-            "then remediate again",
+            errors.Fix.of(
+                "install the latest cumulative update (Windows Update or Azure Update Manager), "
+                "then ",
+                _AGAIN,
+            ),
         )
     if m.uefi is False:
         yield Reason(
             Rule.ARC_NO_UEFI,
             "the machine boots with legacy BIOS; VBS, and so Hotpatch, needs UEFI with Secure Boot",
-            _NO_SCRIPT + "convert the system disk to GPT (mbr2gpt /convert) and switch the "
-            "firmware to UEFI, or, for a Hyper-V VM, rebuild it as a Generation 2 VM",
+            errors.Fix.of(
+                _NO_SCRIPT + "convert the system disk to GPT (mbr2gpt /convert) and switch the "
+                "firmware to UEFI, or, for a Hyper-V VM, rebuild it as a Generation 2 VM"
+            ),
         )
     elif m.secure_boot is False:
         yield Reason(
             Rule.ARC_NO_SECURE_BOOT,
             "Secure Boot is off; VBS, and so Hotpatch, needs UEFI with Secure Boot on",
-            _NO_SCRIPT + "turn Secure Boot on in the firmware setup (Hyper-V: "
-            "Set-VMFirmware -EnableSecureBoot On with the VM off; VMware: enable EFI Secure "
-            "Boot in the VM's boot options), then remediate again",
+            errors.Fix.of(
+                _NO_SCRIPT + "turn Secure Boot on in the firmware setup (Hyper-V: "
+                "Set-VMFirmware -EnableSecureBoot On with the VM off; VMware: enable EFI Secure "
+                "Boot in the VM's boot options), then ",
+                _AGAIN,
+            ),
         )
     if not m.vbs_running and m.virtualization is False:
         yield Reason(
             Rule.ARC_NO_VIRTUALIZATION,
             "the processor offers no virtualization support to Windows, so VBS cannot run",
-            _NO_SCRIPT + "turn on virtualization extensions (Intel VT-x/AMD-V with SLAT) in "
-            "the firmware, or, for a VM, expose them to the guest (Hyper-V: "
-            "Set-VMProcessor -ExposeVirtualizationExtensions $true)",
+            errors.Fix.of(
+                _NO_SCRIPT + "turn on virtualization extensions (Intel VT-x/AMD-V with SLAT) in "
+                "the firmware, or, for a VM, expose them to the guest (Hyper-V: "
+                "Set-VMProcessor -ExposeVirtualizationExtensions $true)"
+            ),
         )
 
 

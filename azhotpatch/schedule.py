@@ -38,7 +38,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import TypeVar
 
 from azhotpatch.calendar import PLANNED_BASELINE_MONTHS
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import Command, Fix, InvalidArgumentError, Option
 from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Classification, InstallOptions, Reason, RebootSetting, Rule
 from azhotpatch.timezones import to_windows_zone, zone_info
@@ -396,15 +396,17 @@ def _vm_conflicts(facts: VmFacts, schedule: Schedule) -> Iterator[Reason]:
             "Hotpatch is on, so Compute keeps bypassPlatformSafetyChecksOnUserSchedule false; "
             "an Update Manager schedule needs it true, and assigned with it false neither "
             f"autopatching nor the schedule runs ({_PREREQ}, scenario 3)",
-            "leave this VM to Azure's automatic guest patching, which installs its hotpatches "
-            "without a schedule; to schedule it instead, disable Hotpatch first",
+            Fix.of(
+                "leave this VM to Azure's automatic guest patching, which installs its hotpatches "
+                "without a schedule; to schedule it instead, disable Hotpatch first"
+            ),
         )
         return
     if facts.provision_vm_agent is False:
         yield Reason(
             Rule.VM_AGENT_NOT_PROVISIONED,
             "provisionVMAgent is false; scheduled patching runs through the Azure VM agent",
-            "provisionVMAgent is set at creation only: recreate the VM with it true",
+            Fix.of("provisionVMAgent is set at creation only: recreate the VM with it true"),
         )
         return
     mode_ok = (facts.patch_mode or "").lower() == "automaticbyplatform"
@@ -418,17 +420,20 @@ def _vm_conflicts(facts: VmFacts, schedule: Schedule) -> Iterator[Reason]:
             + ("" if updates_ok else ", enableAutomaticUpdates is false")
             + "; a schedule needs AutomaticByPlatform, true and automatic updates on "
             f"(Customer Managed Schedules, {_PREREQ})",
-            # a reason's fix is words alone (no `Fix`): it names the conflict policy that
-            # does it in words that read the same in Python and on the command line
-            "set patch orchestration to Customer Managed Schedules "
-            "(scheduling with the conflict policy 'fix' does it)",
+            Fix.of(
+                "set patch orchestration to Customer Managed Schedules (scheduling with ",
+                Option("conflicts", "fix"),
+                " does it)",
+            ),
             blocking=False,
         )
     if schedule.needs_hotpatch:
         yield _not_enrolled(
             "the VM",
-            "use mode 'single' for VMs without Hotpatch (a Hotpatch VM is patched by "
-            "Azure's automatic guest patching, not by a schedule)",
+            Fix.of(
+                "use mode 'single' for VMs without Hotpatch (a Hotpatch VM is patched by "
+                "Azure's automatic guest patching, not by a schedule)"
+            ),
         )
 
 
@@ -441,11 +446,12 @@ def _arc_conflicts(facts: ArcFacts, schedule: Schedule) -> Iterator[Reason]:
             Rule.ARC_DISCONNECTED,
             f"the Arc agent is {facts.status or 'not reporting'!r}; a scheduled run needs it "
             "connected when the window opens",
-            "reconnect the Connected Machine agent (azcmagent show), then schedule again",
+            Fix.of("reconnect the Connected Machine agent (azcmagent show), then schedule again"),
         )
     if schedule.needs_hotpatch and (facts.enablement_status or "").lower() != "enabled":
         yield _not_enrolled(
-            "the machine", "enroll it first (azhotpatch enable), or schedule with mode 'single'"
+            "the machine",
+            Fix.of("enroll it first (", Command("enable"), "), or schedule with mode 'single'"),
         )
 
 
@@ -453,11 +459,11 @@ def _not_windows() -> Reason:
     return Reason(
         Rule.SCHEDULE_NOT_WINDOWS,
         "the schedule installs Windows updates and this machine does not run Windows",
-        "schedule Linux machines with a configuration of their own",
+        Fix.of("schedule Linux machines with a configuration of their own"),
     )
 
 
-def _not_enrolled(what: str, fix: str) -> Reason:
+def _not_enrolled(what: str, fix: Fix) -> Reason:
     return Reason(
         Rule.SCHEDULE_NOT_HOTPATCHED,
         f"{what} is not enrolled in Hotpatch; hotpatch-month windows install only updates that "

@@ -197,9 +197,7 @@ FACTORIES = [
 
 
 @pytest.mark.parametrize(("factory", "cls"), FACTORIES, ids=[f for f, _ in FACTORIES])
-def test_the_emulator_s_clients_take_the_client_s_settings_by_name(
-    factory: str, cls: type
-) -> None:
+def test_the_emulator_s_clients_take_the_client_s_settings_by_name(factory: str, cls: type) -> None:
     from azhotpatch.testing import Emulator
 
     made = inspect.signature(getattr(Emulator, factory)).parameters

@@ -23,7 +23,7 @@ def test_acceptance_2025_core_ok_and_2019_names_supported_skus() -> None:
     assert "Windows Server 2019" in reason.message
     for sku in catalog.supported_skus():
         assert sku in reason.message
-    assert "recreate" in reason.fix
+    assert "recreate" in str(reason.fix)
 
 
 def test_table_is_complete_data() -> None:
@@ -85,7 +85,7 @@ def test_custom_gallery_community_linux_uniform_all_reported_together() -> None:
     ]
     assert "shared gallery" in verdict.reasons[2].message
     assert "community gallery" in verdict.reasons[3].message
-    assert "Flexible" in verdict.reasons[4].fix
+    assert "Flexible" in str(verdict.reasons[4].fix)
 
 
 def test_managed_custom_image_is_custom_not_gallery() -> None:
@@ -139,10 +139,10 @@ def test_patch_settings_each_rule_has_its_own_reason_and_fix() -> None:
         Rule.BYPASS_SAFETY_CHECKS,
         Rule.HOTPATCH_SETTING_OFF,
     }
-    assert "AutomaticByPlatform" in by_rule[Rule.PATCH_MODE].fix
-    assert "recreate" in by_rule[Rule.VM_AGENT_NOT_PROVISIONED].fix
-    assert "enableAutomaticUpdates" in by_rule[Rule.AUTOMATIC_UPDATES_OFF].fix
-    assert "false" in by_rule[Rule.BYPASS_SAFETY_CHECKS].fix
+    assert "AutomaticByPlatform" in str(by_rule[Rule.PATCH_MODE].fix)
+    assert "recreate" in str(by_rule[Rule.VM_AGENT_NOT_PROVISIONED].fix)
+    assert "enableAutomaticUpdates" in str(by_rule[Rule.AUTOMATIC_UPDATES_OFF].fix)
+    assert "false" in str(by_rule[Rule.BYPASS_SAFETY_CHECKS].fix)
     # only the agent blocks; enable writes the rest
     assert verdict.blockers == (by_rule[Rule.VM_AGENT_NOT_PROVISIONED],)
     assert not verdict.ok
@@ -172,7 +172,7 @@ def test_vm_runtime() -> None:
     assert catalog.check_vm_runtime(power_state="running", vm_agent_status="Ready").compliant
     verdict = catalog.check_vm_runtime(power_state="deallocated", vm_agent_status="Not Ready")
     assert verdict.rules == {Rule.VM_NOT_RUNNING, Rule.VM_AGENT_NOT_READY}
-    assert "az vm start" in verdict.reasons[0].fix
+    assert "az vm start" in str(verdict.reasons[0].fix)
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ def test_arc_azure_edition_needs_no_license_profile() -> None:
     assert reason.rule is Rule.ARC_AZURE_EDITION
     assert reason.blocking
     assert "needs no license profile" in reason.message
-    assert "Azure verification for VMs" in reason.fix
+    assert "Azure verification for VMs" in str(reason.fix)
 
 
 def test_arc_missing_sku_explains_build() -> None:
@@ -236,8 +236,8 @@ def test_arc_state_disconnected_and_vbs() -> None:
     )
     by_rule = {r.rule: r for r in verdict.reasons}
     assert set(by_rule) == {Rule.ARC_DISCONNECTED, Rule.ARC_VBS_OFF}
-    assert "azcmagent" in by_rule[Rule.ARC_DISCONNECTED].fix
-    vbs = by_rule[Rule.ARC_VBS_OFF].fix
+    assert "azcmagent" in str(by_rule[Rule.ARC_DISCONNECTED].fix)
+    vbs = str(by_rule[Rule.ARC_VBS_OFF].fix)
     assert "EnableVirtualizationBasedSecurity" in vbs
     assert "DeviceGuard" in vbs
     assert "HotPatchRestrictions" in vbs  # architecture unknown: the Arm64 hint is included
@@ -266,8 +266,8 @@ def test_arc_state_arm64_has_its_own_chpe_reason() -> None:
     )
     assert verdict.rules == {Rule.ARC_VBS_OFF, Rule.ARC_CHPE_ENABLED}
     chpe = next(r for r in verdict.reasons if r.rule is Rule.ARC_CHPE_ENABLED)
-    assert "Memory Management" in chpe.fix
-    assert "HotPatchRestrictions" in chpe.fix
+    assert "Memory Management" in str(chpe.fix)
+    assert "HotPatchRestrictions" in str(chpe.fix)
 
 
 def test_arc_state_connected_and_enabled() -> None:

@@ -13,6 +13,7 @@ from azhotpatch.errors import (
     JOURNAL,
     PYTHON,
     RETRY_FAILED,
+    Command,
     Fix,
     InvalidArgumentError,
     Option,
@@ -103,6 +104,16 @@ def test_a_fix_is_worded_by_each_edge() -> None:
     assert choice.render(PYTHON) == "pass conflicts='assign' or journal=, or leave "
     assert choice.render(COMMAND_LINE) == "pass --conflicts assign or --journal, or leave "
     assert Fix.from_data(choice.as_data()) == choice  # as the journal keeps it
+    again = Fix.of("restart it, then run ", Command("remediate"), " again")
+    assert again.render(PYTHON) == "restart it, then run remediate() again"
+    assert again.render(COMMAND_LINE) == "restart it, then run azhotpatch remediate again"
+    assert Fix.from_data(again.as_data()) == again
+    both = Fix.joined([Fix.of("turn Secure Boot on"), None, again])
+    assert both is not None
+    assert both.render(COMMAND_LINE) == (
+        "turn Secure Boot on; restart it, then run azhotpatch remediate again"
+    )
+    assert Fix.joined([None]) is None
 
 
 def test_an_argument_is_named_as_the_command_typed_it() -> None:

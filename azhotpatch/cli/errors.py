@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from azhotpatch import __version__
 from azhotpatch.errors import (
+    Command,
     HotpatchError,
     IneligibleError,
     InvalidInputError,
@@ -73,6 +74,9 @@ class CommandLineWords:
 
     def argument(self, name: str) -> str:
         return self.options.get(name) or self.options.get(name.removesuffix("s")) or name
+
+    def command(self, command: Command) -> str:
+        return "azhotpatch " + command.name.replace("_", "-")
 
     def option(self, option: Option) -> str:
         flag = self.options.get(option.name) or "--" + option.name.replace("_", "-")

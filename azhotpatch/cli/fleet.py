@@ -159,7 +159,7 @@ def plan(
     with connect(chosen_settings) as connection:
         the_plan = connection.client.plan(
             actions=steps, **chosen.keywords(connection.subscriptions)
-        )
+        ).in_words(COMMAND_LINE)
     if csv:
         show(the_plan.to_csv())
         return

@@ -15,6 +15,7 @@ import typer
 
 from azhotpatch import validation
 from azhotpatch.cli.connect import connect, emulated
+from azhotpatch.cli.errors import COMMAND_LINE
 from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import (
     CONCURRENCY,
@@ -106,7 +107,7 @@ def check(ctx: typer.Context, ids: IDS = None, fleet: FleetFilter = NO_FILTER) -
             raise typer.Exit(int(ExitCode.SUCCEEDED if every_one else ExitCode.SKIPPED))
         the_plan = connection.client.plan(
             actions=["enable"], **chosen.keywords(connection.subscriptions)
-        )
+        ).in_words(COMMAND_LINE)
     emit(chosen_settings, the_plan)
     raise typer.Exit(int(ExitCode.SKIPPED if the_plan.skipped else ExitCode.SUCCEEDED))
 

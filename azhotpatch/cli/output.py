@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import json
 import re
 import sys
@@ -52,7 +53,7 @@ def jsonable(value: Any) -> Any:
     otherwise, and ISO 8601 for every time."""
     as_dict = getattr(value, "as_dict", None)
     if callable(as_dict):
-        return jsonable(as_dict())
+        return jsonable(as_dict(**_in_our_words(as_dict)))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -60,6 +61,15 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
     return _scalar(value)
+
+
+def _in_our_words(as_dict: Any) -> dict[str, Any]:
+    """The command line's words for a result whose ``as_dict`` words its fixes."""
+    if "words" not in inspect.signature(as_dict).parameters:
+        return {}
+    from azhotpatch.cli.errors import COMMAND_LINE
+
+    return {"words": COMMAND_LINE}
 
 
 def _scalar(value: Any) -> Any:

@@ -20,6 +20,7 @@ from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.models import (
     Assessment,
+    Eligibility,
     HotpatchStatus,
     Installation,
     Patch,
@@ -60,6 +61,13 @@ class CalendarPage:
 def render(result: Any) -> Any:
     """Text (or a rich renderable) for a result; results that describe themselves do."""
     return str(result)
+
+
+@render.register
+def _verdict(result: Eligibility) -> str:
+    from azhotpatch.cli.errors import COMMAND_LINE
+
+    return result.text(COMMAND_LINE)
 
 
 @render.register

@@ -25,7 +25,7 @@ from datetime import date
 
 from azhotpatch import calendar
 from azhotpatch.devices.models import Baseline, ManagedDevice
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import Fix, InvalidArgumentError
 from azhotpatch.models import Eligibility, Reason, Rule
 
 __all__ = ["BASELINES", "FIRST_BUILD", "baseline_on", "device_readiness", "parse_os_version"]
@@ -123,7 +123,7 @@ def device_readiness(device: ManagedDevice, baseline: Baseline) -> Eligibility:
                 Reason(
                     Rule.DEVICE_NOT_WINDOWS,
                     f"runs {device.operating_system or 'an unknown OS'}, not Windows",
-                    "nothing to do: hotpatch is for Windows 11 Enterprise",
+                    Fix.of("nothing to do: hotpatch is for Windows 11 Enterprise"),
                 ),
             ),
         )
@@ -144,7 +144,7 @@ def _build(device: ManagedDevice, baseline: Baseline) -> list[Reason]:
                 Rule.DEVICE_OS_BUILD,
                 f"runs Windows {device.os_version or '(version unknown)'}, before Windows 11 "
                 "24H2 build 26100.2033",
-                "upgrade it to Windows 11 24H2 or later (an Intune feature update policy)",
+                Fix.of("upgrade it to Windows 11 24H2 or later (an Intune feature update policy)"),
             )
         ]
     if version[1] < baseline.revision:
@@ -153,8 +153,10 @@ def _build(device: ManagedDevice, baseline: Baseline) -> list[Reason]:
                 Rule.DEVICE_BEHIND_BASELINE,
                 f"is on build {version[0]}.{version[1]}, behind the {baseline.month} baseline "
                 f"({version[0]}.{baseline.revision})",
-                "nothing: Windows Update brings it to the baseline (one restart), and "
-                "hotpatches follow from then on",
+                Fix.of(
+                    "nothing: Windows Update brings it to the baseline (one restart), and "
+                    "hotpatches follow from then on"
+                ),
                 blocking=False,
             )
         ]
@@ -170,9 +172,11 @@ def _edition(device: ManagedDevice) -> list[Reason]:
         Reason(
             Rule.DEVICE_EDITION,
             f"runs {shown}, not Windows 11 Enterprise or Education",
-            "assign the user a licence that includes Windows Enterprise (E3/E5, Microsoft 365 "
-            "F3, Education A3/A5, Business Premium, Windows 365 Enterprise): subscription "
-            "activation steps the device up to Enterprise",
+            Fix.of(
+                "assign the user a licence that includes Windows Enterprise (E3/E5, Microsoft 365 "
+                "F3, Education A3/A5, Business Premium, Windows 365 Enterprise): subscription "
+                "activation steps the device up to Enterprise"
+            ),
         )
     ]
 
@@ -187,9 +191,11 @@ def _architecture(device: ManagedDevice) -> list[Reason]:
                 Rule.DEVICE_ARM64_PREVIEW,
                 "is Arm64: hotpatch there is in preview and needs CHPE turned off, which "
                 "Graph cannot show",
-                "set HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Memory "
-                "Management\\HotPatchRestrictions=1 (DWORD) and restart, or accept "
-                "cumulative updates with restarts",
+                Fix.of(
+                    "set HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Memory "
+                    "Management\\HotPatchRestrictions=1 (DWORD) and restart, or accept "
+                    "cumulative updates with restarts"
+                ),
                 blocking=False,
             )
         ]
@@ -197,7 +203,7 @@ def _architecture(device: ManagedDevice) -> list[Reason]:
         Reason(
             Rule.DEVICE_ARCHITECTURE,
             f"has a {device.architecture or 'unknown'} processor; hotpatch needs x64",
-            "replace or reimage it on x64 hardware; it keeps monthly cumulative updates",
+            Fix.of("replace or reimage it on x64 hardware; it keeps monthly cumulative updates"),
         )
     ]
 
@@ -211,7 +217,7 @@ def _vbs(device: ManagedDevice) -> list[Reason]:
             Reason(
                 Rule.DEVICE_VBS_UNKNOWN,
                 "has not reported its virtualization-based security state",
-                "sync the device (Intune: Devices > the device > Sync) and check again",
+                Fix.of("sync the device (Intune: Devices > the device > Sync) and check again"),
                 blocking=False,
             )
         ]
@@ -219,6 +225,6 @@ def _vbs(device: ManagedDevice) -> list[Reason]:
         Reason(
             Rule.DEVICE_VBS_OFF,
             f"virtualization-based security is {state}, not running",
-            _VBS_FIXES.get(state.lower(), "turn VBS on and restart"),
+            Fix.of(_VBS_FIXES.get(state.lower(), "turn VBS on and restart")),
         )
     ]

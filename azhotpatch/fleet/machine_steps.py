@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any
 
 from azhotpatch.errors import (
-    Fix,
     HotpatchError,
     JournalStorageError,
 )
@@ -68,7 +67,7 @@ class MachineSteps:
                 Outcome.SKIPPED,
                 item.skip.rule.value,
                 problem=item.skip.message,
-                fix=Fix.given(item.skip.fix),
+                fix=item.skip.fix,
             )
         steps: list[StepResult] = []
         for action in item.steps:
@@ -155,7 +154,7 @@ class MachineSteps:
             Outcome.FAILED,
             item.skip.rule.value,
             problem=item.skip.message,
-            fix=Fix.given(item.skip.fix),
+            fix=item.skip.fix,
             steps=tuple(steps),
         )
 

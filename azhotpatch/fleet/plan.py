@@ -14,14 +14,14 @@ import io
 import json
 from collections import Counter
 from collections.abc import AsyncIterable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from azhotpatch import calendar, pricing, remediation
 from azhotpatch._azure.session import Session
-from azhotpatch.errors import InvalidArgumentError
+from azhotpatch.errors import PYTHON, InvalidArgumentError, Words
 from azhotpatch.fleet.folding import COLORS, Group, html_groups, text_groups
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.kinds import Kinds
@@ -94,7 +94,8 @@ class PlanItem:
     def changes(self) -> tuple[str, ...]:
         return tuple(r.rule.value for r in self.eligibility.changes)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, words: Words = PYTHON) -> dict[str, Any]:
+        """Plain JSON, the skip's fix in ``words``."""
         return {
             "resource": self.resource,
             "kind": self.machine.kind.value,
@@ -103,7 +104,7 @@ class PlanItem:
             "skipped": self.skipped,
             "reason": self.skip.rule.value if self.skip else None,
             "message": self.skip.message if self.skip else None,
-            "fix": self.skip.fix if self.skip else None,
+            "fix": self.skip.fix.render(words) if self.skip else None,
             "blockers": [r.rule.value for r in self.eligibility.blockers],
             "changes": list(self.changes),
             "cores": self.machine.cores,
@@ -126,6 +127,8 @@ class Plan:
     scope: InventoryFilter | None = None
     # remediation through Run Command, and when its restarts may happen (None: not asked)
     reboot: RebootPolicy | None = None
+    # how fixes are worded: a Python caller's by default (`in_words` for another edge)
+    words: Words = PYTHON
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -244,7 +247,7 @@ class Plan:
                     f"skip {rule}",
                     (*headers, "why"),
                     [(*_columns(i), i.skip.message if i.skip else "") for i in items],
-                    fix=first.fix,
+                    fix=first.fix.render(self.words),
                     color=COLORS["skipped"],
                 )
             )
@@ -258,6 +261,10 @@ class Plan:
     def __str__(self) -> str:
         return self.summary()
 
+    def in_words(self, words: Words) -> Plan:
+        """The same plan, its fixes rendered in ``words`` (the command line's)."""
+        return replace(self, words=words)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "actions": [a.value for a in self.actions],
@@ -270,7 +277,7 @@ class Plan:
             "skip_reasons": dict(self.skip_reasons),
             "remediable": len(self.remediable),
             "remediation": self.remediation_note if self.remediable else None,
-            "items": [i.as_dict() for i in self.items],
+            "items": [i.as_dict(self.words) for i in self.items],
         }
 
     def to_json(self) -> str:

@@ -127,7 +127,7 @@ def _remediation_step(done: Remediation) -> StepResult:
             first.rule.value,
             resource=done.resource,
             problem="; ".join(r.message for r in done.blockers),
-            fix=Fix.given("; ".join(r.fix for r in done.blockers if r.fix)),
+            fix=Fix.joined(r.fix for r in done.blockers),
             detail=detail,
         )
     if done.ready:

@@ -142,15 +142,14 @@ def _skipped(
     """A machine not put on a schedule: every reason, and each reason's fix (then ``hint``,
     a fix for what ``note`` adds)."""
     first = verdict.reasons[0]
-    fixes = "; ".join(r.fix for r in verdict.reasons if r.fix)
-    parts = (fixes, "; ", *hint.parts) if hint and fixes else (hint.parts if hint else (fixes,))
+    fix = Fix.joined([*(r.fix for r in verdict.reasons), hint])
     return MachineResult.explained(
         str(record.id),
         record.kind.value,
         Outcome.SKIPPED,
         first.rule.value,
         problem="; ".join(r.message for r in verdict.reasons) + note,
-        fix=Fix(tuple(parts)) if any(parts) else None,
+        fix=fix,
     )
 
 
@@ -305,7 +304,7 @@ def _scope_blocked(sub: str, count: int) -> Reason:
         Rule.SCHEDULE_SCOPE_BLOCKED,
         f"the dynamic scope for subscription {sub} was not written: {count} machine(s) it "
         "would cover conflict with the schedule",
-        "fix or exclude those machines",
+        Fix.of("fix or exclude those machines"),
     )
 
 

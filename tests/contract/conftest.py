@@ -26,7 +26,9 @@ def world() -> Iterator[Emulator]:
     with Emulator(seed=5, time_scale=2400) as emulator:
         emulator.add_subscription(SUB, groups=[GROUP])
         emulator.add_vm(VmSpec(subscription=SUB, group=GROUP, name="web-01", location="westeurope"))
-        emulator.add_arc(ArcSpec(subscription=SUB, group=GROUP, name="srv-01", location="westeurope"))
+        emulator.add_arc(
+            ArcSpec(subscription=SUB, group=GROUP, name="srv-01", location="westeurope")
+        )
         yield emulator
 
 

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from typing import Any
 
-from azhotpatch.testing import Emulator
-from tests.contract.conftest import ARC, GROUP_ID, SUB, VM, invoke, target
+from azhotpatch.models import Rule
+from azhotpatch.testing import Emulator, VmSpec
+from tests.contract.conftest import ARC, GROUP, GROUP_ID, SUB, VM, invoke, target
 
 
 def test_help_does_not_load_the_azure_sdks() -> None:
@@ -216,3 +217,26 @@ def test_no_credentials_is_one_line_and_exit_69(world: Emulator) -> None:
     warned = loud.stderr.find("Attempted credentials")  # azure-identity's own log lines
     assert 0 <= warned < loud.stderr.index("error:"), loud.stderr
     assert "Traceback" in loud.stderr
+
+
+def test_a_reason_s_fix_names_a_method_in_python_and_a_command_on_the_command_line() -> None:
+    """A VM with automatic updates off: `enable` turns them on. The API's verdict says
+    ``enable()``; the command line's, as text and as JSON, ``azhotpatch enable``."""
+    with Emulator(seed=9, time_scale=2400) as world:
+        world.add_subscription(SUB, groups=[GROUP])
+        vm = world.add_vm(
+            VmSpec(SUB, GROUP, "updates-off", "westeurope", enable_automatic_updates=False)
+        )
+        with world.client() as client:
+            verdict = client.check(vm)
+        text = invoke([*target(world), "check", vm], world)
+        as_json = invoke([*target(world), "--output", "json", "check", vm], world)
+    (reason,) = (r for r in verdict.reasons if r.rule is Rule.AUTOMATIC_UPDATES_OFF)
+    assert str(reason.fix).endswith("to true (enable() sets it)")
+    assert verdict.as_dict()["reasons"][0]["fix"].endswith("(enable() sets it)")  # type: ignore[index]
+    assert "enableAutomaticUpdates to true (azhotpatch enable sets it)" in text.stdout
+    assert "enable()" not in text.stdout + as_json.stdout
+    (shown,) = (
+        r for r in json.loads(as_json.stdout)[0]["reasons"] if r["rule"] == "AutomaticUpdatesOff"
+    )
+    assert shown["fix"].endswith("(azhotpatch enable sets it)")

@@ -36,21 +36,25 @@ def troubled() -> Iterator[tuple[Emulator, str, str]]:
     with an enrolled VM and a VM no Hotpatch can reach (Windows Server 2019)."""
     with Emulator(seed=9, time_scale=2400, faults=Faults(seed=9, patch_failure=1.0)) as emu:
         emu.add_subscription(SUB, groups=[GROUP])
-        enrolled = emu.add_vm(VmSpec(
-            subscription=SUB,
-            group=GROUP,
-            name="hot-01",
-            location="westeurope",
-            patch_mode="AutomaticByPlatform",
-            enable_hotpatching=True,
-        ))
-        old = emu.add_vm(VmSpec(
-            subscription=SUB,
-            group=GROUP,
-            name="old-01",
-            location="westeurope",
-            sku="2019-datacenter",
-        ))
+        enrolled = emu.add_vm(
+            VmSpec(
+                subscription=SUB,
+                group=GROUP,
+                name="hot-01",
+                location="westeurope",
+                patch_mode="AutomaticByPlatform",
+                enable_hotpatching=True,
+            )
+        )
+        old = emu.add_vm(
+            VmSpec(
+                subscription=SUB,
+                group=GROUP,
+                name="old-01",
+                location="westeurope",
+                sku="2019-datacenter",
+            )
+        )
         yield emu, enrolled, old
 
 

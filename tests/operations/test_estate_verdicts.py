@@ -35,7 +35,7 @@ def test_an_azure_local_vm_from_a_hotpatch_image_is_told_to_configure_the_guest(
     verdict = hotpatch.check(machine)
     assert [r.rule for r in verdict.blockers] == [Rule.AZURE_LOCAL_VM]
     assert "2025-datacenter-azure-edition" in verdict.blockers[0].message
-    assert "Azure verification for VMs" in verdict.blockers[0].fix
+    assert "Azure verification for VMs" in str(verdict.blockers[0].fix)
     with pytest.raises(PrerequisiteError):
         hotpatch.enable(machine)
     assert writes(emu) == []  # no license profile, no machine setting
@@ -51,7 +51,7 @@ def test_an_azure_local_vm_from_another_image_needs_a_hotpatch_image(
     machine = local_vm(emu, "local-02", "2022-datacenter")
     (reason,) = hotpatch.check(machine).blockers
     assert reason.rule is Rule.AZURE_LOCAL_IMAGE
-    assert "recreate the VM" in reason.fix
+    assert "recreate the VM" in str(reason.fix)
 
 
 def test_an_azure_edition_arc_server_needs_no_license_profile(

@@ -110,7 +110,7 @@ def test_no_secure_boot_is_a_reason_no_script_fixes(baseline: Emulator) -> None:
     with baseline.client() as hotpatch:
         found = hotpatch.remediate(machine, fix=True, reboot="now")
     assert [r.rule for r in found.blockers] == [Rule.ARC_NO_SECURE_BOOT]
-    assert "Secure Boot" in found.blockers[0].fix
+    assert "Secure Boot" in str(found.blockers[0].fix)
     assert not found.ready
     assert scripts_run(baseline, machine) == ["azhotpatch-measure"]  # nothing written
     assert baseline.azure_record(machine).reboots == 0
