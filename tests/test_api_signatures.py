@@ -11,14 +11,18 @@ method hides its keywords in ``**kwargs``, and the settings every client takes
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from azhotpatch import _config, aio, client
+from azhotpatch.fleet import engine
 from azhotpatch.devices import aio as devices_aio
 from azhotpatch.devices import client as devices_client
 
@@ -223,3 +227,56 @@ def test_the_emulator_s_clients_hide_no_keywords() -> None:
         if p.kind is inspect.Parameter.VAR_KEYWORD
     ]
     assert hidden == []
+
+
+# The fleet methods hand their arguments to `azhotpatch.fleet.engine` unchanged: the inventory
+# filter's keywords as one `Filter`, every other one under its own name. The engine's lists
+# repeat the facade's, so this is what keeps the two from drifting (a keyword added to one
+# and not the other, or passed on as another argument's value).
+FLEET_METHODS = ("inventory", "plan", "run", "schedule", "scheduled_status")
+FILTER_KEYWORDS = {f.name for f in dataclasses.fields(engine.Filter)}
+
+
+def _engine_call(method: str) -> ast.Call:
+    source = Path(aio.__file__).read_text(encoding="utf-8")
+    (cls,) = (
+        n
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.ClassDef) and n.name == "_FleetMethods"
+    )
+    (function,) = (
+        n
+        for n in cls.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == method
+    )
+    (call,) = (
+        n
+        for n in ast.walk(function)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "engine"
+    )
+    return call
+
+
+@pytest.mark.parametrize("method", FLEET_METHODS)
+def test_a_fleet_method_hands_every_argument_to_the_engine_by_name(method: str) -> None:
+    facade_function, engine_function = getattr(aio.Hotpatch, method), getattr(engine, method)
+    facade = inspect.signature(facade_function).parameters
+    positional = [n for n, p in facade.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+    keywords = [n for n, p in facade.items() if p.kind is p.KEYWORD_ONLY]
+    assert FILTER_KEYWORDS <= set(keywords)
+    own = [n for n in keywords if n not in FILTER_KEYWORDS]
+    underneath = list(inspect.signature(engine_function).parameters)
+    assert underneath[0] == "session"
+    assert sorted(underneath[1:]) == sorted([*positional, *own, "wanted"])
+    facade_types = typing.get_type_hints(facade_function)
+    engine_types = typing.get_type_hints(engine_function)
+    for name in [*positional, *own]:
+        assert engine_types[name] == facade_types[name], name
+    call = _engine_call(method)
+    passed = [a.id if isinstance(a, ast.Name) else None for a in call.args]
+    assert passed[1:] == underneath[1 : len(passed)]  # each in its own place, by its own name
+    by_name = {k.arg: k.value.id if isinstance(k.value, ast.Name) else None for k in call.keywords}
+    assert by_name == {name: name for name in underneath[len(passed) :]}
