@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import features, validation
+from azhotpatch import validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
 from azhotpatch._config import (
@@ -29,6 +29,9 @@ from azhotpatch._config import (
     ClientOptions,
     Seconds,
 )
+from azhotpatch._operations import features
+from azhotpatch._operations.install_guard import InstallRecords, result_of
+from azhotpatch._operations.kinds import Kinds, OperationToken, Started
 from azhotpatch.clouds import Cloud
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet import engine
@@ -39,8 +42,6 @@ from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent
 from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.install_guard import InstallRecords, result_of
-from azhotpatch.kinds import Kinds, OperationToken, Started
 from azhotpatch.limits import ThrottleLimits
 from azhotpatch.models import (
     Action,
@@ -250,7 +251,7 @@ class _FleetMethods:
         running, or already started for the current release, by another run, a person or
         the platform's schedule: that install's result is the machine's, with the code
         ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and its operation id (see
-        `azhotpatch.install_guard`); ``install_again=True`` sends regardless, and
+        `azhotpatch._operations.install_guard`); ``install_again=True`` sends regardless, and
         ``released`` names the day of an out-of-band release, before which installs do not
         count as this release's.
 
@@ -613,8 +614,8 @@ class Hotpatch(_FleetMethods):
         None is sent when an install is running on the machine, or already started for the
         current release, by someone else (another run, a person, the platform's schedule):
         that install's result is returned, with ``Installation.by`` saying whose (see
-        `azhotpatch.install_guard`). ``install_again=True`` sends regardless; ``released``
-        names the day of an out-of-band release, before which installs do not count.
+        `azhotpatch._operations.install_guard`). ``install_again=True`` sends regardless;
+        ``released`` names the day of an out-of-band release, before which installs do not count.
         """
         rid = parse_resource_id(resource_id)
         again = validation.flag(install_again, "install_again")

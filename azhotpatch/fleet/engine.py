@@ -20,6 +20,7 @@ from typing import Any
 from azhotpatch import validation
 from azhotpatch._azure.session import Session
 from azhotpatch._config import Seconds
+from azhotpatch._operations.maintenance import ScopeFilter
 from azhotpatch.errors import JOURNAL, Fix, InvalidArgumentError, Option, StorageError
 from azhotpatch.fleet import history as fleet_history
 from azhotpatch.fleet import inventory as fleet_inventory
@@ -32,7 +33,6 @@ from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.runner import ProgressEvent, RunOptions
 from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group
-from azhotpatch.maintenance import ScopeFilter
 from azhotpatch.models import Action, Classification, InstallOptions
 from azhotpatch.remediation import RebootPolicy
 from azhotpatch.schedule import Schedule, choose

@@ -14,10 +14,10 @@ from typing import Any
 
 from azhotpatch import validation
 from azhotpatch._azure.session import Session
+from azhotpatch._operations.kinds import KINDS
 from azhotpatch.errors import InvalidArgumentError, InvalidInputError
 from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.kinds import KINDS
 
 __all__ = ["InventoryFilter", "MachineRecord", "inventory", "query_for"]
 

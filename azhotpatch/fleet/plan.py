@@ -21,10 +21,10 @@ from typing import Any
 
 from azhotpatch import calendar, pricing, remediation
 from azhotpatch._azure.session import Session
+from azhotpatch._operations.kinds import Kinds
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.fleet.folding import COLORS, Group, html_groups, text_groups
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
-from azhotpatch.kinds import Kinds
 from azhotpatch.models import Action, Eligibility, InstallOptions, Reason
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy
 

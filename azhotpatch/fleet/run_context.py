@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from azhotpatch._azure.session import Session
+from azhotpatch._operations.install_guard import InstallRecords
+from azhotpatch._operations.kinds import KINDS, Kinds
 from azhotpatch.errors import (
     Fix,
     HotpatchError,
@@ -27,8 +29,6 @@ from azhotpatch.fleet.journal import Journal, StepRecord
 from azhotpatch.fleet.no_journal import NoJournal, RunJournal
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import Outcome, StepResult, problem_in
-from azhotpatch.install_guard import InstallRecords
-from azhotpatch.kinds import KINDS, Kinds
 from azhotpatch.models import Action, InstallOptions
 from azhotpatch.remediation import REMEDIABLE
 
@@ -68,7 +68,7 @@ class RunOptions:
     tune_collector: bool = True  # see `azhotpatch.fleet.collector`
     remediate_deadline: float = 7200.0  # measure, fix, restart and measure again
     # send installs even where another run, a person or the platform already installed (or
-    # is installing) the current release (see `azhotpatch.install_guard`)
+    # is installing) the current release (see `azhotpatch._operations.install_guard`)
     install_again: bool = False
     # an out-of-band release's day: installs that started before it are not this release's
     released: date | None = None

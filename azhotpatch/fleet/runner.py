@@ -16,8 +16,8 @@ Safety comes from the journal: intent before every non-idempotent request, outco
 so a run that is killed resumes where it stopped and never triggers an install twice. Across
 runs (other journals, people, the platform's schedule) Azure's own record is the guard: an
 install is not sent when one is running on the machine or already started for the current
-release (`azhotpatch.install_guard`); that install's result is the machine's, with the code
-``PatchedByAnotherRun`` or ``PatchedByPlatform`` and the other operation's id, and it counts
+release (`azhotpatch._operations.install_guard`); that install's result is the machine's, with the
+code ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and the other operation's id, and it counts
 as the run's own would (succeeded when it succeeded: the machine is patched, which is what a
 scheduled run is for). ``install_again`` sends regardless.
 Every machine ends in exactly one outcome: succeeded, skipped (ineligible, with the reason)

@@ -246,7 +246,7 @@ class HybridBackend:
             # handler, published); the Windows extension's is not published. This answers
             # as Compute does, 409 `Conflict`: a second install never runs beside the first.
             # Were Azure to accept it, the library's read of the machine's record before each
-            # install is the guard that remains (`azhotpatch.install_guard`).
+            # install is the guard that remains (`azhotpatch._operations.install_guard`).
             raise ArmError(
                 409,
                 "Conflict",

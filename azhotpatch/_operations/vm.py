@@ -1,4 +1,4 @@
-"""Hotpatch on Azure VMs: `VmKind`, the VM behind the `azhotpatch.kinds.Kind` protocol.
+"""Hotpatch on Azure VMs: `VmKind`, the VM behind the `azhotpatch._operations.kinds.Kind` protocol.
 
 Enrollment is a read-compare-write PATCH of ``osProfile.windowsConfiguration`` (only what
 differs is sent: every VM update spends a token of Compute's per-VM bucket, 4 per minute).
@@ -31,12 +31,13 @@ from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
-from azhotpatch.arc_remediation import RestartLedger
+from azhotpatch._operations.arc_remediation import RestartLedger
+from azhotpatch._operations.install_guard import Run, other_install
+from azhotpatch._operations.patch_operations import PatchOperations
 from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
 from azhotpatch.errors import ConflictError, PrerequisiteError
 from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.install_guard import Run, other_install
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -57,7 +58,6 @@ from azhotpatch.parse import (
     vm_runtime,
     vm_status,
 )
-from azhotpatch.patch_operations import PatchOperations
 from azhotpatch.remediation import RebootPolicy, Remediation
 
 __all__ = ["CUSTOMER_MANAGED_SCHEDULES", "VmKind", "enrollment_patch", "latest_activity"]

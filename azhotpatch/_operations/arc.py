@@ -1,4 +1,4 @@
-"""Hotpatch on Azure Arc-enabled servers: `ArcKind`, behind the `azhotpatch.kinds.Kind`
+"""Hotpatch on Azure Arc-enabled servers: `ArcKind`, behind the `azhotpatch._operations.kinds.Kind`
 protocol.
 
 Enrollment has two knobs and both are set: the license profile's Hotpatch feature
@@ -48,7 +48,9 @@ from azhotpatch._azure.trigger import (
     succeeded_or_raise,
     wait_attached,
 )
-from azhotpatch.arc_remediation import ArcRemediator, RestartLedger
+from azhotpatch._operations.arc_remediation import ArcRemediator, RestartLedger
+from azhotpatch._operations.install_guard import Run
+from azhotpatch._operations.patch_operations import PatchOperations
 from azhotpatch.eligibility import arc_eligibility, azure_local_eligibility, refusal
 from azhotpatch.errors import (
     AzureOperationError,
@@ -58,7 +60,6 @@ from azhotpatch.errors import (
 )
 from azhotpatch.facts import ArcFacts, Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -78,7 +79,6 @@ from azhotpatch.parse import (
     installation,
     license_hotpatch_state,
 )
-from azhotpatch.patch_operations import PatchOperations
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, Remediation
 
 __all__ = ["HOTPATCH_FEATURE", "ArcKind"]
@@ -223,8 +223,8 @@ class ArcKind(PatchOperations):
         deadline: Deadline,
     ) -> Remediation:
         """Measure on the machine, and when ``fix``, set what VBS and CHPE need and restart
-        as ``reboot`` allows (see `azhotpatch.arc_remediation`). A machine with a reason no
-        script fixes (not Windows Server 2025, disconnected, an Azure Local VM) is left alone
+        as ``reboot`` allows (see `azhotpatch._operations.arc_remediation`). A machine with a reason
+        no script fixes (not Windows Server 2025, disconnected, an Azure Local VM) is left alone
         with that reason."""
         found = facts if isinstance(facts, ArcFacts) else await self.read(rid, deadline)
         verdict = await self.eligibility(rid, found)

@@ -19,11 +19,12 @@ from azhotpatch._azure.lro import OperationToken
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Settled, Started
-from azhotpatch.arc import ArcKind
-from azhotpatch.arc_remediation import RestartLedger
+from azhotpatch._operations.arc import ArcKind
+from azhotpatch._operations.arc_remediation import RestartLedger
+from azhotpatch._operations.install_guard import Run
+from azhotpatch._operations.vm import VmKind
 from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId
-from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -35,7 +36,6 @@ from azhotpatch.models import (
 )
 from azhotpatch.remediation import RebootPolicy, Remediation
 from azhotpatch.schedule import Schedule, ScheduleFit
-from azhotpatch.vm import VmKind
 
 __all__ = ["KINDS", "Deadline", "Kind", "Kinds", "OperationToken", "Settled", "Started"]
 
@@ -98,7 +98,8 @@ class Kind(Protocol):
     async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None: ...
     async def own_installs(self, rid: ResourceId) -> list[Run] | None:
         """The machine's install runs as the machine itself records them, for when Resource
-        Graph cannot be read (see `azhotpatch.install_guard`); None where it keeps none."""
+        Graph cannot be read (see `azhotpatch._operations.install_guard`); None where it keeps
+        none."""
         ...
 
     async def remediate(
