@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
 from azhotpatch._config import (
@@ -34,12 +34,12 @@ from azhotpatch._operations.install_guard import InstallRecords, result_of
 from azhotpatch._operations.kinds import Kinds, OperationToken, Started
 from azhotpatch.clouds import Cloud
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.fleet import engine
-from azhotpatch.fleet.engine import MONTHS_AHEAD, Filter
+from azhotpatch.fleet import _engine
+from azhotpatch.fleet._engine import MONTHS_AHEAD, Filter
+from azhotpatch.fleet._runner import ProgressEvent
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import Report
-from azhotpatch.fleet.runner import ProgressEvent
 from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.limits import ThrottleLimits
@@ -66,7 +66,7 @@ __all__ = ["Hotpatch", "PendingOperation"]
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
-    return validation.optional_seconds(value, argument)
+    return _validation.optional_seconds(value, argument)
 
 
 def _operation_seconds(
@@ -137,7 +137,7 @@ class PendingOperation:
 
 class _FleetMethods:
     """The fleet methods of `Hotpatch`: the public signatures and what they promise; the work
-    is `azhotpatch.fleet.engine`'s."""
+    is `azhotpatch.fleet._engine`'s."""
 
     _session: Session
 
@@ -164,7 +164,7 @@ class _FleetMethods:
         """Every VM and Arc machine in scope, from Resource Graph, streamed. ``machines``
         names exact ids instead of a filter. Arguments are validated before any query."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return engine.inventory(self._session, machines, wanted)
+        return _engine.inventory(self._session, machines, wanted)
 
     async def plan(
         self,
@@ -190,7 +190,7 @@ class _FleetMethods:
         ``remediate=True`` they are remediated before enrollment, with restarts as ``reboot``
         allows (see `remediate`)."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.plan(
+        return await _engine.plan(
             self._session,
             machines,
             wanted,
@@ -247,7 +247,7 @@ class _FleetMethods:
         resumable and no machine is ever restarted twice. ``report_html`` names a file to
         write the report to as one self-contained HTML page (from the journal, when there is
         one, so that a resumed run's page tells the whole run; see
-        `azhotpatch.fleet.report_html`). No install is sent to a machine where one is
+        `azhotpatch.fleet._report_html`). No install is sent to a machine where one is
         running, or already started for the current release, by another run, a person or
         the platform's schedule: that install's result is the machine's, with the code
         ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and its operation id (see
@@ -262,7 +262,7 @@ class _FleetMethods:
         is raised, carrying the report. Cancelling the task stops the run the same way
         (no machine started after it), and a rerun with the same journal resumes it."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.run(
+        return await _engine.run(
             self._session,
             plan,
             machines,
@@ -324,7 +324,7 @@ class _FleetMethods:
         writes nothing. ``dry_run`` writes nothing.
         """
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.schedule(
+        return await _engine.schedule(
             self._session,
             machines,
             wanted,
@@ -360,7 +360,7 @@ class _FleetMethods:
         """Last and next scheduled run per configuration and per machine (ids, or the
         inventory filter), from Resource Graph."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.scheduled_status(self._session, machines, wanted)
+        return await _engine.scheduled_status(self._session, machines, wanted)
 
 
 class Hotpatch(_FleetMethods):
@@ -412,7 +412,7 @@ class Hotpatch(_FleetMethods):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        validation.count(connections, "connections", minimum=1)
+        _validation.count(connections, "connections", minimum=1)
         settings = Settings(
             cloud=options.cloud,
             endpoint=options.endpoint_or(options.cloud.resource_manager),
@@ -618,8 +618,8 @@ class Hotpatch(_FleetMethods):
         ``released`` names the day of an out-of-band release, before which installs do not count.
         """
         rid = parse_resource_id(resource_id)
-        again = validation.flag(install_again, "install_again")
-        release_day = validation.released(released)
+        again = _validation.flag(install_again, "install_again")
+        release_day = _validation.released(released)
         chosen = options or InstallOptions.build(
             classifications=classifications,
             reboot=reboot,

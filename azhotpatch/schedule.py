@@ -37,11 +37,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TypeVar
 
+from azhotpatch._facts import ArcFacts, VmFacts
+from azhotpatch._timezones import to_windows_zone, zone_info
 from azhotpatch.calendar import PLANNED_BASELINE_MONTHS
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Classification, InstallOptions, Reason, RebootSetting, Rule
-from azhotpatch.timezones import to_windows_zone, zone_info
 
 __all__ = [
     "MAX_WINDOW",

@@ -6,6 +6,7 @@ facade."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "azhotpatch"
@@ -197,7 +198,7 @@ def test_the_check_above_counts_a_class_s_lines() -> None:
 
 
 # A run without a journal gets a `NoJournal`, so a machine's steps never ask whether there is one.
-STEP_MODULES = ("machine_steps.py", "patch_step.py", "remediation_step.py", "run_context.py")
+STEP_MODULES = ("_machine_steps.py", "_patch_step.py", "_remediation_step.py", "_run_context.py")
 
 
 def _journal_none_checks(tree: ast.Module) -> list[int]:
@@ -243,3 +244,68 @@ def test_the_check_above_finds_a_question_about_the_journal() -> None:
         "if self.journal is not None:\n    pass\nx = a.step() if self.journal else None\n"
     )
     assert _journal_none_checks(tree) == [1, 3]
+
+
+# The public surface is what is documented: a module without a leading underscore (outside the
+# emulator and the command line, which have their own pages) is named in the API reference or
+# re-exported by a public package's ``__init__``. Anything else is internal and says so with
+# its name, so users can tell what they may import.
+REFERENCE = PACKAGE.parent / "docs" / "reference.md"
+OWN_PAGES = {"testing", "cli"}
+
+
+def _dotted(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _public_modules(paths: list[Path]) -> list[str]:
+    return [
+        _dotted(path)
+        for path in paths
+        if path.name != "__init__.py"
+        and not any(part.startswith("_") for part in path.relative_to(PACKAGE).parts)
+        and path.relative_to(PACKAGE).parts[0] not in OWN_PAGES
+    ]
+
+
+def _undocumented(modules: list[str], reference: str, inits: dict[str, str]) -> set[str]:
+    """The modules neither named by a ``::: module[.member]`` line of the reference nor named
+    in a public ``__init__`` (an import or a lazy-loading table)."""
+    named = [line.split()[1] for line in reference.splitlines() if line.startswith(":::")]
+    return {
+        module
+        for module in modules
+        if not any(target == module or target.startswith(module + ".") for target in named)
+        and not any(re.search(rf"\b{re.escape(module)}\b", text) for text in inits.values())
+    }
+
+
+def _public_inits() -> dict[str, str]:
+    return {
+        _dotted(path): path.read_text(encoding="utf-8")
+        for path in sorted(PACKAGE.rglob("__init__.py"))
+        if not any(part.startswith("_") for part in path.relative_to(PACKAGE).parts[:-1])
+    }
+
+
+def test_every_public_module_is_documented_or_re_exported() -> None:
+    modules = _public_modules(sorted(PACKAGE.rglob("*.py")))
+    reference = REFERENCE.read_text(encoding="utf-8")
+    assert _undocumented(modules, reference, _public_inits()) == set()
+
+
+def test_the_check_above_finds_an_undocumented_public_module() -> None:
+    paths = [
+        PACKAGE / "fleet" / "plan.py",
+        PACKAGE / "fleet" / "_runner.py",
+        PACKAGE / "_operations" / "vm.py",
+        PACKAGE / "cli" / "app.py",
+        PACKAGE / "ids.py",
+        PACKAGE / "lonely.py",
+    ]
+    modules = _public_modules(paths)
+    assert modules == ["azhotpatch.fleet.plan", "azhotpatch.ids", "azhotpatch.lonely"]
+    reference = "# API\n\n::: azhotpatch.fleet.plan.Plan\n"
+    inits = {"azhotpatch": '_LAZY = {"ResourceId": "azhotpatch.ids"}'}
+    assert _undocumented(modules, reference, inits) == {"azhotpatch.lonely"}

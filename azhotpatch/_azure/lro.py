@@ -24,9 +24,9 @@ from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline, FailureStreak
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import timestamp
 from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
 from azhotpatch.models import Action
-from azhotpatch.parse import timestamp
 
 Resume = Callable[[str], Awaitable[Any]]
 

@@ -48,17 +48,25 @@ from azhotpatch._azure.trigger import (
     succeeded_or_raise,
     wait_attached,
 )
+from azhotpatch._eligibility import arc_eligibility, azure_local_eligibility, refusal
+from azhotpatch._facts import ArcFacts, Facts
 from azhotpatch._operations.arc_remediation import ArcRemediator, RestartLedger
 from azhotpatch._operations.install_guard import Run
 from azhotpatch._operations.patch_operations import PatchOperations
-from azhotpatch.eligibility import arc_eligibility, azure_local_eligibility, refusal
+from azhotpatch._parse import (
+    arc_assessment,
+    arc_facts,
+    arc_status,
+    get,
+    installation,
+    license_hotpatch_state,
+)
 from azhotpatch.errors import (
     AzureOperationError,
     DeadlineExceededError,
     OperationFailedError,
     PrerequisiteError,
 )
-from azhotpatch.facts import ArcFacts, Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.models import (
     Action,
@@ -70,14 +78,6 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
     OperationStatus,
-)
-from azhotpatch.parse import (
-    arc_assessment,
-    arc_facts,
-    arc_status,
-    get,
-    installation,
-    license_hotpatch_state,
 )
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, Remediation
 

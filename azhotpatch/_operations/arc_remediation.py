@@ -65,6 +65,7 @@ from azhotpatch._azure.lro import LroCall, wait_for_poller
 from azhotpatch._azure.resend import sent_once
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline, Patience
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import get, timestamp
 from azhotpatch.errors import (
     ConflictError,
     DeadlineExceededError,
@@ -74,7 +75,6 @@ from azhotpatch.errors import (
 )
 from azhotpatch.ids import ResourceId
 from azhotpatch.models import Reason, Rule
-from azhotpatch.parse import get, timestamp
 from azhotpatch.remediation import (
     RESTART,
     Diagnosis,

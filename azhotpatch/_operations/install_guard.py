@@ -61,10 +61,10 @@ from azhotpatch import calendar
 from azhotpatch._azure import graph
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import installation, timestamp
 from azhotpatch.errors import DeadlineExceededError, HotpatchError
 from azhotpatch.ids import MachineKind, ResourceId
 from azhotpatch.models import Installation, OperationStatus, OtherInstall
-from azhotpatch.parse import installation, timestamp
 
 __all__ = [
     "BATCH",

@@ -19,11 +19,11 @@ from azhotpatch._azure.lro import OperationToken
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Settled, Started
+from azhotpatch._facts import Facts
 from azhotpatch._operations.arc import ArcKind
 from azhotpatch._operations.arc_remediation import RestartLedger
 from azhotpatch._operations.install_guard import Run
 from azhotpatch._operations.vm import VmKind
-from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId
 from azhotpatch.models import (
     Action,

@@ -31,12 +31,21 @@ from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
+from azhotpatch._eligibility import OVERRIDABLE, refusal, vm_eligibility
+from azhotpatch._facts import Facts, VmFacts, VmRuntime
 from azhotpatch._operations.arc_remediation import RestartLedger
 from azhotpatch._operations.install_guard import Run, other_install
 from azhotpatch._operations.patch_operations import PatchOperations
-from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
+from azhotpatch._parse import (
+    get,
+    installation,
+    timestamp,
+    vm_assessment,
+    vm_facts,
+    vm_runtime,
+    vm_status,
+)
 from azhotpatch.errors import ConflictError, PrerequisiteError
-from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
 from azhotpatch.models import (
     Action,
@@ -48,15 +57,6 @@ from azhotpatch.models import (
     Installation,
     InstallOptions,
     OperationStatus,
-)
-from azhotpatch.parse import (
-    get,
-    installation,
-    timestamp,
-    vm_assessment,
-    vm_facts,
-    vm_runtime,
-    vm_status,
 )
 from azhotpatch.remediation import RebootPolicy, Remediation
 

@@ -85,11 +85,11 @@ def check(
     ] = None,
 ) -> None:
     """Can these devices take hotpatches? Every reason, each with its fix."""
-    from azhotpatch import validation
+    from azhotpatch import _validation
 
     chosen = settings(ctx)
-    ids = [validation.guid(d, "device", what="Intune managed device") for d in device or ()]
-    months = [str(validation.iso_date(f"{m}-01", "--unplanned"))[:7] for m in unplanned or ()]
+    ids = [_validation.guid(d, "device", what="Intune managed device") for d in device or ()]
+    months = [str(_validation.iso_date(f"{m}-01", "--unplanned"))[:7] for m in unplanned or ()]
     with connect_devices(chosen) as client:
         report = client.readiness(ids or None, unplanned=months)
     emit(chosen, report)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli import signals
 from azhotpatch.cli.connect import Connection, connect, emulated
 from azhotpatch.cli.errors import COMMAND_LINE
@@ -47,10 +47,10 @@ def register(app: typer.Typer) -> None:
 def run_options(journal: str | None, concurrency: int | None, released: str | None = None) -> None:
     """Check a fleet run's own options before anything is sent (the inventory comes first)."""
     if journal is not None:
-        validation.journal_path(journal)
+        _validation.journal_path(journal)
     if concurrency is not None:
-        validation.count(concurrency, "--concurrency", minimum=1)
-    validation.released(released, "--released")
+        _validation.count(concurrency, "--concurrency", minimum=1)
+    _validation.released(released, "--released")
 
 
 def run_fleet(
@@ -122,7 +122,7 @@ def run_fleet(
             emit(settings, worded(error.report))
         raise
     if html is not None:
-        from azhotpatch.fleet.history import write_html
+        from azhotpatch.fleet._history import write_html
 
         write_html(worded(report), html, journal)
     return report
@@ -208,7 +208,7 @@ def run(
     chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     if html is not None:  # the command line writes the page, in its own words
-        validation.output_file(html, "--html", "report.html")
+        _validation.output_file(html, "--html", "report.html")
     # the rest (journal, concurrency, retry, restarts, release day) the run checks before
     # any request; its errors name the options as typed (`azhotpatch.cli.errors`)
     with connect(chosen_settings) as connection:
@@ -272,7 +272,7 @@ def schedule(
     embedded = chosen_settings.emulator is not None
     group = str(parse_resource_group(config_group)) if config_group else None
     location = (
-        validation.location(config_location, "--config-location") if config_location else None
+        _validation.location(config_location, "--config-location") if config_location else None
     )
     if not (group and location) and not embedded:
         _required("--config-group" if not group else "--config-location")
@@ -283,10 +283,10 @@ def schedule(
         "start_time": start_time,
         "days_after_patch_tuesday": days_after_patch_tuesday,
         "hotpatch_window": timedelta(
-            minutes=validation.count(hotpatch_window, "--hotpatch-window", **bounds)
+            minutes=_validation.count(hotpatch_window, "--hotpatch-window", **bounds)
         ),
         "baseline_window": timedelta(
-            minutes=validation.count(baseline_window, "--baseline-window", **bounds)
+            minutes=_validation.count(baseline_window, "--baseline-window", **bounds)
         ),
     }
     # every schedule setting, the assignment and the conflict policy are the library's to

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli.connect import connect, emulated
 from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import (
@@ -180,7 +180,7 @@ def install(
     another run, a person or the platform already installed the current release)."""
     from azhotpatch.models import InstallOptions
 
-    minutes = validation.count(max_duration, "--max-duration", minimum=1, maximum=240)
+    minutes = _validation.count(max_duration, "--max-duration", minimum=1, maximum=240)
     options = InstallOptions.build(
         classifications=classification or ("Critical", "Security"),
         reboot=reboot,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.ids import ResourceId, parse_resource_id
 
@@ -135,7 +135,7 @@ def _tags(given: Sequence[str]) -> dict[str, str]:
                 "--tag", f"{item!r} is not key=value", fix="write e.g. --tag env=prod"
             )
         tags[key] = value
-    return dict(validation.tags(tags))
+    return dict(_validation.tags(tags))
 
 
 def with_fleet_filter(command: Callable[..., Any]) -> Callable[..., Any]:

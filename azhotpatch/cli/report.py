@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli.fleet import finish, worded
 from azhotpatch.cli.options import HTML
 from azhotpatch.cli.settings import settings
@@ -26,12 +26,12 @@ def show_report(
     html: HTML = None,
 ) -> None:
     """A fleet run's report from its journal (after a crash too); reads Azure nothing."""
-    from azhotpatch.fleet.history import read_report
+    from azhotpatch.fleet._history import read_report
 
     chosen = settings(ctx)
-    path = validation.recorded_journal(journal)
+    path = _validation.recorded_journal(journal)
     if html is not None:
-        validation.output_file(html, "--html", "report.html")
+        _validation.output_file(html, "--html", "report.html")
     report = read_report(path)
     if html is not None:
         worded(report).write_html(html)

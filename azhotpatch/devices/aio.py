@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from azhotpatch import calendar, validation
+from azhotpatch import _validation, calendar
 from azhotpatch._azure.msgraph import READ_DEVICES, GraphSession, GraphSettings
 from azhotpatch._azure.retry import Deadline, Patience, RetryPolicy
 from azhotpatch._config import (
@@ -124,7 +124,7 @@ class Devices:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        self._concurrency = validation.count(concurrency, "concurrency", minimum=1, maximum=256)
+        self._concurrency = _validation.count(concurrency, "concurrency", minimum=1, maximum=256)
         interval = options.polling_interval
         settings = GraphSettings(
             cloud=options.cloud,
@@ -299,7 +299,7 @@ class Devices:
 
     async def device(self, device_id: str) -> ManagedDevice:
         """One managed device, with its hardware information (edition, VBS state)."""
-        checked = validation.guid(device_id, "device_id", what="Intune managed device")
+        checked = _validation.guid(device_id, "device_id", what="Intune managed device")
         body = await self._session.request(
             "GET",
             f"{DEVICES}/{checked}",
@@ -334,7 +334,7 @@ class Devices:
         what only Microsoft announces: unplanned baselines, and builds of baselines newer
         than azhotpatch knows."""
         chosen = list(unplanned)
-        ids = None if devices is None else [validation.guid(d, "devices") for d in devices]
+        ids = None if devices is None else [_validation.guid(d, "devices") for d in devices]
         if ids is not None:
             found = [await self.device(device_id) for device_id in ids]
         else:

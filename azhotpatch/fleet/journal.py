@@ -16,7 +16,7 @@ actions, the install options): reopening it for anything else is refused, naming
 difference, before a single request is sent.
 
 It also keeps what a person needs to see what happened, so that a report can be rebuilt
-from it at any time, after a crash too (`azhotpatch.fleet.history`): each machine's outcome
+from it at any time, after a crash too (`azhotpatch.fleet._history`): each machine's outcome
 and when it was known (skipped machines included), each session of the run (its start, its
 end so far, its requests and 429s, the calendar it ran in), and the requests per throttling
 bucket over time with each bucket's ceiling. These are written as machines finish, at most
@@ -38,9 +38,9 @@ from typing import Any
 
 from azhotpatch._azure.session import TrafficRow
 from azhotpatch.errors import Fix
-from azhotpatch.fleet.journal_schema import NO_EXPLANATION, SCHEMA, SCHEMA_VERSION, JournalFile
+from azhotpatch.fleet._journal_schema import NO_EXPLANATION, SCHEMA, SCHEMA_VERSION, JournalFile
+from azhotpatch.fleet._run_identity import RunIdentity
 from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
-from azhotpatch.fleet.run_identity import RunIdentity
 from azhotpatch.limits import Bucket
 
 __all__ = [
@@ -137,7 +137,7 @@ class Journal(JournalFile):
     earlier run. Without an identity the journal is opened to be read, whatever run it
     belongs to (for a report, also while its run goes on): nothing can be written.
 
-    Opened for a run, it is locked for the run's life (`azhotpatch.fleet.lock`: a second
+    Opened for a run, it is locked for the run's life (`azhotpatch.fleet._lock`: a second
     run is refused with `JournalBusyError`), and a new one is created whole: built under a
     temporary name beside it and renamed into place, so a crash never leaves a journal cut
     short at its path (one left by an older azhotpatch is recognised as such).
@@ -151,7 +151,7 @@ class Journal(JournalFile):
     raising; the run reads ``failure`` to start no more machines."""
 
     # The file, its schema and its storage faults are `JournalFile`'s and `JournalStorage`'s
-    # (`azhotpatch.fleet.journal_schema`, `azhotpatch.fleet.journal_storage`); this class
+    # (`azhotpatch.fleet._journal_schema`, `azhotpatch.fleet._journal_storage`); this class
     # holds what is read and written.
 
     # --- reads ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from azhotpatch import calendar, pricing, remediation
 from azhotpatch._azure.session import Session
 from azhotpatch._operations.kinds import Kinds
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.fleet.folding import COLORS, Group, html_groups, text_groups
+from azhotpatch.fleet._folding import COLORS, Group, html_groups, text_groups
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.models import Action, Eligibility, InstallOptions, Reason
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.testing import emulator_process
 
 FLEET = "sample:240@3"

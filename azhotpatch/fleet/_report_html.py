@@ -42,9 +42,9 @@ from typing import Any, NamedTuple
 from azhotpatch import __version__, calendar
 from azhotpatch._files import write_atomically
 from azhotpatch._svg import Line, line_chart
-from azhotpatch.fleet.folding import COLORS
+from azhotpatch.fleet._folding import COLORS
+from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, problem_of
-from azhotpatch.fleet.timeline import Timeline
 
 __all__ = ["render", "write"]
 

@@ -1,10 +1,10 @@
 """What the parts of one fleet run share: the plan and its options, the journal (or
 `NoJournal`), each kind's objects, Azure's install records, and what the run learnt on the
 way (subscriptions found disabled, machines it began). A run is a few small objects composed
-around one `RunContext` (`azhotpatch.fleet.runner` lets machines in and reports;
-`azhotpatch.fleet.machine_steps` takes one machine through its steps, with
-`azhotpatch.fleet.patch_step` for an assessment or install and
-`azhotpatch.fleet.remediation_step` for a remediation); the context also holds the few rules
+around one `RunContext` (`azhotpatch.fleet._runner` lets machines in and reports;
+`azhotpatch.fleet._machine_steps` takes one machine through its steps, with
+`azhotpatch.fleet._patch_step` for an assessment or install and
+`azhotpatch.fleet._remediation_step` for a remediation); the context also holds the few rules
 every step follows alike: how a failure becomes a step's result, how a finished step is
 journaled, and when a finished step is attempted again.
 """
@@ -25,8 +25,8 @@ from azhotpatch.errors import (
     ResourceNotFoundError,
     SubscriptionDisabledError,
 )
+from azhotpatch.fleet._no_journal import NoJournal, RunJournal
 from azhotpatch.fleet.journal import Journal, StepRecord
-from azhotpatch.fleet.no_journal import NoJournal, RunJournal
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import Outcome, StepResult, problem_in
 from azhotpatch.models import Action, InstallOptions

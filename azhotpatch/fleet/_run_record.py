@@ -1,7 +1,7 @@
 """A fleet run's record of itself: when each of its machines ended, its requests per
 throttling bucket over time, and its counts of requests, 429s and transport errors. The
 report's timeline is drawn from it, and the journal keeps it (at most about once a second,
-and at the end) so that a report can be rebuilt after a crash (`azhotpatch.fleet.history`).
+and at the end) so that a report can be rebuilt after a crash (`azhotpatch.fleet._history`).
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 
 from azhotpatch._azure.session import Session, Traffic
+from azhotpatch.fleet._no_journal import RunJournal
+from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.fleet.journal import SessionRecord
-from azhotpatch.fleet.no_journal import RunJournal
 from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import MachineResult
-from azhotpatch.fleet.timeline import Timeline
 
 __all__ = ["RECORD_EVERY", "RunRecord"]
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.fleet.journal import (
     REMEDIATE_STEP,
     RESTART_STEP,
@@ -24,7 +25,6 @@ from azhotpatch.fleet.journal import (
     StepRecord,
 )
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
-from azhotpatch.fleet.timeline import Timeline
 from azhotpatch.ids import parse_resource_id
 
 __all__ = ["read_report", "write_html"]

@@ -20,16 +20,16 @@ from azhotpatch.errors import (
     Fix,
     HotpatchError,
 )
-from azhotpatch.fleet.journal import REMEDIATE_STEP
-from azhotpatch.fleet.plan import PlanItem
-from azhotpatch.fleet.report import Outcome, StepResult
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._run_context import (
     REBOOT_DEFERRED,
     REBOOT_REQUIRED,
     REMEDIABLE_CODES,
     WAITING,
     RunContext,
 )
+from azhotpatch.fleet.journal import REMEDIATE_STEP
+from azhotpatch.fleet.plan import PlanItem
+from azhotpatch.fleet.report import Outcome, StepResult
 from azhotpatch.models import Action
 from azhotpatch.remediation import RebootPolicy, RebootState, Remediation
 

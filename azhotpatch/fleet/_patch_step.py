@@ -24,12 +24,12 @@ from azhotpatch.errors import (
     Fix,
     OperationFailedError,
 )
-from azhotpatch.fleet.journal import StepRecord
-from azhotpatch.fleet.plan import PlanItem
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._run_context import (
     PATCHES_FAILED,
     RunContext,
 )
+from azhotpatch.fleet.journal import StepRecord
+from azhotpatch.fleet.plan import PlanItem
 from azhotpatch.models import Action, Assessment, Installation, OperationStatus
 
 __all__ = ["PatchStep", "Patched", "StepFailedError"]

@@ -44,10 +44,8 @@ from dataclasses import dataclass
 from azhotpatch._azure.session import Arrival, Session
 from azhotpatch.errors import Fix
 from azhotpatch.fleet import collector
-from azhotpatch.fleet.machine_steps import MachineSteps
-from azhotpatch.fleet.plan import Plan, PlanItem
-from azhotpatch.fleet.report import MachineResult, Outcome, Report
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._machine_steps import MachineSteps
+from azhotpatch.fleet._run_context import (
     DEADLINE_EXCEEDED,
     JOURNAL_UNWRITABLE,
     MACHINE_GONE,
@@ -58,7 +56,9 @@ from azhotpatch.fleet.run_context import (
     RunOptions,
     verdict_follows,
 )
-from azhotpatch.fleet.run_record import RunRecord
+from azhotpatch.fleet._run_record import RunRecord
+from azhotpatch.fleet.plan import Plan, PlanItem
+from azhotpatch.fleet.report import MachineResult, Outcome, Report
 from azhotpatch.models import Action
 
 __all__ = [
