@@ -111,7 +111,7 @@ class RestartLedger(Protocol):
         """The restart run command's name if one was (possibly) sent before."""
         ...
 
-    def restart_intended(self, resource: str, name: str) -> None:
+    def record_restart_intent(self, resource: str, name: str) -> None:
         """Recorded (and committed) before the restart is sent."""
         ...
 
@@ -349,7 +349,7 @@ class ArcRemediator:
         other = await self._restart_under_way(rid, before, deadline)
         name = str(other["name"]) if other else _restart_name(before)
         if ledger is not None:  # committed before the send: a resumed run follows this one
-            ledger.restart_intended(resource, name)
+            ledger.record_restart_intent(resource, name)
         if other is not None:
             return name, other, False
         send = uuid.uuid4().hex

@@ -164,8 +164,8 @@ class MachineSteps:
         self.fresh.add(item.resource)
         try:
             if prior is not None and prior.done:
-                self.journal.reopened(item.resource, action.value)
-            self.journal.started(item.resource, action.value)
+                self.journal.record_reopening(item.resource, action.value)
+            self.journal.record_start(item.resource, action.value)
             self.context.refuse_if_disabled(item)
             if action in (Action.ENABLE, Action.DISABLE):
                 step = StepResult(

@@ -160,9 +160,9 @@ class PatchStep:
         activity before it) committed first, the continuation token after."""
         rid = item.machine.id
         options = self.install if action is Action.INSTALL else None
-        self.journal.intent(item.resource, action.value, previous)
+        self.journal.record_intent(item.resource, action.value, previous)
         token, started = await self.kinds.of(rid).begin(rid, action, options, previous, deadline)
-        self.journal.accepted(item.resource, action.value, token.encode())
+        self.journal.record_acceptance(item.resource, action.value, token.encode())
         return token, started
 
 

@@ -88,8 +88,8 @@ class RemediationStep:
         rid = item.machine.id
         try:
             if prior is not None and prior.done:
-                self.journal.reopened(item.resource, REMEDIATE_STEP)
-            self.journal.started(item.resource, REMEDIATE_STEP)
+                self.journal.record_reopening(item.resource, REMEDIATE_STEP)
+            self.journal.record_start(item.resource, REMEDIATE_STEP)
             self.context.refuse_if_disabled(item)
             done = await self.kinds.of(rid).remediate(
                 rid,

@@ -120,7 +120,7 @@ class RunContext:
         return self.options.retry_failed and prior.outcome == Outcome.FAILED.value
 
     def journal_finished(self, item: PlanItem, step: StepResult) -> None:
-        self.journal.finished(
+        self.journal.record_finish(
             item.resource,
             step.action,
             step.outcome.value,

@@ -41,7 +41,7 @@ class RunRecord:
         """A machine's outcome, journaled; the rest of the record written when it is due."""
         if fresh:
             self.finished[resource.lower()] = time.time()
-        self.journal.ended(result, time.time(), replace=fresh)
+        self.journal.record_end(result, time.time(), replace=fresh)
         if time.monotonic() - self.recorded >= RECORD_EVERY:
             self.write()
 
@@ -73,9 +73,9 @@ class RunRecord:
         self.recorded = time.monotonic()
         if self.traffic is None:
             return
-        self.journal.add_traffic(self.traffic.drain(), self.traffic.ceilings)
+        self.journal.record_traffic(self.traffic.drain(), self.traffic.ceilings)
         requests, throttled, transport_errors = self.sent()
-        self.journal.session(
+        self.journal.record_attempt(
             SessionRecord(
                 started=self.began,
                 ended=time.time(),

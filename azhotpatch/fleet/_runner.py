@@ -247,7 +247,7 @@ class _Runner:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
         history, in a few batched queries); the journal learns which machines the run is to
         take."""
-        self.journal.planned((i.resource, i.machine.kind.value) for i in self.plan.items)
+        self.journal.record_plan((i.resource, i.machine.kind.value) for i in self.plan.items)
         for kind in self.kinds:
             machines = [i.machine.id for i in self.plan.to_run if i.machine.kind is kind.kind]
             if machines:
