@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from azhotpatch._azure.session import TrafficRow
 from azhotpatch.errors import Fix, JournalStorageError
-from azhotpatch.fleet.journal import SessionRecord, StepRecord
+from azhotpatch.fleet.journal import AttemptRecord, StepRecord
 from azhotpatch.fleet.report import MachineResult
 from azhotpatch.limits import Bucket
 
@@ -67,7 +67,7 @@ class RunJournal(Protocol):
         self, result: MachineResult, finished: float, *, replace: bool = True
     ) -> None: ...
 
-    def record_attempt(self, record: SessionRecord) -> None: ...
+    def record_attempt(self, record: AttemptRecord) -> None: ...
 
     def record_traffic(
         self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]
@@ -127,7 +127,7 @@ class NoJournal:
     def record_end(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
         pass
 
-    def record_attempt(self, record: SessionRecord) -> None:
+    def record_attempt(self, record: AttemptRecord) -> None:
         pass
 
     def record_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:

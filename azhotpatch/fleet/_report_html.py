@@ -18,7 +18,7 @@ SHA-256 computed from the file as the page is rendered: markup that found its wa
 machine's message could not run a script of its own. The table's data names its fields and
 columns once (`FIELDS`, `COLUMNS`) and the script reads every value by name.
 
-Times are seconds since the run began, counting only the time its sessions ran (a run
+Times are seconds since the run began, counting only the time its attempts ran (a run
 resumed the next day is drawn without the night between). Against an emulator whose clock
 runs faster they are Azure seconds, the unit the throttling limits are stated in.
 """
@@ -104,16 +104,16 @@ def script_hash(script: str) -> str:
 
 
 class _Clock:
-    """Wall-clock moments to seconds of the run: only the time its sessions ran, times the
+    """Wall-clock moments to seconds of the run: only the time its attempts ran, times the
     emulator's time scale (1 against Azure)."""
 
     def __init__(self, timeline: Timeline | None) -> None:
-        self.sessions = sorted(timeline.sessions) if timeline else []
+        self.attempts = sorted(timeline.attempts) if timeline else []
         self.scale = timeline.time_scale if timeline else 1.0
 
     def __call__(self, moment: float) -> float:
         elapsed = 0.0
-        for start, end in self.sessions:
+        for start, end in self.attempts:
             if moment <= start:
                 break
             elapsed += min(moment, end) - start
@@ -121,12 +121,12 @@ class _Clock:
 
     @property
     def span(self) -> float:
-        return sum(end - start for start, end in self.sessions) * self.scale
+        return sum(end - start for start, end in self.attempts) * self.scale
 
     @property
     def resumptions(self) -> list[float]:
-        """Where each later session begins, in seconds of the run."""
-        return [self(start) for start, _ in self.sessions[1:]]
+        """Where each later attempt begins, in seconds of the run."""
+        return [self(start) for start, _ in self.attempts[1:]]
 
     @property
     def unit(self) -> str:
@@ -152,7 +152,7 @@ def _summary(report: Report, clock: _Clock) -> str:
         for name, count in cards
     )
     when = ""
-    if report.timeline and report.timeline.sessions:
+    if report.timeline and report.timeline.attempts:
         when = f"{clock.moment(report.timeline.started)} to {clock.moment(report.timeline.ended)}"
     facts = [
         ("actions", " + ".join(report.actions)),
@@ -186,7 +186,7 @@ def _took(report: Report, clock: _Clock) -> str:
     took = f"{report.elapsed:,.1f} s"
     if clock.scale != 1:
         took += f" ({report.elapsed * clock.scale:,.0f} Azure s)"
-    return took + (" over several sessions (resumed)" if report.resumed else "")
+    return took + (" over several attempts (resumed)" if report.resumed else "")
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def _reasons(report: Report) -> str:
 
 def _timeline_section(report: Report, clock: _Clock) -> str:
     timeline = report.timeline
-    if timeline is None or not timeline.sessions:
+    if timeline is None or not timeline.attempts:
         return ""
     parts = [_concluded_chart(report, timeline, clock)]
     buckets = _bucket_series(timeline, clock)

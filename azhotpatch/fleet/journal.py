@@ -17,7 +17,7 @@ difference, before a single request is sent.
 
 It also keeps what a person needs to see what happened, so that a report can be rebuilt
 from it at any time, after a crash too (`azhotpatch.fleet._history`): each machine's outcome
-and when it was known (skipped machines included), each session of the run (its start, its
+and when it was known (skipped machines included), each attempt at the run (its start, its
 end so far, its requests and 429s, the calendar it ran in), and the requests per throttling
 bucket over time with each bucket's ceiling. These are written as machines finish, at most
 about once a second, so a crash loses at most the last second of traffic counts.
@@ -46,10 +46,10 @@ from azhotpatch.limits import Bucket
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
+    "AttemptRecord",
     "Journal",
     "MachineEnded",
     "RunIdentity",
-    "SessionRecord",
     "StepRecord",
 ]
 
@@ -110,7 +110,7 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
-class SessionRecord:
+class AttemptRecord:
     """One process's part of a run (a run resumed twice has three): wall-clock times."""
 
     started: float
@@ -181,11 +181,11 @@ class Journal(JournalFile):
         row = self._db.execute("SELECT asked FROM run").fetchone()
         return dict(json.loads(row[0])) if row and row[0] else {}
 
-    def sessions(self) -> list[SessionRecord]:
+    def attempts(self) -> list[AttemptRecord]:
         if not self._has("session"):
             return []
         return [
-            SessionRecord(*row)
+            AttemptRecord(*row)
             for row in self._db.execute(
                 "SELECT started, ended, requests, throttled, transport_errors, time_scale, "
                 "calendar, today FROM session ORDER BY started"
@@ -359,7 +359,7 @@ class Journal(JournalFile):
 
     # --- what a report is rebuilt from ----------------------------------------------------
 
-    def record_attempt(self, record: SessionRecord) -> None:
+    def record_attempt(self, record: AttemptRecord) -> None:
         """This process's part of the run so far (written again as it goes on)."""
         self._recording(
             "INSERT INTO session VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (started) DO "
