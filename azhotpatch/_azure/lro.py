@@ -89,7 +89,7 @@ class PollTiming:
 IMMEDIATE = PollTiming()
 
 
-class PollClock(Protocol):
+class PollCadence(Protocol):
     """What learns when to poll one kind of operation (the fleet engine keeps one per kind):
     the timing to use next, and what a wait with that timing found: ``hit`` when its first
     poll found the operation done, ``found_after`` the wall seconds from the start of the

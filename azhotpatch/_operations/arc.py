@@ -29,7 +29,7 @@ from azure.mgmt.hybridcompute.models import (
 
 from azhotpatch import catalog, schedule
 from azhotpatch._azure import graph
-from azhotpatch._azure.clocks import clock, timed_wait
+from azhotpatch._azure.cadence import cadence, wait_on_cadence
 from azhotpatch._azure.errors import azure_code
 from azhotpatch._azure.lro import (
     LroCall,
@@ -123,15 +123,15 @@ class ArcKind(PatchOperations):
     kind: ClassVar[MachineKind] = MachineKind.ARC
     # the machine evaluates Hotpatch itself after the writes, for tens of seconds to minutes
     verdict_follows_enrollment: ClassVar[bool] = True
-    _enrollment_clock = "license"
+    _enrollment_cadence = "license"
 
     def __init__(self, session: Session, *, fleet: bool = False) -> None:
         self.session = session
         self.fleet = fleet
-        self.clocks = {
-            "license": clock(session, "license", learning=fleet),
-            Action.ASSESS: clock(session, "assess", learning=fleet, hit_rate=0.97),
-            Action.INSTALL: clock(session, "install", learning=fleet, hit_rate=0.97),
+        self.cadences = {
+            "license": cadence(session, "license", learning=fleet),
+            Action.ASSESS: cadence(session, "assess", learning=fleet, hit_rate=0.97),
+            Action.INSTALL: cadence(session, "install", learning=fleet, hit_rate=0.97),
         }
         self._verdicts = _VerdictSweep(self) if fleet else None
         self._remediator = ArcRemediator(session)
@@ -337,8 +337,8 @@ class ArcKind(PatchOperations):
             profile = await self._settled_license(rid, deadline)
         if license_hotpatch_state(profile) == wanted or (profile is None and not enable):
             return []
-        license_clock = self.clocks["license"]
-        poll = license_clock.timing()
+        license_cadence = self.cadences["license"]
+        poll = license_cadence.timing()
         call = _license_update(self.session, rid, facts, profile, wanted, poll)
         doing = "setting the license profile's Hotpatch feature"
         poller = await self.session.call(
@@ -352,8 +352,8 @@ class ArcKind(PatchOperations):
             )
             return found
 
-        status = await timed_wait(
-            license_clock, poll, wait, learn=True, length=lambda found: found.seconds
+        status = await wait_on_cadence(
+            license_cadence, poll, wait, learn=True, length=lambda found: found.seconds
         )
         result = status.output if status.output is not None else await self._license(rid, deadline)
         if license_hotpatch_state(result) == _TOWARDS[wanted]:

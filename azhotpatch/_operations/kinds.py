@@ -4,7 +4,7 @@ The facade and the fleet engine never ask which kind a machine is: they look its
 in a `Kinds` table and call it. Each kind owns what differs: how its facts are read and
 checked, how it is enrolled (a VM's settings update; an Arc machine's license profile, flag
 and its own verdict), where its patch history lives (a VM's instance view; Resource Graph's
-patch tables for Arc), and the poll clocks that learn how long its operations take.
+patch tables for Arc), and the poll cadences that learn how long its operations take.
 
 Adding a kind (Azure Local VMs, scale-set instances) is a class implementing `Kind` and a
 line in `KINDS`.
@@ -141,7 +141,7 @@ KINDS: Mapping[MachineKind, _KindClass] = {MachineKind.VM: VmKind, MachineKind.A
 
 class Kinds:
     """One `Kind` object per kind of machine, for a session (single calls) or a fleet run
-    (``fleet``: learned poll clocks, shared watchers, batched history)."""
+    (``fleet``: learned poll cadences, shared watchers, batched history)."""
 
     def __init__(self, session: Session, *, fleet: bool = False) -> None:
         self._table: dict[MachineKind, Kind] = {

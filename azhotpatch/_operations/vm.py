@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
 
 from azhotpatch import catalog, schedule
-from azhotpatch._azure.clocks import clock
+from azhotpatch._azure.cadence import cadence
 from azhotpatch._azure.lro import (
     IMMEDIATE,
     LroCall,
@@ -87,7 +87,7 @@ CUSTOMER_MANAGED_SCHEDULES = {
 
 class VmKind(PatchOperations):
     """Azure VMs. One per session (single calls: polls at once) or per fleet run (``fleet``:
-    poll clocks that learn how long updates, assessments and installs take, and each VM's
+    poll cadences that learn how long updates, assessments and installs take, and each VM's
     instance view read once for its first patch step and reused by the next)."""
 
     kind: ClassVar[MachineKind] = MachineKind.VM
@@ -97,10 +97,10 @@ class VmKind(PatchOperations):
     def __init__(self, session: Session, *, fleet: bool = False) -> None:
         self.session = session
         self._scale_sets: dict[str, dict[str, Any]] = {}  # scale set key -> its document
-        self.clocks = {
-            "update": clock(session, "update", learning=fleet),
-            Action.ASSESS: clock(session, "assess", learning=fleet),
-            Action.INSTALL: clock(session, "install", learning=fleet),
+        self.cadences = {
+            "update": cadence(session, "update", learning=fleet),
+            Action.ASSESS: cadence(session, "assess", learning=fleet),
+            Action.INSTALL: cadence(session, "install", learning=fleet),
         }
         self._runtimes: dict[str, VmRuntime] = {}
 
@@ -272,7 +272,7 @@ class VmKind(PatchOperations):
         refuses it (409: another update holds the VM past the retries) is the VM read, once,
         and the write is then not repeated."""
         assert isinstance(facts, VmFacts)
-        update = self.clocks["update"]
+        update = self.cadences["update"]
         timing = update.timing()
         with counting() as sent:
             try:

@@ -84,7 +84,7 @@ class RunContext:
         self.install = plan.install or options.install
         # the run's journal, or one that records nothing: the steps never ask which
         self.journal: RunJournal = options.journal or NoJournal()
-        # each kind of machine for this run: its learned poll clocks, watchers and history
+        # each kind of machine for this run: its learned poll cadences, watchers and history
         self.kinds = Kinds(session, fleet=True)
         # what Azure records of each machine's installs, read in batches before each install
         self.installs = InstallRecords(

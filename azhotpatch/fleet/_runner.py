@@ -212,7 +212,7 @@ class _Runner:
 
     def _horizon(self) -> float:
         """Wall seconds from a machine's first request to its last: the operations of every
-        step but the last, as the clocks currently expect them (the quickest kind's figures:
+        step but the last, as the poll cadences currently expect them (the quickest kind's figures:
         a machine whose verdict follows its enrollment takes longer, which is why those are
         let in first)."""
         steps = self.plan.actions[:-1]
