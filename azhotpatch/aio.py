@@ -620,7 +620,7 @@ class Hotpatch(_FleetMethods):
         rid = parse_resource_id(resource_id)
         again = _validation.flag(install_again, "install_again")
         release_day = _validation.released(released)
-        chosen = options or InstallOptions.build(
+        install_options = options or InstallOptions.build(
             classifications=classifications,
             reboot=reboot,
             max_duration=max_duration,
@@ -629,7 +629,11 @@ class Hotpatch(_FleetMethods):
             exclude_kbs_requiring_reboot=exclude_kbs_requiring_reboot,
             max_patch_publish_date=max_patch_publish_date,
         )
-        limit = deadline if deadline is not None else chosen.max_duration + timedelta(minutes=30)
+        limit = (
+            deadline
+            if deadline is not None
+            else install_options.max_duration + timedelta(minutes=30)
+        )
         elsewhere = None if again else await self._installs.deciding(rid, released=release_day)
         if elsewhere is not None:
             other, _ = elsewhere
@@ -637,7 +641,7 @@ class Hotpatch(_FleetMethods):
                 self, OperationToken(Action.INSTALL, str(rid), None, None), None, theirs=other
             )
         else:
-            pending = await self._start(rid, Action.INSTALL, chosen, limit)
+            pending = await self._start(rid, Action.INSTALL, install_options, limit)
         if not wait:
             return pending
         result = await pending.result(deadline=limit)

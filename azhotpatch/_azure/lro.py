@@ -154,11 +154,11 @@ class _EndAtStatus(AzureAsyncOperationPolling[Any, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.chosen = False
+        self.status_polled = False
         self.initial: dict[str, Any] | None = None
 
     def set_initial_status(self, pipeline_response: Any) -> str:
-        self.chosen = True
+        self.status_polled = True
         self.initial = _json_object(pipeline_response)
         status: str = super().set_initial_status(pipeline_response)
         return status
@@ -176,7 +176,7 @@ def resource_from_update(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     without Azure-AsyncOperation are polled as the SDK would, and return what that found."""
 
     def resource(ending: _EndAtStatus, last: dict[str, Any] | None) -> dict[str, Any]:
-        return (ending.initial if ending.chosen else last) or {}
+        return (ending.initial if ending.status_polled else last) or {}
 
     return _ending_at_status(session, poll, resource)
 
@@ -191,7 +191,7 @@ def resource_from_status(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     Azure-AsyncOperation returns what the SDK's own polling found, with no times."""
 
     def resource(ending: _EndAtStatus, last: dict[str, Any] | None) -> StatusOutput:
-        if not ending.chosen:
+        if not ending.status_polled:
             return StatusOutput(last, None, None)
         return _status(last, (last or {}).get("properties"))
 

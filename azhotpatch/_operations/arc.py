@@ -147,9 +147,9 @@ class ArcKind(PatchOperations):
         return arc_facts(row)
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: schedule.Schedule) -> schedule.ScheduleFit:
+    def schedule_fit(facts: Facts, proposed: schedule.Schedule) -> schedule.ScheduleFit:
         assert isinstance(facts, ArcFacts)
-        return schedule.arc_fit(facts, chosen)
+        return schedule.arc_fit(facts, proposed)
 
     async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> ArcFacts:
         client = self.session.hybrid(rid.subscription_id)

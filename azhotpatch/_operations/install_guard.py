@@ -303,8 +303,8 @@ class InstallRecords:
         read, not this machine's)."""
         runs = await self.of(rid)
         since = release_start(self.session.azure_now().date(), released=released)
-        chosen = deciding((other for other, _ in runs), since, ours=ours, again=again)
-        return None if chosen is None else next(r for r in runs if r[0] is chosen)
+        decisive = deciding((other for other, _ in runs), since, ours=ours, again=again)
+        return None if decisive is None else next(r for r in runs if r[0] is decisive)
 
     def still_clear(
         self,

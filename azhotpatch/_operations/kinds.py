@@ -54,7 +54,7 @@ class Kind(Protocol):
         ...
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: Schedule) -> ScheduleFit:
+    def schedule_fit(facts: Facts, proposed: Schedule) -> ScheduleFit:
         """Whether the machine can follow an Update Manager schedule, and why not."""
         ...
 
@@ -133,7 +133,7 @@ class _KindClass(Protocol):
     def facts(row: Mapping[str, Any]) -> Facts: ...
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: Schedule) -> ScheduleFit: ...
+    def schedule_fit(facts: Facts, proposed: Schedule) -> ScheduleFit: ...
 
 
 KINDS: Mapping[MachineKind, _KindClass] = {MachineKind.VM: VmKind, MachineKind.ARC: ArcKind}

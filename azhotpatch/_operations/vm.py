@@ -111,9 +111,9 @@ class VmKind(PatchOperations):
         return vm_facts(row)
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: schedule.Schedule) -> schedule.ScheduleFit:
+    def schedule_fit(facts: Facts, proposed: schedule.Schedule) -> schedule.ScheduleFit:
         assert isinstance(facts, VmFacts)
-        return schedule.vm_fit(facts, chosen)
+        return schedule.vm_fit(facts, proposed)
 
     async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> VmFacts:
         """The VM with its instance view (power, agent, patch summaries)."""

@@ -57,7 +57,7 @@ def run_fleet(
     settings: GlobalOptions,
     connection: Connection,
     actions: Sequence[str],
-    chosen: Machines,
+    targets: Machines,
     *,
     journal: str | None,
     concurrency: int | None,
@@ -109,7 +109,7 @@ def run_fleet(
                 released=released,
                 on_plan=planned,
                 progress=lambda event: progress.update(task, completed=event.done),
-                **chosen.keywords(connection.subscriptions),
+                **targets.keywords(connection.subscriptions),
             )
         finally:
             if progress.live.is_started:  # stopping a bar never drawn would print a blank line
@@ -154,11 +154,11 @@ def plan(
 ) -> None:
     """What a run would do, machine by machine, and why; changes nothing."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     with connect(chosen_settings) as connection:
         the_plan = connection.client.plan(
-            actions=steps, **chosen.keywords(connection.subscriptions)
+            actions=steps, **targets.keywords(connection.subscriptions)
         )
     if csv:
         show(the_plan.to_csv())
@@ -205,7 +205,7 @@ def run(
     is sent where another run, a person or the platform already installed the current
     release (or is installing): that install's result is the machine's."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     if html is not None:  # the command line writes the page, in its own words
         _validation.output_file(html, "--html", "report.html")
@@ -216,7 +216,7 @@ def run(
             chosen_settings,
             connection,
             steps,
-            chosen,
+            targets,
             journal=journal,
             concurrency=concurrency,
             retry_failed=retry_failed,
@@ -268,7 +268,7 @@ def schedule(
     from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW
 
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     embedded = chosen_settings.emulator is not None
     group = str(parse_resource_group(config_group)) if config_group else None
     location = (
@@ -299,7 +299,7 @@ def schedule(
             conflicts=conflicts,
             dry_run=dry_run,
             **knobs,
-            **chosen.keywords(connection.subscriptions),
+            **targets.keywords(connection.subscriptions),
         )
     finish(chosen_settings, report)
 

@@ -70,10 +70,10 @@ def act(
 ) -> None:
     """One machine directly, or a fleet run, for one action."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     run_options(journal, concurrency, released)
     with connect(chosen_settings) as connection:
-        single = chosen.single
+        single = targets.single
         if single is not None and journal is None:
             result = one(connection.client, single)
         else:
@@ -81,7 +81,7 @@ def act(
                 chosen_settings,
                 connection,
                 [action],
-                chosen,
+                targets,
                 journal=journal,
                 concurrency=concurrency,
                 install=install,
@@ -97,15 +97,15 @@ def act(
 def check(ctx: typer.Context, ids: IDS = None, fleet: FleetFilter = NO_FILTER) -> None:
     """Can these machines take Hotpatch? Every reason, each with its fix."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     with connect(chosen_settings) as connection:
-        if chosen.ids:
-            verdicts = [connection.client.check(rid) for rid in chosen.ids]
+        if targets.ids:
+            verdicts = [connection.client.check(rid) for rid in targets.ids]
             emit(chosen_settings, verdicts)
             every_one = all(v.ok for v in verdicts)
             raise typer.Exit(int(ExitCode.SUCCEEDED if every_one else ExitCode.SKIPPED))
         the_plan = connection.client.plan(
-            actions=["enable"], **chosen.keywords(connection.subscriptions)
+            actions=["enable"], **targets.keywords(connection.subscriptions)
         )
     emit(chosen_settings, the_plan)
     raise typer.Exit(int(ExitCode.SKIPPED if the_plan.skipped else ExitCode.SUCCEEDED))
@@ -217,8 +217,8 @@ def status(
     """Enrollment, the platform's verdict and the last assessment and installation; with
     --scheduled, the last and next scheduled runs per configuration and machine."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
-    if not scheduled and not chosen.ids:
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
+    if not scheduled and not targets.ids:
         from azhotpatch.errors import InvalidArgumentError
 
         raise InvalidArgumentError(
@@ -228,8 +228,8 @@ def status(
         )
     with connect(chosen_settings) as connection:
         if scheduled:
-            found = connection.client.scheduled_status(**chosen.keywords(connection.subscriptions))
+            found = connection.client.scheduled_status(**targets.keywords(connection.subscriptions))
             emit(chosen_settings, found)
             raise typer.Exit(int(ExitCode.SKIPPED if found.unscheduled else ExitCode.SUCCEEDED))
-        statuses = [connection.client.status(rid) for rid in chosen.ids]
+        statuses = [connection.client.status(rid) for rid in targets.ids]
     emit(chosen_settings, statuses)

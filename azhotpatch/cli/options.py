@@ -150,8 +150,8 @@ def with_fleet_filter(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def with_filter(**given: Any) -> Any:
-        chosen = {name: tuple(given.pop(name) or ()) for name in _FILTER_OPTIONS}
-        return command(**given, fleet=FleetFilter(**chosen))
+        filters = {name: tuple(given.pop(name) or ()) for name in _FILTER_OPTIONS}
+        return command(**given, fleet=FleetFilter(**filters))
 
     parameters = [*own, *added]
     with_filter.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]

@@ -28,11 +28,11 @@ def show_report(
     """A fleet run's report from its journal (after a crash too); reads Azure nothing."""
     from azhotpatch.fleet._history import read_report
 
-    chosen = settings(ctx)
+    global_options = settings(ctx)
     path = _validation.recorded_journal(journal)
     if html is not None:
         _validation.output_file(html, "--html", "report.html")
     report = read_report(path)
     if html is not None:
         worded(report).write_html(html)
-    finish(chosen, report)
+    finish(global_options, report)

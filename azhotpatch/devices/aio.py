@@ -333,14 +333,16 @@ class Devices:
         with every reason and its fix. ``unplanned`` and ``baselines`` tell the calendar
         what only Microsoft announces: unplanned baselines, and builds of baselines newer
         than azhotpatch knows."""
-        chosen = list(unplanned)
+        unplanned_baselines = list(unplanned)
         ids = None if devices is None else [_validation.guid(d, "devices") for d in devices]
         if ids is not None:
             found = [await self.device(device_id) for device_id in ids]
         else:
             listed = [d async for d in self.devices()]
             found = await self._bounded(self._with_hardware, listed)
-        baseline = baseline_on(today or self.today(), unplanned=chosen, baselines=baselines)
+        baseline = baseline_on(
+            today or self.today(), unplanned=unplanned_baselines, baselines=baselines
+        )
         return ReadinessReport(
             baseline,
             tuple(DeviceReadiness(d, device_readiness(d, baseline)) for d in found),
@@ -363,8 +365,8 @@ class Devices:
         with that id), and why each Windows device gets hotpatches: a policy, Autopatch's
         default, or nothing (see `StatusReport.note` for what Graph cannot show)."""
         every = await self.policies()
-        chosen = [p for p in every if policy is None or policy in (p.name, p.id)]
-        if policy is not None and not chosen:
+        matching = [p for p in every if policy is None or policy in (p.name, p.id)]
+        if policy is not None and not matching:
             from azhotpatch.errors import ResourceNotFoundError
 
             raise ResourceNotFoundError(
@@ -373,15 +375,15 @@ class Devices:
                 fix="list them with Devices.policies(), or create one with enable()",
             )
         rows: list[DeviceStatus] = []
-        for item in chosen:
+        for item in matching:
             rows += await self._export(item)
         device_ids = [d.id async for d in self.devices()]
         return StatusReport(
-            tuple(chosen),
+            tuple(matching),
             tuple(rows),
             sources_of(
                 device_ids,
-                every if policy is None else chosen,
+                every if policy is None else matching,
                 rows,
                 today=today or self.today(),
                 default_from=AUTOPATCH_DEFAULT_FROM,

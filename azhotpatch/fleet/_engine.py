@@ -156,7 +156,7 @@ async def plan(
 ) -> Plan:
     """`Hotpatch.plan`."""
     _machines_or_filter(machines, wanted)
-    chosen = parse_actions(actions)
+    steps = parse_actions(actions)
     policy = _remediation(remediate, reboot, unplanned)
     _validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
     given = None if machines is None else list(machines)
@@ -164,7 +164,7 @@ async def plan(
         session,
         given,
         _covered(given, wanted),
-        chosen,
+        steps,
         install=install,
         today=today,
         months_ahead=months_ahead,
@@ -267,7 +267,7 @@ async def run(
     )
     opened = Journal(journal_file, identity) if journal_file is not None else None
     try:
-        chosen = plan or await _plan(
+        run_plan = plan or await _plan(
             session,
             given,
             covered,
@@ -278,7 +278,7 @@ async def run(
             reboot=policy,
         )
         if on_plan is not None:
-            on_plan(chosen)
+            on_plan(run_plan)
         options = RunOptions(
             concurrency=concurrency,
             install=chosen_install,
@@ -289,7 +289,7 @@ async def run(
             install_again=again,
             released=release_day,
         )
-        report = await fleet_runner.run(session, chosen, options, progress)
+        report = await fleet_runner.run(session, run_plan, options, progress)
     finally:
         if opened is not None:
             opened.close()
@@ -340,11 +340,11 @@ async def schedule(
         "kb_include": kb_include,
         "kb_exclude": kb_exclude,
     }
-    chosen = windows or Schedule.build(**knobs)  # validates before any call
+    target_schedule = windows or Schedule.build(**knobs)  # validates before any call
     checked = wanted.checked()
     covered = checked if machines is None else _covered(machines, wanted)
     options = ScheduleOptions(
-        schedule=chosen,
+        schedule=target_schedule,
         resource_group=parse_resource_group(resource_group),
         location=_validation.location(location),
         assign_by=choose(AssignBy, assign_by, "assign_by"),
