@@ -116,7 +116,7 @@ _TABLES = {
 
 class ArcKind(PatchOperations):
     """Arc-enabled servers. One per session (single calls: each machine's verdict read from
-    ARM, polls at once) or per fleet run (``fleet``: license updates polled when such updates
+    ARM, polls at once) or per fleet run (``at_scale``: license updates polled when such updates
     are likely done, every awaited verdict from one Resource Graph sweep, and every machine's
     patch history from one batched query)."""
 
@@ -125,15 +125,15 @@ class ArcKind(PatchOperations):
     verdict_follows_enrollment: ClassVar[bool] = True
     _enrollment_cadence = "license"
 
-    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+    def __init__(self, session: Session, *, at_scale: bool = False) -> None:
         self.session = session
-        self.fleet = fleet
+        self.at_scale = at_scale
         self.cadences = {
-            "license": cadence(session, "license", learning=fleet),
-            Action.ASSESS: cadence(session, "assess", learning=fleet, hit_rate=0.97),
-            Action.INSTALL: cadence(session, "install", learning=fleet, hit_rate=0.97),
+            "license": cadence(session, "license", learning=at_scale),
+            Action.ASSESS: cadence(session, "assess", learning=at_scale, hit_rate=0.97),
+            Action.INSTALL: cadence(session, "install", learning=at_scale, hit_rate=0.97),
         }
-        self._verdicts = _VerdictSweep(self) if fleet else None
+        self._verdicts = _VerdictSweep(self) if at_scale else None
         self._remediator = ArcRemediator(session)
         # machine key -> its Azure Local image (publisher/offer/sku) and image id
         self._local_images: dict[str, tuple[dict[str, Any] | None, str | None]] = {}

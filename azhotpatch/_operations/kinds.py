@@ -127,7 +127,7 @@ class _KindClass(Protocol):
 
     verdict_follows_enrollment: bool
 
-    def __call__(self, session: Session, *, fleet: bool = False) -> Kind: ...
+    def __call__(self, session: Session, *, at_scale: bool = False) -> Kind: ...
 
     @staticmethod
     def facts(row: Mapping[str, Any]) -> Facts: ...
@@ -141,11 +141,11 @@ KINDS: Mapping[MachineKind, _KindClass] = {MachineKind.VM: VmKind, MachineKind.A
 
 class Kinds:
     """One `Kind` object per kind of machine, for a session (single calls) or a fleet run
-    (``fleet``: learned poll cadences, shared watchers, batched history)."""
+    (``at_scale``: learned poll cadences, shared watchers, batched history)."""
 
-    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+    def __init__(self, session: Session, *, at_scale: bool = False) -> None:
         self._table: dict[MachineKind, Kind] = {
-            kind: cls(session, fleet=fleet) for kind, cls in KINDS.items()
+            kind: cls(session, at_scale=at_scale) for kind, cls in KINDS.items()
         }
 
     def __getitem__(self, kind: MachineKind) -> Kind:

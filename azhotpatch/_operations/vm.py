@@ -86,7 +86,7 @@ CUSTOMER_MANAGED_SCHEDULES = {
 
 
 class VmKind(PatchOperations):
-    """Azure VMs. One per session (single calls: polls at once) or per fleet run (``fleet``:
+    """Azure VMs. One per session (single calls: polls at once) or per fleet run (``at_scale``:
     poll cadences that learn how long updates, assessments and installs take, and each VM's
     instance view read once for its first patch step and reused by the next)."""
 
@@ -94,13 +94,13 @@ class VmKind(PatchOperations):
     # a VM's enrollment ends with its settings update; nothing to wait for after it
     verdict_follows_enrollment: ClassVar[bool] = False
 
-    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+    def __init__(self, session: Session, *, at_scale: bool = False) -> None:
         self.session = session
         self._scale_sets: dict[str, dict[str, Any]] = {}  # scale set key -> its document
         self.cadences = {
-            "update": cadence(session, "update", learning=fleet),
-            Action.ASSESS: cadence(session, "assess", learning=fleet),
-            Action.INSTALL: cadence(session, "install", learning=fleet),
+            "update": cadence(session, "update", learning=at_scale),
+            Action.ASSESS: cadence(session, "assess", learning=at_scale),
+            Action.INSTALL: cadence(session, "install", learning=at_scale),
         }
         self._runtimes: dict[str, VmRuntime] = {}
 

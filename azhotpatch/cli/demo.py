@@ -11,9 +11,9 @@ import typer
 
 from azhotpatch import _validation
 from azhotpatch.cli.connect import connect
-from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import JOURNAL, Machines
 from azhotpatch.cli.output import console
+from azhotpatch.cli.runs import finish, run_fleet, run_options
 from azhotpatch.cli.settings import fleet_spec, settings
 from azhotpatch.errors import InvalidArgumentError
 

@@ -15,7 +15,6 @@ import typer
 
 from azhotpatch import _validation
 from azhotpatch.cli.connect import connect, emulated
-from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import (
     CONCURRENCY,
     IDS,
@@ -28,6 +27,7 @@ from azhotpatch.cli.options import (
     with_fleet_filter,
 )
 from azhotpatch.cli.output import emit
+from azhotpatch.cli.runs import finish, run_fleet, run_options
 from azhotpatch.cli.settings import settings
 from azhotpatch.fleet.report import ExitCode
 

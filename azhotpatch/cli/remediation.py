@@ -1,6 +1,6 @@
 """``remediate``: measure an Arc machine's Hotpatch prerequisites in the guest (Run Command)
 and, when asked, fix them; restarts only where ``--reboot`` allows. ``run --remediate`` does
-the same for a fleet (see `azhotpatch.cli.fleet`)."""
+the same for a fleet (see `azhotpatch.cli.runs`)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from azhotpatch import _validation
-from azhotpatch.cli.fleet import finish, worded
 from azhotpatch.cli.options import HTML
+from azhotpatch.cli.runs import finish, worded
 from azhotpatch.cli.settings import settings
 
 

@@ -157,7 +157,7 @@ def _url(value: str | None, argument: str) -> str | None:
 
 def fleet_spec(text: str, argument: str = "--emulator") -> str:
     """A generated fleet the embedded emulator can hold (``sample:300``, ``clean:1000@4``)."""
-    from azhotpatch.testing.fleet import FleetSpec
+    from azhotpatch.testing.estate import FleetSpec
 
     try:
         spec = FleetSpec.parse(text)

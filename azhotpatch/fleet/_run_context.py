@@ -85,7 +85,7 @@ class RunContext:
         # the run's journal, or one that records nothing: the steps never ask which
         self.journal: RunJournal = options.journal or NoJournal()
         # each kind of machine for this run: its learned poll cadences, watchers and history
-        self.kinds = Kinds(session, fleet=True)
+        self.kinds = Kinds(session, at_scale=True)
         # what Azure records of each machine's installs, read in batches before each install
         self.installs = InstallRecords(
             session, fallback=lambda rid: self.kinds.of(rid).own_installs(rid)

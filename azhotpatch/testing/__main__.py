@@ -21,7 +21,7 @@ from azhotpatch import _validation
 from azhotpatch.testing._faults import Faults
 from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.emulator import Emulator
-from azhotpatch.testing.fleet import FleetSpec
+from azhotpatch.testing.estate import FleetSpec
 from azhotpatch.testing.world.state import Durations
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
-from azhotpatch.testing.fleet import ArcSpec
+from azhotpatch.testing.estate import ArcSpec
 from azhotpatch.testing.hybrid.documents import arc_machine
 from azhotpatch.testing.hybrid.runcommands import RunCommands
 from azhotpatch.testing.patching.installs import install_result, validate_install

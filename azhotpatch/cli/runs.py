@@ -1,5 +1,6 @@
-"""Fleet commands: ``plan``, ``run`` and ``schedule``, and the fleet run the machine commands
-fall back to when given several machines, a filter or a journal."""
+"""The commands that plan, run and schedule a fleet (``plan``, ``run``, ``schedule``), and the
+fleet run the machine commands fall back to when given several machines, a filter or a
+journal."""
 
 from __future__ import annotations
 
