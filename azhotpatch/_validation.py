@@ -403,7 +403,7 @@ def _not_regular(file: Path) -> str | None:
         mode = os.lstat(file).st_mode
     except OSError:  # nothing there (or nothing this user may look at: the write will say)
         return None
-    kinds = (
+    file_types = (
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -411,7 +411,7 @@ def _not_regular(file: Path) -> str | None:
         (stat.S_ISBLK, "a block device"),
         (stat.S_ISSOCK, "a socket"),
     )
-    for test, words in kinds:
+    for test, words in file_types:
         if test(mode):
             return words
     return None if stat.S_ISREG(mode) else "not a regular file"

@@ -1,4 +1,4 @@
-"""When to poll a kind of operation: at once (a single call has nothing to learn from), or
+"""When to poll a type of operation: at once (a single call has nothing to learn from), or
 when such operations are likely done, learned from the ones a fleet run has seen.
 
 Each kind of machine owns one cadence per operation it waits on; `PollCadence` is what a wait
@@ -37,7 +37,7 @@ class ImmediateCadence:
 
 
 class LearnedCadence:
-    """When to poll one kind of operation first, and how often after that.
+    """When to poll one type of operation first, and how often after that.
 
     The first poll goes out when a share ``hit_rate`` of such operations are expected to be
     done. The estimate starts from ``Settings.operation_seconds`` and learns from every

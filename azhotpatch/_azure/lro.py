@@ -90,10 +90,10 @@ IMMEDIATE = PollTiming()
 
 
 class PollCadence(Protocol):
-    """What learns when to poll one kind of operation (the fleet engine keeps one per kind):
-    the timing to use next, and what a wait with that timing found: ``hit`` when its first
-    poll found the operation done, ``found_after`` the wall seconds from the start of the
-    wait to the poll that did, ``length`` the operation's own length in Azure seconds where
+    """What learns when to poll one type of operation (each machine kind keeps one per operation
+    it waits on): the timing to use next, and what a wait with that timing found: ``hit`` when
+    its first poll found the operation done, ``found_after`` the wall seconds from the start of
+    the wait to the poll that did, ``length`` the operation's own length in Azure seconds where
     Azure reports it."""
 
     def timing(self) -> PollTiming: ...
