@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from azhotpatch import _validation
+from azhotpatch import _validation as validation
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
 
@@ -85,17 +85,17 @@ class ClientOptions:
         read_timeout: Seconds,
     ) -> ClientOptions:
         """Every setting checked, before the client exists (so before any request)."""
-        scale = _validation.time_scale(time_scale)
+        scale = validation.time_scale(time_scale)
         policy = _retry_policy(retry)
         return cls(
             cloud=get_cloud(cloud),
-            endpoint=None if endpoint is None else _validation.endpoint(endpoint),
+            endpoint=None if endpoint is None else validation.endpoint(endpoint),
             connection_verify=_trust(connection_verify),
-            polling_interval=_validation.optional_seconds(
+            polling_interval=validation.optional_seconds(
                 polling_interval, "polling_interval", zero=True
             ),
             retry=policy.scaled(scale) if scale != 1 else policy,
-            pacing=_validation.flag(pacing, "pacing"),
+            pacing=validation.flag(pacing, "pacing"),
             time_scale=scale,
             deadline=_seconds(deadline, "deadline", DEFAULT_DEADLINE.total_seconds()),
             connect_timeout=_seconds(connect_timeout, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
@@ -114,7 +114,7 @@ class ClientOptions:
 
 
 def _seconds(value: Seconds, argument: str, default: float) -> float:
-    checked = _validation.optional_seconds(value, argument)
+    checked = validation.optional_seconds(value, argument)
     return default if checked is None else checked
 
 
@@ -122,7 +122,7 @@ def _trust(connection_verify: bool | str) -> bool | str:
     """True, False, or the path of a readable CA bundle."""
     if isinstance(connection_verify, bool):
         return connection_verify
-    return _validation.ca_bundle(connection_verify, "connection_verify")
+    return validation.ca_bundle(connection_verify, "connection_verify")
 
 
 def _retry_policy(retry: RetryPolicy | None) -> RetryPolicy:
