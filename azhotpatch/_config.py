@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from azhotpatch import validation
+from azhotpatch import _validation as validation
 from azhotpatch.clouds import Cloud, get_cloud
 from azhotpatch.errors import InvalidArgumentError
 

@@ -18,7 +18,7 @@ import os
 import secrets
 from pathlib import Path
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.errors import StorageError
 
 __all__ = ["write_atomically"]
@@ -28,7 +28,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes, *, argument: str
     """Write ``data`` to ``path`` whole or not at all; ``argument`` names the path in the
     error when it is refused (`InvalidArgumentError`). A write that fails (disk full, I/O
     error) raises `StorageError` and leaves what was at the path untouched."""
-    target = validation.output_file(path, argument, Path(str(path)).name or "file")
+    target = _validation.output_file(path, argument, Path(str(path)).name or "file")
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     flags = (
         os.O_WRONLY

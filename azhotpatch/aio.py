@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azhotpatch import features, validation
+from azhotpatch import _validation
 from azhotpatch._azure.retry import Deadline, RetryPolicy
 from azhotpatch._azure.session import Session, Settings
 from azhotpatch._config import (
@@ -29,18 +29,19 @@ from azhotpatch._config import (
     ClientOptions,
     Seconds,
 )
+from azhotpatch._operations import features
+from azhotpatch._operations.install_guard import InstallRecords, result_of
+from azhotpatch._operations.kinds import Kinds, OperationToken, Started
 from azhotpatch.clouds import Cloud
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.fleet import engine
-from azhotpatch.fleet.engine import MONTHS_AHEAD, Filter
+from azhotpatch.fleet import _engine
+from azhotpatch.fleet._engine import MONTHS_AHEAD, Filter
+from azhotpatch.fleet._runner import ProgressEvent
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import Report
-from azhotpatch.fleet.runner import ProgressEvent
 from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.install_guard import InstallRecords, result_of
-from azhotpatch.kinds import Kinds, OperationToken, Started
 from azhotpatch.limits import ThrottleLimits
 from azhotpatch.models import (
     Action,
@@ -65,7 +66,7 @@ __all__ = ["Hotpatch", "PendingOperation"]
 
 
 def _seconds(value: Seconds, argument: str) -> float | None:
-    return validation.optional_seconds(value, argument)
+    return _validation.optional_seconds(value, argument)
 
 
 def _operation_seconds(
@@ -136,7 +137,7 @@ class PendingOperation:
 
 class _FleetMethods:
     """The fleet methods of `Hotpatch`: the public signatures and what they promise; the work
-    is `azhotpatch.fleet.engine`'s."""
+    is `azhotpatch.fleet._engine`'s."""
 
     _session: Session
 
@@ -163,7 +164,7 @@ class _FleetMethods:
         """Every VM and Arc machine in scope, from Resource Graph, streamed. ``machines``
         names exact ids instead of a filter. Arguments are validated before any query."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return engine.inventory(self._session, machines, wanted)
+        return _engine.inventory(self._session, machines, wanted)
 
     async def plan(
         self,
@@ -189,7 +190,7 @@ class _FleetMethods:
         ``remediate=True`` they are remediated before enrollment, with restarts as ``reboot``
         allows (see `remediate`)."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.plan(
+        return await _engine.plan(
             self._session,
             machines,
             wanted,
@@ -246,11 +247,11 @@ class _FleetMethods:
         resumable and no machine is ever restarted twice. ``report_html`` names a file to
         write the report to as one self-contained HTML page (from the journal, when there is
         one, so that a resumed run's page tells the whole run; see
-        `azhotpatch.fleet.report_html`). No install is sent to a machine where one is
+        `azhotpatch.fleet._report_html`). No install is sent to a machine where one is
         running, or already started for the current release, by another run, a person or
         the platform's schedule: that install's result is the machine's, with the code
         ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and its operation id (see
-        `azhotpatch.install_guard`); ``install_again=True`` sends regardless, and
+        `azhotpatch._operations.install_guard`); ``install_again=True`` sends regardless, and
         ``released`` names the day of an out-of-band release, before which installs do not
         count as this release's.
 
@@ -261,7 +262,7 @@ class _FleetMethods:
         is raised, carrying the report. Cancelling the task stops the run the same way
         (no machine started after it), and a rerun with the same journal resumes it."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.run(
+        return await _engine.run(
             self._session,
             plan,
             machines,
@@ -323,7 +324,7 @@ class _FleetMethods:
         writes nothing. ``dry_run`` writes nothing.
         """
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.schedule(
+        return await _engine.schedule(
             self._session,
             machines,
             wanted,
@@ -359,7 +360,7 @@ class _FleetMethods:
         """Last and next scheduled run per configuration and per machine (ids, or the
         inventory filter), from Resource Graph."""
         wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
-        return await engine.scheduled_status(self._session, machines, wanted)
+        return await _engine.scheduled_status(self._session, machines, wanted)
 
 
 class Hotpatch(_FleetMethods):
@@ -411,7 +412,7 @@ class Hotpatch(_FleetMethods):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        validation.count(connections, "connections", minimum=1)
+        _validation.count(connections, "connections", minimum=1)
         settings = Settings(
             cloud=options.cloud,
             endpoint=options.endpoint_or(options.cloud.resource_manager),
@@ -613,13 +614,13 @@ class Hotpatch(_FleetMethods):
         None is sent when an install is running on the machine, or already started for the
         current release, by someone else (another run, a person, the platform's schedule):
         that install's result is returned, with ``Installation.by`` saying whose (see
-        `azhotpatch.install_guard`). ``install_again=True`` sends regardless; ``released``
-        names the day of an out-of-band release, before which installs do not count.
+        `azhotpatch._operations.install_guard`). ``install_again=True`` sends regardless;
+        ``released`` names the day of an out-of-band release, before which installs do not count.
         """
         rid = parse_resource_id(resource_id)
-        again = validation.flag(install_again, "install_again")
-        release_day = validation.released(released)
-        chosen = options or InstallOptions.build(
+        again = _validation.flag(install_again, "install_again")
+        release_day = _validation.released(released)
+        install_options = options or InstallOptions.build(
             classifications=classifications,
             reboot=reboot,
             max_duration=max_duration,
@@ -628,7 +629,11 @@ class Hotpatch(_FleetMethods):
             exclude_kbs_requiring_reboot=exclude_kbs_requiring_reboot,
             max_patch_publish_date=max_patch_publish_date,
         )
-        limit = deadline if deadline is not None else chosen.max_duration + timedelta(minutes=30)
+        limit = (
+            deadline
+            if deadline is not None
+            else install_options.max_duration + timedelta(minutes=30)
+        )
         elsewhere = None if again else await self._installs.deciding(rid, released=release_day)
         if elsewhere is not None:
             other, _ = elsewhere
@@ -636,7 +641,7 @@ class Hotpatch(_FleetMethods):
                 self, OperationToken(Action.INSTALL, str(rid), None, None), None, theirs=other
             )
         else:
-            pending = await self._start(rid, Action.INSTALL, chosen, limit)
+            pending = await self._start(rid, Action.INSTALL, install_options, limit)
         if not wait:
             return pending
         result = await pending.result(deadline=limit)

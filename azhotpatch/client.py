@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from azhotpatch._azure.retry import RetryPolicy
     from azhotpatch._config import Seconds
     from azhotpatch.clouds import Cloud
+    from azhotpatch.fleet._runner import ProgressEvent
     from azhotpatch.fleet.inventory import MachineRecord
     from azhotpatch.fleet.plan import Plan
     from azhotpatch.fleet.report import Report
-    from azhotpatch.fleet.runner import ProgressEvent
     from azhotpatch.fleet.scheduling import ScheduledStatus
     from azhotpatch.ids import MachineKind, ResourceId
     from azhotpatch.limits import ThrottleLimits

@@ -558,7 +558,7 @@ def _classifications(values: Iterable[str | Classification]) -> tuple[Classifica
     if isinstance(values, str):
         values = [values]
     by_name = {c.value.lower(): c for c in Classification}
-    chosen: list[Classification] = []
+    parsed: list[Classification] = []
     for value in values:
         key = value.value if isinstance(value, Classification) else str(value)
         found = by_name.get(key.lower().replace(" ", "").replace("_", ""))
@@ -568,15 +568,15 @@ def _classifications(values: Iterable[str | Classification]) -> tuple[Classifica
                 f"{value!r} is not a Windows update classification",
                 fix=f"use any of {', '.join(c.value for c in Classification)}",
             )
-        if found not in chosen:
-            chosen.append(found)
-    if not chosen:
+        if found not in parsed:
+            parsed.append(found)
+    if not parsed:
         raise InvalidArgumentError(
             "classifications",
             "no classification given, so nothing would be installed",
             fix="pass at least one, e.g. ('Critical', 'Security')",
         )
-    return tuple(chosen)
+    return tuple(parsed)
 
 
 def _reboot(value: str | RebootSetting) -> RebootSetting:

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TypeVar
 
+from azhotpatch._facts import ArcFacts, VmFacts
+from azhotpatch._timezones import to_windows_zone, zone_info
 from azhotpatch.calendar import PLANNED_BASELINE_MONTHS
 from azhotpatch.errors import Command, Fix, InvalidArgumentError, Option
-from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Classification, InstallOptions, Reason, RebootSetting, Rule
-from azhotpatch.timezones import to_windows_zone, zone_info
 
 __all__ = [
     "MAX_WINDOW",
@@ -209,7 +209,7 @@ class Schedule:
     ) -> Schedule:
         """Validate everything and derive the configurations. Raises `InvalidArgumentError`
         before anything is sent."""
-        chosen = choose(ScheduleMode, mode, "mode")
+        parsed_mode = choose(ScheduleMode, mode, "mode")
         prefix = _name(name)
         zone = to_windows_zone(time_zone)
         at = _clock(start_time)
@@ -221,7 +221,7 @@ class Schedule:
         reboot_ok = replace(base, reboot=RebootSetting.IF_REQUIRED)
         no_reboot = replace(base, reboot=RebootSetting.NEVER, exclude_kbs_requiring_reboot=True)
         plans: list[tuple[str, WindowRole, int, timedelta, InstallOptions, tuple[int, ...]]]
-        if chosen is ScheduleMode.SINGLE:
+        if parsed_mode is ScheduleMode.SINGLE:
             window = _length(baseline_window, "baseline_window")
             plans = [(f"{prefix}-monthly", WindowRole.MONTHLY, 1, window, reboot_ok, _ALL)]
         else:
@@ -242,7 +242,7 @@ class Schedule:
             _window(label, role, every, length, install, months, zone, at, offset, created)
             for label, role, every, length, install, months in plans
         )
-        return cls(chosen, windows, created)
+        return cls(parsed_mode, windows, created)
 
     def window(self, name: str) -> Window | None:
         return next((w for w in self.windows if w.name.lower() == name.lower()), None)

@@ -20,7 +20,7 @@ from typing import Any
 from ceiling import enrollment_writes
 
 from azhotpatch.aio import Hotpatch
-from azhotpatch.fleet.timeline import Timeline
+from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.models import Action
 from azhotpatch.testing import AsyncEmulatorCredential
 

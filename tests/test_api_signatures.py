@@ -24,7 +24,7 @@ import pytest
 from azhotpatch import _config, aio, client
 from azhotpatch.devices import aio as devices_aio
 from azhotpatch.devices import client as devices_client
-from azhotpatch.fleet import engine
+from azhotpatch.fleet import _engine as engine
 
 # (async class, sync class): the pairs whose public methods must match
 PAIRS = [
@@ -229,7 +229,7 @@ def test_the_emulator_s_clients_hide_no_keywords() -> None:
     assert hidden == []
 
 
-# The fleet methods hand their arguments to `azhotpatch.fleet.engine` unchanged: the inventory
+# The fleet methods hand their arguments to `azhotpatch.fleet._engine` unchanged: the inventory
 # filter's keywords as one `Filter`, every other one under its own name. The engine's lists
 # repeat the facade's, so this is what keeps the two from drifting (a keyword added to one
 # and not the other, or passed on as another argument's value).
@@ -255,7 +255,7 @@ def _engine_call(method: str) -> ast.Call:
         if isinstance(n, ast.Call)
         and isinstance(n.func, ast.Attribute)
         and isinstance(n.func.value, ast.Name)
-        and n.func.value.id == "engine"
+        and n.func.value.id == "_engine"
     )
     return call
 

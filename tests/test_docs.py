@@ -105,7 +105,7 @@ def test_troubleshooting_explains_every_error_class() -> None:
 def test_troubleshooting_explains_every_outcome_code() -> None:
     """Every code a fleet report can carry: our errors' (above), the runner's own, and each
     prerequisite's rule."""
-    from azhotpatch.fleet.runner import (
+    from azhotpatch.fleet._runner import (
         MACHINE_GONE,
         PATCHES_FAILED,
         REBOOT_DEFERRED,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from azhotpatch import parse
+from azhotpatch import _parse
 from azhotpatch._azure.pacing import parse_remaining, parse_timespan, retry_after_seconds
 from azhotpatch.ids import MachineKind
 from azhotpatch.models import (
@@ -31,7 +31,7 @@ def body(name: str) -> Any:
 
 
 def test_vm_assessment_from_the_location_url() -> None:
-    assessment = parse.vm_assessment(VM, body("vm_assess_result"))
+    assessment = _parse.vm_assessment(VM, body("vm_assess_result"))
     assert assessment.status is OperationStatus.SUCCEEDED
     assert assessment.kind is MachineKind.VM
     assert assessment.patches is not None
@@ -77,7 +77,7 @@ REST_EXAMPLE_ASSESSMENT = {
 
 def test_vm_assessment_reports_azures_counts_as_azure_gives_them() -> None:
     """Where Azure's counts and its list disagree, the counts are what Azure says."""
-    assessment = parse.vm_assessment(VM, REST_EXAMPLE_ASSESSMENT)
+    assessment = _parse.vm_assessment(VM, REST_EXAMPLE_ASSESSMENT)
     assert assessment.patches is not None
     assert len(assessment.patches) == 1
     assert assessment.critical_and_security == 1
@@ -88,7 +88,7 @@ def test_vm_assessment_equals_its_status_output() -> None:
     """The recorded status document carries the same result under properties.output."""
     status = body("vm_assess_status_succeeded")
     assert status["status"] == "Succeeded"
-    assert parse.vm_assessment(VM, status["properties"]["output"]) == parse.vm_assessment(
+    assert _parse.vm_assessment(VM, status["properties"]["output"]) == _parse.vm_assessment(
         VM, body("vm_assess_result")
     )
     assert body("vm_assess_status_in_progress")["status"] == "InProgress"
@@ -97,7 +97,7 @@ def test_vm_assessment_equals_its_status_output() -> None:
 @pytest.mark.parametrize("name", ["vm_install_result_windows", "vm_install_result_2024"])
 def test_vm_installation(name: str) -> None:
     raw = body(name)
-    result = parse.installation(VM, MachineKind.VM, raw)
+    result = _parse.installation(VM, MachineKind.VM, raw)
     assert result.status is OperationStatus.SUCCEEDED
     assert result.error is None  # Compute spells success as error.code "Success"
     assert result.installed == raw["installedPatchCount"]
@@ -109,21 +109,21 @@ def test_vm_installation(name: str) -> None:
 
 
 def test_linux_installation_with_versions_not_kbs() -> None:
-    result = parse.installation(VM, MachineKind.VM, body("vm_install_result_linux"))
+    result = _parse.installation(VM, MachineKind.VM, body("vm_install_result_linux"))
     assert result.patches
     assert all(p.kb_id is None for p in result.patches)
     assert result.error is None  # error.code "0" is success too
 
 
 def test_vm_facts_of_a_recorded_hotpatch_vm() -> None:
-    facts = parse.vm_facts(body("vm_get_hotpatch_2024"))
+    facts = _parse.vm_facts(body("vm_get_hotpatch_2024"))
     assert facts.patch_mode == "AutomaticByPlatform"
     assert facts.enable_hotpatching is True
     assert facts.bypass_platform_safety_checks is False
     assert facts.enrollment is EnrollmentState.ENROLLED
     assert facts.power_state == "running"
     assert facts.image["sku"].lower() == "2022-datacenter-azure-edition-hotpatch"
-    older = parse.vm_facts(body("vm_get_automatic_by_os"))
+    older = _parse.vm_facts(body("vm_get_automatic_by_os"))
     assert older.patch_mode == "AutomaticByOS"
     assert older.enrollment is EnrollmentState.NOT_ENROLLED
 
@@ -141,11 +141,11 @@ def test_recorded_rate_limit_headers() -> None:
 
 
 def test_recorded_arc_license_profile() -> None:
-    assert parse.license_hotpatch_state(body("arc_license_get")) == "Enabled"
+    assert _parse.license_hotpatch_state(body("arc_license_get")) == "Enabled"
     request = RECORDED["arc_license_patch"]["request"]
     features = request["properties"]["productProfile"]["productFeatures"]
     assert features == [{"name": "Hotpatch", "subscriptionStatus": "Enable"}]  # PATCH enum
-    assert parse.timestamp("2025-02-01T00:00:00") is not None  # no zone suffix, as recorded
+    assert _parse.timestamp("2025-02-01T00:00:00") is not None  # no zone suffix, as recorded
 
 
 def test_recorded_errors_and_registration_states() -> None:

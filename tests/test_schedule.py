@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from azhotpatch._facts import ArcFacts, VmFacts
+from azhotpatch._timezones import to_windows_zone, zone_info
 from azhotpatch.calendar import MonthKind, patch_tuesday, planned_kind
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import RebootSetting, Rule
 from azhotpatch.schedule import (
     Schedule,
@@ -21,7 +22,6 @@ from azhotpatch.schedule import (
     parse_recurrence,
     vm_fit,
 )
-from azhotpatch.timezones import to_windows_zone, zone_info
 
 NOV_22 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 

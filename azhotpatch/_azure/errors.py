@@ -161,8 +161,8 @@ def _from_response(
         said = f"the operation ended Failed ({code or 'no code'}): {message}"
     else:
         said = f"{service} answered {status} {code}: {message}"
-    kind, problem, fix = _explain(status, code, message, target, doing, service)
-    return kind(
+    error_type, problem, fix = _explain(status, code, message, target, doing, service)
+    return error_type(
         f"{problem}. {said}",
         resource=resource,
         fix=fix,

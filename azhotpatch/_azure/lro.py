@@ -24,9 +24,9 @@ from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline, FailureStreak
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import timestamp
 from azhotpatch.errors import DeadlineExceededError, InvalidArgumentError
 from azhotpatch.models import Action
-from azhotpatch.parse import timestamp
 
 Resume = Callable[[str], Awaitable[Any]]
 
@@ -89,11 +89,11 @@ class PollTiming:
 IMMEDIATE = PollTiming()
 
 
-class PollClock(Protocol):
-    """What learns when to poll one kind of operation (the fleet engine keeps one per kind):
-    the timing to use next, and what a wait with that timing found: ``hit`` when its first
-    poll found the operation done, ``found_after`` the wall seconds from the start of the
-    wait to the poll that did, ``length`` the operation's own length in Azure seconds where
+class PollCadence(Protocol):
+    """What learns when to poll one type of operation (each machine kind keeps one per operation
+    it waits on): the timing to use next, and what a wait with that timing found: ``hit`` when
+    its first poll found the operation done, ``found_after`` the wall seconds from the start of
+    the wait to the poll that did, ``length`` the operation's own length in Azure seconds where
     Azure reports it."""
 
     def timing(self) -> PollTiming: ...
@@ -154,11 +154,11 @@ class _EndAtStatus(AzureAsyncOperationPolling[Any, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.chosen = False
+        self.status_polled = False
         self.initial: dict[str, Any] | None = None
 
     def set_initial_status(self, pipeline_response: Any) -> str:
-        self.chosen = True
+        self.status_polled = True
         self.initial = _json_object(pipeline_response)
         status: str = super().set_initial_status(pipeline_response)
         return status
@@ -176,7 +176,7 @@ def resource_from_update(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     without Azure-AsyncOperation are polled as the SDK would, and return what that found."""
 
     def resource(ending: _EndAtStatus, last: dict[str, Any] | None) -> dict[str, Any]:
-        return (ending.initial if ending.chosen else last) or {}
+        return (ending.initial if ending.status_polled else last) or {}
 
     return _ending_at_status(session, poll, resource)
 
@@ -191,7 +191,7 @@ def resource_from_status(session: Session, poll: PollTiming = IMMEDIATE) -> dict
     Azure-AsyncOperation returns what the SDK's own polling found, with no times."""
 
     def resource(ending: _EndAtStatus, last: dict[str, Any] | None) -> StatusOutput:
-        if not ending.chosen:
+        if not ending.status_polled:
             return StatusOutput(last, None, None)
         return _status(last, (last or {}).get("properties"))
 

@@ -424,8 +424,8 @@ def _graph_bucket(limits: ThrottleLimits, reserve: float) -> Bucket:
 # --- bucket keys and header names ---------------------------------------------------------------
 
 
-def arm_key(subscription: str, kind: str) -> BucketKey:
-    return ("arm", subscription.lower(), kind)
+def arm_key(subscription: str, request_type: str) -> BucketKey:
+    return ("arm", subscription.lower(), request_type)
 
 
 def compute_key(policy: str, subscription: str, region: str) -> BucketKey:

@@ -4,8 +4,8 @@ aiohttp sends an idempotent request (GET, PUT, DELETE) once more by itself when 
 connection drops, as HTTP allows. For a PUT that runs something (an Arc run command: PUT is
 "create or update", and an update runs its script again) that resend is a second run, sent
 blindly: inside `sent_once` the transport does not resend, the failure reaches the caller,
-and the caller asks Azure what it received (see `azhotpatch.arc_remediation`). Every client
-session carries `no_blind_resend` (see `session.http_session`).
+and the caller asks Azure what it received (see `azhotpatch._operations.arc_remediation`). Every
+client session carries `no_blind_resend` (see `session.http_session`).
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ def bucket_keys(method: str, url: str, region_of: RegionLookup) -> list[BucketKe
         return []
     subscription = found.group(1).lower()
     method = method.upper()
-    kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(method, "writes")
-    keys = [arm_key(subscription, kind)]
+    request_type = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(method, "writes")
+    keys = [arm_key(subscription, request_type)]
     keys.extend(_compute_keys(method, lowered, subscription, region_of))
     if method == "PUT" and _RUN_COMMAND.search(lowered):
         keys.append(run_command_key(subscription))

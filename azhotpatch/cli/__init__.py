@@ -10,7 +10,7 @@ Layout: `app` assembles the commands; `group` is where each invocation starts an
 (global options anywhere, errors to exit codes, usage errors to 64); `errors` holds the one
 table of exit codes; `settings` the global options; `options` the options commands share
 (ids, the fleet filter, journal, concurrency); `connect` the client; `output` and `views`
-what results look like; `machines`, `fleet`, `features`, `offline` and `demo` the commands.
+what results look like; `machines`, `runs`, `features`, `offline` and `demo` the commands.
 """
 
 from __future__ import annotations

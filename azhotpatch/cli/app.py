@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from azhotpatch.cli import demo, devices, features, fleet, machines, offline, remediation, report
+from azhotpatch.cli import demo, devices, features, machines, offline, remediation, report, runs
 from azhotpatch.cli.group import CommandGroup
 from azhotpatch.cli.settings import global_options
 
@@ -29,7 +29,7 @@ def build() -> typer.Typer:
         rich_markup_mode=None,
     )
     app.callback()(global_options)
-    for module in (machines, fleet, features, offline, demo, devices, remediation, report):
+    for module in (machines, runs, features, offline, demo, devices, remediation, report):
         module.register(app)
     for command in app.registered_commands:
         command.epilog = command.epilog or GLOBAL_OPTIONS_NOTE

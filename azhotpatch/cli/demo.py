@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli.connect import connect
-from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import JOURNAL, Machines
 from azhotpatch.cli.output import console
+from azhotpatch.cli.runs import finish, run_fleet, run_options
 from azhotpatch.cli.settings import fleet_spec, settings
 from azhotpatch.errors import InvalidArgumentError
 
@@ -38,9 +38,9 @@ def serve_emulator(
     from azhotpatch.testing.__main__ import main
 
     settings(ctx)  # the global options are refused when wrong, though none applies here
-    validation.count(port, "--port", minimum=0, maximum=65535)
-    validation.time_scale(time_scale)
-    validation.output_file(ca_path, "--ca-path", "emulator-ca.pem")
+    _validation.count(port, "--port", minimum=0, maximum=65535)
+    _validation.time_scale(time_scale)
+    _validation.output_file(ca_path, "--ca-path", "emulator-ca.pem")
     if not 0.0 <= faults <= 1.0:
         raise InvalidArgumentError("--faults", f"{faults} is not a share", fix="pass 0 to 1")
     arguments = ["--port", str(port), "--time-scale", str(time_scale), "--seed", str(seed)]

@@ -34,40 +34,45 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def connect_devices(chosen: GlobalOptions) -> Iterator[Devices]:
+def connect_devices(global_options: GlobalOptions) -> Iterator[Devices]:
     """A `Devices` client: on an embedded emulator (as many devices as its fleet has
     machines), on one already serving, or on the cloud's Microsoft Graph."""
     from azhotpatch.devices.client import Devices
 
-    if chosen.emulator:
+    if global_options.emulator:
         from azhotpatch.cli.connect import FRESH_WORLD_NOTE
         from azhotpatch.testing import Emulator, FleetSpec
 
         sys.stderr.write(FRESH_WORLD_NOTE)
-        count = FleetSpec.parse(chosen.emulator).machines
+        count = FleetSpec.parse(global_options.emulator).machines
         with (
-            Emulator(devices=count, time_scale=chosen.time_scale or 600.0) as emulator,
+            Emulator(devices=count, time_scale=global_options.time_scale or 600.0) as emulator,
             emulator.devices_client() as client,
         ):
             yield client
         return
-    if chosen.emulator_url:
+    if global_options.emulator_url:
         from azhotpatch.cli.connect import _emulator_info
         from azhotpatch.testing import EmulatorCredential
 
-        info = _emulator_info(chosen.emulator_url, chosen.ca_bundle, chosen.connect_timeout)
+        info = _emulator_info(
+            global_options.emulator_url, global_options.ca_bundle, global_options.connect_timeout
+        )
         with Devices(
             EmulatorCredential(lifetime=info.get("token_lifetime")),
-            endpoint=info.get("graph_endpoint") or f"{chosen.emulator_url}/graph",
-            connection_verify=chosen.ca_bundle or True,
-            time_scale=float(chosen.time_scale or info["time_scale"]),
-            connect_timeout=chosen.connect_timeout,
+            endpoint=info.get("graph_endpoint") or f"{global_options.emulator_url}/graph",
+            connection_verify=global_options.ca_bundle or True,
+            time_scale=float(global_options.time_scale or info["time_scale"]),
+            connect_timeout=global_options.connect_timeout,
         ) as client:
             yield client
         return
-    options: dict[str, Any] = {"cloud": chosen.cloud, "connect_timeout": chosen.connect_timeout}
-    if chosen.ca_bundle:
-        options["connection_verify"] = chosen.ca_bundle
+    options: dict[str, Any] = {
+        "cloud": global_options.cloud,
+        "connect_timeout": global_options.connect_timeout,
+    }
+    if global_options.ca_bundle:
+        options["connection_verify"] = global_options.ca_bundle
     with Devices(**options) as client:
         yield client
 
@@ -85,14 +90,14 @@ def check(
     ] = None,
 ) -> None:
     """Can these devices take hotpatches? Every reason, each with its fix."""
-    from azhotpatch import validation
+    from azhotpatch import _validation
 
-    chosen = settings(ctx)
-    ids = [validation.guid(d, "device", what="Intune managed device") for d in device or ()]
-    months = [str(validation.iso_date(f"{m}-01", "--unplanned"))[:7] for m in unplanned or ()]
-    with connect_devices(chosen) as client:
+    global_options = settings(ctx)
+    ids = [_validation.guid(d, "device", what="Intune managed device") for d in device or ()]
+    months = [str(_validation.iso_date(f"{m}-01", "--unplanned"))[:7] for m in unplanned or ()]
+    with connect_devices(global_options) as client:
         report = client.readiness(ids or None, unplanned=months)
-    emit(chosen, report)
+    emit(global_options, report)
     raise typer.Exit(int(ExitCode.SKIPPED if report.not_ready else ExitCode.SUCCEEDED))
 
 
@@ -112,14 +117,14 @@ def enable(
     from azhotpatch.devices import policy
     from azhotpatch.devices.models import PolicySpec
 
-    chosen = settings(ctx)
+    global_options = settings(ctx)
     PolicySpec(name, description=description)  # checked before connecting
     policy.wanted_targets(include, exclude)
-    with connect_devices(chosen) as client:
+    with connect_devices(global_options) as client:
         result = client.enable(
             name, include=include, exclude=exclude, description=description, dry_run=dry_run
         )
-    emit(chosen, result)
+    emit(global_options, result)
 
 
 @devices_app.command("status")
@@ -131,7 +136,7 @@ def status(
 ) -> None:
     """Per-device status from each quality update policy's report, and why each device gets
     hotpatches (a policy, Autopatch's default, or none)."""
-    chosen = settings(ctx)
-    with connect_devices(chosen) as client:
+    global_options = settings(ctx)
+    with connect_devices(global_options) as client:
         report = client.status(policy)
-    emit(chosen, report)
+    emit(global_options, report)

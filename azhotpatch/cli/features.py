@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli.connect import connect
 from azhotpatch.cli.output import emit
 from azhotpatch.cli.settings import settings
@@ -28,8 +28,8 @@ def features_register(
 ) -> None:
     """Register the Compute preview features and re-register Microsoft.Compute."""
     chosen_settings = settings(ctx)
-    subscription_id = validation.subscription_id(subscription, "subscription")
-    minutes = validation.count(timeout, "--timeout", minimum=1, maximum=24 * 60)
+    subscription_id = _validation.subscription_id(subscription, "subscription")
+    minutes = _validation.count(timeout, "--timeout", minimum=1, maximum=24 * 60)
     with connect(chosen_settings) as connection:
         result = connection.client.register_preview_features(
             subscription_id, wait=wait, timeout=timedelta(minutes=minutes)

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli.connect import connect, emulated
 from azhotpatch.cli.errors import COMMAND_LINE
-from azhotpatch.cli.fleet import finish, run_fleet, run_options
 from azhotpatch.cli.options import (
     CONCURRENCY,
     IDS,
@@ -29,6 +28,7 @@ from azhotpatch.cli.options import (
     with_fleet_filter,
 )
 from azhotpatch.cli.output import emit
+from azhotpatch.cli.runs import finish, run_fleet, run_options
 from azhotpatch.cli.settings import settings
 from azhotpatch.fleet.report import ExitCode
 
@@ -71,10 +71,10 @@ def act(
 ) -> None:
     """One machine directly, or a fleet run, for one action."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     run_options(journal, concurrency, released)
     with connect(chosen_settings) as connection:
-        single = chosen.single
+        single = targets.single
         if single is not None and journal is None:
             result = one(connection.client, single)
         else:
@@ -82,7 +82,7 @@ def act(
                 chosen_settings,
                 connection,
                 [action],
-                chosen,
+                targets,
                 journal=journal,
                 concurrency=concurrency,
                 install=install,
@@ -98,15 +98,15 @@ def act(
 def check(ctx: typer.Context, ids: IDS = None, fleet: FleetFilter = NO_FILTER) -> None:
     """Can these machines take Hotpatch? Every reason, each with its fix."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     with connect(chosen_settings) as connection:
-        if chosen.ids:
-            verdicts = [connection.client.check(rid) for rid in chosen.ids]
+        if targets.ids:
+            verdicts = [connection.client.check(rid) for rid in targets.ids]
             emit(chosen_settings, verdicts)
             every_one = all(v.ok for v in verdicts)
             raise typer.Exit(int(ExitCode.SUCCEEDED if every_one else ExitCode.SKIPPED))
         the_plan = connection.client.plan(
-            actions=["enable"], **chosen.keywords(connection.subscriptions)
+            actions=["enable"], **targets.keywords(connection.subscriptions)
         ).in_words(COMMAND_LINE)
     emit(chosen_settings, the_plan)
     raise typer.Exit(int(ExitCode.SKIPPED if the_plan.skipped else ExitCode.SUCCEEDED))
@@ -181,7 +181,7 @@ def install(
     another run, a person or the platform already installed the current release)."""
     from azhotpatch.models import InstallOptions
 
-    minutes = validation.count(max_duration, "--max-duration", minimum=1, maximum=240)
+    minutes = _validation.count(max_duration, "--max-duration", minimum=1, maximum=240)
     options = InstallOptions.build(
         classifications=classification or ("Critical", "Security"),
         reboot=reboot,
@@ -218,8 +218,8 @@ def status(
     """Enrollment, the platform's verdict and the last assessment and installation; with
     --scheduled, the last and next scheduled runs per configuration and machine."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
-    if not scheduled and not chosen.ids:
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
+    if not scheduled and not targets.ids:
         from azhotpatch.errors import InvalidArgumentError
 
         raise InvalidArgumentError(
@@ -229,8 +229,8 @@ def status(
         )
     with connect(chosen_settings) as connection:
         if scheduled:
-            found = connection.client.scheduled_status(**chosen.keywords(connection.subscriptions))
+            found = connection.client.scheduled_status(**targets.keywords(connection.subscriptions))
             emit(chosen_settings, found)
             raise typer.Exit(int(ExitCode.SKIPPED if found.unscheduled else ExitCode.SUCCEEDED))
-        statuses = [connection.client.status(rid) for rid in chosen.ids]
+        statuses = [connection.client.status(rid) for rid in targets.ids]
     emit(chosen_settings, statuses)

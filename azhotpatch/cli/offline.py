@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli.output import emit
 from azhotpatch.cli.settings import settings
 from azhotpatch.errors import InvalidArgumentError
@@ -56,11 +56,11 @@ def cost(
     """Hotpatch cost for a date range, from the dated price table."""
     from azhotpatch import pricing
 
-    (machine,) = validation.kinds([kind])
+    (machine,) = _validation.kinds([kind])
     estimate = pricing.estimate(
         cores,
-        validation.iso_date(start, "--start"),
-        validation.iso_date(end, "--end"),
+        _validation.iso_date(start, "--start"),
+        _validation.iso_date(end, "--end"),
         kind=machine,
     )
     emit(settings(ctx), estimate)

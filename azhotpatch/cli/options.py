@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.errors import InvalidArgumentError
 from azhotpatch.ids import ResourceId, parse_resource_id
 
@@ -135,7 +135,7 @@ def _tags(given: Sequence[str]) -> dict[str, str]:
                 "--tag", f"{item!r} is not key=value", fix="write e.g. --tag env=prod"
             )
         tags[key] = value
-    return dict(validation.tags(tags))
+    return dict(_validation.tags(tags))
 
 
 def with_fleet_filter(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -150,8 +150,8 @@ def with_fleet_filter(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def with_filter(**given: Any) -> Any:
-        chosen = {name: tuple(given.pop(name) or ()) for name in _FILTER_OPTIONS}
-        return command(**given, fleet=FleetFilter(**chosen))
+        filters = {name: tuple(given.pop(name) or ()) for name in _FILTER_OPTIONS}
+        return command(**given, fleet=FleetFilter(**filters))
 
     parameters = [*own, *added]
     with_filter.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]

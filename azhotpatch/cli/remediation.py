@@ -1,6 +1,6 @@
 """``remediate``: measure an Arc machine's Hotpatch prerequisites in the guest (Run Command)
 and, when asked, fix them; restarts only where ``--reboot`` allows. ``run --remediate`` does
-the same for a fleet (see `azhotpatch.cli.fleet`)."""
+the same for a fleet (see `azhotpatch.cli.runs`)."""
 
 from __future__ import annotations
 
@@ -60,12 +60,12 @@ def remediate(
             fix="give the resource ids of the Arc machines to measure (a plan lists the "
             "machines blocked by VBS or CHPE apart from the others)",
         )
-    chosen = machines(ids, NO_FILTER, emulated=emulated(chosen_settings))
+    targets = machines(ids, NO_FILTER, emulated=emulated(chosen_settings))
     # the restart policy is the library's to check, before its first call sends anything
     with connect(chosen_settings) as connection:
         results = [
             connection.client.remediate(rid, fix=fix, reboot=reboot, unplanned=unplanned or ())
-            for rid in chosen.ids
+            for rid in targets.ids
         ]
     emit(chosen_settings, results)
     every_one = all(r.ready for r in results)

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from azhotpatch import validation
-from azhotpatch.cli.fleet import finish, worded
+from azhotpatch import _validation
 from azhotpatch.cli.options import HTML
+from azhotpatch.cli.runs import finish, worded
 from azhotpatch.cli.settings import settings
 
 
@@ -26,13 +26,13 @@ def show_report(
     html: HTML = None,
 ) -> None:
     """A fleet run's report from its journal (after a crash too); reads Azure nothing."""
-    from azhotpatch.fleet.history import read_report
+    from azhotpatch.fleet._history import read_report
 
-    chosen = settings(ctx)
-    path = validation.recorded_journal(journal)
+    global_options = settings(ctx)
+    path = _validation.recorded_journal(journal)
     if html is not None:
-        validation.output_file(html, "--html", "report.html")
+        _validation.output_file(html, "--html", "report.html")
     report = read_report(path)
     if html is not None:
         worded(report).write_html(html)
-    finish(chosen, report)
+    finish(global_options, report)

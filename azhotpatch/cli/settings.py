@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.errors import InvalidArgumentError
 
 # The embedded emulator builds its whole world in memory before the command starts.
@@ -126,7 +126,7 @@ def checked(given: GlobalOptions) -> GlobalOptions:
         )
     get_cloud(given.cloud)
     if given.time_scale is not None:
-        validation.time_scale(given.time_scale)
+        _validation.time_scale(given.time_scale)
         if not targets:
             raise InvalidArgumentError(
                 "--time-scale",
@@ -140,24 +140,24 @@ def checked(given: GlobalOptions) -> GlobalOptions:
         cloud=given.cloud,
         endpoint=_url(given.endpoint, "--endpoint"),
         ca_bundle=(
-            validation.ca_bundle(given.ca_bundle, "--ca-bundle")
+            _validation.ca_bundle(given.ca_bundle, "--ca-bundle")
             if given.ca_bundle is not None
             else None
         ),
         time_scale=given.time_scale,
         debug=given.debug,
-        connect_timeout=validation.optional_seconds(given.connect_timeout, "--connect-timeout")
+        connect_timeout=_validation.optional_seconds(given.connect_timeout, "--connect-timeout")
         or 10.0,
     )
 
 
 def _url(value: str | None, argument: str) -> str | None:
-    return validation.endpoint(value, argument) if value is not None else None
+    return _validation.endpoint(value, argument) if value is not None else None
 
 
 def fleet_spec(text: str, argument: str = "--emulator") -> str:
     """A generated fleet the embedded emulator can hold (``sample:300``, ``clean:1000@4``)."""
-    from azhotpatch.testing.fleet import FleetSpec
+    from azhotpatch.testing.estate import FleetSpec
 
     try:
         spec = FleetSpec.parse(text)

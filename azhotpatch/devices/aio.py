@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from azhotpatch import calendar, validation
+from azhotpatch import _validation, calendar
 from azhotpatch._azure.msgraph import READ_DEVICES, GraphSession, GraphSettings
 from azhotpatch._azure.retry import Deadline, Patience, RetryPolicy
 from azhotpatch._config import (
@@ -124,7 +124,7 @@ class Devices:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        self._concurrency = validation.count(concurrency, "concurrency", minimum=1, maximum=256)
+        self._concurrency = _validation.count(concurrency, "concurrency", minimum=1, maximum=256)
         interval = options.polling_interval
         settings = GraphSettings(
             cloud=options.cloud,
@@ -299,7 +299,7 @@ class Devices:
 
     async def device(self, device_id: str) -> ManagedDevice:
         """One managed device, with its hardware information (edition, VBS state)."""
-        checked = validation.guid(device_id, "device_id", what="Intune managed device")
+        checked = _validation.guid(device_id, "device_id", what="Intune managed device")
         body = await self._session.request(
             "GET",
             f"{DEVICES}/{checked}",
@@ -333,14 +333,16 @@ class Devices:
         with every reason and its fix. ``unplanned`` and ``baselines`` tell the calendar
         what only Microsoft announces: unplanned baselines, and builds of baselines newer
         than azhotpatch knows."""
-        chosen = list(unplanned)
-        ids = None if devices is None else [validation.guid(d, "devices") for d in devices]
+        unplanned_baselines = list(unplanned)
+        ids = None if devices is None else [_validation.guid(d, "devices") for d in devices]
         if ids is not None:
             found = [await self.device(device_id) for device_id in ids]
         else:
             listed = [d async for d in self.devices()]
             found = await self._bounded(self._with_hardware, listed)
-        baseline = baseline_on(today or self.today(), unplanned=chosen, baselines=baselines)
+        baseline = baseline_on(
+            today or self.today(), unplanned=unplanned_baselines, baselines=baselines
+        )
         return ReadinessReport(
             baseline,
             tuple(DeviceReadiness(d, device_readiness(d, baseline)) for d in found),
@@ -363,8 +365,8 @@ class Devices:
         with that id), and why each Windows device gets hotpatches: a policy, Autopatch's
         default, or nothing (see `StatusReport.note` for what Graph cannot show)."""
         every = await self.policies()
-        chosen = [p for p in every if policy is None or policy in (p.name, p.id)]
-        if policy is not None and not chosen:
+        matching = [p for p in every if policy is None or policy in (p.name, p.id)]
+        if policy is not None and not matching:
             from azhotpatch.errors import ResourceNotFoundError
 
             raise ResourceNotFoundError(
@@ -373,15 +375,15 @@ class Devices:
                 fix="list them with Devices.policies(), or create one with enable()",
             )
         rows: list[DeviceStatus] = []
-        for item in chosen:
+        for item in matching:
             rows += await self._export(item)
         device_ids = [d.id async for d in self.devices()]
         return StatusReport(
-            tuple(chosen),
+            tuple(matching),
             tuple(rows),
             sources_of(
                 device_ids,
-                every if policy is None else chosen,
+                every if policy is None else matching,
                 rows,
                 today=today or self.today(),
                 default_from=AUTOPATCH_DEFAULT_FROM,

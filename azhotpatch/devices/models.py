@@ -198,8 +198,8 @@ class AssignmentPlan:
         """The whole set to write (``assign`` replaces it): the groups kept with their
         assignment ids, then the new ones."""
         held = {t.key: t for t in self.current}
-        chosen = [held.get(t.key, t) for t in self.wanted]
-        return [t.to_graph() for t in chosen]
+        targets = [held.get(t.key, t) for t in self.wanted]
+        return [t.to_graph() for t in targets]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.devices.models import (
     AssignmentPlan,
     AssignmentTarget,
@@ -100,7 +100,7 @@ def _group_ids(given: Iterable[str], argument: str) -> list[str]:
         raise InvalidArgumentError(
             argument, f"{given!r} is one id, a list is expected", fix=f"{argument}=[{given!r}]"
         )
-    ids = [validation.guid(g, argument) for g in given]
+    ids = [_validation.guid(g, argument) for g in given]
     return list(dict.fromkeys(ids))
 
 

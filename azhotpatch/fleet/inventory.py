@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch._azure.session import Session
+from azhotpatch._facts import Facts
+from azhotpatch._operations.kinds import KINDS
 from azhotpatch.errors import InvalidArgumentError, InvalidInputError
-from azhotpatch.facts import Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.kinds import KINDS
 
 __all__ = ["InventoryFilter", "MachineRecord", "inventory", "query_for"]
 
@@ -65,7 +65,7 @@ class InventoryFilter:
     kinds: tuple[MachineKind, ...] = (MachineKind.VM, MachineKind.ARC)
 
     def __post_init__(self) -> None:
-        validation.subscriptions(self.subscriptions)
+        _validation.subscriptions(self.subscriptions)
         if self.subscriptions and self.management_groups:
             raise InvalidArgumentError(
                 "management_groups",
@@ -154,12 +154,12 @@ class InventoryFilter:
         """A filter from the caller's arguments, every one checked before any query; one
         left out (None) does not narrow the inventory."""
         return cls(
-            subscriptions=validation.subscriptions(_given(subscriptions)),
-            management_groups=validation.management_groups(_given(management_groups)),
-            resource_groups=validation.resource_groups(_given(resource_groups)),
-            locations=validation.locations(_given(locations)),
-            tags=validation.tags(tags),
-            kinds=validation.kinds(ALL_KINDS if kinds is None else kinds),
+            subscriptions=_validation.subscriptions(_given(subscriptions)),
+            management_groups=_validation.management_groups(_given(management_groups)),
+            resource_groups=_validation.resource_groups(_given(resource_groups)),
+            locations=_validation.locations(_given(locations)),
+            tags=_validation.tags(tags),
+            kinds=_validation.kinds(ALL_KINDS if kinds is None else kinds),
         )
 
 

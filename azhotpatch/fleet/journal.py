@@ -16,8 +16,8 @@ actions, the install options): reopening it for anything else is refused, naming
 difference, before a single request is sent.
 
 It also keeps what a person needs to see what happened, so that a report can be rebuilt
-from it at any time, after a crash too (`azhotpatch.fleet.history`): each machine's outcome
-and when it was known (skipped machines included), each session of the run (its start, its
+from it at any time, after a crash too (`azhotpatch.fleet._history`): each machine's outcome
+and when it was known (skipped machines included), each attempt at the run (its start, its
 end so far, its requests and 429s, the calendar it ran in), and the requests per throttling
 bucket over time with each bucket's ceiling. These are written as machines finish, at most
 about once a second, so a crash loses at most the last second of traffic counts.
@@ -38,18 +38,18 @@ from typing import Any
 
 from azhotpatch._azure.session import TrafficRow
 from azhotpatch.errors import Fix
-from azhotpatch.fleet.journal_schema import NO_EXPLANATION, SCHEMA, SCHEMA_VERSION, JournalFile
+from azhotpatch.fleet._journal_schema import NO_EXPLANATION, SCHEMA, SCHEMA_VERSION, JournalFile
+from azhotpatch.fleet._run_identity import RunIdentity
 from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
-from azhotpatch.fleet.run_identity import RunIdentity
 from azhotpatch.limits import Bucket
 
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
+    "AttemptRecord",
     "Journal",
     "MachineEnded",
     "RunIdentity",
-    "SessionRecord",
     "StepRecord",
 ]
 
@@ -110,7 +110,7 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
-class SessionRecord:
+class AttemptRecord:
     """One process's part of a run (a run resumed twice has three): wall-clock times."""
 
     started: float
@@ -137,7 +137,7 @@ class Journal(JournalFile):
     earlier run. Without an identity the journal is opened to be read, whatever run it
     belongs to (for a report, also while its run goes on): nothing can be written.
 
-    Opened for a run, it is locked for the run's life (`azhotpatch.fleet.lock`: a second
+    Opened for a run, it is locked for the run's life (`azhotpatch.fleet._lock`: a second
     run is refused with `JournalBusyError`), and a new one is created whole: built under a
     temporary name beside it and renamed into place, so a crash never leaves a journal cut
     short at its path (one left by an older azhotpatch is recognised as such).
@@ -151,7 +151,7 @@ class Journal(JournalFile):
     raising; the run reads ``failure`` to start no more machines."""
 
     # The file, its schema and its storage faults are `JournalFile`'s and `JournalStorage`'s
-    # (`azhotpatch.fleet.journal_schema`, `azhotpatch.fleet.journal_storage`); this class
+    # (`azhotpatch.fleet._journal_schema`, `azhotpatch.fleet._journal_storage`); this class
     # holds what is read and written.
 
     # --- reads ------------------------------------------------------------------------------
@@ -181,11 +181,11 @@ class Journal(JournalFile):
         row = self._db.execute("SELECT asked FROM run").fetchone()
         return dict(json.loads(row[0])) if row and row[0] else {}
 
-    def sessions(self) -> list[SessionRecord]:
+    def attempts(self) -> list[AttemptRecord]:
         if not self._has("session"):
             return []
         return [
-            SessionRecord(*row)
+            AttemptRecord(*row)
             for row in self._db.execute(
                 "SELECT started, ended, requests, throttled, transport_errors, time_scale, "
                 "calendar, today FROM session ORDER BY started"
@@ -265,7 +265,7 @@ class Journal(JournalFile):
 
     # --- writes -----------------------------------------------------------------------------
 
-    def started(self, resource: str, action: str) -> None:
+    def record_start(self, resource: str, action: str) -> None:
         """Committed before a step begins: refused (`JournalStorageError`) when the journal
         can no longer be relied on, so that no step begins unrecorded."""
         self._guarding(
@@ -275,7 +275,7 @@ class Journal(JournalFile):
             (resource.lower(), action, time.time()),
         )
 
-    def intent(self, resource: str, action: str, previous: str | None) -> None:
+    def record_intent(self, resource: str, action: str, previous: str | None) -> None:
         """Committed before the request is sent; refused (`JournalStorageError`) when the
         journal can no longer be relied on, and then the request is not sent."""
         self._guarding(
@@ -284,7 +284,7 @@ class Journal(JournalFile):
             (previous, time.time(), resource.lower(), action),
         )
 
-    def accepted(self, resource: str, action: str, token: str) -> None:
+    def record_acceptance(self, resource: str, action: str, token: str) -> None:
         """The operation's continuation token, once Azure accepted it (where it can still be
         written: without it a resumed run settles the intent by reading Azure)."""
         self._recording(
@@ -292,7 +292,7 @@ class Journal(JournalFile):
             (token, resource.lower(), action),
         )
 
-    def reopened(self, resource: str, action: str) -> None:
+    def record_reopening(self, resource: str, action: str) -> None:
         """A failed step is attempted again: it has no outcome until it ends, so a crash
         during the retry resumes it as in flight (its intent and token are kept: they say
         what Azure may already have received)."""
@@ -304,7 +304,7 @@ class Journal(JournalFile):
             (resource.lower(), action),
         )
 
-    def finished(
+    def record_finish(
         self,
         resource: str,
         action: str,
@@ -352,14 +352,14 @@ class Journal(JournalFile):
         record = self.step(resource, RESTART_STEP)
         return record.intent_previous if record is not None and record.intended else None
 
-    def restart_intended(self, resource: str, name: str) -> None:
+    def record_restart_intent(self, resource: str, name: str) -> None:
         """Committed before the restart is sent."""
-        self.started(resource, RESTART_STEP)
-        self.intent(resource, RESTART_STEP, name)
+        self.record_start(resource, RESTART_STEP)
+        self.record_intent(resource, RESTART_STEP, name)
 
     # --- what a report is rebuilt from ----------------------------------------------------
 
-    def session(self, record: SessionRecord) -> None:
+    def record_attempt(self, record: AttemptRecord) -> None:
         """This process's part of the run so far (written again as it goes on)."""
         self._recording(
             "INSERT INTO session VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (started) DO "
@@ -377,13 +377,13 @@ class Journal(JournalFile):
             ),
         )
 
-    def planned(self, machines: Iterable[tuple[str, str]]) -> None:
+    def record_plan(self, machines: Iterable[tuple[str, str]]) -> None:
         """The machines (resource id, kind) the run is to take, so that a report read while
         it goes on, or after it crashed, names those not concluded yet."""
         rows = [(resource.lower(), kind) for resource, kind in machines]
         self._in_one_commit(("INSERT OR IGNORE INTO machine (resource, kind) VALUES (?, ?)", rows))
 
-    def ended(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
+    def record_end(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
         """A machine's outcome as the run reports it. ``replace`` False keeps an outcome
         already recorded (a resumed run reporting a machine concluded before it began)."""
         self._recording(
@@ -402,7 +402,7 @@ class Journal(JournalFile):
             ),
         )
 
-    def add_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
+    def record_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
         """Add requests per bucket and bin to what is recorded, in one transaction."""
         self._in_one_commit(
             (

@@ -21,10 +21,10 @@ from typing import Any
 
 from azhotpatch import calendar, pricing, remediation
 from azhotpatch._azure.session import Session
+from azhotpatch._operations.kinds import Kinds
 from azhotpatch.errors import PYTHON, InvalidArgumentError, Words
-from azhotpatch.fleet.folding import COLORS, Group, html_groups, text_groups
+from azhotpatch.fleet._folding import COLORS, Group, html_groups, text_groups
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
-from azhotpatch.kinds import Kinds
 from azhotpatch.models import Action, Eligibility, InstallOptions, Reason
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy
 
@@ -36,7 +36,7 @@ def parse_actions(actions: Iterable[Action | str] | Action | str) -> tuple[Actio
     order enable/disable -> assess -> install."""
     if isinstance(actions, (str, Action)):
         actions = [actions]
-    chosen: list[Action] = []
+    parsed: list[Action] = []
     for value in actions:
         try:
             action = Action(str(value.value if isinstance(value, Action) else value).lower())
@@ -46,19 +46,19 @@ def parse_actions(actions: Iterable[Action | str] | Action | str) -> tuple[Actio
                 f"{value!r} is not an action",
                 fix=f"use any of {', '.join(a.value for a in Action)}",
             ) from None
-        if action in chosen:
+        if action in parsed:
             raise InvalidArgumentError(
                 "actions", f"{action.value} is listed twice", fix="list it once"
             )
-        chosen.append(action)
-    if not chosen:
+        parsed.append(action)
+    if not parsed:
         raise InvalidArgumentError(
             "actions", "no action given", fix="e.g. ['enable', 'assess', 'install']"
         )
-    if Action.ENABLE in chosen and Action.DISABLE in chosen:
+    if Action.ENABLE in parsed and Action.DISABLE in parsed:
         raise InvalidArgumentError("actions", "enable and disable together", fix="choose one")
     order = list(Action)
-    return tuple(sorted(chosen, key=order.index))
+    return tuple(sorted(parsed, key=order.index))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azhotpatch.errors import PYTHON, Fix, HotpatchError, Words, render
-from azhotpatch.fleet.folding import COLORS, Group, html_groups
+from azhotpatch.fleet._folding import COLORS, Group, html_groups
 
 if TYPE_CHECKING:
-    from azhotpatch.fleet.timeline import Timeline
+    from azhotpatch.fleet._timeline import Timeline
 
 __all__ = ["ExitCode", "MachineResult", "Outcome", "Report", "StepResult"]
 
@@ -352,10 +352,10 @@ class Report:
 
     def write_html(self, path: str | Path) -> Path:
         """Write the report as one self-contained HTML page that people can open offline
-        and attach to a change record (see `azhotpatch.fleet.report_html`)."""
-        from azhotpatch.fleet import report_html
+        and attach to a change record (see `azhotpatch.fleet._report_html`)."""
+        from azhotpatch.fleet import _report_html
 
-        return report_html.write(self, path)
+        return _report_html.write(self, path)
 
     def rich_table(self, limit: int = 20) -> Any:
         """A rich renderable: the summary, then the machines that did not succeed or

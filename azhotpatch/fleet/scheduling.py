@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azhotpatch import maintenance
 from azhotpatch._azure.session import Session
+from azhotpatch._operations import maintenance
+from azhotpatch._operations.kinds import KINDS, Deadline, Kinds
+from azhotpatch._operations.maintenance import Assignment, ConfigurationChange, ScopeFilter
 from azhotpatch.errors import Fix, HotpatchError, InvalidArgumentError, Option
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
 from azhotpatch.ids import ResourceGroupId
-from azhotpatch.kinds import KINDS, Deadline, Kinds
-from azhotpatch.maintenance import Assignment, ConfigurationChange, ScopeFilter
 from azhotpatch.models import Installation, Reason, Rule, iso_duration
 from azhotpatch.schedule import Schedule, ScheduleFit
 

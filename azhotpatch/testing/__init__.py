@@ -24,7 +24,7 @@ from azhotpatch.testing.emulator import (
     EmulatorStats,
     OperationRecord,
 )
-from azhotpatch.testing.fleet import ArcSpec, FleetSpec, MachineTruth, VmSpec
+from azhotpatch.testing.estate import ArcSpec, FleetSpec, MachineTruth, VmSpec
 from azhotpatch.testing.process import emulator_process
 from azhotpatch.testing.world.clock import Clock
 from azhotpatch.testing.world.state import Durations

@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.testing._faults import Faults
 from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.emulator import Emulator
-from azhotpatch.testing.fleet import FleetSpec
+from azhotpatch.testing.estate import FleetSpec
 from azhotpatch.testing.world.state import Durations
 
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         durations = parse_durations(args.durations)
-        validation.output_file(args.ca_path, "--ca-path", "emulator-ca.pem")
+        _validation.output_file(args.ca_path, "--ca-path", "emulator-ca.pem")
     except ValueError as error:  # InvalidArgumentError included
         print(f"error: {error}", file=sys.stderr)
         return 2

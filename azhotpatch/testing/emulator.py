@@ -42,7 +42,7 @@ from azhotpatch.testing.arm.dispatch import Dispatcher, RequestRecord
 from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.conditions import EstateConditions
 from azhotpatch.testing.credentials import AsyncEmulatorCredential, EmulatorCredential
-from azhotpatch.testing.fleet import ArcSpec, Fleet, FleetSpec, MachineTruth, VmSpec, generate
+from azhotpatch.testing.estate import ArcSpec, Estate, FleetSpec, MachineTruth, VmSpec, generate
 from azhotpatch.testing.msgraph.front import PREFIX as GRAPH_PREFIX
 from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
 from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
@@ -124,7 +124,7 @@ class Emulator(EstateConditions, ClientWiring):
         )
         if devices:
             self.load_devices(devices)
-        self.fleet: Fleet | None = None
+        self.fleet: Estate | None = None
         if fleet is not None:
             spec = FleetSpec.parse(fleet, seed=seed) if isinstance(fleet, str) else fleet
             self.load_fleet(spec)
@@ -227,19 +227,19 @@ class Emulator(EstateConditions, ClientWiring):
         with self.graph.lock:
             return dict(self.services.intune.truth)
 
-    def load_fleet(self, spec: FleetSpec) -> Fleet:
-        fleet = generate(spec)
-        for sub, groups in fleet.groups.items():
+    def load_fleet(self, spec: FleetSpec) -> Estate:
+        estate = generate(spec)
+        for sub, groups in estate.groups.items():
             self.add_subscription(sub, groups=groups)
-        for vm in fleet.vms:
+        for vm in estate.vms:
             self.add_vm(vm)
-        for arc in fleet.arcs:
+        for arc in estate.arcs:
             self.add_arc(arc)
         with self.dispatcher.lock:
-            for group, subs in fleet.management_groups.items():
+            for group, subs in estate.management_groups.items():
                 self.world.management_groups[group] = {s.lower() for s in subs}
-        self.fleet = fleet
-        return fleet
+        self.fleet = estate
+        return estate
 
     # --- time -----------------------------------------------------------------------------
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from azhotpatch import Hotpatch, validation
+from azhotpatch import Hotpatch, _validation
+from azhotpatch._timezones import WINDOWS_ZONES, to_windows_zone
 from azhotpatch.errors import InvalidArgumentError, InvalidResourceIdError
 from azhotpatch.ids import parse_resource_id
 from azhotpatch.models import InstallOptions
 from azhotpatch.testing import Emulator
-from azhotpatch.timezones import WINDOWS_ZONES, to_windows_zone
 from tests.contract.conftest import ARC, GROUP_ID, SUB, VM, invoke, target
 
 FIXTURES = settings(
@@ -161,7 +161,7 @@ def test_a_bad_kb_reaches_no_machine(world: Emulator, client: Hotpatch, kb: str)
 )
 def test_a_date_is_yyyy_mm_dd_of_a_real_day_or_refused(text: str) -> None:
     try:
-        parsed = validation.iso_date(text, "--start")
+        parsed = _validation.iso_date(text, "--start")
     except InvalidArgumentError:
         real = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is None or not _exists(text)
         assert real, text
@@ -221,12 +221,12 @@ def test_an_install_window_outside_azure_s_is_refused(
 def test_a_deadline_is_positive_and_finite(value: float) -> None:
     """And at most a year: a longer wait overflows timers and socket timeouts (1e308 s)."""
     try:
-        seconds = validation.optional_seconds(value, "deadline")
+        seconds = _validation.optional_seconds(value, "deadline")
     except InvalidArgumentError:
-        assert not (0 < value <= validation.MAX_SECONDS)
+        assert not (0 < value <= _validation.MAX_SECONDS)
     else:
         assert seconds == float(value) > 0
-        assert seconds <= validation.MAX_SECONDS
+        assert seconds <= _validation.MAX_SECONDS
 
 
 @FIXTURES
@@ -307,9 +307,9 @@ def test_tags_are_names_without_forbidden_characters_and_string_values(
     )
     if broken:
         with pytest.raises(InvalidArgumentError):
-            validation.tags(tags)  # type: ignore[arg-type]
+            _validation.tags(tags)  # type: ignore[arg-type]
     else:
-        assert validation.tags(tags) == tags  # type: ignore[arg-type]
+        assert _validation.tags(tags) == tags  # type: ignore[arg-type]
 
 
 @FIXTURES

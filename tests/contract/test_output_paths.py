@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.fleet.report import ExitCode
 from azhotpatch.testing import Emulator
 from tests.contract.conftest import SUB, invoke, target

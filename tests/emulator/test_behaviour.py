@@ -18,7 +18,7 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest
 
 from azhotpatch.testing import Emulator, Faults, FleetSpec, VmSpec
-from azhotpatch.testing.fleet import generate
+from azhotpatch.testing.estate import generate
 
 from .conftest import sdk_options
 

@@ -43,7 +43,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest
 
-from azhotpatch.arc import LOCAL_API
+from azhotpatch._operations.arc import LOCAL_API
 from azhotpatch.testing import Emulator
 
 from .conftest import sdk_options

@@ -176,9 +176,9 @@ def test_journal_records_steps_and_resumes_the_same_run(tmp_path: Path) -> None:
     )
     journal = Journal(path, identity)
     assert not journal.resumed
-    journal.started("/A", "install")
-    journal.intent("/A", "install", "previous-id")
-    journal.accepted("/A", "install", "token")
+    journal.record_start("/A", "install")
+    journal.record_intent("/A", "install", "previous-id")
+    journal.record_acceptance("/A", "install", "token")
     step = journal.step("/a", "install")
     assert step is not None
     assert (step.intended, step.done, step.token, step.intent_previous) == (
@@ -187,7 +187,7 @@ def test_journal_records_steps_and_resumes_the_same_run(tmp_path: Path) -> None:
         "token",
         "previous-id",
     )
-    journal.finished(
+    journal.record_finish(
         "/A", "install", "failed", code="AzureUnavailable", azure_code="X", request_id="r-1"
     )
     journal.close()
@@ -201,7 +201,7 @@ def test_journal_records_steps_and_resumes_the_same_run(tmp_path: Path) -> None:
         "X",
         "r-1",
     )
-    again.reopened("/A", "install")
+    again.record_reopening("/A", "install")
     reopened = again.step("/A", "install")
     assert reopened is not None
     assert not reopened.done
@@ -250,8 +250,8 @@ def test_intent_without_token_is_settled_by_reading_state(
             InstallOptions(),
         )
         journal = Journal(journal_path, identity)
-        journal.started(vm.id, "install")
-        journal.intent(vm.id, "install", None)  # no install before ours
+        journal.record_start(vm.id, "install")
+        journal.record_intent(vm.id, "install", None)  # no install before ours
         journal.close()
         if accepted_before_crash:
             sdk = ComputeManagementClient(

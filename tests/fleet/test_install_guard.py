@@ -158,7 +158,7 @@ def test_an_install_resource_graph_does_not_show_yet_is_not_sent_again(
     Graph: there the run waits out the 409 until the rows show the install (minutes
     behind, shorter than the install), or finds it in them at once; either way no second
     install is sent. (An install shorter than Resource Graph's lag on an Arc machine is the
-    gap `azhotpatch.install_guard` documents.)"""
+    gap `azhotpatch._operations.install_guard` documents.)"""
     durations = Durations(install=install)
     with Emulator(seed=5, time_scale=600, start=OCT_14, durations=durations) as emu:
         emu.add_subscription(SUB, groups=["rg"])

@@ -16,10 +16,10 @@ import pytest
 
 from azhotpatch import Hotpatch
 from azhotpatch.errors import InvalidArgumentError, JournalBusyError, JournalError
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
+from azhotpatch.fleet._lock import Holder
 from azhotpatch.fleet.inventory import InventoryFilter
 from azhotpatch.fleet.journal import SCHEMA, SCHEMA_VERSION, Journal, RunIdentity
-from azhotpatch.fleet.lock import Holder
 from azhotpatch.fleet.plan import parse_actions
 from azhotpatch.models import InstallOptions
 from azhotpatch.testing import Emulator, FaultRule, Faults, FleetSpec

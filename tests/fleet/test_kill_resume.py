@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.testing import emulator_process
 
 FLEET = "sample:240@3"
@@ -112,11 +112,11 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
         ).json()
 
     assert resumed["resumed"] is True
-    rebuilt = read_report(journal)  # both sessions, every machine concluded
+    rebuilt = read_report(journal)  # both attempts, every machine concluded
     assert rebuilt.unfinished == ()
     assert rebuilt.outcomes() == outcomes(resumed)
     assert rebuilt.timeline is not None
-    assert len(rebuilt.timeline.sessions) == 2  # the killed one, and its resumption
+    assert len(rebuilt.timeline.attempts) == 2  # the killed one, and its resumption
     assert len(resumed["machines"]) == len(reference["machines"]) == 240
     assert outcomes(resumed) == outcomes(reference)
     assert all(len(history) == 1 for history in installs.values()), "an install ran twice"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.testing import emulator_process
 
 from .test_kill_resume import command, finished_report

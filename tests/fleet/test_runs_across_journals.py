@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch.testing import Durations, Emulator, FleetSpec
-from azhotpatch.testing.fleet import MachineTruth
+from azhotpatch.testing.estate import MachineTruth
 
 SPEC = FleetSpec(vms=14, arc=6, subscriptions=2, seed=26)
 TIME_SCALE = 300.0

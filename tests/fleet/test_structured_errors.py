@@ -9,7 +9,7 @@ from pathlib import Path
 
 from azhotpatch.cli.errors import COMMAND_LINE
 from azhotpatch.errors import PYTHON, render
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.fleet.journal import SCHEMA_VERSION
 from azhotpatch.fleet.report import MachineResult, Outcome
 from azhotpatch.testing import Emulator, FaultRule, Faults, FleetSpec

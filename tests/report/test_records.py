@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from azhotpatch._azure.traffic import Traffic
 from azhotpatch.cli import app
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.fleet.journal import SCHEMA_VERSION
 from azhotpatch.fleet.report import Outcome
 from azhotpatch.limits import Bucket

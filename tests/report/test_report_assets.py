@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from azhotpatch.fleet import report_html
+from azhotpatch.fleet import _report_html
 from azhotpatch.fleet.report import Report
 
-PACKAGE = Path(report_html.__file__).resolve().parent.parent
-ASSETS = Path(report_html.__file__).resolve().parent / "report_assets"
+PACKAGE = Path(_report_html.__file__).resolve().parent.parent
+ASSETS = Path(_report_html.__file__).resolve().parent / "report_assets"
 
 # What only a page, a style sheet or a script says (the page's skeleton, a <style> or
 # <script> block, a CSS rule, JavaScript), looked for in every string literal of the package.
@@ -115,29 +115,31 @@ def _names_the_script_reads(script: str) -> set[str]:
 
 
 def test_the_script_reads_the_table_by_the_names_python_writes() -> None:
-    script = report_html.asset(report_html.SCRIPT)
+    script = _report_html.asset(_report_html.SCRIPT)
     read = _names_the_script_reads(script)
     assert {"name", "outcome", "code", "message", "subscription"} <= read
-    assert read <= set(report_html.FIELDS)
-    assert {key for key, _ in report_html.COLUMNS} <= set(report_html.FIELDS)
+    assert read <= set(_report_html.FIELDS)
+    assert {key for key, _ in _report_html.COLUMNS} <= set(_report_html.FIELDS)
     assert re.findall(r"\w\[\d+\]", script) == []  # no value read by its position
 
 
 def test_the_page_files_ship_inside_the_package_and_end_no_element_early() -> None:
-    for name in (report_html.SKELETON, report_html.STYLE, report_html.SCRIPT):
+    for name in (_report_html.SKELETON, _report_html.STYLE, _report_html.SCRIPT):
         assert (ASSETS / name).is_file()
-        assert report_html.asset(name) == (ASSETS / name).read_text(encoding="utf-8")
-    assert "</script" not in report_html.asset(report_html.SCRIPT).lower()
-    assert "</style" not in report_html.asset(report_html.STYLE).lower()
-    assert "$" not in report_html.asset(report_html.SCRIPT) + report_html.asset(report_html.STYLE)
+        assert _report_html.asset(name) == (ASSETS / name).read_text(encoding="utf-8")
+    assert "</script" not in _report_html.asset(_report_html.SCRIPT).lower()
+    assert "</style" not in _report_html.asset(_report_html.STYLE).lower()
+    assert "$" not in _report_html.asset(_report_html.SCRIPT) + _report_html.asset(
+        _report_html.STYLE
+    )
 
 
 def test_the_page_s_policy_names_the_hash_of_the_script_inlined_in_it() -> None:
-    page = report_html.render(Report(actions=("enable",), machines=(), elapsed=0.0))
+    page = _report_html.render(Report(actions=("enable",), machines=(), elapsed=0.0))
     policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
     assert policy is not None
     scripts = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)  # the JSON is not run
-    assert scripts == [report_html.asset(report_html.SCRIPT)]
+    assert scripts == [_report_html.asset(_report_html.SCRIPT)]
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}';" in policy.group(1)
     assert "unsafe" not in policy.group(1).split("script-src", 1)[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from azhotpatch.fleet.history import read_report
+from azhotpatch.fleet._history import read_report
 from azhotpatch.fleet.report import MachineResult, Outcome, Report
 from azhotpatch.testing import Emulator, FaultRule, Faults, FleetSpec
 

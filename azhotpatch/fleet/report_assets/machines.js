@@ -1,4 +1,4 @@
-// The machine table of a run report (azhotpatch/fleet/report_html.py renders the page).
+// The machine table of a run report (azhotpatch/fleet/_report_html.py renders the page).
 // Rows are drawn a page at a time from the embedded data, so a report of tens of thousands
 // of machines opens at once; sorting and filtering work on the data.
 //

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from azhotpatch.testing.fleet import VmSpec
+from azhotpatch.testing.estate import VmSpec
 from azhotpatch.testing.world.machines import SCALE_SET_TYPE, ScaleSet, machine_key
 
 # The build of Windows Server 2025 a marketplace image resolves to (any recent one will do).

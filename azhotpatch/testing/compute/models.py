@@ -13,7 +13,7 @@ from azhotpatch import catalog
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso, merge_patch
 from azhotpatch.testing.compute.documents import scale_set, vm_document
-from azhotpatch.testing.fleet import VmSpec
+from azhotpatch.testing.estate import VmSpec
 from azhotpatch.testing.patching.installs import install_result, success_error, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
 from azhotpatch.testing.world.machines import ScaleSet, VirtualMachine

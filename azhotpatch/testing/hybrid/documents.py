@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from azhotpatch.testing.fleet import ArcSpec
+from azhotpatch.testing.estate import ArcSpec
 from azhotpatch.testing.world.machines import ArcMachine, Hardware
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso
-from azhotpatch.testing.fleet import ArcSpec
+from azhotpatch.testing.estate import ArcSpec
 from azhotpatch.testing.hybrid.documents import arc_machine
 from azhotpatch.testing.hybrid.runcommands import RunCommands
 from azhotpatch.testing.patching.installs import install_result, validate_install
@@ -246,7 +246,7 @@ class HybridBackend:
             # handler, published); the Windows extension's is not published. This answers
             # as Compute does, 409 `Conflict`: a second install never runs beside the first.
             # Were Azure to accept it, the library's read of the machine's record before each
-            # install is the guard that remains (`azhotpatch.install_guard`).
+            # install is the guard that remains (`azhotpatch._operations.install_guard`).
             raise ArmError(
                 409,
                 "Conflict",

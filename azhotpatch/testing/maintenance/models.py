@@ -337,19 +337,19 @@ class MaintenanceBackend:
     def members(self, config: MaintenanceConfiguration) -> list[Machine]:
         """Every machine the configuration applies to now: static assignments plus the
         machines each dynamic scope's filter matches."""
-        chosen: dict[str, Machine] = {}
+        covered: dict[str, Machine] = {}
         for assignment in self.assignments.values():
             if assignment.configuration != config.key:
                 continue
             if assignment.machine is not None:
                 machine = self.world.find_machine(assignment.machine)
                 if machine is not None:
-                    chosen[machine.key] = machine
+                    covered[machine.key] = machine
                 continue
             for machine in self.world.machines_in(assignment.subscription):
                 if matches(assignment.filter or {}, machine):
-                    chosen[machine.key] = machine
-        return [chosen[k] for k in sorted(chosen)]
+                    covered[machine.key] = machine
+        return [covered[k] for k in sorted(covered)]
 
     def _run(
         self, machine: Machine, parameters: dict[str, Any], run_id: str, when: float

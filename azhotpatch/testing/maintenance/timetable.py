@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from azhotpatch._timezones import WINDOWS_ZONES, zone_info
 from azhotpatch.testing.maintenance.errors import invalid
 from azhotpatch.testing.patching.installs import REBOOT_SETTINGS, is_kb_number
-from azhotpatch.timezones import WINDOWS_ZONES, zone_info
 
 MIN_WINDOW = timedelta(hours=1, minutes=30)
 _MAX_WINDOW = timedelta(hours=3, minutes=55)

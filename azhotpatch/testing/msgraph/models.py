@@ -79,9 +79,9 @@ class Device:
         }
         if select is None:
             return full
-        chosen = {s.strip() for s in select}
-        found = {k: v for k, v in full.items() if k in chosen}
-        if "hardwareInformation" in chosen:
+        selected = {s.strip() for s in select}
+        found = {k: v for k, v in full.items() if k in selected}
+        if "hardwareInformation" in selected:
             found["hardwareInformation"] = {
                 "@odata.type": "microsoft.graph.hardwareInformation",
                 "operatingSystemEdition": self.edition,

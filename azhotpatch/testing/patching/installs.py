@@ -145,7 +145,7 @@ def select(
     exclude = _kb_set(options.get("kbNumbersToExclude"))
     skip_reboot = bool(options.get("excludeKbsRequiringReboot"))
     latest = _parse_date(options.get("maxPatchPublishDate"))
-    chosen = Selection()
+    selection = Selection()
     for patch in offered:
         kb = (patch.kb or "").upper()
         if (
@@ -153,12 +153,12 @@ def select(
             or (skip_reboot and patch.needs_reboot)
             or (latest is not None and patch.published > latest)
         ):
-            chosen.excluded.append(patch)
+            selection.excluded.append(patch)
         elif patch.classification.lower() in classes or (kb and kb in include):
-            (chosen.failed if patch.key in fails else chosen.installed).append(patch)
+            (selection.failed if patch.key in fails else selection.installed).append(patch)
         else:
-            chosen.not_selected.append(patch)
-    return chosen
+            selection.not_selected.append(patch)
+    return selection
 
 
 def _kb_set(values: object) -> set[str]:
@@ -184,35 +184,35 @@ def install_result(
     is_linux = machine.product is None
     offered = world.offered_patches(machine)
     fails = {p.key for p in offered if world.faults.patch_fails(f"{op.id}|{p.key}")}
-    chosen = select(offered, parameters, is_linux=is_linux, fails=fails)
-    machine.patches.installed.update(p.key for p in chosen.installed)
-    reboot_status = _reboot(machine, chosen, str(parameters.get("rebootSetting", "IfRequired")))
+    selection = select(offered, parameters, is_linux=is_linux, fails=fails)
+    machine.patches.installed.update(p.key for p in selection.installed)
+    reboot_status = _reboot(machine, selection, str(parameters.get("rebootSetting", "IfRequired")))
     states = (
-        [(p, "Installed") for p in chosen.installed]
-        + [(p, "Failed") for p in chosen.failed]
-        + [(p, "Excluded") for p in chosen.excluded]
-        + [(p, "NotSelected") for p in chosen.not_selected]
+        [(p, "Installed") for p in selection.installed]
+        + [(p, "Failed") for p in selection.failed]
+        + [(p, "Excluded") for p in selection.excluded]
+        + [(p, "NotSelected") for p in selection.not_selected]
     )
     return {
-        "status": "CompletedWithWarnings" if chosen.failed else "Succeeded",
+        "status": "CompletedWithWarnings" if selection.failed else "Succeeded",
         "installationActivityId": op.id,
         "rebootStatus": reboot_status,
         "maintenanceWindowExceeded": False,
-        "excludedPatchCount": len(chosen.excluded),
-        "notSelectedPatchCount": len(chosen.not_selected),
-        "pendingPatchCount": len(chosen.pending),
-        "installedPatchCount": len(chosen.installed),
-        "failedPatchCount": len(chosen.failed),
+        "excludedPatchCount": len(selection.excluded),
+        "notSelectedPatchCount": len(selection.not_selected),
+        "pendingPatchCount": len(selection.pending),
+        "installedPatchCount": len(selection.installed),
+        "failedPatchCount": len(selection.failed),
         "patches": [_installed(p, state) for p, state in states],
         "startDateTime": iso(world.clock.at(op.start)),
         "error": success_error(),
     }
 
 
-def _reboot(machine: Machine, chosen: Selection, reboot_setting: str) -> str:
+def _reboot(machine: Machine, selection: Selection, reboot_setting: str) -> str:
     """The result's ``rebootStatus``, leaving the machine with a reboot pending when one was
     needed and not allowed."""
-    needs = any(p.needs_reboot for p in chosen.installed)
+    needs = any(p.needs_reboot for p in selection.installed)
     if reboot_setting == "Always" or (needs and reboot_setting == "IfRequired"):
         machine.patches.reboot_pending = False
         return "Completed"

@@ -231,12 +231,12 @@ class World:
             self.require_subscription(sub.lower())
         else:
             self.require_group(sub, group)
-        chosen = (
+        listed = (
             m
             for m in machines
             if m.subscription == sub.lower() and (group is None or m.group.lower() == group.lower())
         )
-        return sorted(chosen, key=lambda m: m.key)
+        return sorted(listed, key=lambda m: m.key)
 
     def require_vm(self, sub: str, group: str, name: str) -> VirtualMachine:
         """The VM, or the 404 ARM answers (for the VM, its group or its subscription)."""

@@ -4,7 +4,7 @@ The facade and the fleet engine never ask which kind a machine is: they look its
 in a `Kinds` table and call it. Each kind owns what differs: how its facts are read and
 checked, how it is enrolled (a VM's settings update; an Arc machine's license profile, flag
 and its own verdict), where its patch history lives (a VM's instance view; Resource Graph's
-patch tables for Arc), and the poll clocks that learn how long its operations take.
+patch tables for Arc), and the poll cadences that learn how long its operations take.
 
 Adding a kind (Azure Local VMs, scale-set instances) is a class implementing `Kind` and a
 line in `KINDS`.
@@ -19,11 +19,12 @@ from azhotpatch._azure.lro import OperationToken
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Settled, Started
-from azhotpatch.arc import ArcKind
-from azhotpatch.arc_remediation import RestartLedger
-from azhotpatch.facts import Facts
+from azhotpatch._facts import Facts
+from azhotpatch._operations.arc import ArcKind
+from azhotpatch._operations.arc_remediation import RestartLedger
+from azhotpatch._operations.install_guard import Run
+from azhotpatch._operations.vm import VmKind
 from azhotpatch.ids import MachineKind, ResourceId
-from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -35,7 +36,6 @@ from azhotpatch.models import (
 )
 from azhotpatch.remediation import RebootPolicy, Remediation
 from azhotpatch.schedule import Schedule, ScheduleFit
-from azhotpatch.vm import VmKind
 
 __all__ = ["KINDS", "Deadline", "Kind", "Kinds", "OperationToken", "Settled", "Started"]
 
@@ -54,7 +54,7 @@ class Kind(Protocol):
         ...
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: Schedule) -> ScheduleFit:
+    def schedule_fit(facts: Facts, proposed: Schedule) -> ScheduleFit:
         """Whether the machine can follow an Update Manager schedule, and why not."""
         ...
 
@@ -98,7 +98,8 @@ class Kind(Protocol):
     async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None: ...
     async def own_installs(self, rid: ResourceId) -> list[Run] | None:
         """The machine's install runs as the machine itself records them, for when Resource
-        Graph cannot be read (see `azhotpatch.install_guard`); None where it keeps none."""
+        Graph cannot be read (see `azhotpatch._operations.install_guard`); None where it keeps
+        none."""
         ...
 
     async def remediate(
@@ -126,13 +127,13 @@ class _KindClass(Protocol):
 
     verdict_follows_enrollment: bool
 
-    def __call__(self, session: Session, *, fleet: bool = False) -> Kind: ...
+    def __call__(self, session: Session, *, at_scale: bool = False) -> Kind: ...
 
     @staticmethod
     def facts(row: Mapping[str, Any]) -> Facts: ...
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: Schedule) -> ScheduleFit: ...
+    def schedule_fit(facts: Facts, proposed: Schedule) -> ScheduleFit: ...
 
 
 KINDS: Mapping[MachineKind, _KindClass] = {MachineKind.VM: VmKind, MachineKind.ARC: ArcKind}
@@ -140,11 +141,11 @@ KINDS: Mapping[MachineKind, _KindClass] = {MachineKind.VM: VmKind, MachineKind.A
 
 class Kinds:
     """One `Kind` object per kind of machine, for a session (single calls) or a fleet run
-    (``fleet``: learned poll clocks, shared watchers, batched history)."""
+    (``at_scale``: learned poll cadences, shared watchers, batched history)."""
 
-    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+    def __init__(self, session: Session, *, at_scale: bool = False) -> None:
         self._table: dict[MachineKind, Kind] = {
-            kind: cls(session, fleet=fleet) for kind, cls in KINDS.items()
+            kind: cls(session, at_scale=at_scale) for kind, cls in KINDS.items()
         }
 
     def __getitem__(self, kind: MachineKind) -> Kind:

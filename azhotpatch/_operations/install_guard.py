@@ -61,10 +61,10 @@ from azhotpatch import calendar
 from azhotpatch._azure import graph
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import installation, timestamp
 from azhotpatch.errors import DeadlineExceededError, HotpatchError
 from azhotpatch.ids import MachineKind, ResourceId
 from azhotpatch.models import Installation, OperationStatus, OtherInstall
-from azhotpatch.parse import installation, timestamp
 
 __all__ = [
     "BATCH",
@@ -303,8 +303,8 @@ class InstallRecords:
         read, not this machine's)."""
         runs = await self.of(rid)
         since = release_start(self.session.azure_now().date(), released=released)
-        chosen = deciding((other for other, _ in runs), since, ours=ours, again=again)
-        return None if chosen is None else next(r for r in runs if r[0] is chosen)
+        decisive = deciding((other for other, _ in runs), since, ours=ours, again=again)
+        return None if decisive is None else next(r for r in runs if r[0] is decisive)
 
     def still_clear(
         self,

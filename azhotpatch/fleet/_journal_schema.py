@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from azhotpatch.errors import JOURNAL, Fix, JournalError, JournalStorageError
-from azhotpatch.fleet.journal_storage import JournalStorage, _blank, _inode, _sidecars
-from azhotpatch.fleet.lock import JournalLock
-from azhotpatch.fleet.run_identity import RunIdentity
+from azhotpatch.fleet._journal_storage import JournalStorage, _blank, _inode, _sidecars
+from azhotpatch.fleet._lock import JournalLock
+from azhotpatch.fleet._run_identity import RunIdentity
 
 __all__ = ["NO_EXPLANATION", "RECORD_TABLES", "SCHEMA", "SCHEMA_VERSION", "JournalFile"]
 

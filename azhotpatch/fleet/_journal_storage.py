@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch.errors import Fix, JournalError, JournalStorageError
-from azhotpatch.fleet.lock import JournalLock
+from azhotpatch.fleet._lock import JournalLock
 
 __all__ = ["JournalStorage"]
 

@@ -1,7 +1,7 @@
 """A fleet run's record of itself: when each of its machines ended, its requests per
 throttling bucket over time, and its counts of requests, 429s and transport errors. The
 report's timeline is drawn from it, and the journal keeps it (at most about once a second,
-and at the end) so that a report can be rebuilt after a crash (`azhotpatch.fleet.history`).
+and at the end) so that a report can be rebuilt after a crash (`azhotpatch.fleet._history`).
 """
 
 from __future__ import annotations
@@ -9,20 +9,20 @@ from __future__ import annotations
 import time
 
 from azhotpatch._azure.session import Session, Traffic
-from azhotpatch.fleet.journal import SessionRecord
-from azhotpatch.fleet.no_journal import RunJournal
+from azhotpatch.fleet._no_journal import RunJournal
+from azhotpatch.fleet._timeline import Timeline
+from azhotpatch.fleet.journal import AttemptRecord
 from azhotpatch.fleet.plan import Plan
 from azhotpatch.fleet.report import MachineResult
-from azhotpatch.fleet.timeline import Timeline
 
 __all__ = ["RECORD_EVERY", "RunRecord"]
 
-# How often, at most, the journal's record of the run (its traffic, its session) is written.
+# How often, at most, the journal's record of the run (its traffic, this attempt) is written.
 RECORD_EVERY = 1.0  # seconds
 
 
 class RunRecord:
-    """One session's part of a run, as recorded (see the module docstring)."""
+    """One attempt at a run (one process's part of it), as recorded (see the module docstring)."""
 
     def __init__(self, session: Session, plan: Plan, journal: RunJournal) -> None:
         self.session = session
@@ -41,7 +41,7 @@ class RunRecord:
         """A machine's outcome, journaled; the rest of the record written when it is due."""
         if fresh:
             self.finished[resource.lower()] = time.time()
-        self.journal.ended(result, time.time(), replace=fresh)
+        self.journal.record_end(result, time.time(), replace=fresh)
         if time.monotonic() - self.recorded >= RECORD_EVERY:
             self.write()
 
@@ -59,7 +59,7 @@ class RunRecord:
         traffic = self.traffic
         assert traffic is not None
         return Timeline(
-            sessions=((self.began, time.time()),),
+            attempts=((self.began, time.time()),),
             finished=dict(self.finished),
             traffic=tuple(traffic.rows()),
             ceilings=dict(traffic.ceilings),
@@ -69,14 +69,14 @@ class RunRecord:
 
     def write(self) -> None:
         """Bring the journal's record of the run up to date: the requests per bucket since
-        it was last written, and this session's counts and end so far."""
+        it was last written, and this attempt's counts and end so far."""
         self.recorded = time.monotonic()
         if self.traffic is None:
             return
-        self.journal.add_traffic(self.traffic.drain(), self.traffic.ceilings)
+        self.journal.record_traffic(self.traffic.drain(), self.traffic.ceilings)
         requests, throttled, transport_errors = self.sent()
-        self.journal.session(
-            SessionRecord(
+        self.journal.record_attempt(
+            AttemptRecord(
                 started=self.began,
                 ended=time.time(),
                 requests=requests,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch.errors import FeatureRegistrationTimeout
@@ -28,7 +28,7 @@ _UNDERWAY = (*_SETTLED, "registering")
 
 
 def check_subscription(subscription_id: str) -> str:
-    return validation.subscription_id(subscription_id, "subscription_id")
+    return _validation.subscription_id(subscription_id, "subscription_id")
 
 
 async def register_preview_features(

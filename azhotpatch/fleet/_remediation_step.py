@@ -20,16 +20,16 @@ from azhotpatch.errors import (
     Fix,
     HotpatchError,
 )
-from azhotpatch.fleet.journal import REMEDIATE_STEP
-from azhotpatch.fleet.plan import PlanItem
-from azhotpatch.fleet.report import Outcome, StepResult
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._run_context import (
     REBOOT_DEFERRED,
     REBOOT_REQUIRED,
     REMEDIABLE_CODES,
     WAITING,
     RunContext,
 )
+from azhotpatch.fleet.journal import REMEDIATE_STEP
+from azhotpatch.fleet.plan import PlanItem
+from azhotpatch.fleet.report import Outcome, StepResult
 from azhotpatch.models import Action
 from azhotpatch.remediation import RebootPolicy, RebootState, Remediation
 
@@ -88,8 +88,8 @@ class RemediationStep:
         rid = item.machine.id
         try:
             if prior is not None and prior.done:
-                self.journal.reopened(item.resource, REMEDIATE_STEP)
-            self.journal.started(item.resource, REMEDIATE_STEP)
+                self.journal.record_reopening(item.resource, REMEDIATE_STEP)
+            self.journal.record_start(item.resource, REMEDIATE_STEP)
             self.context.refuse_if_disabled(item)
             done = await self.kinds.of(rid).remediate(
                 rid,

@@ -26,10 +26,10 @@ from azure.mgmt.maintenance.models import (
 from azhotpatch._azure import graph
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import installation
 from azhotpatch.errors import HotpatchError, ResourceNotFoundError
 from azhotpatch.ids import MachineKind, ResourceGroupId, ResourceId
 from azhotpatch.models import Classification, Installation, InstallOptions, RebootSetting
-from azhotpatch.parse import installation
 from azhotpatch.schedule import Window, WindowRole, parse_recurrence
 
 __all__ = [

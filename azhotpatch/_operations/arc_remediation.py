@@ -65,6 +65,7 @@ from azhotpatch._azure.lro import LroCall, wait_for_poller
 from azhotpatch._azure.resend import sent_once
 from azhotpatch._azure.retry import AmbiguousSendError, Deadline, Patience
 from azhotpatch._azure.session import Session
+from azhotpatch._parse import get, timestamp
 from azhotpatch.errors import (
     Command,
     ConflictError,
@@ -76,7 +77,6 @@ from azhotpatch.errors import (
 )
 from azhotpatch.ids import ResourceId
 from azhotpatch.models import Reason, Rule
-from azhotpatch.parse import get, timestamp
 from azhotpatch.remediation import (
     RESTART,
     Diagnosis,
@@ -113,7 +113,7 @@ class RestartLedger(Protocol):
         """The restart run command's name if one was (possibly) sent before."""
         ...
 
-    def restart_intended(self, resource: str, name: str) -> None:
+    def record_restart_intent(self, resource: str, name: str) -> None:
         """Recorded (and committed) before the restart is sent."""
         ...
 
@@ -351,7 +351,7 @@ class ArcRemediator:
         other = await self._restart_under_way(rid, before, deadline)
         name = str(other["name"]) if other else _restart_name(before)
         if ledger is not None:  # committed before the send: a resumed run follows this one
-            ledger.restart_intended(resource, name)
+            ledger.record_restart_intent(resource, name)
         if other is not None:
             return name, other, False
         send = uuid.uuid4().hex

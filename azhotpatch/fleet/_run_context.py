@@ -1,10 +1,10 @@
 """What the parts of one fleet run share: the plan and its options, the journal (or
 `NoJournal`), each kind's objects, Azure's install records, and what the run learnt on the
 way (subscriptions found disabled, machines it began). A run is a few small objects composed
-around one `RunContext` (`azhotpatch.fleet.runner` lets machines in and reports;
-`azhotpatch.fleet.machine_steps` takes one machine through its steps, with
-`azhotpatch.fleet.patch_step` for an assessment or install and
-`azhotpatch.fleet.remediation_step` for a remediation); the context also holds the few rules
+around one `RunContext` (`azhotpatch.fleet._runner` lets machines in and reports;
+`azhotpatch.fleet._machine_steps` takes one machine through its steps, with
+`azhotpatch.fleet._patch_step` for an assessment or install and
+`azhotpatch.fleet._remediation_step` for a remediation); the context also holds the few rules
 every step follows alike: how a failure becomes a step's result, how a finished step is
 journaled, and when a finished step is attempted again.
 """
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from azhotpatch._azure.session import Session
+from azhotpatch._operations.install_guard import InstallRecords
+from azhotpatch._operations.kinds import KINDS, Kinds
 from azhotpatch.errors import (
     Fix,
     HotpatchError,
@@ -23,12 +25,10 @@ from azhotpatch.errors import (
     ResourceNotFoundError,
     SubscriptionDisabledError,
 )
+from azhotpatch.fleet._no_journal import NoJournal, RunJournal
 from azhotpatch.fleet.journal import Journal, StepRecord
-from azhotpatch.fleet.no_journal import NoJournal, RunJournal
 from azhotpatch.fleet.plan import Plan, PlanItem
 from azhotpatch.fleet.report import Outcome, StepResult, problem_in
-from azhotpatch.install_guard import InstallRecords
-from azhotpatch.kinds import KINDS, Kinds
 from azhotpatch.models import Action, InstallOptions
 from azhotpatch.remediation import REMEDIABLE
 
@@ -68,7 +68,7 @@ class RunOptions:
     tune_collector: bool = True  # see `azhotpatch.fleet.collector`
     remediate_deadline: float = 7200.0  # measure, fix, restart and measure again
     # send installs even where another run, a person or the platform already installed (or
-    # is installing) the current release (see `azhotpatch.install_guard`)
+    # is installing) the current release (see `azhotpatch._operations.install_guard`)
     install_again: bool = False
     # an out-of-band release's day: installs that started before it are not this release's
     released: date | None = None
@@ -84,8 +84,8 @@ class RunContext:
         self.install = plan.install or options.install
         # the run's journal, or one that records nothing: the steps never ask which
         self.journal: RunJournal = options.journal or NoJournal()
-        # each kind of machine for this run: its learned poll clocks, watchers and history
-        self.kinds = Kinds(session, fleet=True)
+        # each kind of machine for this run: its learned poll cadences, watchers and history
+        self.kinds = Kinds(session, at_scale=True)
         # what Azure records of each machine's installs, read in batches before each install
         self.installs = InstallRecords(
             session, fallback=lambda rid: self.kinds.of(rid).own_installs(rid)
@@ -120,7 +120,7 @@ class RunContext:
         return self.options.retry_failed and prior.outcome == Outcome.FAILED.value
 
     def journal_finished(self, item: PlanItem, step: StepResult) -> None:
-        self.journal.finished(
+        self.journal.record_finish(
             item.resource,
             step.action,
             step.outcome.value,

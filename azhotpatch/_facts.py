@@ -1,5 +1,5 @@
 """What azhotpatch knows about a machine: the facts its rules read, from ARM or from Resource
-Graph, whichever kind of machine it is. `azhotpatch.parse` builds them from Azure's JSON."""
+Graph, whichever kind of machine it is. `azhotpatch._parse` builds them from Azure's JSON."""
 
 from __future__ import annotations
 

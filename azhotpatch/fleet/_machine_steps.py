@@ -2,8 +2,8 @@
 
 A step an earlier run finished is reported as the journal has it (unless the run retries
 failed steps); an enrollment is a write from the inventory's facts; an assessment or install
-goes through `azhotpatch.fleet.patch_step`, which sends it at most once; a remediation, where
-the run makes one, comes before the enrollment (`azhotpatch.fleet.remediation_step`). A
+goes through `azhotpatch.fleet._patch_step`, which sends it at most once; a remediation, where
+the run makes one, comes before the enrollment (`azhotpatch.fleet._remediation_step`). A
 machine ends at its first step that does not succeed, and when its journal can no longer
 record what would be sent, with what it reached.
 """
@@ -18,16 +18,16 @@ from azhotpatch.errors import (
     HotpatchError,
     JournalStorageError,
 )
-from azhotpatch.fleet.journal import StepRecord
-from azhotpatch.fleet.patch_step import PatchStep, StepFailedError
-from azhotpatch.fleet.plan import PlanItem
-from azhotpatch.fleet.remediation_step import RemediationStep
-from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._patch_step import PatchStep, StepFailedError
+from azhotpatch.fleet._remediation_step import RemediationStep
+from azhotpatch.fleet._run_context import (
     JOURNAL_UNWRITABLE,
     RunContext,
     verdict_follows,
 )
+from azhotpatch.fleet.journal import StepRecord
+from azhotpatch.fleet.plan import PlanItem
+from azhotpatch.fleet.report import MachineResult, Outcome, StepResult
 from azhotpatch.models import Action
 
 __all__ = ["MachineSteps"]
@@ -163,8 +163,8 @@ class MachineSteps:
         self.fresh.add(item.resource)
         try:
             if prior is not None and prior.done:
-                self.journal.reopened(item.resource, action.value)
-            self.journal.started(item.resource, action.value)
+                self.journal.record_reopening(item.resource, action.value)
+            self.journal.record_start(item.resource, action.value)
             self.context.refuse_if_disabled(item)
             if action in (Action.ENABLE, Action.DISABLE):
                 step = StepResult(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from azhotpatch.facts import ArcFacts, VmFacts, VmRuntime
+from azhotpatch._facts import ArcFacts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind
 from azhotpatch.models import (
     Assessment,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from azhotpatch._azure.session import TrafficRow
 from azhotpatch.errors import Fix, JournalStorageError
-from azhotpatch.fleet.journal import SessionRecord, StepRecord
+from azhotpatch.fleet.journal import AttemptRecord, StepRecord
 from azhotpatch.fleet.report import MachineResult
 from azhotpatch.limits import Bucket
 
@@ -38,17 +38,17 @@ class RunJournal(Protocol):
 
     def step(self, resource: str, action: str) -> StepRecord | None: ...
 
-    def planned(self, machines: Iterable[tuple[str, str]]) -> None: ...
+    def record_plan(self, machines: Iterable[tuple[str, str]]) -> None: ...
 
-    def started(self, resource: str, action: str) -> None: ...
+    def record_start(self, resource: str, action: str) -> None: ...
 
-    def intent(self, resource: str, action: str, previous: str | None) -> None: ...
+    def record_intent(self, resource: str, action: str, previous: str | None) -> None: ...
 
-    def accepted(self, resource: str, action: str, token: str) -> None: ...
+    def record_acceptance(self, resource: str, action: str, token: str) -> None: ...
 
-    def reopened(self, resource: str, action: str) -> None: ...
+    def record_reopening(self, resource: str, action: str) -> None: ...
 
-    def finished(
+    def record_finish(
         self,
         resource: str,
         action: str,
@@ -63,15 +63,19 @@ class RunJournal(Protocol):
         detail: dict[str, Any] | None = None,
     ) -> None: ...
 
-    def ended(self, result: MachineResult, finished: float, *, replace: bool = True) -> None: ...
+    def record_end(
+        self, result: MachineResult, finished: float, *, replace: bool = True
+    ) -> None: ...
 
-    def session(self, record: SessionRecord) -> None: ...
+    def record_attempt(self, record: AttemptRecord) -> None: ...
 
-    def add_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None: ...
+    def record_traffic(
+        self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]
+    ) -> None: ...
 
     def restart_sent(self, resource: str) -> str | None: ...
 
-    def restart_intended(self, resource: str, name: str) -> None: ...
+    def record_restart_intent(self, resource: str, name: str) -> None: ...
 
 
 class NoJournal:
@@ -89,22 +93,22 @@ class NoJournal:
     def step(self, resource: str, action: str) -> StepRecord | None:
         return None
 
-    def planned(self, machines: Iterable[tuple[str, str]]) -> None:
+    def record_plan(self, machines: Iterable[tuple[str, str]]) -> None:
         pass
 
-    def started(self, resource: str, action: str) -> None:
+    def record_start(self, resource: str, action: str) -> None:
         pass
 
-    def intent(self, resource: str, action: str, previous: str | None) -> None:
+    def record_intent(self, resource: str, action: str, previous: str | None) -> None:
         pass
 
-    def accepted(self, resource: str, action: str, token: str) -> None:
+    def record_acceptance(self, resource: str, action: str, token: str) -> None:
         pass
 
-    def reopened(self, resource: str, action: str) -> None:
+    def record_reopening(self, resource: str, action: str) -> None:
         pass
 
-    def finished(
+    def record_finish(
         self,
         resource: str,
         action: str,
@@ -120,17 +124,17 @@ class NoJournal:
     ) -> None:
         pass
 
-    def ended(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
+    def record_end(self, result: MachineResult, finished: float, *, replace: bool = True) -> None:
         pass
 
-    def session(self, record: SessionRecord) -> None:
+    def record_attempt(self, record: AttemptRecord) -> None:
         pass
 
-    def add_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
+    def record_traffic(self, rows: Iterable[TrafficRow], ceilings: Mapping[str, Bucket]) -> None:
         pass
 
     def restart_sent(self, resource: str) -> str | None:
         return None
 
-    def restart_intended(self, resource: str, name: str) -> None:
+    def record_restart_intent(self, resource: str, name: str) -> None:
         pass

@@ -1,4 +1,4 @@
-"""Hotpatch on Azure VMs: `VmKind`, the VM behind the `azhotpatch.kinds.Kind` protocol.
+"""Hotpatch on Azure VMs: `VmKind`, the VM behind the `azhotpatch._operations.kinds.Kind` protocol.
 
 Enrollment is a read-compare-write PATCH of ``osProfile.windowsConfiguration`` (only what
 differs is sent: every VM update spends a token of Compute's per-VM bucket, 4 per minute).
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from azure.mgmt.compute.models import VirtualMachineInstallPatchesParameters, VirtualMachineUpdate
 
 from azhotpatch import catalog, schedule
-from azhotpatch._azure.clocks import clock
+from azhotpatch._azure.cadence import cadence
 from azhotpatch._azure.lro import (
     IMMEDIATE,
     LroCall,
@@ -31,12 +31,22 @@ from azhotpatch._azure.policies import counting
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Started, succeeded_or_raise, wait_attached
-from azhotpatch.arc_remediation import RestartLedger
-from azhotpatch.eligibility import OVERRIDABLE, refusal, vm_eligibility
+from azhotpatch._eligibility import OVERRIDABLE, refusal, vm_eligibility
+from azhotpatch._facts import Facts, VmFacts, VmRuntime
+from azhotpatch._operations.arc_remediation import RestartLedger
+from azhotpatch._operations.install_guard import Run, other_install
+from azhotpatch._operations.patch_operations import PatchOperations
+from azhotpatch._parse import (
+    get,
+    installation,
+    timestamp,
+    vm_assessment,
+    vm_facts,
+    vm_runtime,
+    vm_status,
+)
 from azhotpatch.errors import ConflictError, PrerequisiteError
-from azhotpatch.facts import Facts, VmFacts, VmRuntime
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.install_guard import Run, other_install
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -48,16 +58,6 @@ from azhotpatch.models import (
     InstallOptions,
     OperationStatus,
 )
-from azhotpatch.parse import (
-    get,
-    installation,
-    timestamp,
-    vm_assessment,
-    vm_facts,
-    vm_runtime,
-    vm_status,
-)
-from azhotpatch.patch_operations import PatchOperations
 from azhotpatch.remediation import RebootPolicy, Remediation
 
 __all__ = ["CUSTOMER_MANAGED_SCHEDULES", "VmKind", "enrollment_patch", "latest_activity"]
@@ -86,21 +86,21 @@ CUSTOMER_MANAGED_SCHEDULES = {
 
 
 class VmKind(PatchOperations):
-    """Azure VMs. One per session (single calls: polls at once) or per fleet run (``fleet``:
-    poll clocks that learn how long updates, assessments and installs take, and each VM's
+    """Azure VMs. One per session (single calls: polls at once) or per fleet run (``at_scale``:
+    poll cadences that learn how long updates, assessments and installs take, and each VM's
     instance view read once for its first patch step and reused by the next)."""
 
     kind: ClassVar[MachineKind] = MachineKind.VM
     # a VM's enrollment ends with its settings update; nothing to wait for after it
     verdict_follows_enrollment: ClassVar[bool] = False
 
-    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+    def __init__(self, session: Session, *, at_scale: bool = False) -> None:
         self.session = session
         self._scale_sets: dict[str, dict[str, Any]] = {}  # scale set key -> its document
-        self.clocks = {
-            "update": clock(session, "update", learning=fleet),
-            Action.ASSESS: clock(session, "assess", learning=fleet),
-            Action.INSTALL: clock(session, "install", learning=fleet),
+        self.cadences = {
+            "update": cadence(session, "update", learning=at_scale),
+            Action.ASSESS: cadence(session, "assess", learning=at_scale),
+            Action.INSTALL: cadence(session, "install", learning=at_scale),
         }
         self._runtimes: dict[str, VmRuntime] = {}
 
@@ -111,9 +111,9 @@ class VmKind(PatchOperations):
         return vm_facts(row)
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: schedule.Schedule) -> schedule.ScheduleFit:
+    def schedule_fit(facts: Facts, proposed: schedule.Schedule) -> schedule.ScheduleFit:
         assert isinstance(facts, VmFacts)
-        return schedule.vm_fit(facts, chosen)
+        return schedule.vm_fit(facts, proposed)
 
     async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> VmFacts:
         """The VM with its instance view (power, agent, patch summaries)."""
@@ -272,7 +272,7 @@ class VmKind(PatchOperations):
         refuses it (409: another update holds the VM past the retries) is the VM read, once,
         and the write is then not repeated."""
         assert isinstance(facts, VmFacts)
-        update = self.clocks["update"]
+        update = self.cadences["update"]
         timing = update.timing()
         with counting() as sent:
             try:

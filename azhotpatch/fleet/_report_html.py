@@ -18,7 +18,7 @@ SHA-256 computed from the file as the page is rendered: markup that found its wa
 machine's message could not run a script of its own. The table's data names its fields and
 columns once (`FIELDS`, `COLUMNS`) and the script reads every value by name.
 
-Times are seconds since the run began, counting only the time its sessions ran (a run
+Times are seconds since the run began, counting only the time its attempts ran (a run
 resumed the next day is drawn without the night between). Against an emulator whose clock
 runs faster they are Azure seconds, the unit the throttling limits are stated in.
 """
@@ -42,9 +42,9 @@ from typing import Any, NamedTuple
 from azhotpatch import __version__, calendar
 from azhotpatch._files import write_atomically
 from azhotpatch._svg import Line, line_chart
-from azhotpatch.fleet.folding import COLORS
+from azhotpatch.fleet._folding import COLORS
+from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, problem_of
-from azhotpatch.fleet.timeline import Timeline
 
 __all__ = ["render", "write"]
 
@@ -63,7 +63,7 @@ def write(report: Report, path: str | Path) -> Path:
 def render(report: Report) -> str:
     """The page, as text: the skeleton with the run's sections, the table's data, the style
     and the script put in its placeholders."""
-    clock = _Clock(report.timeline)
+    run_time = _RunTime(report.timeline)
     script = asset(SCRIPT)
     title = f"azhotpatch run: {' + '.join(report.actions) or 'report'}"
     return Template(asset(SKELETON)).substitute(
@@ -71,11 +71,11 @@ def render(report: Report) -> str:
         title=html.escape(title),
         script_hash=script_hash(script),
         style=asset(STYLE),
-        summary=_summary(report, clock),
+        summary=_summary(report, run_time),
         reasons=_reasons(report),
-        timeline=_timeline_section(report, clock),
+        timeline=_timeline_section(report, run_time),
         calendar=_calendar_section(report),
-        machine_data=_machine_data(report, clock),
+        machine_data=_machine_data(report, run_time),
         script=script,
     )
 
@@ -103,17 +103,17 @@ def script_hash(script: str) -> str:
 # --- time -------------------------------------------------------------------------------------
 
 
-class _Clock:
-    """Wall-clock moments to seconds of the run: only the time its sessions ran, times the
-    emulator's time scale (1 against Azure)."""
+class _RunTime:
+    """The run's own time: wall-clock moments to seconds of the run, counting only the time
+    its attempts ran, times the emulator's time scale (1 against Azure)."""
 
     def __init__(self, timeline: Timeline | None) -> None:
-        self.sessions = sorted(timeline.sessions) if timeline else []
+        self.attempts = sorted(timeline.attempts) if timeline else []
         self.scale = timeline.time_scale if timeline else 1.0
 
     def __call__(self, moment: float) -> float:
         elapsed = 0.0
-        for start, end in self.sessions:
+        for start, end in self.attempts:
             if moment <= start:
                 break
             elapsed += min(moment, end) - start
@@ -121,12 +121,12 @@ class _Clock:
 
     @property
     def span(self) -> float:
-        return sum(end - start for start, end in self.sessions) * self.scale
+        return sum(end - start for start, end in self.attempts) * self.scale
 
     @property
     def resumptions(self) -> list[float]:
-        """Where each later session begins, in seconds of the run."""
-        return [self(start) for start, _ in self.sessions[1:]]
+        """Where each later attempt begins, in seconds of the run."""
+        return [self(start) for start, _ in self.attempts[1:]]
 
     @property
     def unit(self) -> str:
@@ -139,7 +139,7 @@ class _Clock:
 # --- summary and reasons ----------------------------------------------------------------------
 
 
-def _summary(report: Report, clock: _Clock) -> str:
+def _summary(report: Report, run_time: _RunTime) -> str:
     counts = report.counts
     unfinished = len(report.unfinished)
     cards = [(outcome.value, counts.get(outcome.value, 0)) for outcome in Outcome]
@@ -152,21 +152,22 @@ def _summary(report: Report, clock: _Clock) -> str:
         for name, count in cards
     )
     when = ""
-    if report.timeline and report.timeline.sessions:
-        when = f"{clock.moment(report.timeline.started)} to {clock.moment(report.timeline.ended)}"
+    if report.timeline and report.timeline.attempts:
+        timeline = report.timeline
+        when = f"{run_time.moment(timeline.started)} to {run_time.moment(timeline.ended)}"
     facts = [
         ("actions", " + ".join(report.actions)),
         ("machines", f"{len(report.machines) + unfinished:,}"),
         ("ran", when),
-        ("took", _took(report, clock)),
+        ("took", _took(report, run_time)),
         (
             "requests",
             f"{report.requests:,}; throttled (429) {report.throttled:,}; "
             f"transport errors {report.transport_errors:,}",
         ),
     ]
-    if clock.scale != 1:
-        facts.append(("clock", f"an emulator running {clock.scale:g} times faster than Azure"))
+    if run_time.scale != 1:
+        facts.append(("clock", f"an emulator running {run_time.scale:g} times faster than Azure"))
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts if v
     )
@@ -182,11 +183,11 @@ def _summary(report: Report, clock: _Clock) -> str:
     )
 
 
-def _took(report: Report, clock: _Clock) -> str:
+def _took(report: Report, run_time: _RunTime) -> str:
     took = f"{report.elapsed:,.1f} s"
-    if clock.scale != 1:
-        took += f" ({report.elapsed * clock.scale:,.0f} Azure s)"
-    return took + (" over several sessions (resumed)" if report.resumed else "")
+    if run_time.scale != 1:
+        took += f" ({report.elapsed * run_time.scale:,.0f} Azure s)"
+    return took + (" over several attempts (resumed)" if report.resumed else "")
 
 
 @dataclass(frozen=True)
@@ -236,27 +237,27 @@ def _reasons(report: Report) -> str:
 # --- the timeline -----------------------------------------------------------------------------
 
 
-def _timeline_section(report: Report, clock: _Clock) -> str:
+def _timeline_section(report: Report, run_time: _RunTime) -> str:
     timeline = report.timeline
-    if timeline is None or not timeline.sessions:
+    if timeline is None or not timeline.attempts:
         return ""
-    parts = [_concluded_chart(report, timeline, clock)]
-    buckets = _bucket_series(timeline, clock)
+    parts = [_concluded_chart(report, timeline, run_time)]
+    buckets = _bucket_series(timeline, run_time)
     if buckets:
         charted = _charted(buckets)
-        parts += [_bucket_chart(b, clock) for b in charted]
+        parts += [_bucket_chart(b, run_time) for b in charted]
         parts.append(_bucket_table(buckets))
     else:
         parts.append("<p>No requests per bucket were recorded for this run.</p>")
     return '<section id="timeline"><h2>Timeline</h2>' + "".join(parts) + "</section>"
 
 
-def _concluded_chart(report: Report, timeline: Timeline, clock: _Clock) -> str:
+def _concluded_chart(report: Report, timeline: Timeline, run_time: _RunTime) -> str:
     outcomes = {m.resource.lower(): m.outcome.value for m in report.machines}
     moments = sorted(
-        (clock(when), outcomes.get(resource, "")) for resource, when in timeline.finished.items()
+        (run_time(when), outcomes.get(resource, "")) for resource, when in timeline.finished.items()
     )
-    span = max(clock.span, moments[-1][0] if moments else 0.0)
+    span = max(run_time.span, moments[-1][0] if moments else 0.0)
     totals: Counter[str] = Counter()
     series: dict[str, list[tuple[float, float]]] = defaultdict(lambda: [(0.0, 0.0)])
     for x, outcome in moments:
@@ -276,10 +277,10 @@ def _concluded_chart(report: Report, timeline: Timeline, clock: _Clock) -> str:
     svg = line_chart(
         lines,
         title="Machines concluded over time",
-        x_label=f"seconds since the run began ({clock.unit})",
+        x_label=f"seconds since the run began ({run_time.unit})",
         y_label="machines",
         x_max=span,
-        dividers=[(x, "resumed") for x in clock.resumptions],
+        dividers=[(x, "resumed") for x in run_time.resumptions],
     )
     return f'<figure id="concluded">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
@@ -287,7 +288,7 @@ def _concluded_chart(report: Report, timeline: Timeline, clock: _Clock) -> str:
 @dataclass
 class _Bucket:
     name: str
-    rates: list[float]  # requests per second (of the run's clock) in each display bin
+    rates: list[float]  # requests per second (of the run's own time) in each display bin
     throttled_at: list[float]
     requests: int
     throttled: int
@@ -309,9 +310,9 @@ class _Bucket:
         return self.requests / allowed if allowed else 0.0
 
 
-def _bucket_series(timeline: Timeline, clock: _Clock) -> list[_Bucket]:
-    span = max(clock.span, 1e-9)
-    widest = max((row.width * clock.scale for row in timeline.traffic), default=0.0)
+def _bucket_series(timeline: Timeline, run_time: _RunTime) -> list[_Bucket]:
+    span = max(run_time.span, 1e-9)
+    widest = max((row.width * run_time.scale for row in timeline.traffic), default=0.0)
     width = max(span / DISPLAY_BINS, widest)
     bins = int(span / width) + 1
     counts: dict[str, list[int]] = {}
@@ -319,7 +320,7 @@ def _bucket_series(timeline: Timeline, clock: _Clock) -> list[_Bucket]:
     totals: Counter[str] = Counter()
     refused: Counter[str] = Counter()
     for row in timeline.traffic:
-        x = clock(row.at + row.width / 2)
+        x = run_time(row.at + row.width / 2)
         index = min(int(x / width), bins - 1)
         counts.setdefault(row.bucket, [0] * bins)[index] += row.requests
         totals[row.bucket] += row.requests
@@ -336,7 +337,7 @@ def _bucket_series(timeline: Timeline, clock: _Clock) -> list[_Bucket]:
                 throttled[name],
                 totals[name],
                 refused[name],
-                ceiling.per_second / clock.scale if ceiling else None,
+                ceiling.per_second / run_time.scale if ceiling else None,
                 ceiling.capacity if ceiling else None,
                 width,
             )
@@ -364,7 +365,7 @@ def bucket_label(name: str) -> str:
     return name
 
 
-def _bucket_chart(bucket: _Bucket, clock: _Clock) -> str:
+def _bucket_chart(bucket: _Bucket, run_time: _RunTime) -> str:
     points = [(i * bucket.width, rate) for i, rate in enumerate(bucket.rates)]
     points.append((len(bucket.rates) * bucket.width, bucket.rates[-1] if bucket.rates else 0.0))
     span = points[-1][0]
@@ -382,13 +383,13 @@ def _bucket_chart(bucket: _Bucket, clock: _Clock) -> str:
     svg = line_chart(
         lines,
         title=f"Requests per second: {label}",
-        x_label=f"seconds since the run began ({clock.unit})",
+        x_label=f"seconds since the run began ({run_time.unit})",
         y_label="requests / s",
         x_max=span,
         y_max=(bucket.ceiling or 0.0) * 1.1,
         marks=bucket.throttled_at,
         mark_label="429",
-        dividers=[(x, "resumed") for x in clock.resumptions],
+        dividers=[(x, "resumed") for x in run_time.resumptions],
         height=200,
     )
     burst = (
@@ -481,7 +482,7 @@ COLUMNS = (  # the table's columns, in order: (field, heading)
 )
 
 
-def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
+def machine_rows(report: Report, run_time: _RunTime) -> dict[str, Any]:
     """The table's data: its fields and columns, each subscription and each message once
     (machines skipped for one reason mostly share their message), then one short row per
     machine."""
@@ -493,7 +494,7 @@ def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
         subscription, group, name = _parts(machine.resource)
         when = finished.get(machine.resource.lower())
         steps = ", ".join(
-            f"{s.action} {s.seconds * clock.scale:,.1f}" if s.seconds is not None else s.action
+            f"{s.action} {s.seconds * run_time.scale:,.1f}" if s.seconds is not None else s.action
             for s in machine.steps
         )
         rows.append(
@@ -506,7 +507,7 @@ def machine_rows(report: Report, clock: _Clock) -> dict[str, Any]:
                 code=machine.code or "",
                 azure=machine.azure_code or "",
                 request=machine.request_id or "",
-                at=round(clock(when), 1) if when is not None else None,
+                at=round(run_time(when), 1) if when is not None else None,
                 steps=steps,
                 message=messages.setdefault(problem_of(machine), len(messages)),
             )
@@ -534,7 +535,7 @@ def _parts(resource: str) -> tuple[str, str, str]:
     return "", "", resource
 
 
-def _machine_data(report: Report, clock: _Clock) -> str:
+def _machine_data(report: Report, run_time: _RunTime) -> str:
     """The table's data as JSON that cannot end the script element it is written in."""
-    data = json.dumps(machine_rows(report, clock), separators=(",", ":"))
+    data = json.dumps(machine_rows(report, run_time), separators=(",", ":"))
     return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

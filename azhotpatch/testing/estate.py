@@ -1,9 +1,9 @@
-"""Deterministic fleets: N VMs and M Arc machines across S subscriptions and regions, with the
+"""Deterministic estates: N VMs and M Arc machines across S subscriptions and regions, with the
 mix a real estate has (supported and unsupported images, every patch mode, deallocated VMs,
 agents that are not ready, disconnected Arc servers, VBS off), plus the ground truth of what
 azhotpatch should conclude about each machine, so tests can check every verdict.
 
-Same seed, same fleet: names, ids, images, states and the truth are pure functions of the
+Same seed, same estate: names, ids, images, states and the truth are pure functions of the
 spec.
 """
 
@@ -197,7 +197,10 @@ class ArcSpec:
 
 
 @dataclass(frozen=True)
-class Fleet:
+class Estate:
+    """A generated estate: its subscriptions, groups and machines, and the truth about each
+    machine. `Emulator.fleet` holds the one it serves (the public parameter keeps that name)."""
+
     spec: FleetSpec
     subscriptions: tuple[str, ...]
     groups: dict[str, tuple[str, ...]]
@@ -207,8 +210,8 @@ class Fleet:
     management_groups: dict[str, tuple[str, ...]]
 
 
-def generate(spec: FleetSpec) -> Fleet:
-    """Build the fleet a spec describes (pure: no emulator involved)."""
+def generate(spec: FleetSpec) -> Estate:
+    """Build the estate a spec describes (pure: no emulator involved)."""
     rng = random.Random(spec.seed)
     subscriptions = tuple(
         str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(spec.subscriptions)
@@ -234,7 +237,7 @@ def generate(spec: FleetSpec) -> Fleet:
         "mg-platform": subscriptions[:half],
         "mg-workloads": subscriptions[half:] or subscriptions[:half],
     }
-    return Fleet(spec, subscriptions, groups, tuple(vms), tuple(arcs), truth, management_groups)
+    return Estate(spec, subscriptions, groups, tuple(vms), tuple(arcs), truth, management_groups)
 
 
 def _placements(

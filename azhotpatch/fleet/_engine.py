@@ -1,6 +1,6 @@
 """What the fleet methods of `azhotpatch.aio.Hotpatch` do beneath their signatures: reconcile
 the machines, the plan and the inventory filter they were given, check what a run was asked,
-open its journal under the run's identity (`RunIdentity`), plan, run (`azhotpatch.fleet.runner`)
+open its journal under the run's identity (`RunIdentity`), plan, run (`azhotpatch.fleet._runner`)
 and write the HTML report; and put machines on schedules or read them.
 
 The facade keeps the public signatures and their documentation and hands its arguments here
@@ -17,22 +17,22 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch._azure.session import Session
 from azhotpatch._config import Seconds
+from azhotpatch._operations.maintenance import ScopeFilter
 from azhotpatch.errors import JOURNAL, Fix, InvalidArgumentError, Option, StorageError
-from azhotpatch.fleet import history as fleet_history
+from azhotpatch.fleet import _history as fleet_history
+from azhotpatch.fleet import _runner as fleet_runner
 from azhotpatch.fleet import inventory as fleet_inventory
-from azhotpatch.fleet import runner as fleet_runner
 from azhotpatch.fleet import scheduling as fleet_scheduling
+from azhotpatch.fleet._runner import ProgressEvent, RunOptions
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord
 from azhotpatch.fleet.journal import Journal, RunIdentity
 from azhotpatch.fleet.plan import Plan, build_plan, parse_actions
 from azhotpatch.fleet.report import Report
-from azhotpatch.fleet.runner import ProgressEvent, RunOptions
 from azhotpatch.fleet.scheduling import AssignBy, ConflictPolicy, ScheduledStatus, ScheduleOptions
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_group
-from azhotpatch.maintenance import ScopeFilter
 from azhotpatch.models import Action, Classification, InstallOptions
 from azhotpatch.remediation import RebootPolicy
 from azhotpatch.schedule import Schedule, choose
@@ -156,15 +156,15 @@ async def plan(
 ) -> Plan:
     """`Hotpatch.plan`."""
     _machines_or_filter(machines, wanted)
-    chosen = parse_actions(actions)
+    steps = parse_actions(actions)
     policy = _remediation(remediate, reboot, unplanned)
-    validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
+    _validation.count(months_ahead, "months_ahead", minimum=1, maximum=120)
     given = None if machines is None else list(machines)
     return await _plan(
         session,
         given,
         _covered(given, wanted),
-        chosen,
+        steps,
         install=install,
         today=today,
         months_ahead=months_ahead,
@@ -230,8 +230,8 @@ async def run(
     there is one); a journal that failed raises its error with the report."""
     _machines_or_filter(plan if plan is not None else machines, wanted)
     policy = _remediation(remediate, reboot, unplanned)
-    again = validation.flag(install_again, "install_again")
-    release_day = validation.released(released)
+    again = _validation.flag(install_again, "install_again")
+    release_day = _validation.released(released)
     if plan is not None and machines is not None:
         raise InvalidArgumentError(
             "machines",
@@ -239,19 +239,19 @@ async def run(
             fix="pass a plan, or machines, not both",
         )
     if concurrency is not None:
-        validation.count(concurrency, "concurrency", minimum=1)
+        _validation.count(concurrency, "concurrency", minimum=1)
     if retry_failed and journal is None:
         raise InvalidArgumentError(
             "retry_failed",
             "needs the journal of the run whose failed machines to retry",
             fix=Fix.of("pass ", JOURNAL, " (the same path as that run)"),
         )
-    limit = validation.optional_seconds(deadline, "deadline")
-    journal_file = None if journal is None else validation.journal_path(journal)
+    limit = _validation.optional_seconds(deadline, "deadline")
+    journal_file = None if journal is None else _validation.journal_path(journal)
     html_file = (
         None
         if report_html is None
-        else validation.output_file(report_html, "report_html", "report.html")
+        else _validation.output_file(report_html, "report_html", "report.html")
     )
     chosen_install = install or (plan.install if plan else None) or InstallOptions()
     given = None if machines is None else list(machines)
@@ -267,7 +267,7 @@ async def run(
     )
     opened = Journal(journal_file, identity) if journal_file is not None else None
     try:
-        chosen = plan or await _plan(
+        run_plan = plan or await _plan(
             session,
             given,
             covered,
@@ -278,7 +278,7 @@ async def run(
             reboot=policy,
         )
         if on_plan is not None:
-            on_plan(chosen)
+            on_plan(run_plan)
         options = RunOptions(
             concurrency=concurrency,
             install=chosen_install,
@@ -289,7 +289,7 @@ async def run(
             install_again=again,
             released=release_day,
         )
-        report = await fleet_runner.run(session, chosen, options, progress)
+        report = await fleet_runner.run(session, run_plan, options, progress)
     finally:
         if opened is not None:
             opened.close()
@@ -340,13 +340,13 @@ async def schedule(
         "kb_include": kb_include,
         "kb_exclude": kb_exclude,
     }
-    chosen = windows or Schedule.build(**knobs)  # validates before any call
+    target_schedule = windows or Schedule.build(**knobs)  # validates before any call
     checked = wanted.checked()
     covered = checked if machines is None else _covered(machines, wanted)
     options = ScheduleOptions(
-        schedule=chosen,
+        schedule=target_schedule,
         resource_group=parse_resource_group(resource_group),
-        location=validation.location(location),
+        location=_validation.location(location),
         assign_by=choose(AssignBy, assign_by, "assign_by"),
         conflicts=choose(ConflictPolicy, conflicts, "conflicts"),
         dry_run=dry_run,

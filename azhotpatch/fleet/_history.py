@@ -2,7 +2,7 @@
 on, or after it crashed (`azhotpatch report --journal run.sqlite`).
 
 The journal says what the run was asked, each machine's outcome and when it was known
-(skipped machines included), each session's requests and 429s, and the requests per
+(skipped machines included), each attempt's requests and 429s, and the requests per
 throttling bucket over time. Machines the run had begun on but not concluded when the
 journal was last written are named as unfinished: rerunning with the same journal resumes
 them. A journal written before machines' outcomes were kept (schema 2) gives what its steps
@@ -16,22 +16,22 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.fleet.journal import (
     REMEDIATE_STEP,
     RESTART_STEP,
+    AttemptRecord,
     Journal,
-    SessionRecord,
     StepRecord,
 )
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, StepResult
-from azhotpatch.fleet.timeline import Timeline
 from azhotpatch.ids import parse_resource_id
 
 __all__ = ["read_report", "write_html"]
 
 
 def write_html(report: Report, path: str | Path, journal: str | Path | None = None) -> Path:
-    """A run's page: from its journal when it kept one (every session of a resumed run),
+    """A run's page: from its journal when it kept one (every attempt of a resumed run),
     from the report otherwise."""
     source = read_report(journal).in_words(report.words) if journal is not None else report
     return source.write_html(path)
@@ -42,7 +42,7 @@ def read_report(path: str | Path) -> Report:
     journal = Journal(path)
     try:
         actions = tuple(journal.asked().get("actions", ()))
-        sessions = journal.sessions()
+        attempts = journal.attempts()
         ended = {m.result.resource.lower(): m for m in journal.machines()}
         pending = journal.pending()
         records = list(journal.steps())
@@ -68,23 +68,23 @@ def read_report(path: str | Path) -> Report:
         else:
             machines.append(concluded)
     timeline = Timeline(
-        sessions=tuple((s.started, s.ended) for s in sessions) or _span(records, finished),
+        attempts=tuple((s.started, s.ended) for s in attempts) or _span(records, finished),
         finished=finished,
         traffic=traffic,
         ceilings=ceilings,
-        time_scale=sessions[-1].time_scale if sessions else 1.0,
-        today=_today(sessions),
+        time_scale=attempts[-1].time_scale if attempts else 1.0,
+        today=_today(attempts),
         unfinished=tuple(unfinished),
     )
     return Report(
         actions=actions,
         machines=tuple(machines),
-        elapsed=sum(s.ended - s.started for s in sessions),
-        requests=sum(s.requests for s in sessions),
-        throttled=sum(s.throttled for s in sessions),
-        transport_errors=sum(s.transport_errors for s in sessions),
-        resumed=len(sessions) > 1,
-        calendar=next((s.calendar for s in reversed(sessions) if s.calendar), ""),
+        elapsed=sum(s.ended - s.started for s in attempts),
+        requests=sum(s.requests for s in attempts),
+        throttled=sum(s.throttled for s in attempts),
+        transport_errors=sum(s.transport_errors for s in attempts),
+        resumed=len(attempts) > 1,
+        calendar=next((s.calendar for s in reversed(attempts) if s.calendar), ""),
         timeline=timeline,
     )
 
@@ -124,14 +124,14 @@ def _in_order(records: Iterable[StepRecord], actions: tuple[str, ...]) -> list[S
     return sorted(steps, key=lambda r: order.get(r.action, len(order)))
 
 
-def _today(sessions: list[SessionRecord]) -> date | None:
-    day = next((s.today for s in reversed(sessions) if s.today), None)
+def _today(attempts: list[AttemptRecord]) -> date | None:
+    day = next((s.today for s in reversed(attempts) if s.today), None)
     return date.fromisoformat(day) if day else None
 
 
 def _span(records: list[StepRecord], finished: dict[str, float]) -> tuple[tuple[float, float], ...]:
-    """One session from the first step's start to the last thing known (a journal that
-    kept no sessions); none for a journal with nothing in it."""
+    """One attempt from the first step's start to the last thing known (a journal that
+    kept no attempts); none for a journal with nothing in it."""
     times = [t for r in records for t in (r.started, r.finished) if t is not None]
     times += finished.values()
     return ((min(times), max(times)),) if times else ()

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from azhotpatch import catalog
+from azhotpatch._facts import ArcFacts, VmFacts
 from azhotpatch.errors import (
     IneligibleError,
     PrerequisiteError,
     UnsupportedImageError,
     UnsupportedRegionError,
 )
-from azhotpatch.facts import ArcFacts, VmFacts
 from azhotpatch.models import Eligibility, Reason, Rule
 
 __all__ = [

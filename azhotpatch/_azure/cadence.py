@@ -1,7 +1,7 @@
-"""When to poll a kind of operation: at once (a single call has nothing to learn from), or
+"""When to poll a type of operation: at once (a single call has nothing to learn from), or
 when such operations are likely done, learned from the ones a fleet run has seen.
 
-Each kind of machine owns one clock per operation it waits on; `PollClock` is what a wait
+Each kind of machine owns one cadence per operation it waits on; `PollCadence` is what a wait
 asks of it.
 """
 
@@ -12,14 +12,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from azhotpatch._azure.lro import IMMEDIATE, PollClock, PollTiming
+from azhotpatch._azure.lro import IMMEDIATE, PollCadence, PollTiming
 from azhotpatch._azure.policies import counting
 from azhotpatch._azure.session import Session
 
-__all__ = ["ImmediateClock", "LearnedClock", "clock", "timed_wait"]
+__all__ = ["ImmediateCadence", "LearnedCadence", "cadence", "wait_on_cadence"]
 
 
-class ImmediateClock:
+class ImmediateCadence:
     """Poll at once, then at the client's interval; learns nothing."""
 
     def timing(self) -> PollTiming:
@@ -36,8 +36,8 @@ class ImmediateClock:
         return None
 
 
-class LearnedClock:
-    """When to poll one kind of operation first, and how often after that.
+class LearnedCadence:
+    """When to poll one type of operation first, and how often after that.
 
     The first poll goes out when a share ``hit_rate`` of such operations are expected to be
     done. The estimate starts from ``Settings.operation_seconds`` and learns from every
@@ -101,19 +101,19 @@ class LearnedClock:
             self.lengths.append(found_after * scale)
 
 
-def clock(
+def cadence(
     session: Session, operation: str, *, learning: bool, hit_rate: float = 0.9
-) -> LearnedClock | ImmediateClock:
-    """A learned clock for ``operation`` (a key of ``Settings.operation_seconds``) in a
+) -> LearnedCadence | ImmediateCadence:
+    """A learned cadence for ``operation`` (a key of ``Settings.operation_seconds``) in a
     fleet run, an immediate one for single calls."""
-    return LearnedClock(session, operation, hit_rate=hit_rate) if learning else ImmediateClock()
+    return LearnedCadence(session, operation, hit_rate=hit_rate) if learning else ImmediateCadence()
 
 
 R = TypeVar("R")
 
 
-async def timed_wait(
-    clock: PollClock,
+async def wait_on_cadence(
+    cadence: PollCadence,
     timing: PollTiming,
     wait: Callable[[], Awaitable[R]],
     *,
@@ -121,14 +121,14 @@ async def timed_wait(
     length: Callable[[R], float | None] = lambda _: None,
 ) -> R:
     """Run ``wait`` (which waits as ``timing`` says, its first poll included) and, with
-    ``learn`` (that first poll was aimed by the clock), teach the clock what it found:
+    ``learn`` (that first poll was aimed by the cadence), teach the cadence what it found:
     whether one poll was enough, when the poll that found it done went out, and the
     operation's own length where Azure reports it."""
     began = time.monotonic()
     with counting() as sent:
         result = await wait()
     if learn:
-        clock.observe(
+        cadence.observe(
             timing, sent.requests <= 1, found_after=time.monotonic() - began, length=length(result)
         )
     return result

@@ -66,8 +66,8 @@ _MANAGEMENT_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]", re.ASCII)
 
 
 def management_groups(values: Iterable[str]) -> tuple[str, ...]:
-    chosen = _collection(values, "management_groups")
-    for value in chosen:
+    groups = _collection(values, "management_groups")
+    for value in groups:
         if not isinstance(value, str) or not _MANAGEMENT_GROUP.fullmatch(value):
             raise InvalidArgumentError(
                 "management_groups",
@@ -75,19 +75,19 @@ def management_groups(values: Iterable[str]) -> tuple[str, ...]:
                 "'.', '(' or ')', not ending in '.')",
                 fix="pass the group's id (its name), e.g. from `az account management-group list`",
             )
-    return tuple(chosen)
+    return tuple(groups)
 
 
 def resource_groups(values: Iterable[str]) -> tuple[str, ...]:
-    chosen = _collection(values, "resource_groups")
-    for value in chosen:
+    groups = _collection(values, "resource_groups")
+    for value in groups:
         if not isinstance(value, str) or not is_resource_group_name(value):
             raise InvalidArgumentError(
                 "resource_groups",
                 f"{value!r} is not a resource group name ({GROUP_NAME_RULE})",
                 fix="pass resource group names such as 'rg-web', not their ids",
             )
-    return tuple(chosen)
+    return tuple(groups)
 
 
 def location(value: object, argument: str = "location") -> str:
@@ -149,7 +149,7 @@ def tags(value: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def kinds(values: Iterable[MachineKind | str]) -> tuple[MachineKind, ...]:
-    chosen: list[MachineKind] = []
+    parsed: list[MachineKind] = []
     for value in _collection(values, "kinds"):
         try:
             kind = MachineKind(str(getattr(value, "value", value)).lower())
@@ -157,11 +157,11 @@ def kinds(values: Iterable[MachineKind | str]) -> tuple[MachineKind, ...]:
             raise InvalidArgumentError(
                 "kinds", f"{value!r} is not a machine kind", fix="use 'vm' or 'arc'"
             ) from None
-        if kind not in chosen:
-            chosen.append(kind)
-    if not chosen:
+        if kind not in parsed:
+            parsed.append(kind)
+    if not parsed:
         raise InvalidArgumentError("kinds", "no machine kind selected", fix="pass vm and/or arc")
-    return tuple(chosen)
+    return tuple(parsed)
 
 
 def _collection(values: Iterable[str], argument: str) -> list[str]:
@@ -403,7 +403,7 @@ def _not_regular(file: Path) -> str | None:
         mode = os.lstat(file).st_mode
     except OSError:  # nothing there (or nothing this user may look at: the write will say)
         return None
-    kinds = (
+    file_types = (
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -411,7 +411,7 @@ def _not_regular(file: Path) -> str | None:
         (stat.S_ISBLK, "a block device"),
         (stat.S_ISSOCK, "a socket"),
     )
-    for test, words in kinds:
+    for test, words in file_types:
         if test(mode):
             return words
     return None if stat.S_ISREG(mode) else "not a regular file"

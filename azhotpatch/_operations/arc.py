@@ -1,4 +1,4 @@
-"""Hotpatch on Azure Arc-enabled servers: `ArcKind`, behind the `azhotpatch.kinds.Kind`
+"""Hotpatch on Azure Arc-enabled servers: `ArcKind`, behind the `azhotpatch._operations.kinds.Kind`
 protocol.
 
 Enrollment has two knobs and both are set: the license profile's Hotpatch feature
@@ -29,7 +29,7 @@ from azure.mgmt.hybridcompute.models import (
 
 from azhotpatch import catalog, schedule
 from azhotpatch._azure import graph
-from azhotpatch._azure.clocks import clock, timed_wait
+from azhotpatch._azure.cadence import cadence, wait_on_cadence
 from azhotpatch._azure.errors import azure_code
 from azhotpatch._azure.lro import (
     LroCall,
@@ -48,17 +48,26 @@ from azhotpatch._azure.trigger import (
     succeeded_or_raise,
     wait_attached,
 )
-from azhotpatch.arc_remediation import ArcRemediator, RestartLedger
-from azhotpatch.eligibility import arc_eligibility, azure_local_eligibility, refusal
+from azhotpatch._eligibility import arc_eligibility, azure_local_eligibility, refusal
+from azhotpatch._facts import ArcFacts, Facts
+from azhotpatch._operations.arc_remediation import ArcRemediator, RestartLedger
+from azhotpatch._operations.install_guard import Run
+from azhotpatch._operations.patch_operations import PatchOperations
+from azhotpatch._parse import (
+    arc_assessment,
+    arc_facts,
+    arc_status,
+    get,
+    installation,
+    license_hotpatch_state,
+)
 from azhotpatch.errors import (
     AzureOperationError,
     DeadlineExceededError,
     OperationFailedError,
     PrerequisiteError,
 )
-from azhotpatch.facts import ArcFacts, Facts
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
-from azhotpatch.install_guard import Run
 from azhotpatch.models import (
     Action,
     Assessment,
@@ -70,15 +79,6 @@ from azhotpatch.models import (
     InstallOptions,
     OperationStatus,
 )
-from azhotpatch.parse import (
-    arc_assessment,
-    arc_facts,
-    arc_status,
-    get,
-    installation,
-    license_hotpatch_state,
-)
-from azhotpatch.patch_operations import PatchOperations
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, Remediation
 
 __all__ = ["HOTPATCH_FEATURE", "ArcKind"]
@@ -116,24 +116,24 @@ _TABLES = {
 
 class ArcKind(PatchOperations):
     """Arc-enabled servers. One per session (single calls: each machine's verdict read from
-    ARM, polls at once) or per fleet run (``fleet``: license updates polled when such updates
+    ARM, polls at once) or per fleet run (``at_scale``: license updates polled when such updates
     are likely done, every awaited verdict from one Resource Graph sweep, and every machine's
     patch history from one batched query)."""
 
     kind: ClassVar[MachineKind] = MachineKind.ARC
     # the machine evaluates Hotpatch itself after the writes, for tens of seconds to minutes
     verdict_follows_enrollment: ClassVar[bool] = True
-    _enrollment_clock = "license"
+    _enrollment_cadence = "license"
 
-    def __init__(self, session: Session, *, fleet: bool = False) -> None:
+    def __init__(self, session: Session, *, at_scale: bool = False) -> None:
         self.session = session
-        self.fleet = fleet
-        self.clocks = {
-            "license": clock(session, "license", learning=fleet),
-            Action.ASSESS: clock(session, "assess", learning=fleet, hit_rate=0.97),
-            Action.INSTALL: clock(session, "install", learning=fleet, hit_rate=0.97),
+        self.at_scale = at_scale
+        self.cadences = {
+            "license": cadence(session, "license", learning=at_scale),
+            Action.ASSESS: cadence(session, "assess", learning=at_scale, hit_rate=0.97),
+            Action.INSTALL: cadence(session, "install", learning=at_scale, hit_rate=0.97),
         }
-        self._verdicts = _VerdictSweep(self) if fleet else None
+        self._verdicts = _VerdictSweep(self) if at_scale else None
         self._remediator = ArcRemediator(session)
         # machine key -> its Azure Local image (publisher/offer/sku) and image id
         self._local_images: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
@@ -147,9 +147,9 @@ class ArcKind(PatchOperations):
         return arc_facts(row)
 
     @staticmethod
-    def schedule_fit(facts: Facts, chosen: schedule.Schedule) -> schedule.ScheduleFit:
+    def schedule_fit(facts: Facts, proposed: schedule.Schedule) -> schedule.ScheduleFit:
         assert isinstance(facts, ArcFacts)
-        return schedule.arc_fit(facts, chosen)
+        return schedule.arc_fit(facts, proposed)
 
     async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> ArcFacts:
         client = self.session.hybrid(rid.subscription_id)
@@ -223,8 +223,8 @@ class ArcKind(PatchOperations):
         deadline: Deadline,
     ) -> Remediation:
         """Measure on the machine, and when ``fix``, set what VBS and CHPE need and restart
-        as ``reboot`` allows (see `azhotpatch.arc_remediation`). A machine with a reason no
-        script fixes (not Windows Server 2025, disconnected, an Azure Local VM) is left alone
+        as ``reboot`` allows (see `azhotpatch._operations.arc_remediation`). A machine with a reason
+        no script fixes (not Windows Server 2025, disconnected, an Azure Local VM) is left alone
         with that reason."""
         found = facts if isinstance(facts, ArcFacts) else await self.read(rid, deadline)
         verdict = await self.eligibility(rid, found)
@@ -337,8 +337,8 @@ class ArcKind(PatchOperations):
             profile = await self._settled_license(rid, deadline)
         if license_hotpatch_state(profile) == wanted or (profile is None and not enable):
             return []
-        license_clock = self.clocks["license"]
-        poll = license_clock.timing()
+        license_cadence = self.cadences["license"]
+        poll = license_cadence.timing()
         call = _license_update(self.session, rid, facts, profile, wanted, poll)
         doing = "setting the license profile's Hotpatch feature"
         poller = await self.session.call(
@@ -352,8 +352,8 @@ class ArcKind(PatchOperations):
             )
             return found
 
-        status = await timed_wait(
-            license_clock, poll, wait, learn=True, length=lambda found: found.seconds
+        status = await wait_on_cadence(
+            license_cadence, poll, wait, learn=True, length=lambda found: found.seconds
         )
         result = status.output if status.output is not None else await self._license(rid, deadline)
         if license_hotpatch_state(result) == _TOWARDS[wanted]:

@@ -16,8 +16,8 @@ Safety comes from the journal: intent before every non-idempotent request, outco
 so a run that is killed resumes where it stopped and never triggers an install twice. Across
 runs (other journals, people, the platform's schedule) Azure's own record is the guard: an
 install is not sent when one is running on the machine or already started for the current
-release (`azhotpatch.install_guard`); that install's result is the machine's, with the code
-``PatchedByAnotherRun`` or ``PatchedByPlatform`` and the other operation's id, and it counts
+release (`azhotpatch._operations.install_guard`); that install's result is the machine's, with the
+code ``PatchedByAnotherRun`` or ``PatchedByPlatform`` and the other operation's id, and it counts
 as the run's own would (succeeded when it succeeded: the machine is patched, which is what a
 scheduled run is for). ``install_again`` sends regardless.
 Every machine ends in exactly one outcome: succeeded, skipped (ineligible, with the reason)
@@ -44,10 +44,8 @@ from dataclasses import dataclass
 from azhotpatch._azure.session import Arrival, Session
 from azhotpatch.errors import Fix
 from azhotpatch.fleet import collector
-from azhotpatch.fleet.machine_steps import MachineSteps
-from azhotpatch.fleet.plan import Plan, PlanItem
-from azhotpatch.fleet.report import MachineResult, Outcome, Report
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._machine_steps import MachineSteps
+from azhotpatch.fleet._run_context import (
     DEADLINE_EXCEEDED,
     JOURNAL_UNWRITABLE,
     MACHINE_GONE,
@@ -58,7 +56,9 @@ from azhotpatch.fleet.run_context import (
     RunOptions,
     verdict_follows,
 )
-from azhotpatch.fleet.run_record import RunRecord
+from azhotpatch.fleet._run_record import RunRecord
+from azhotpatch.fleet.plan import Plan, PlanItem
+from azhotpatch.fleet.report import MachineResult, Outcome, Report
 from azhotpatch.models import Action
 
 __all__ = [
@@ -212,7 +212,7 @@ class _Runner:
 
     def _horizon(self) -> float:
         """Wall seconds from a machine's first request to its last: the operations of every
-        step but the last, as the clocks currently expect them (the quickest kind's figures:
+        step but the last, as the poll cadences currently expect them (the quickest kind's figures:
         a machine whose verdict follows its enrollment takes longer, which is why those are
         let in first)."""
         steps = self.plan.actions[:-1]
@@ -247,7 +247,7 @@ class _Runner:
         """What each kind fetches ahead for the machines it will run (Arc: their patch
         history, in a few batched queries); the journal learns which machines the run is to
         take."""
-        self.journal.planned((i.resource, i.machine.kind.value) for i in self.plan.items)
+        self.journal.record_plan((i.resource, i.machine.kind.value) for i in self.plan.items)
         for kind in self.kinds:
             machines = [i.machine.id for i in self.plan.to_run if i.machine.kind is kind.kind]
             if machines:

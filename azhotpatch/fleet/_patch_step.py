@@ -3,8 +3,8 @@
 The exactly-once rules live here, in order: a step the journal shows as sent before a restart
 is attached to by its token, or settled by reading Azure's state before anything is sent
 again; an install is not sent when someone else's is running on the machine or already
-started for the current release (`azhotpatch.install_guard`), whether that shows before the
-request or appears while it waits to be sent; and the intent (with the machine's latest
+started for the current release (`azhotpatch._operations.install_guard`), whether that shows before
+the request or appears while it waits to be sent; and the intent (with the machine's latest
 activity) is committed to the journal before the request, the continuation token after Azure
 accepted it. What Azure ran is then judged: an operation that did not succeed fails the step
 under our code, someone else's install is the machine's result under its own.
@@ -16,20 +16,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from azhotpatch._operations.install_guard import InstallAppearedError, code_of, result_of
+from azhotpatch._operations.kinds import Deadline, OperationToken, Started
 from azhotpatch.errors import (
     INSTALL_AGAIN,
     RETRY_FAILED,
     Fix,
     OperationFailedError,
 )
-from azhotpatch.fleet.journal import StepRecord
-from azhotpatch.fleet.plan import PlanItem
-from azhotpatch.fleet.run_context import (
+from azhotpatch.fleet._run_context import (
     PATCHES_FAILED,
     RunContext,
 )
-from azhotpatch.install_guard import InstallAppearedError, code_of, result_of
-from azhotpatch.kinds import Deadline, OperationToken, Started
+from azhotpatch.fleet.journal import StepRecord
+from azhotpatch.fleet.plan import PlanItem
 from azhotpatch.models import Action, Assessment, Installation, OperationStatus
 
 __all__ = ["PatchStep", "Patched", "StepFailedError"]
@@ -130,7 +130,8 @@ class PatchStep:
     ) -> Patched | None:
         """Before an install is sent: the result of the install someone else is running, or
         started for the current release, on the machine (waited for, reading Azure's
-        record); None when there is none and ours may go (see `azhotpatch.install_guard`)."""
+        record); None when there is none and ours may go (see
+        `azhotpatch._operations.install_guard`)."""
         if action is not Action.INSTALL or self.options.install_again:
             return None
         rid = item.machine.id
@@ -159,16 +160,16 @@ class PatchStep:
         activity before it) committed first, the continuation token after."""
         rid = item.machine.id
         options = self.install if action is Action.INSTALL else None
-        self.journal.intent(item.resource, action.value, previous)
+        self.journal.record_intent(item.resource, action.value, previous)
         token, started = await self.kinds.of(rid).begin(rid, action, options, previous, deadline)
-        self.journal.accepted(item.resource, action.value, token.encode())
+        self.journal.record_acceptance(item.resource, action.value, token.encode())
         return token, started
 
 
 @dataclass(frozen=True)
 class Patched:
     """A finished assessment's or installation's detail; ``code``, ``problem`` and ``fix``
-    say when the install was someone else's (`azhotpatch.install_guard`)."""
+    say when the install was someone else's (`azhotpatch._operations.install_guard`)."""
 
     detail: dict[str, Any]
     code: str | None = None

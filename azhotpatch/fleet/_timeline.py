@@ -20,13 +20,13 @@ __all__ = ["Timeline"]
 
 @dataclass(frozen=True)
 class Timeline:
-    """A run's times. ``sessions`` are the (start, end) of each process's part of it (a run
+    """A run's times. ``attempts`` are the (start, end) of each process's part of it (a run
     resumed after a crash has several); ``finished`` maps a machine's resource id (lower
     case) to when its outcome was known, for the machines concluded within them;
     ``unfinished`` names machines begun but not concluded when the record ends (a run that
     crashed, read back from its journal)."""
 
-    sessions: tuple[tuple[float, float], ...]
+    attempts: tuple[tuple[float, float], ...]
     finished: Mapping[str, float] = field(default_factory=dict)
     traffic: tuple[TrafficRow, ...] = ()
     ceilings: Mapping[str, Bucket] = field(default_factory=dict)
@@ -36,8 +36,8 @@ class Timeline:
 
     @property
     def started(self) -> float:
-        return min((start for start, _ in self.sessions), default=0.0)
+        return min((start for start, _ in self.attempts), default=0.0)
 
     @property
     def ended(self) -> float:
-        return max((end for _, end in self.sessions), default=0.0)
+        return max((end for _, end in self.attempts), default=0.0)

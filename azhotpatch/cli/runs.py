@@ -1,5 +1,6 @@
-"""Fleet commands: ``plan``, ``run`` and ``schedule``, and the fleet run the machine commands
-fall back to when given several machines, a filter or a journal."""
+"""The commands that plan, run and schedule a fleet (``plan``, ``run``, ``schedule``), and the
+fleet run the machine commands fall back to when given several machines, a filter or a
+journal."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from azhotpatch import validation
+from azhotpatch import _validation
 from azhotpatch.cli import signals
 from azhotpatch.cli.connect import Connection, connect, emulated
 from azhotpatch.cli.errors import COMMAND_LINE
@@ -47,17 +48,17 @@ def register(app: typer.Typer) -> None:
 def run_options(journal: str | None, concurrency: int | None, released: str | None = None) -> None:
     """Check a fleet run's own options before anything is sent (the inventory comes first)."""
     if journal is not None:
-        validation.journal_path(journal)
+        _validation.journal_path(journal)
     if concurrency is not None:
-        validation.count(concurrency, "--concurrency", minimum=1)
-    validation.released(released, "--released")
+        _validation.count(concurrency, "--concurrency", minimum=1)
+    _validation.released(released, "--released")
 
 
 def run_fleet(
     settings: GlobalOptions,
     connection: Connection,
     actions: Sequence[str],
-    chosen: Machines,
+    targets: Machines,
     *,
     journal: str | None,
     concurrency: int | None,
@@ -109,7 +110,7 @@ def run_fleet(
                 released=released,
                 on_plan=planned,
                 progress=lambda event: progress.update(task, completed=event.done),
-                **chosen.keywords(connection.subscriptions),
+                **targets.keywords(connection.subscriptions),
             )
         finally:
             if progress.live.is_started:  # stopping a bar never drawn would print a blank line
@@ -122,7 +123,7 @@ def run_fleet(
             emit(settings, worded(error.report))
         raise
     if html is not None:
-        from azhotpatch.fleet.history import write_html
+        from azhotpatch.fleet._history import write_html
 
         write_html(worded(report), html, journal)
     return report
@@ -154,11 +155,11 @@ def plan(
 ) -> None:
     """What a run would do, machine by machine, and why; changes nothing."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     with connect(chosen_settings) as connection:
         the_plan = connection.client.plan(
-            actions=steps, **chosen.keywords(connection.subscriptions)
+            actions=steps, **targets.keywords(connection.subscriptions)
         ).in_words(COMMAND_LINE)
     if csv:
         show(the_plan.to_csv())
@@ -205,10 +206,10 @@ def run(
     is sent where another run, a person or the platform already installed the current
     release (or is installing): that install's result is the machine's."""
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     steps = _actions(actions)
     if html is not None:  # the command line writes the page, in its own words
-        validation.output_file(html, "--html", "report.html")
+        _validation.output_file(html, "--html", "report.html")
     # the rest (journal, concurrency, retry, restarts, release day) the run checks before
     # any request; its errors name the options as typed (`azhotpatch.cli.errors`)
     with connect(chosen_settings) as connection:
@@ -216,7 +217,7 @@ def run(
             chosen_settings,
             connection,
             steps,
-            chosen,
+            targets,
             journal=journal,
             concurrency=concurrency,
             retry_failed=retry_failed,
@@ -268,11 +269,11 @@ def schedule(
     from azhotpatch.schedule import MAX_WINDOW, MIN_WINDOW
 
     chosen_settings = settings(ctx)
-    chosen = machines(ids, fleet, emulated=emulated(chosen_settings))
+    targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     embedded = chosen_settings.emulator is not None
     group = str(parse_resource_group(config_group)) if config_group else None
     location = (
-        validation.location(config_location, "--config-location") if config_location else None
+        _validation.location(config_location, "--config-location") if config_location else None
     )
     if not (group and location) and not embedded:
         _required("--config-group" if not group else "--config-location")
@@ -283,10 +284,10 @@ def schedule(
         "start_time": start_time,
         "days_after_patch_tuesday": days_after_patch_tuesday,
         "hotpatch_window": timedelta(
-            minutes=validation.count(hotpatch_window, "--hotpatch-window", **bounds)
+            minutes=_validation.count(hotpatch_window, "--hotpatch-window", **bounds)
         ),
         "baseline_window": timedelta(
-            minutes=validation.count(baseline_window, "--baseline-window", **bounds)
+            minutes=_validation.count(baseline_window, "--baseline-window", **bounds)
         ),
     }
     # every schedule setting, the assignment and the conflict policy are the library's to
@@ -299,7 +300,7 @@ def schedule(
             conflicts=conflicts,
             dry_run=dry_run,
             **knobs,
-            **chosen.keywords(connection.subscriptions),
+            **targets.keywords(connection.subscriptions),
         )
     finish(chosen_settings, report)
 

@@ -1,6 +1,6 @@
 """What every kind of machine does the same way around an assessment or an installation:
 send it once (`azhotpatch._azure.trigger`), settle one that may have reached Azure by reading
-the machine's state, and wait for it with a poll clock that learns (in a fleet run) how long
+the machine's state, and wait for it with a poll cadence that learns (in a fleet run) how long
 such operations take. A kind says only what differs: its SDK call, where its history lives,
 and how its result is read.
 """
@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from azhotpatch._azure import trigger
-from azhotpatch._azure.clocks import timed_wait
-from azhotpatch._azure.lro import LroCall, OperationToken, PollClock, PollTiming
+from azhotpatch._azure.cadence import wait_on_cadence
+from azhotpatch._azure.lro import LroCall, OperationToken, PollCadence, PollTiming
 from azhotpatch._azure.retry import Deadline
 from azhotpatch._azure.session import Session
 from azhotpatch._azure.trigger import Probe, Settled, Started
@@ -30,8 +30,8 @@ class PatchOperations(abc.ABC):
     """The base of each kind's assess and install (see the module docstring)."""
 
     session: Session
-    # one clock per operation waited on: "update"/"license" for enrollment, and the actions
-    clocks: dict[str | Action, PollClock]
+    # one cadence per operation waited on: "update"/"license" for enrollment, and the actions
+    cadences: dict[str | Action, PollCadence]
 
     # --- what each kind says -------------------------------------------------------------------
 
@@ -76,8 +76,8 @@ class PatchOperations(abc.ABC):
         deadline: Deadline,
     ) -> tuple[OperationToken, Started]:
         """Send the request, knowing the machine's latest activity of this kind before it
-        (``previous``), with a poller made for the clock's current timing."""
-        timing = self.clocks[action].timing()
+        (``previous``), with a poller made for the cadence's current timing."""
+        timing = self.cadences[action].timing()
         call = self._operation(rid, action, options, self._polling(timing))
         started = await trigger.trigger(
             self.session,
@@ -112,24 +112,26 @@ class PatchOperations(abc.ABC):
         fresh: bool = False,
     ) -> Assessment | Installation:
         """Wait for an operation from `begin` (``fresh``: just sent, so its first poll goes
-        out when the clock expects it done, and the clock learns from it) or from a resumed
+        out when the cadence expects it done, and the cadence learns from it) or from a resumed
         handle (polled at once), and parse its result."""
-        clock = self.clocks[token.action]
+        cadence = self.cadences[token.action]
         learn = fresh and started is not None and started.poller is not None
         timing = (
-            started.timing if fresh and started is not None else replace(clock.timing(), first=0.0)
+            started.timing
+            if fresh and started is not None
+            else replace(cadence.timing(), first=0.0)
         )
 
         async def wait() -> Assessment | Installation:
             await timing.before_first_poll(deadline)
             return await self._result(token, started, deadline, timing)
 
-        return await timed_wait(clock, timing, wait, learn=learn, length=lambda r: r.seconds)
+        return await wait_on_cadence(cadence, timing, wait, learn=learn, length=lambda r: r.seconds)
 
     def expected_seconds(self, action: Action) -> float:
         """How long a step's operation is expected to take, in wall seconds (an enrollment:
         its first update's)."""
         enrolling = action in (Action.ENABLE, Action.DISABLE)
-        return self.clocks[self._enrollment_clock if enrolling else action].timing().first
+        return self.cadences[self._enrollment_cadence if enrolling else action].timing().first
 
-    _enrollment_clock = "update"
+    _enrollment_cadence = "update"
