@@ -74,7 +74,7 @@ class LearnedCadence:
         if self.lengths:
             aim = max(aim, max(self.lengths) * self.MARGIN + self.SLACK)
         first = self.session.azure_seconds(aim)
-        every = min(self.session.poll_every, max(first / 20, self.session.azure_seconds(1.0)))
+        every = min(self.session.polling_interval, max(first / 20, self.session.azure_seconds(1.0)))
         return PollTiming(first, every)
 
     def observe(

@@ -142,7 +142,7 @@ def output_from_status(session: Session, poll: PollTiming) -> dict[str, Any]:
 
 def _arm_polling(session: Session, poll: PollTiming, **options: Any) -> AsyncARMPolling:
     """The SDK's ARM poller, with our polling interval and the client's endpoint."""
-    interval = poll.every if poll.every is not None else session.poll_every
+    interval = poll.every if poll.every is not None else session.polling_interval
     return AsyncARMPolling(
         interval, path_format_arguments={"endpoint": session.settings.endpoint}, **options
     )

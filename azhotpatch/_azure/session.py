@@ -212,7 +212,7 @@ class Session:
     # --- calls --------------------------------------------------------------------------------
 
     @property
-    def poll_every(self) -> float:
+    def polling_interval(self) -> float:
         """Seconds between reads when waiting on state (Azure's LRO cadence by default)."""
         interval = self.settings.polling_interval
         return 30.0 if interval is None else interval

@@ -236,7 +236,7 @@ async def _appeared(
         if found is not None and found != previous:
             return True
         if sighting + 1 < _SIGHTINGS:
-            await asyncio.sleep(min(session.poll_every, max(0.0, deadline.remaining())))
+            await asyncio.sleep(min(session.polling_interval, max(0.0, deadline.remaining())))
     return False
 
 
@@ -302,4 +302,4 @@ async def wait_attached(
             return summary
         if deadline.remaining() <= 0:
             raise timed_out(resource, doing, deadline, None)
-        await asyncio.sleep(min(session.poll_every, max(0.0, deadline.remaining())))
+        await asyncio.sleep(min(session.polling_interval, max(0.0, deadline.remaining())))

@@ -375,7 +375,7 @@ class ArcKind(PatchOperations):
         or ``Disabling``), read every few Azure seconds until the deadline."""
         while True:
             await asyncio.sleep(
-                min(self.session.poll_every, self.session.azure_seconds(_LICENSE_REREAD))
+                min(self.session.polling_interval, self.session.azure_seconds(_LICENSE_REREAD))
             )
             profile = await self._license(rid, deadline)
             if license_hotpatch_state(profile) not in _TOWARDS.values():
@@ -422,7 +422,7 @@ class ArcKind(PatchOperations):
                     fix="the agent evaluates Hotpatch on its own schedule: check `status` "
                     "later, and make sure the machine is connected",
                 )
-            await asyncio.sleep(min(self.session.poll_every, max(0.0, deadline.remaining())))
+            await asyncio.sleep(min(self.session.polling_interval, max(0.0, deadline.remaining())))
 
     async def fix_for_schedule(self, rid: ResourceId, deadline: Deadline) -> None:
         """Nothing to change: an Arc machine's schedule conflicts (a disconnected agent, no

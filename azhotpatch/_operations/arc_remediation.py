@@ -273,7 +273,7 @@ class ArcRemediator:
                     "command's state (az connectedmachine run-command show); run again: it "
                     "follows the run command rather than sending it again",
                 )
-            wait = self.session.poll_every
+            wait = self.session.polling_interval
             await asyncio.sleep(min(wait, max(0.0, deadline.remaining())))
             found = await self._command(rid, name, deadline)
             patience.tick()

@@ -77,7 +77,7 @@ async def _settle(
     resource: str,
 ) -> dict[str, str]:
     """Poll, with growing pauses, until every feature is Registered or Pending (approval)."""
-    pause = session.poll_every / 3
+    pause = session.polling_interval / 3
     while True:
         waiting = [f for f, s in states.items() if s.lower() not in _SETTLED]
         if not waiting:
@@ -91,7 +91,7 @@ async def _settle(
                 "(it is idempotent), or check `az feature show`",
             )
         await asyncio.sleep(min(pause, max(0.0, deadline.remaining())))
-        pause = min(pause * 1.5, session.poll_every * 2)
+        pause = min(pause * 1.5, session.polling_interval * 2)
         for name, now in zip(
             waiting, await asyncio.gather(*(read(f) for f in waiting)), strict=True
         ):
@@ -130,6 +130,6 @@ async def _provider(
                 resource=resource,
                 fix="call again later; provider registration usually completes in minutes",
             )
-        await asyncio.sleep(min(session.poll_every / 3, max(0.0, deadline.remaining())))
+        await asyncio.sleep(min(session.polling_interval / 3, max(0.0, deadline.remaining())))
         current = await read()
     return current, True

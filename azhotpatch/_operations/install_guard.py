@@ -336,7 +336,7 @@ class InstallRecords:
                     resource=str(rid),
                     fix="nothing was sent: check the machine's install history (status) later",
                 )
-            await asyncio.sleep(min(self.session.poll_every, max(0.0, deadline.remaining())))
+            await asyncio.sleep(min(self.session.polling_interval, max(0.0, deadline.remaining())))
 
     async def _answer(self) -> None:
         await asyncio.sleep(0)  # the machines asking at this moment join this query
