@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from azhotpatch._files import write_atomically
-from azhotpatch.errors import PYTHON, Fix, InvalidArgumentError, StorageError, Words
+from azhotpatch.errors import PYTHON, Fix, InvalidArgumentError, Words
 from azhotpatch.fleet.folding import COLORS, Group, text_groups
 from azhotpatch.models import EnrollmentState, Reason, Rule
 from azhotpatch.posture_rules import Verdict
@@ -389,14 +389,14 @@ class Posture:
         return write_atomically(path, data, argument="path")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Posture:
-        """A snapshot `save` wrote."""
+    def load(cls, path: str | os.PathLike[str], *, argument: str = "path") -> Posture:
+        """A snapshot `save` wrote (``argument`` names the path in an error)."""
         try:
             document = json.loads(Path(path).read_bytes())
         except OSError as error:
-            raise StorageError(
-                f"could not be read ({error.strerror or error})",
-                resource=str(path),
+            raise InvalidArgumentError(
+                argument,
+                f"{path} could not be read ({error.strerror or error})",
                 fix="give the path of a posture snapshot (written by save(), or by "
                 "azhotpatch status --save)",
             ) from None
@@ -404,7 +404,7 @@ class Posture:
             document = None
         if not isinstance(document, dict) or document.get("azhotpatch_posture") != 1:
             raise InvalidArgumentError(
-                "path",
+                argument,
                 f"{path} is not a posture snapshot of this azhotpatch",
                 fix="give the path of a file written by save() (azhotpatch status --save)",
             )

@@ -237,7 +237,7 @@ def generate(spec: FleetSpec) -> Fleet:
         truth[vm.id.lower()] = verdict
     for index in range(spec.arc):
         sub, group, region = places[spec.vms + index]
-        arc, verdict = _arc_history(spec.seed, *_arc(rng, spec, index, sub, group, region))
+        arc, verdict = _arc_history(spec, *_arc(rng, spec, index, sub, group, region))
         arcs.append(arc)
         truth[arc.id.lower()] = verdict
     half = max(1, len(subscriptions) // 2)
@@ -292,13 +292,17 @@ def _vm_history(seed: int, vm: VmSpec, verdict: MachineTruth) -> tuple[VmSpec, M
     return replace(vm, history=history), replace(verdict, posture=posture)
 
 
-def _arc_history(seed: int, arc: ArcSpec, verdict: MachineTruth) -> tuple[ArcSpec, MachineTruth]:
-    """The Arc machine with its patch history, and the verdict on where it stands. A quarter
-    of the plain machines were enrolled once and lost it (their license profile's Hotpatch
-    feature is Disabled)."""
+def _arc_history(
+    spec: FleetSpec, arc: ArcSpec, verdict: MachineTruth
+) -> tuple[ArcSpec, MachineTruth]:
+    """The Arc machine with its patch history, and the verdict on where it stands. In a
+    realistic estate a quarter of the plain machines were enrolled once and lost it (their
+    license profile's Hotpatch feature is Disabled)."""
+    seed = spec.seed
     if arc.os_type.lower() != "windows":
         return arc, replace(verdict, posture=PostureTruth("not-eligible"))
     plain = arc.hotpatch_status == "Unknown" and not arc.licensed and arc.vbs_running
+    plain = plain and spec.mix == "sample"
     if plain and random.Random(f"{seed}/lost/{arc.name}").random() < 0.25:
         arc = replace(arc, license_disabled=True)
     history = draw_history(seed, arc.name, reports_build=True)
