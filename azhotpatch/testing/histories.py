@@ -35,12 +35,14 @@ class PatchHistory:
     a day; Resource Graph keeps installs 30 days, the emulator keeps them all).
     ``restart_pending``: a day ago someone installed this month's cumulative update with
     ``rebootSetting`` Never, so the machine runs its old build until it restarts.
-    ``started_by_platform``: the installs were a maintenance schedule's, not a user's."""
+    ``started_by_platform``: the installs were a maintenance schedule's, not a user's
+    (generated estates' are a user's: a schedule's run names a maintenance configuration,
+    which a generated estate does not have)."""
 
     assessed_days_ago: float | None = 1.0
     installed: bool = True
     restart_pending: bool = False
-    started_by_platform: bool = True
+    started_by_platform: bool = False
 
     @property
     def assessed_lately(self) -> bool:
@@ -63,18 +65,13 @@ def draw_history(seed: int, name: str, *, reports_build: bool) -> PatchHistory:
         return PatchHistory(assessed_days_ago=None, installed=False)
     rng = random.Random(f"{seed}/history/{name}")
     roll = rng.random()
-    platform = rng.random() < 0.7
     if roll < 0.07:
-        return PatchHistory(assessed_days_ago=None, installed=False, started_by_platform=platform)
+        return PatchHistory(assessed_days_ago=None, installed=False)
     if roll < 0.16:
-        days = round(rng.uniform(STALE_AFTER_DAYS + 2, 25), 2)
-        return PatchHistory(assessed_days_ago=days, started_by_platform=platform)
+        return PatchHistory(assessed_days_ago=round(rng.uniform(STALE_AFTER_DAYS + 2, 25), 2))
     if roll < 0.24:
-        return PatchHistory(
-            assessed_days_ago=0.5, restart_pending=True, started_by_platform=platform
-        )
-    days = round(rng.uniform(0.1, STALE_AFTER_DAYS - 1), 2)
-    return PatchHistory(assessed_days_ago=days, started_by_platform=platform)
+        return PatchHistory(assessed_days_ago=0.5, restart_pending=True)
+    return PatchHistory(assessed_days_ago=round(rng.uniform(0.1, STALE_AFTER_DAYS - 1), 2))
 
 
 def posture_truth(
