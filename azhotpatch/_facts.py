@@ -31,6 +31,7 @@ class VmFacts:
     tags: Mapping[str, str] = field(default_factory=dict)
     patch_status: Mapping[str, Any] = field(default_factory=dict)
     scale_set: str | None = None  # a Flexible scale set's id, for a VM that belongs to one
+    os_version: str | None = None  # as the guest agent reports it: 10.0.<build>.<revision>
 
     @property
     def cores(self) -> int | None:

@@ -200,6 +200,7 @@ def vm_facts(body: Json) -> VmFacts:
         tags=dict(body.get("tags") or {}),
         patch_status=view.get("patchStatus") or {},
         scale_set=get(properties, "virtualMachineScaleSet", "id"),
+        os_version=view.get("osVersion"),
     )
 
 

@@ -34,11 +34,12 @@ from azhotpatch._operations.install_guard import InstallRecords, result_of
 from azhotpatch._operations.kinds import Kinds, OperationToken, Started
 from azhotpatch.clouds import Cloud
 from azhotpatch.errors import InvalidArgumentError
-from azhotpatch.fleet import _engine
+from azhotpatch.fleet import _engine, _posture_reads
 from azhotpatch.fleet._engine import MONTHS_AHEAD, Filter
 from azhotpatch.fleet._runner import ProgressEvent
 from azhotpatch.fleet.inventory import MachineRecord
 from azhotpatch.fleet.plan import Plan
+from azhotpatch.fleet.posture import Posture
 from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.ids import MachineKind, ResourceId, parse_resource_id
@@ -56,6 +57,7 @@ from azhotpatch.models import (
     RebootSetting,
     Registration,
 )
+from azhotpatch.posture_rules import STALE_AFTER
 from azhotpatch.remediation import RebootPolicy, Remediation
 from azhotpatch.schedule import Schedule
 
@@ -344,6 +346,42 @@ class _FleetMethods:
             assign_by=assign_by,
             conflicts=conflicts,
             dry_run=dry_run,
+        )
+
+    async def posture(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        stale_after: timedelta = STALE_AFTER,
+        today: date | None = None,
+        builds: Mapping[str, Mapping[str, int]] | None = None,
+        unplanned: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Posture:
+        """Where every machine (ids, or the inventory filter) stands with its updates: one
+        verdict each (current, behind by N releases, restart-needed, not-enrolled,
+        not-eligible, stale, unknown) with its reason and fix, counted by verdict,
+        subscription, region and kind (see `azhotpatch.posture_rules`). Read from a
+        handful of Resource Graph queries, no read per machine; nothing is changed.
+        ``stale_after``: how old the last assessment may be. ``today``: the day whose
+        release is expected (Azure's today by default). ``builds``: the first build revision
+        of releases azhotpatch does not know, ``{"26100": {"2026-11": 7309}}``, so "behind"
+        counts releases by the OS build. ``unplanned``: unplanned baselines ("YYYY-MM").
+        `Posture.save` keeps a snapshot; `Posture.since` compares with an earlier one."""
+        wanted = Filter(subscriptions, management_groups, resource_groups, locations, tags, kinds)
+        return await _posture_reads.posture(
+            self._session,
+            machines,
+            wanted,
+            stale_after=stale_after,
+            today=today,
+            builds=builds,
+            unplanned=unplanned,
         )
 
     async def scheduled_status(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from azhotpatch._config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT
 from azhotpatch._sync import LoopThread
+from azhotpatch.posture_rules import STALE_AFTER
 
 if TYPE_CHECKING:
     # The async client (and through it the Azure SDKs, about half a second of imports) loads
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from azhotpatch.fleet._runner import ProgressEvent
     from azhotpatch.fleet.inventory import MachineRecord
     from azhotpatch.fleet.plan import Plan
+    from azhotpatch.fleet.posture import Posture
     from azhotpatch.fleet.report import Report
     from azhotpatch.fleet.scheduling import ScheduledStatus
     from azhotpatch.ids import MachineKind, ResourceId
@@ -339,6 +341,38 @@ class Hotpatch:
                 months_ahead=months_ahead,
                 remediate=remediate,
                 reboot=reboot,
+                unplanned=unplanned,
+                subscriptions=subscriptions,
+                management_groups=management_groups,
+                resource_groups=resource_groups,
+                locations=locations,
+                tags=tags,
+                kinds=kinds,
+            )
+        )
+
+    def posture(
+        self,
+        machines: Iterable[str | ResourceId] | None = None,
+        *,
+        stale_after: timedelta = STALE_AFTER,
+        today: date | None = None,
+        builds: Mapping[str, Mapping[str, int]] | None = None,
+        unplanned: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
+        management_groups: Iterable[str] | None = None,
+        resource_groups: Iterable[str] | None = None,
+        locations: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[MachineKind | str] | None = None,
+    ) -> Posture:
+        """See `azhotpatch.aio.Hotpatch.posture`."""
+        return self._loop.run(
+            self._async.posture(
+                machines,
+                stale_after=stale_after,
+                today=today,
+                builds=builds,
                 unplanned=unplanned,
                 subscriptions=subscriptions,
                 management_groups=management_groups,

@@ -118,6 +118,13 @@ class Rule(str, enum.Enum):
     AZURE_LOCAL_VM = "AzureLocalVm"
     AZURE_LOCAL_IMAGE = "AzureLocalImageNotSupported"
     SCALE_SET_MODEL = "ScaleSetModelMismatch"
+    # where an enrolled machine stands with its updates (azhotpatch.posture_rules)
+    ON_CURRENT_RELEASE = "OnCurrentRelease"
+    RELEASES_BEHIND = "ReleasesBehind"
+    RESTART_PENDING = "RestartPending"
+    NOT_ENROLLED = "NotEnrolled"
+    ASSESSMENT_STALE = "AssessmentStale"
+    NO_PATCH_RECORD = "NoPatchRecord"
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ from azhotpatch.models import (
     InstallOptions,
     OperationStatus,
 )
+from azhotpatch.posture_rules import GUEST_MANAGED
 from azhotpatch.remediation import REMEDIABLE, RebootPolicy, Remediation
 
 __all__ = ["HOTPATCH_FEATURE", "ArcKind"]
@@ -150,6 +151,15 @@ class ArcKind(PatchOperations):
     def schedule_fit(facts: Facts, proposed: schedule.Schedule) -> schedule.ScheduleFit:
         assert isinstance(facts, ArcFacts)
         return schedule.arc_fit(facts, proposed)
+
+    @staticmethod
+    def standing_eligibility(facts: Facts) -> Eligibility:
+        """The rules an Arc machine is judged by for its posture, from Resource Graph alone:
+        an Azure Local VM takes Hotpatch in its guest, where Azure holds nothing to judge."""
+        assert isinstance(facts, ArcFacts)
+        if facts.azure_local:
+            return Eligibility(resource=facts.id, reasons=(GUEST_MANAGED,))
+        return arc_eligibility(facts)
 
     async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> ArcFacts:
         client = self.session.hybrid(rid.subscription_id)

@@ -135,6 +135,11 @@ class _KindClass(Protocol):
     @staticmethod
     def schedule_fit(facts: Facts, proposed: Schedule) -> ScheduleFit: ...
 
+    @staticmethod
+    def standing_eligibility(facts: Facts) -> Eligibility:
+        """The rules a machine's posture is judged by, from Resource Graph's row alone."""
+        ...
+
 
 KINDS: Mapping[MachineKind, _KindClass] = {MachineKind.VM: VmKind, MachineKind.ARC: ArcKind}
 

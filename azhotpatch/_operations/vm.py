@@ -115,6 +115,13 @@ class VmKind(PatchOperations):
         assert isinstance(facts, VmFacts)
         return schedule.vm_fit(facts, proposed)
 
+    @staticmethod
+    def standing_eligibility(facts: Facts) -> Eligibility:
+        """The rules an existing VM is judged by for its posture, from Resource Graph alone:
+        not the region's catalog (an existing VM keeps its image) nor its scale set's model."""
+        assert isinstance(facts, VmFacts)
+        return vm_eligibility(facts)
+
     async def read(self, rid: ResourceId, deadline: Deadline | None = None) -> VmFacts:
         """The VM with its instance view (power, agent, patch summaries)."""
         client = self.session.compute(rid.subscription_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from azhotpatch import _validation
+from azhotpatch.cli import posture
 from azhotpatch.cli.connect import connect, emulated
 from azhotpatch.cli.errors import COMMAND_LINE
 from azhotpatch.cli.options import (
@@ -213,20 +214,27 @@ def status(
     scheduled: Annotated[
         bool, typer.Option("--scheduled", help="last and next Update Manager runs instead")
     ] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="the posture as CSV")] = False,
+    save: posture.SAVE = None,
+    since: posture.SINCE = None,
+    stale_after: posture.STALE_AFTER = 7.0,
+    builds: posture.BUILDS = None,
     fleet: FleetFilter = NO_FILTER,
 ) -> None:
-    """Enrollment, the platform's verdict and the last assessment and installation; with
-    --scheduled, the last and next scheduled runs per configuration and machine."""
+    """Enrollment, the platform's verdict and the last assessment and installation of the
+    machines given; without ids, where every machine in the fleet filter stands (current,
+    behind, restart-needed, not-enrolled, not-eligible, stale, unknown; exit 1 if any is
+    not current); with --scheduled, the last and next scheduled runs per configuration and
+    machine."""
     chosen_settings = settings(ctx)
     targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     if not scheduled and not targets.ids:
-        from azhotpatch.errors import InvalidArgumentError
-
-        raise InvalidArgumentError(
-            "resource ids",
-            "are needed for status (a fleet filter works with --scheduled only)",
-            fix="give resource ids, or add --scheduled",
+        options = posture.PostureOptions.checked(
+            csv=csv, save=save, since=since, stale_after=stale_after, builds=builds
         )
+        with connect(chosen_settings) as connection:
+            keywords = targets.keywords(connection.subscriptions)
+            posture.show_posture(chosen_settings, connection, keywords, options)
     with connect(chosen_settings) as connection:
         if scheduled:
             found = connection.client.scheduled_status(**targets.keywords(connection.subscriptions))

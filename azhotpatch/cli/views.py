@@ -16,6 +16,7 @@ from typing import Any
 from azhotpatch.calendar import Release, YearPlan
 from azhotpatch.cli.output import duration, from_iso_duration, table
 from azhotpatch.fleet.plan import Plan
+from azhotpatch.fleet.posture import Posture, PostureChanges
 from azhotpatch.fleet.report import Report
 from azhotpatch.fleet.scheduling import ScheduledStatus
 from azhotpatch.models import (
@@ -68,6 +69,16 @@ def _verdict(result: Eligibility) -> str:
     from azhotpatch.cli.errors import COMMAND_LINE
 
     return result.text(COMMAND_LINE)
+
+
+@render.register
+def _posture(result: Posture) -> str:
+    return result.table()
+
+
+@render.register
+def _changes(result: PostureChanges) -> str:
+    return result.text()
 
 
 @render.register

@@ -13,9 +13,10 @@ import random
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from azhotpatch.testing.histories import PatchHistory, PostureTruth, draw_history, posture_truth
 from azhotpatch.testing.world.regions import (
     DEFAULT_REGIONS,
     HOTPATCH_SKUS_2022,
@@ -92,6 +93,8 @@ class MachineTruth:
     # what a Run Command remediation finds: the fixes ("vbs", "vbs+chpe") or the rule that
     # blocks it (e.g. "ArcNoSecureBoot"); empty for a machine with nothing to remediate
     remediation: str = ""
+    # where the machine stands, as ``posture()`` must say (`histories.posture_truth`)
+    posture: PostureTruth = field(default_factory=lambda: PostureTruth("unknown"))
 
     @property
     def eligible(self) -> bool:
@@ -148,6 +151,12 @@ class VmSpec:
     months_behind: int = 1
     tags: dict[str, str] = field(default_factory=dict)
     scale_set: str | None = None  # a Flexible scale set (in the same group) it belongs to
+    # its past assessments and installs (None: none, and its OS build is not modelled)
+    history: PatchHistory | None = None
+
+    @property
+    def hotpatch_enrolled(self) -> bool:
+        return bool(self.enable_hotpatching) and self.patch_mode == "AutomaticByPlatform"
 
     @property
     def id(self) -> str:
@@ -187,6 +196,8 @@ class ArcSpec:
     arc_kind: str | None = None
     parent_cluster: str | None = None
     local_image: str | None = None
+    # its past assessments and installs (None: none, and its OS build is not modelled)
+    history: PatchHistory | None = None
 
     @property
     def id(self) -> str:
@@ -224,12 +235,12 @@ def generate(spec: FleetSpec) -> Estate:
     vms, arcs, truth = [], [], {}
     for index in range(spec.vms):
         sub, group, region = places[index]
-        vm, verdict = _vm(rng, spec, index, sub, group, region)
+        vm, verdict = _vm_history(spec.seed, *_vm(rng, spec, index, sub, group, region))
         vms.append(vm)
         truth[vm.id.lower()] = verdict
     for index in range(spec.arc):
         sub, group, region = places[spec.vms + index]
-        arc, verdict = _arc(rng, spec, index, sub, group, region)
+        arc, verdict = _arc_history(spec, *_arc(rng, spec, index, sub, group, region))
         arcs.append(arc)
         truth[arc.id.lower()] = verdict
     half = max(1, len(subscriptions) // 2)
@@ -258,6 +269,54 @@ def _tags(rng: random.Random) -> dict[str, str]:
         "env": rng.choice(("prod", "prod", "dev", "test")),
         "team": rng.choice(("payments", "search", "identity", "platform")),
     }
+
+
+# --- patch histories and where each machine stands ----------------------------------------------
+
+# Rules an existing machine is not judged by: a region's catalog matters to a VM being created
+# (an existing one keeps its image), and posture does not read it.
+_NOT_POSTURE = frozenset({"ImageNotInRegion"})
+
+
+def _vm_history(seed: int, vm: VmSpec, verdict: MachineTruth) -> tuple[VmSpec, MachineTruth]:
+    """The VM with its patch history, and the verdict on where it stands. Its guest agent
+    reports the OS build only while the VM runs with the agent ready."""
+    if vm.os_type.lower() == "linux":
+        return vm, replace(verdict, posture=PostureTruth("not-eligible"))
+    reports = vm.power == "running" and vm.agent_ready
+    history = draw_history(seed, vm.name, reports_build=reports)
+    posture = posture_truth(
+        blockers=verdict.visible_blockers - _NOT_POSTURE,
+        enrolled=vm.hotpatch_enrolled,
+        history=history,
+        reports_build=reports,
+        months_behind=vm.months_behind,
+    )
+    return replace(vm, history=history), replace(verdict, posture=posture)
+
+
+def _arc_history(
+    spec: FleetSpec, arc: ArcSpec, verdict: MachineTruth
+) -> tuple[ArcSpec, MachineTruth]:
+    """The Arc machine with its patch history, and the verdict on where it stands. In a
+    realistic estate a quarter of the plain machines were enrolled once and lost it (their
+    license profile's Hotpatch feature is Disabled)."""
+    seed = spec.seed
+    if arc.os_type.lower() != "windows":
+        return arc, replace(verdict, posture=PostureTruth("not-eligible"))
+    plain = arc.hotpatch_status == "Unknown" and not arc.licensed and arc.vbs_running
+    plain = plain and spec.mix == "sample"
+    if plain and random.Random(f"{seed}/lost/{arc.name}").random() < 0.25:
+        arc = replace(arc, license_disabled=True)
+    history = draw_history(seed, arc.name, reports_build=True)
+    posture = posture_truth(
+        blockers=verdict.visible_blockers - _NOT_POSTURE,
+        enrolled=arc.hotpatch_status == "Enabled",
+        history=history,
+        reports_build=True,
+        months_behind=arc.months_behind,
+    )
+    return replace(arc, history=history), replace(verdict, posture=posture)
 
 
 # --- VMs ----------------------------------------------------------------------------------------

@@ -93,7 +93,13 @@ enable {VM} bad
 disable bad {ARC}
 assess {ARC} not/an/id
 install {VM} {NAME_NL}
-status
+status --stale-after 0
+status --stale-after 1e308
+status --since {NOTSQLITE}
+status --since {DIR}
+status --save {DIR}
+status --builds {NOTSQLITE}
+status --location Mars
 status {VM} {SUB_NL}
 plan {VM} --subscription {SUB}
 enable {VM} --tag env=prod

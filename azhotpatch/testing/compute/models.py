@@ -14,6 +14,7 @@ from azhotpatch.testing.arm.errors import ArmError, bad_parameter
 from azhotpatch.testing.arm.exchange import iso, merge_patch
 from azhotpatch.testing.compute.documents import scale_set, vm_document
 from azhotpatch.testing.estate import VmSpec
+from azhotpatch.testing.patching.history import settle_history
 from azhotpatch.testing.patching.installs import install_result, success_error, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
 from azhotpatch.testing.world.machines import ScaleSet, VirtualMachine
@@ -68,8 +69,8 @@ class ComputeBackend:
         )
         vm.power = spec.power
         vm.agent_ready = spec.agent_ready
-        vm.patches.installed = self.world.patch_model.initial_installed(
-            vm.product, vm.key, now, spec.months_behind
+        settle_history(
+            self.world, vm, spec.months_behind, spec.history, enrolled=spec.hotpatch_enrolled
         )
         self.world.vms[vm.key] = vm
         self.world.changed()

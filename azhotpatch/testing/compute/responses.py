@@ -179,11 +179,12 @@ def render_instance_view(world: World, vm: VirtualMachine) -> dict[str, Any]:
 
 
 def _os_of(vm: VirtualMachine) -> dict[str, str]:
-    """``osName`` and ``osVersion`` as the guest agent reports them."""
+    """``osName`` and ``osVersion`` as the guest agent reports them (the build's revision
+    where the VM's patch history models it)."""
     product = vm.product
     return {
         "osName": product.display if product else "ubuntu",
-        "osVersion": f"10.0.{product.build}.0" if product else "22.04",
+        "osVersion": f"10.0.{product.build}.{vm.patches.revision or 0}" if product else "22.04",
     }
 
 
@@ -244,10 +245,12 @@ def resource_graph_documents(world: World) -> Iterator[tuple[VirtualMachine, dic
     for vm in (*world.vms.values(), *ghosts):
         document = render_vm(world, vm)
         properties = dict(document["properties"])
+        # the OS is what the guest agent reports: nothing while it is not ready or stopped
+        reporting = vm.power == "running" and vm.agent_ready
         properties["extended"] = {
             "instanceView": {
                 "computerName": vm.name[:15],
-                **_os_of(vm),
+                **(_os_of(vm) if reporting else {}),
                 "powerState": {
                     "code": f"PowerState/{vm.power}",
                     "level": "Info",

@@ -24,6 +24,7 @@ from typing import Any
 from azhotpatch.testing import kql
 from azhotpatch.testing.arm.errors import ArmError
 from azhotpatch.testing.arm.exchange import iso
+from azhotpatch.testing.patching.history import classification_counts
 from azhotpatch.testing.world.machines import ARC_TYPE, VM_TYPE, Machine
 from azhotpatch.testing.world.operations import PatchRun
 from azhotpatch.testing.world.state import World
@@ -231,6 +232,11 @@ def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str, seen: 
     for key in _RUN_SUMMARY_KEYS:
         if key in result:
             properties[key] = result[key]
+    if run.kind == "assessPatches" and ended and "availablePatches" in result:
+        # a VM's result lists the patches; its row counts them, as an Arc machine's does
+        listed = result["availablePatches"]
+        counts = classification_counts(str((p.get("classifications") or [""])[0]) for p in listed)
+        properties.setdefault("availablePatchCountByClassification", counts)
     error = result.get("errorDetails") or result.get("error")
     if properties["status"] == "Failed" and error:
         properties["errorDetails"] = error

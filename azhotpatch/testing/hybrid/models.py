@@ -19,6 +19,7 @@ from azhotpatch.testing.arm.exchange import iso
 from azhotpatch.testing.estate import ArcSpec
 from azhotpatch.testing.hybrid.documents import arc_machine
 from azhotpatch.testing.hybrid.runcommands import RunCommands
+from azhotpatch.testing.patching.history import settle_history
 from azhotpatch.testing.patching.installs import install_result, validate_install
 from azhotpatch.testing.patching.releases import SoftwarePatch
 from azhotpatch.testing.world.machines import ARC_TYPE, ArcMachine
@@ -63,8 +64,12 @@ class HybridBackend:
         self.world.ensure_group(spec.subscription, spec.group)
         now = self.world.clock.now()
         machine = arc_machine(spec, created=now)
-        machine.patches.installed = self.world.patch_model.initial_installed(
-            machine.product, machine.key, now, spec.months_behind
+        settle_history(
+            self.world,
+            machine,
+            spec.months_behind,
+            spec.history,
+            enrolled=spec.hotpatch_status == "Enabled",
         )
         self.world.arcs[machine.key] = machine
         self.world.changed()

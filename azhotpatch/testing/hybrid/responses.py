@@ -252,7 +252,7 @@ def render_arc(machine: ArcMachine) -> dict[str, Any]:
         "displayName": machine.name,
         "machineFqdn": f"{machine.name.lower()}.corp.contoso.com",
         "osName": machine.os_name,
-        "osVersion": machine.os_version,
+        "osVersion": _os_version(machine),
         "osSku": machine.os_sku,
         "osType": machine.os_type,
         "detectedProperties": dict(machine.detected),
@@ -282,6 +282,15 @@ def render_arc(machine: ArcMachine) -> dict[str, Any]:
     if machine.parent_cluster:
         properties["parentClusterResourceId"] = machine.parent_cluster
     return document
+
+
+def _os_version(machine: ArcMachine) -> str:
+    """What the agent reports: the build's revision where the machine's patch history
+    models it, else the version it was onboarded with."""
+    product = machine.product
+    if product is None or machine.patches.revision is None:
+        return machine.os_version
+    return f"10.0.{product.build}.{machine.patches.revision}"
 
 
 def resource_graph_documents(world: World) -> Iterator[tuple[ArcMachine, dict[str, Any]]]:

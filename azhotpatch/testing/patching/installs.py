@@ -187,6 +187,7 @@ def install_result(
     selection = select(offered, parameters, is_linux=is_linux, fails=fails)
     machine.patches.installed.update(p.key for p in selection.installed)
     reboot_status = _reboot(machine, selection, str(parameters.get("rebootSetting", "IfRequired")))
+    _new_build(world, machine, selection.installed, rebooted=reboot_status == "Completed")
     states = (
         [(p, "Installed") for p in selection.installed]
         + [(p, "Failed") for p in selection.failed]
@@ -211,8 +212,9 @@ def install_result(
 
 def _reboot(machine: Machine, selection: Selection, reboot_setting: str) -> str:
     """The result's ``rebootStatus``, leaving the machine with a reboot pending when one was
-    needed and not allowed."""
-    needs = any(p.needs_reboot for p in selection.installed)
+    needed and not allowed. A restart an earlier install left pending is one the machine
+    requires, so ``IfRequired`` makes it too."""
+    needs = any(p.needs_reboot for p in selection.installed) or machine.patches.reboot_pending
     if reboot_setting == "Always" or (needs and reboot_setting == "IfRequired"):
         machine.patches.reboot_pending = False
         return "Completed"
@@ -220,6 +222,28 @@ def _reboot(machine: Machine, selection: Selection, reboot_setting: str) -> str:
         machine.patches.reboot_pending = True
         return "Required"
     return "NotNeeded"
+
+
+def _new_build(
+    world: World, machine: Machine, installed: list[SoftwarePatch], *, rebooted: bool
+) -> None:
+    """The OS build after an install, on a machine whose build is modelled: the newest
+    release it installed, once applied (a hotpatch at once; a cumulative update at the
+    restart, until which the build it brings is pending)."""
+    state, product = machine.patches, machine.product
+    if state.revision is None or product is None:
+        return
+    releases = [p for p in installed if p.release is not None]
+    if releases:
+        newest = max(releases, key=lambda p: (p.release, not p.hotpatch))
+        revision = world.patch_model.revision_of(product, newest)
+        if rebooted or not any(p.needs_reboot for p in releases):
+            state.revision, state.pending_revision = max(state.revision, revision), None
+            return
+        state.pending_revision = max(state.pending_revision or 0, revision)
+    if rebooted and state.pending_revision is not None:
+        state.revision = max(state.revision, state.pending_revision)
+        state.pending_revision = None
 
 
 def _installed(patch: SoftwarePatch, state: str) -> dict[str, Any]:

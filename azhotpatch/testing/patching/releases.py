@@ -62,6 +62,10 @@ class SoftwarePatch:
     reboot: str
     published: datetime
     msrc_severity: str | None = None
+    # the monthly release (year, month) a cumulative update or hotpatch brings the OS build
+    # to; None for everything else (Defender, the removal tool, .NET, Linux packages)
+    release: tuple[int, int] | None = None
+    hotpatch: bool = False
 
     @property
     def needs_reboot(self) -> bool:
@@ -74,6 +78,16 @@ class SoftwarePatch:
 
 def _kb(seed: int, *parts: object) -> str:
     return str(5_000_000 + int(chance(seed, "kb", *parts) * 99_999))
+
+
+def month_of(now: datetime) -> tuple[int, int]:
+    """The month of the latest Patch Tuesday on or before ``now``: the release in force."""
+    return _month_of(now)
+
+
+def shift(year: int, month: int, back: int) -> tuple[int, int]:
+    """The month ``back`` months before (after, when negative) the one given."""
+    return _shift(year, month, back)
 
 
 def _month_of(now: datetime) -> tuple[int, int]:
@@ -126,6 +140,7 @@ class PatchModel:
             reboot="CanRequestReboot",
             published=_tuesday(year, month),
             msrc_severity="Critical",
+            release=(year, month),
         )
 
     def hotpatch(self, product: OsProduct, year: int, month: int) -> SoftwarePatch:
@@ -142,6 +157,8 @@ class PatchModel:
             reboot="NeverReboots",
             published=_tuesday(year, month),
             msrc_severity="Important",
+            release=(year, month),
+            hotpatch=True,
         )
 
     def dotnet(self, product: OsProduct, year: int, month: int) -> SoftwarePatch | None:
@@ -219,14 +236,66 @@ class PatchModel:
         self, product: OsProduct | None, machine_key: str, now: datetime, months_behind: int
     ) -> set[str]:
         """A machine that last patched ``months_behind`` months ago."""
+        return self.initial_state(product, now, months_behind)[0]
+
+    def initial_state(
+        self,
+        product: OsProduct | None,
+        now: datetime,
+        months_behind: int,
+        *,
+        enrolled: bool = False,
+    ) -> tuple[set[str], int | None]:
+        """What a machine that last patched ``months_behind`` releases ago has installed,
+        and the OS build revision that left it on: an enrolled machine in a hotpatch month
+        runs that quarter's baseline and the month's hotpatch, any other the month's
+        cumulative update."""
         if product is None:
-            return set()
+            return set(), None
         year, month = _shift(*_month_of(now), months_behind)
-        installed = {self.lcu(product, year, month).key, self.msrt(year, month).key}
+        kind = month_kind(year, month, unplanned=list(self.unplanned))
+        if enrolled and kind is MonthKind.HOTPATCH:
+            baseline = self.lcu(product, *_last_baseline(year, month))
+            security = self.hotpatch(product, year, month)
+            installed = {baseline.key, security.key}
+        else:
+            security = self.lcu(product, year, month)
+            installed = {security.key}
+        installed.add(self.msrt(year, month).key)
         dotnet = self.dotnet(product, year, month)
         if dotnet:
             installed.add(dotnet.key)
-        return installed
+        return installed, self.revision_of(product, security)
+
+    # --- the OS build ---------------------------------------------------------------------
+
+    def revision_of(self, product: OsProduct, patch: SoftwarePatch) -> int:
+        """The build revision (the ``4946`` of ``10.0.26100.4946``) a cumulative update or
+        hotpatch brings the machine to. Model: the numbers are not Microsoft's (those are
+        known only once released) but behave like them: every month's release raises the
+        revision, and in a hotpatch month the hotpatch's revision is a little below the
+        month's cumulative update's (the two are different builds)."""
+        assert patch.release is not None
+        year, month = patch.release
+        lcu = 500 + 100 * ((year - 2020) * 12 + month - 1) + (11 if product.key == "ws2025" else 7)
+        return lcu - 9 if patch.hotpatch else lcu
+
+    def release_builds(self, product: OsProduct, first: date, last: date) -> dict[str, int]:
+        """The lowest build revision each release from ``first`` to ``last`` brought
+        ``product`` to (its hotpatch's in a hotpatch month), keyed ``"YYYY-MM"``: what a
+        caller of ``posture(builds=...)`` gives azhotpatch for this world."""
+        builds: dict[str, int] = {}
+        year, month = first.year, first.month
+        while (year, month) <= (last.year, last.month):
+            kind = month_kind(year, month, unplanned=list(self.unplanned))
+            patch = (
+                self.hotpatch(product, year, month)
+                if kind is MonthKind.HOTPATCH
+                else self.lcu(product, year, month)
+            )
+            builds[f"{year}-{month:02d}"] = self.revision_of(product, patch)
+            year, month = _shift(year, month, -1)
+        return builds
 
     def offered(
         self,
@@ -242,20 +311,23 @@ class PatchModel:
         year, month = _month_of(now)
         if product is None:
             return [p for p in self.linux_packages(machine_key, year, month) if p.key not in have]
-        security = self._security_update(product, year, month, enrolled, have)
-        candidates = [security, self.msrt(year, month), self.defender(now.date())]
+        security = self._security_updates(product, year, month, enrolled, have)
+        candidates = [*security, self.msrt(year, month), self.defender(now.date())]
         dotnet = self.dotnet(product, year, month)
         if dotnet:
             candidates.append(dotnet)
         return [p for p in candidates if p.key not in have]
 
-    def _security_update(
+    def _security_updates(
         self, product: OsProduct, year: int, month: int, enrolled: bool, have: set[str]
-    ) -> SoftwarePatch:
+    ) -> list[SoftwarePatch]:
+        """An enrolled machine in a hotpatch month gets the month's hotpatch, and first the
+        quarter's baseline when it is not on it ("the device will receive both the latest
+        baseline update (restart required) and the latest hotpatch update": Microsoft's
+        Windows hotpatch page); any other machine the month's cumulative update."""
         kind = month_kind(year, month, unplanned=list(self.unplanned))
         if enrolled and kind is MonthKind.HOTPATCH:
             baseline = self.lcu(product, *_last_baseline(year, month))
-            if baseline.key in have:
-                return self.hotpatch(product, year, month)
-            return baseline
-        return self.lcu(product, year, month)
+            hotpatch = self.hotpatch(product, year, month)
+            return [hotpatch] if baseline.key in have else [baseline, hotpatch]
+        return [self.lcu(product, year, month)]

@@ -30,6 +30,10 @@ class PatchState:
     last_assessment: dict[str, Any] | None = None
     last_installation: dict[str, Any] | None = None
     operation: Operation | None = None
+    # the OS build's revision the machine runs (None: not modelled, e.g. a machine added
+    # without a patch history), and the one a pending restart will bring
+    revision: int | None = None
+    pending_revision: int | None = None
 
 
 @dataclass
