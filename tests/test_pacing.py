@@ -342,3 +342,26 @@ def test_idle_per_vm_buckets_are_forgotten_but_drawn_ones_are_kept() -> None:
     busy_tokens = asyncio.run(run())
     assert busy_tokens < 2  # 50 s refilled under two tokens: kept, not a fresh bucket of 5
     assert pacer.buckets < 3 * 4096  # not 20,001: idle, full buckets were forgotten
+
+
+def test_tokens_given_back_serve_the_next_request_at_once() -> None:
+    """A request that will not be sent now (its check is being made again) returns its
+    token: the next request leaves without waiting for a refill, and no more tokens than the
+    bucket holds come back."""
+    pacer = one_write_per_second()
+    key = arm_key("s", "writes")
+
+    async def run() -> tuple[float, float, float]:
+        first = await pacer.acquire([key])  # empties the one-token bucket
+        pacer.give_back(first)
+        second = await pacer.acquire([key])  # the returned token: no wait
+        pacer.give_back(second)
+        pacer.give_back(second)  # given back twice: still one token
+        third = await pacer.acquire([key])
+        pacer.settle(third, 200, {})
+        fourth = await pacer.acquire([key])  # the bucket is empty: a refill's wait
+        return first.sent_at, third.sent_at, fourth.sent_at
+
+    first, third, fourth = asyncio.run(run())
+    assert third == first
+    assert fourth - third >= 0.9

@@ -54,6 +54,7 @@ DEFAULT_RESERVE = 1.0
 _ORDER = {"compute-resource": 0, "compute": 1, "graph": 1, "runcommand": 1, "arm": 2}
 
 priority: contextvars.ContextVar[int] = contextvars.ContextVar("priority", default=0)
+FRONT = 1 << 30  # a priority above any the engine sets: the front of the queue
 _arrivals = itertools.count()
 
 
@@ -261,6 +262,17 @@ class Pacer:
             task = asyncio.current_task()
             if task is not None:
                 self._dispatchers.discard(task)
+
+    def give_back(self, ticket: Ticket) -> None:
+        """Return the tokens of a request that will not be sent now: Azure never counted it,
+        so its tokens go back to the buckets (as far as they hold) for whoever is next."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        for key in ticket.keys:
+            cell = self._cell(key, now)
+            cell.landed(now, ticket.sequence.get(key, 0))
+            cell.tokens = min(cell.usable - cell.in_flight, cell.tokens + 1.0)
 
     def settle(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from a response (or from no response: ``status`` None)."""

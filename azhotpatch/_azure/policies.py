@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
+from azhotpatch._azure import pacing
 from azhotpatch._azure.pacing import BucketKey, Pacer, Ticket
 from azhotpatch._azure.routing import RegionLookup, bucket_keys
 from azhotpatch._azure.traffic import Traffic
@@ -213,24 +214,26 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     async def _admitted(self, keys: list[BucketKey], method: str, url: str) -> Ticket:
         """The request's tokens, once any check on it (`checked`) holds when they are given.
 
-        A stale check is made again while the tokens are held, so the request goes as soon
-        as the check holds: given back, the tokens would send the request to the back of
-        the queue, and a queue that takes longer than the check stays fresh would read the
-        record again and again without ever sending. Resource Graph draws from buckets of
-        its own, so the held tokens never keep the read from going."""
+        A check found stale is made again with the tokens given back, so the buckets serve
+        other requests while the record is read (Resource Graph draws from buckets of its
+        own). The request then takes its tokens again at the front of the queue, and goes:
+        read again once, not until a read happens to be quick, which a slow read or a long
+        queue would never allow."""
         ticket = await self.pacer.acquire(keys)
         check = _check.get()
         if check is None or not check.concerns(method, url) or not check.stale():
             return ticket
+        self.pacer.give_back(ticket)
         reset = _check.set(None)  # what the check reads (and tasks it starts) is not checked
         try:
             await check.refresh()
-        except BaseException:  # the check failed or was cancelled: the request is not sent
-            self.pacer.settle(ticket, None, {})
-            raise
         finally:
             _check.reset(reset)
-        return ticket
+        front = pacing.priority.set(pacing.FRONT)
+        try:
+            return await self.pacer.acquire(keys)
+        finally:
+            pacing.priority.reset(front)
 
     def _record(self, keys: list[tuple[str, ...]], status: int | None, sent: float) -> None:
         for recorder in self.metrics.recorders:

@@ -36,8 +36,9 @@ out, the request may wait in the pacer for minutes (a bucket refilling, a 429's 
 long enough for another run's whole install to start and end. So when the request is
 admitted, a decision older than `STALE_AFTER` Azure seconds is read again (batched like the
 first), and the request is not sent if an install has appeared (`InstallAppearedError`). The
-request keeps its place while the record is read and goes right after, however long that read
-took: read again once, not until a read happens to be quick.
+request's tokens serve others while the record is read; it then takes them again at the front
+of the queue and goes, however long that read took: read again once, not until a read happens
+to be quick.
 
 Who may read the rows: an open question. Resource Graph returns only rows the identity may
 read; Microsoft's Update Manager permissions page names ``patchInstallationResults/read`` (on
