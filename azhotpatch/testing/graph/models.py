@@ -39,6 +39,13 @@ _RUN_TYPES = {
     "assessPatches": ("patchAssessmentResults", "patchassessmentresults"),
     "installPatches": ("patchInstallationResults", "patchinstallationresults"),
 }
+# The tables built from the world's own state (the rest are handed in by the services);
+# a patch table's value is the kind of run its rows summarise.
+_BUILT_TABLES = {
+    "resources": "",
+    "patchassessmentresources": "assessPatches",
+    "patchinstallationresources": "installPatches",
+}
 _RUN_SUMMARY_KEYS = (
     "rebootPending",
     "availablePatchCountByClassification",
@@ -68,8 +75,8 @@ class GraphBackend:
         self._snapshots: OrderedDict[str, list[Row]] = OrderedDict()
         self._ids = itertools.count(1)
         self._parsed: dict[str, kql.Query] = {}
-        self._tables_version = -1
-        self._tables: dict[str, list[Row]] = {}
+        self._tables: dict[str, tuple[int, list[Row]]] = {}  # name: (world version, rows)
+        self._finished_rows: dict[str, dict[str, Row]] = {}  # run kind: {operation id: row}
 
     # --- queries --------------------------------------------------------------------------
 
@@ -84,15 +91,15 @@ class GraphBackend:
             raise bad_query(str(error), error.position) from None
         self._parsed[text] = query
         readable = self.world.estate.can_read
-        tables = {
-            name: [
-                row
-                for row in rows
-                if row.get("subscriptionId") in scope
-                and readable(principal, str(row.get("type", "")), str(row.get("id", "")).lower())
-            ]
-            for name, rows in self._all_tables().items()
-        }
+        # only the table the query reads is built and filtered (a query reads one: the subset
+        # has no join or union); the others are named, empty, for an unknown table's message
+        tables: dict[str, list[Row]] = {name: [] for name in self._table_names()}
+        tables[query.table] = [
+            row
+            for row in self._table(query.table)
+            if row.get("subscriptionId") in scope
+            and readable(principal, str(row.get("type", "")), str(row.get("id", "")).lower())
+        ]
         try:
             return query.execute(tables, now=self.world.clock.now())
         except kql.KqlError as error:
@@ -110,22 +117,32 @@ class GraphBackend:
             return {str(s).lower() for s in subscriptions}
         return set(self.world.subscriptions)
 
-    def _all_tables(self) -> dict[str, list[Row]]:
-        # rows that trail the world (`World.graph_lag`) change with time alone: never cached
-        if self._tables_version != self.world.version or self.world.graph_lag > 0:
-            resources = [
+    def _table_names(self) -> list[str]:
+        return [*_BUILT_TABLES, *self._other_tables]
+
+    def _table(self, name: str) -> list[Row]:
+        """One table's rows, rebuilt when the world has changed since they were built. Rows
+        that trail the world (`World.graph_lag`) change with time alone: never kept."""
+        if name not in self._table_names():
+            return []
+        built = self._tables.get(name)
+        if built is not None and built[0] == self.world.version and self.world.graph_lag <= 0:
+            return built[1]
+        rows = self._build(name)
+        self._tables[name] = (self.world.version, rows)
+        return rows
+
+    def _build(self, name: str) -> list[Row]:
+        if name == "resources":
+            return [
                 resource_row(self.world, machine, document)
                 for source in self._resources
                 for machine, document in source()
             ]
-            self._tables = {
-                "resources": resources,
-                "patchassessmentresources": run_rows(self.world, "assessPatches"),
-                "patchinstallationresources": run_rows(self.world, "installPatches"),
-                **{name: rows() for name, rows in self._other_tables.items()},
-            }
-            self._tables_version = self.world.version
-        return self._tables
+        if name in _BUILT_TABLES:
+            kind = _BUILT_TABLES[name]
+            return run_rows(self.world, kind, self._finished_rows.setdefault(kind, {}))
+        return self._other_tables[name]()
 
     # --- paging ---------------------------------------------------------------------------
 
@@ -199,7 +216,7 @@ def resource_row(world: World, machine: Machine, document: dict[str, Any]) -> Ro
     }
 
 
-def run_rows(world: World, kind: str) -> list[Row]:
+def run_rows(world: World, kind: str, finished: dict[str, Row] | None = None) -> list[Row]:
     """One summary row per run, as Update Manager's ARG tables hold them (the assessment table
     keeps the latest per machine, the installation table every run), as of `World.graph_lag`
     ago."""
@@ -213,7 +230,23 @@ def run_rows(world: World, kind: str) -> list[Row]:
         for run in runs:
             latest[run.machine] = run
         runs = latest.values()
-    return [_run_row(world, run, segment, type_suffix, seen) for run in runs]
+    if finished is None:
+        return [_run_row(world, run, segment, type_suffix, seen) for run in runs]
+    return [_kept_row(world, run, segment, type_suffix, seen, finished) for run in runs]
+
+
+def _kept_row(
+    world: World, run: PatchRun, segment: str, type_suffix: str, seen: float, kept: dict[str, Row]
+) -> Row:
+    """A run's row, built once the index has seen it end (it no longer changes) and kept in
+    ``kept`` by its operation id; a run still going is built each time."""
+    ended = run.operation.done and run.operation.end <= seen
+    row = kept.get(run.operation.id) if ended else None
+    if row is None:
+        row = _run_row(world, run, segment, type_suffix, seen)
+        if ended:
+            kept[run.operation.id] = row
+    return row
 
 
 def _run_row(world: World, run: PatchRun, segment: str, type_suffix: str, seen: float) -> Row:
