@@ -49,10 +49,10 @@ from azhotpatch.models import Eligibility, EnrollmentState, Reason, Rule
 __all__ = [
     "GUEST_MANAGED",
     "KNOWN_BUILDS",
+    "PATCH_POLICIES",
     "STALE_AFTER",
     "AssessmentRow",
     "BuildTable",
-    "PATCH_POLICIES",
     "InstallRow",
     "Judgement",
     "PolicyDefinition",

@@ -2,8 +2,9 @@
 
 Tables: ``resources`` (VMs and Arc machines, shaped like ARG rows), ``patchassessmentresources``
 and ``patchinstallationresources`` (summary rows per assess/install run, on request or
-scheduled), and ``maintenanceresources``. Resource Graph indexes what other providers hold, so
-it does not know them: it is handed the documents and rows each provider contributes (see
+scheduled), ``maintenanceresources``, and ``policyresources`` (Azure Policy's states of the
+built-in patch orchestration definitions assigned, `graph.policy`). Resource Graph indexes
+what other providers hold, so it does not know them: it is handed the documents and rows each provider contributes (see
 `GraphBackend`), and builds the patch tables from the world's patch runs.
 
 Queries run through the emulator's KQL subset (`kql.SUPPORTED_SUBSET`); anything outside it
@@ -24,6 +25,7 @@ from typing import Any
 from azhotpatch.testing import kql
 from azhotpatch.testing.arm.errors import ArmError
 from azhotpatch.testing.arm.exchange import iso
+from azhotpatch.testing.graph.policy import PolicyStates
 from azhotpatch.testing.patching.history import classification_counts
 from azhotpatch.testing.world.machines import ARC_TYPE, VM_TYPE, Machine
 from azhotpatch.testing.world.operations import PatchRun
@@ -70,6 +72,12 @@ class GraphBackend:
         self._parsed: dict[str, kql.Query] = {}
         self._tables_version = -1
         self._tables: dict[str, list[Row]] = {}
+        self.policy = PolicyStates(world, self._documents)
+
+    def _documents(self) -> Iterable[tuple[str, dict[str, Any]]]:
+        for source in self._resources:
+            for machine, document in source():
+                yield machine.id, document
 
     # --- queries --------------------------------------------------------------------------
 
@@ -122,6 +130,7 @@ class GraphBackend:
                 "resources": resources,
                 "patchassessmentresources": run_rows(self.world, "assessPatches"),
                 "patchinstallationresources": run_rows(self.world, "installPatches"),
+                "policyresources": self.policy.rows(),
                 **{name: rows() for name, rows in self._other_tables.items()},
             }
             self._tables_version = self.world.version
