@@ -4,8 +4,9 @@ Tables: ``resources`` (VMs and Arc machines, shaped like ARG rows), ``patchasses
 and ``patchinstallationresources`` (summary rows per assess/install run, on request or
 scheduled), ``maintenanceresources``, and ``policyresources`` (Azure Policy's states of the
 built-in patch orchestration definitions assigned, `graph.policy`). Resource Graph indexes
-what other providers hold, so it does not know them: it is handed the documents and rows each provider contributes (see
-`GraphBackend`), and builds the patch tables from the world's patch runs.
+what other providers hold, so it does not know them: it is handed the documents and rows
+each provider contributes (see `GraphBackend`), and builds the patch tables from the world's
+patch runs.
 
 Queries run through the emulator's KQL subset (`kql.SUPPORTED_SUBSET`); anything outside it
 is rejected the way ARG rejects a bad query, never guessed at. A query's rows are kept as a
