@@ -32,6 +32,7 @@ class VmFacts:
     patch_status: Mapping[str, Any] = field(default_factory=dict)
     scale_set: str | None = None  # a Flexible scale set's id, for a VM that belongs to one
     os_version: str | None = None  # as the guest agent reports it: 10.0.<build>.<revision>
+    assessment_mode: str | None = None  # patchSettings.assessmentMode
 
     @property
     def cores(self) -> int | None:
@@ -74,6 +75,7 @@ class ArcFacts:
     tags: Mapping[str, str] = field(default_factory=dict)
     arc_kind: str | None = None  # "HCI" for an Azure Local VM (also VMware, SCVMM, AWS...)
     parent_cluster: str | None = None  # an Azure Local VM's cluster
+    assessment_mode: str | None = None  # patchSettings.assessmentMode
 
     @property
     def azure_local(self) -> bool:

@@ -201,6 +201,7 @@ def vm_facts(body: Json) -> VmFacts:
         patch_status=view.get("patchStatus") or {},
         scale_set=get(properties, "virtualMachineScaleSet", "id"),
         os_version=view.get("osVersion"),
+        assessment_mode=settings.get("assessmentMode"),
     )
 
 
@@ -251,6 +252,7 @@ def arc_facts(body: Json) -> ArcFacts:
         tags=dict(body.get("tags") or {}),
         arc_kind=body.get("kind"),
         parent_cluster=properties.get("parentClusterResourceId"),
+        assessment_mode=settings.get("assessmentMode"),
     )
 
 

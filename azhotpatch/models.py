@@ -125,6 +125,7 @@ class Rule(str, enum.Enum):
     NOT_ENROLLED = "NotEnrolled"
     ASSESSMENT_STALE = "AssessmentStale"
     NO_PATCH_RECORD = "NoPatchRecord"
+    POLICY_MISMATCH = "PolicyMismatch"
 
 
 @dataclass(frozen=True)

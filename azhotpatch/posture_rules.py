@@ -6,6 +6,8 @@ OS build each release brought from a `BuildTable`. The verdicts, in the order th
 decided (the first that applies is the machine's):
 
 ``not-eligible``   the catalog's rules block Hotpatch on it (the plan's blocking reasons);
+``policy-mismatch`` a built-in Azure Policy definition for patch orchestration calls it
+                   compliant, and its own settings say otherwise;
 ``not-enrolled``   it could take Hotpatch but is not enrolled (or its enrollment is pending);
 ``unknown``        Azure holds nothing to judge it by: no assessment, no install, no build;
 ``stale``          no assessment within ``stale_after`` (7 days unless told): what Azure
@@ -13,6 +15,14 @@ decided (the first that applies is the machine's):
 ``restart-needed`` an installed update waits for a restart (a baseline, a cumulative update);
 ``behind``         it runs an older release than the calendar expects now, by N releases;
 ``current``        it runs the release the calendar expects.
+
+``policy-mismatch`` comes right after ``not-eligible`` and before everything else because it
+is the one verdict Azure's own views hide: the compliance dashboard shows the machine green,
+so nobody looks at it, while the setting Policy vouches for is off (Policy evaluates on its
+own schedule, and a setting changed since, or changed back by a deployment, stays
+"Compliant" until the next scan). Its fix (set the setting) is also the fix of what would
+come after it (not enrolled, not assessed); a machine the catalog blocks is left
+``not-eligible``, since no setting makes it take Hotpatch.
 
 "Behind" is judged by the OS build the machine reports against the build each release
 brought, not by which updates an assessment lists: a machine that missed a baseline is
@@ -39,14 +49,18 @@ from azhotpatch.models import Eligibility, EnrollmentState, Reason, Rule
 __all__ = [
     "GUEST_MANAGED",
     "KNOWN_BUILDS",
+    "PATCH_POLICIES",
     "STALE_AFTER",
     "AssessmentRow",
     "BuildTable",
     "InstallRow",
     "Judgement",
+    "PolicyDefinition",
+    "PolicyState",
     "Verdict",
     "judge",
     "parse_os_version",
+    "policy_mismatches",
 ]
 
 STALE_AFTER = timedelta(days=7)
@@ -71,6 +85,7 @@ class Verdict(str, enum.Enum):
     RESTART_NEEDED = "restart-needed"
     NOT_ENROLLED = "not-enrolled"
     NOT_ELIGIBLE = "not-eligible"
+    POLICY_MISMATCH = "policy-mismatch"
     STALE = "stale"
     UNKNOWN = "unknown"
 
@@ -230,6 +245,138 @@ def _time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+# --- Azure Policy's built-in definitions for patch orchestration ------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyDefinition:
+    """A built-in Azure Policy definition whose "Compliant" vouches for a patch setting:
+    its id's last segment, its display name, the setting it checks (as the reason names
+    it), the value that setting must have, and the machine types it applies to."""
+
+    name: str
+    display_name: str
+    setting: str
+    wanted: str
+    applies_to: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"/providers/Microsoft.Authorization/policyDefinitions/{self.name}"
+
+
+# From the Azure/azure-policy repository (built-in-policies/policyDefinitions):
+# - "Azure Update Manager/AzUpdateMgmtCenter_AutoAssessmentMode_Audit.json", bd876905-...:
+#   Audit/Deny when a VM's or an Arc machine's patchSettings.assessmentMode is not
+#   AutomaticByPlatform;
+# - "Azure Update Manager/AzUpdateMgmtCenter_CustomerManagedSchedules_DINE.json",
+#   9905ca54-...: sets a VM's patchMode to AutomaticByPlatform (and
+#   bypassPlatformSafetyChecksOnUserSchedule true, which the catalog judges on its own: only
+#   the patch mode is what Hotpatch needs from it); not applicable to Arc machines;
+# - "Automanage/HotpatchShouldBeEnabledforWindowsServerAzureEditionVMs.json",
+#   6d02d2f7-...: Audit/Deny when an Azure Edition VM's patchSettings.enableHotpatching is
+#   not true.
+# Open question: an assignment of these inside an initiative (policy set) has the same
+# policyDefinitionId in its states, so it is read the same way; custom copies of them
+# (another id) are not recognised.
+PATCH_POLICIES: Mapping[str, PolicyDefinition] = {
+    definition.name: definition
+    for definition in (
+        PolicyDefinition(
+            "bd876905-5b84-4f73-ab2d-2e7a7c4568d9",
+            "Machines should be configured to periodically check for missing system updates",
+            "patchSettings.assessmentMode",
+            "AutomaticByPlatform",
+            ("microsoft.compute/virtualmachines", "microsoft.hybridcompute/machines"),
+        ),
+        PolicyDefinition(
+            "9905ca54-1471-49c6-8291-7582c04cd4d4",
+            "Set prerequisite for Scheduling recurring updates on Azure virtual machines.",
+            "patchSettings.patchMode",
+            "AutomaticByPlatform",
+            ("microsoft.compute/virtualmachines",),
+        ),
+        PolicyDefinition(
+            "6d02d2f7-e38b-4bdc-96f3-adc0a8726abc",
+            "Hotpatch should be enabled for Windows Server Azure Edition VMs",
+            "patchSettings.enableHotpatching",
+            "true",
+            ("microsoft.compute/virtualmachines",),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """One ``microsoft.policyinsights/policystates`` row of a machine: which definition,
+    what Policy concluded (``complianceState``), when it evaluated (``timestamp``) and
+    under which assignment."""
+
+    definition: str  # the definition's name (the last segment of policyDefinitionId)
+    compliance: str
+    evaluated: datetime | None = None
+    assignment: str = ""
+
+    @classmethod
+    def of(cls, properties: Mapping[str, Any]) -> PolicyState:
+        definition = str(properties.get("policyDefinitionId") or "")
+        return cls(
+            definition=definition.rsplit("/", 1)[-1].lower(),
+            compliance=str(properties.get("complianceState") or "Unknown"),
+            evaluated=_time(properties.get("timestamp")),
+            assignment=str(properties.get("policyAssignmentName") or ""),
+        )
+
+    @property
+    def compliant(self) -> bool:
+        return self.compliance.lower() == "compliant"
+
+
+def _setting(facts: Facts, definition: PolicyDefinition) -> str | None:
+    """The value of the setting ``definition`` checks, as the machine holds it."""
+    if definition.setting.endswith("assessmentMode"):
+        return facts.assessment_mode
+    if definition.setting.endswith("patchMode"):
+        return facts.patch_mode
+    return None if facts.enable_hotpatching is None else str(facts.enable_hotpatching).lower()
+
+
+def policy_mismatches(facts: Facts, states: Iterable[PolicyState]) -> tuple[Reason, ...]:
+    """A reason for each built-in definition that calls the machine compliant while the
+    setting it checks says otherwise (states of other definitions are not judged)."""
+    found: dict[str, Reason] = {}
+    for state in states:
+        definition = PATCH_POLICIES.get(state.definition)
+        if definition is None or not state.compliant or definition.name in found:
+            continue
+        held = _setting(facts, definition)
+        if (held or "").lower() != definition.wanted.lower():
+            found[definition.name] = _policy_mismatch(definition, state, held)
+    return tuple(found[name] for name in sorted(found))
+
+
+def _policy_mismatch(definition: PolicyDefinition, state: PolicyState, held: str | None) -> Reason:
+    when = f" (evaluated {state.evaluated:%Y-%m-%d %H:%M} UTC)" if state.evaluated else ""
+    message = (
+        f"Azure Policy's '{definition.display_name}' ({definition.name}) says Compliant"
+        f"{when}, but its {definition.setting} is {held or 'not set'}, not {definition.wanted}"
+    )
+    if definition.setting.endswith("assessmentMode"):
+        fix = Fix.of(
+            f"set {definition.setting} to {definition.wanted} (the definition's Modify "
+            "counterpart, or a PATCH of the machine), then trigger a Policy compliance scan"
+        )
+    else:
+        fix = Fix.of(
+            "enroll it (",
+            Command("enable"),
+            f" sets {definition.setting} to {definition.wanted}), then trigger a Policy "
+            "compliance scan",
+        )
+    return Reason(Rule.POLICY_MISMATCH, message, fix)
+
+
 @dataclass(frozen=True)
 class Judgement:
     """A machine's verdict, with the reasons for it (each with its fix: a not-eligible
@@ -262,10 +409,12 @@ def judge(
     builds: BuildTable | None = None,
     stale_after: timedelta = STALE_AFTER,
     unplanned: Iterable[calendar.MonthLike] = (),
+    policies: Iterable[PolicyState] = (),
 ) -> Judgement:
     """The machine's verdict (see the module's docstring for the order). ``now`` is Azure's
     time (assessments age by it), ``today`` the day the calendar's expected release is
-    taken on (``now``'s date unless given)."""
+    taken on (``now``'s date unless given); ``policies`` are Azure Policy's states of the
+    machine."""
     months = list(unplanned)
     release = calendar.current_release(today or now.date(), unplanned=months)
     expected = (release.year, release.month)
@@ -278,6 +427,9 @@ def judge(
     }
     if eligibility.blockers:
         return Judgement(Verdict.NOT_ELIGIBLE, eligibility.blockers, **base)
+    mismatches = policy_mismatches(facts, policies)
+    if mismatches:
+        return Judgement(Verdict.POLICY_MISMATCH, mismatches, **base)
     if facts.enrollment is not EnrollmentState.ENROLLED:
         return Judgement(Verdict.NOT_ENROLLED, (_not_enrolled(facts),), **base)
     fresh = assessment if assessment and assessment.succeeded and assessment.at else None

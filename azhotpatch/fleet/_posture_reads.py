@@ -12,7 +12,21 @@ The queries (``docs/how-to/posture.md`` shows them too)::
     | extend machine = extract('^(.+)/patchassessmentresults/[^/]+$', 1, tolower(id))
     | project id, machine, properties
 
-and the same over ``patchinstallationresources`` (``.../patchinstallationresults``). The
+and the same over ``patchinstallationresources`` (``.../patchinstallationresults``); then
+Azure Policy's latest state of each machine under the built-in definitions for patch
+orchestration (`azhotpatch.posture_rules.PATCH_POLICIES`), from ``policyresources``, whose
+``microsoft.policyinsights/policystates`` rows carry ``properties.resourceId``,
+``policyDefinitionId``, ``complianceState``, ``timestamp`` and the assignment (the columns of
+Microsoft's "Azure Resource Graph sample queries for Azure Policy")::
+
+    policyresources
+    | where type =~ 'microsoft.policyinsights/policystates'
+    | extend machine = tolower(tostring(properties.resourceId))
+    | extend definition = tolower(tostring(properties.policyDefinitionId))
+    | where definition in~ ('/providers/microsoft.authorization/policydefinitions/bd87...', ...)
+    | project id, machine, properties
+
+An estate that assigns none of them gets no rows from it, and no verdict changes. The
 assessment table keeps the latest assessment per machine; the installation table every run of
 the last 30 days, reduced here to what a verdict reads. Open question: ``summarize
 arg_max(properties.lastModifiedDateTime, *) by machine`` would have Resource Graph do that
@@ -32,9 +46,17 @@ from azhotpatch.fleet._engine import Filter
 from azhotpatch.fleet.inventory import InventoryFilter, MachineRecord, inventory, kql_string
 from azhotpatch.fleet.posture import MachinePosture, Posture
 from azhotpatch.ids import ResourceId
-from azhotpatch.posture_rules import AssessmentRow, BuildTable, InstallRow, Judgement, judge
+from azhotpatch.posture_rules import (
+    PATCH_POLICIES,
+    AssessmentRow,
+    BuildTable,
+    InstallRow,
+    Judgement,
+    PolicyState,
+    judge,
+)
 
-__all__ = ["TABLES", "posture", "query_for_table"]
+__all__ = ["TABLES", "policy_query", "posture", "query_for_table"]
 
 TABLES = {
     "patchassessmentresources": "patchassessmentresults",
@@ -51,6 +73,23 @@ def query_for_table(table: str, resource_groups: Iterable[str] = ()) -> str:
         table,
         f"| where type in~ ({types})",
         f"| extend machine = extract('^(.+)/{segment}/[^/]+$', 1, tolower(id))",
+    ]
+    groups = list(resource_groups)
+    if groups:
+        lines.append(f"| where resourceGroup in~ ({', '.join(kql_string(g) for g in groups)})")
+    lines.append("| project id, machine, properties")
+    return "\n".join(lines)
+
+
+def policy_query(resource_groups: Iterable[str] = ()) -> str:
+    """Policy's states of every machine under the built-in patch definitions."""
+    definitions = ", ".join(kql_string(d.id.lower()) for d in PATCH_POLICIES.values())
+    lines = [
+        "policyresources",
+        "| where type =~ 'microsoft.policyinsights/policystates'",
+        "| extend machine = tolower(tostring(properties.resourceId))",
+        "| extend definition = tolower(tostring(properties.policyDefinitionId))",
+        f"| where definition in~ ({definitions})",
     ]
     groups = list(resource_groups)
     if groups:
@@ -81,6 +120,7 @@ async def posture(
     wanted_keys = {r.id.key for r in records}
     assessments = await _latest_assessments(session, scope, subscriptions, wanted_keys)
     installs = await _installs(session, scope, subscriptions, wanted_keys)
+    policies = await _policy_states(session, scope, subscriptions, wanted_keys)
     now = session.azure_now()
     judged = []
     for record in records:
@@ -96,6 +136,7 @@ async def posture(
             builds=table,
             stale_after=stale_after,
             unplanned=months,
+            policies=policies.get(record.id.key, ()),
         )
         judged.append(_machine(record, verdict, assessment, runs))
     expected = judged[0].expected
@@ -136,8 +177,13 @@ async def _rows(
     wanted: set[str],
 ) -> list[tuple[str, Mapping[str, object]]]:
     found: list[tuple[str, Mapping[str, object]]] = []
+    text = (
+        policy_query(scope.resource_groups)
+        if table == "policyresources"
+        else query_for_table(table, scope.resource_groups)
+    )
     async for row in session.query(
-        query_for_table(table, scope.resource_groups),
+        text,
         subscriptions=None if scope.management_groups else subscriptions,
         management_groups=scope.management_groups or None,
     ):
@@ -170,6 +216,17 @@ async def _installs(
     ):
         runs.setdefault(machine, []).append(InstallRow.of(properties))
     return runs
+
+
+async def _policy_states(
+    session: Session, scope: InventoryFilter, subscriptions: tuple[str, ...], wanted: set[str]
+) -> dict[str, list[PolicyState]]:
+    states: dict[str, list[PolicyState]] = {}
+    for machine, properties in await _rows(
+        session, "policyresources", scope, subscriptions, wanted
+    ):
+        states.setdefault(machine, []).append(PolicyState.of(properties))
+    return states
 
 
 def _machine(

@@ -38,6 +38,7 @@ _COLORS = {
     Verdict.RESTART_NEEDED: COLORS["skipped"],
     Verdict.NOT_ENROLLED: COLORS["skipped"],
     Verdict.NOT_ELIGIBLE: "#555",
+    Verdict.POLICY_MISMATCH: COLORS["failed"],
     Verdict.STALE: COLORS["unfinished"],
     Verdict.UNKNOWN: COLORS["unfinished"],
 }

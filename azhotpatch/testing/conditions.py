@@ -1,5 +1,6 @@
 """The conditions of a real estate an `Emulator` can be put in: faults in Azure's answers,
-roles revoked, management locks, deny policies, disabled subscriptions, machines busy with
+roles revoked, management locks, deny policies, Azure Policy's patch orchestration
+assignments and their compliance states, disabled subscriptions, machines busy with
 someone else's operation or deleted behind an inventory's back.
 
 Each is a condition Azure's own state would hold, set under the front doors' locks so no
@@ -14,7 +15,9 @@ from collections.abc import Iterable
 from azhotpatch.testing._faults import FaultRule, Faults
 from azhotpatch.testing.arm.dispatch import Dispatcher
 from azhotpatch.testing.arm.estate import Lock, PolicyDenial, Revocation
+from azhotpatch.testing.graph.policy import PolicyStates
 from azhotpatch.testing.msgraph.front import GraphFront
+from azhotpatch.testing.services import Services
 from azhotpatch.testing.world.state import World
 
 __all__ = ["EstateConditions"]
@@ -26,6 +29,7 @@ class EstateConditions:
     world: World
     dispatcher: Dispatcher  # ARM's front door: its lock guards the world
     graph: GraphFront  # Microsoft Graph's, which takes the same faults
+    services: Services  # the services' state (Azure Policy's lives beside Resource Graph)
 
     def set_faults(self, faults: Faults | None) -> None:
         """Inject these faults from now on (None: none), e.g. to rerun against a calm Azure
@@ -57,6 +61,24 @@ class EstateConditions:
         answer 403 ``RequestDisallowedByPolicy``."""
         with self.dispatcher.lock:
             self.world.estate.policies.append(PolicyDenial(scope, name))
+
+    @property
+    def _policy(self) -> PolicyStates:
+        return self.services.graph.policy
+
+    def assign_policy(self, definition: str, scope: str, *, name: str | None = None) -> str:
+        """Assign a built-in patch orchestration definition (its name: the
+        ``testing.graph.policy`` constants) to ``scope`` (``/subscriptions/<id>`` or a
+        resource group's id); Policy evaluates it at once, and Resource Graph's
+        ``policyresources`` shows the states. Returns the assignment's name."""
+        with self.dispatcher.lock:
+            return self._policy.assign(definition, scope, name).name
+
+    def evaluate_policies(self) -> None:
+        """A Policy compliance scan: every assignment's states from the settings now. Until
+        one, a setting changed since the last evaluation keeps its old (stale) state."""
+        with self.dispatcher.lock:
+            self._policy.evaluate()
 
     def disable_subscription(self, subscription_id: str) -> None:
         """The subscription becomes disabled, hence read-only: writes answer 409

@@ -31,6 +31,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from azhotpatch.testing.arm.throttling import Limits
 from azhotpatch.testing.conditions import EstateConditions
 from azhotpatch.testing.credentials import AsyncEmulatorCredential, EmulatorCredential
 from azhotpatch.testing.estate import ArcSpec, Estate, FleetSpec, MachineTruth, VmSpec, generate
+from azhotpatch.testing.histories import PostureTruth
 from azhotpatch.testing.msgraph.front import PREFIX as GRAPH_PREFIX
 from azhotpatch.testing.msgraph.front import GraphFront, IntuneLimits
 from azhotpatch.testing.msgraph.models import DeviceTruth, IntuneBackend
@@ -292,8 +294,16 @@ class Emulator(EstateConditions, ClientWiring):
             return records.azure_record(self.world, resource_id.lower())
 
     def truth(self) -> dict[str, MachineTruth]:
-        """The generated fleet's ground truth, keyed by lower-cased resource id."""
-        return dict(self.fleet.truth) if self.fleet else {}
+        """The generated fleet's ground truth, keyed by lower-cased resource id; where an
+        assigned Azure Policy definition vouches (Compliant) for a setting the machine no
+        longer has, its posture is ``policy-mismatch`` (unless nothing makes it eligible)."""
+        truth = dict(self.fleet.truth) if self.fleet else {}
+        with self.dispatcher.lock:
+            mismatched = self.services.graph.policy.mismatched()
+        for key in mismatched & truth.keys():
+            if truth[key].posture.verdict != "not-eligible":
+                truth[key] = replace(truth[key], posture=PostureTruth("policy-mismatch"))
+        return truth
 
     def machine(self, resource_id: str) -> Any:
         """The emulated machine behind an id (for tests that inspect or alter its state)."""

@@ -55,8 +55,9 @@ def test_every_verdict_is_the_truth_from_resource_graph_alone(estate: Emulator) 
     assert len(posture.machines) == len(expected) == 2000
     wrong = {rid: (v, expected[rid]) for rid, v in verdicts(posture).items() if v != expected[rid]}
     assert wrong == {}
-    # every verdict word, and behind by one and by two releases, is in this estate
-    assert set(posture.counts) == {v.value for v in Verdict}
+    # every verdict word (but policy-mismatch: this estate assigns no Policy, see
+    # test_policy.py), and behind by one and by two releases, is in this estate
+    assert set(posture.counts) == {v.value for v in Verdict} - {"policy-mismatch"}
     assert {m.behind for m in posture.machines if m.verdict is Verdict.BEHIND} == {1, 2}
     # the machines, their assessments and their installs: pages of three queries, no GET
     assert set(sent) == {"graph.resources"}

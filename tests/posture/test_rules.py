@@ -17,6 +17,7 @@ from azhotpatch.posture_rules import (
     AssessmentRow,
     BuildTable,
     InstallRow,
+    PolicyState,
     Verdict,
     judge,
     parse_os_version,
@@ -205,3 +206,51 @@ def test_os_versions() -> None:
     assert parse_os_version("10.0.26100.4946") == ("26100", 4946)
     assert parse_os_version("22.04") is None
     assert parse_os_version(None) is None
+
+
+# --- Azure Policy beside the settings -----------------------------------------------------------
+
+_DEFINITIONS = "/providers/Microsoft.Authorization/policyDefinitions/"
+_HOTPATCH_POLICY = _DEFINITIONS + "6d02d2f7-e38b-4bdc-96f3-adc0a8726abc"
+_ASSESSMENT_POLICY = _DEFINITIONS + "bd876905-5b84-4f73-ab2d-2e7a7c4568d9"
+
+
+def _state(definition: str, compliance: str) -> PolicyState:
+    return PolicyState.of(
+        {
+            "policyDefinitionId": definition,
+            "complianceState": compliance,
+            "timestamp": "2026-11-19T08:00:00Z",
+        }
+    )
+
+
+def test_policy_compliant_with_the_setting_off_is_a_mismatch_before_not_enrolled() -> None:
+    off = replace(ENROLLED_VM, enable_hotpatching=False)
+    judged = verdict_of(off, policies=[_state(_HOTPATCH_POLICY, "Compliant")])
+    assert judged.verdict is Verdict.POLICY_MISMATCH
+    assert "enableHotpatching is false, not true" in judged.reason.message
+    assert "evaluated 2026-11-19 08:00 UTC" in judged.reason.message
+    assert judged.fix is not None
+    assert Command("enable") in judged.fix.parts
+    # Policy that says NonCompliant is right, and the machine is simply not enrolled
+    right = verdict_of(off, policies=[_state(_HOTPATCH_POLICY, "NonCompliant")])
+    assert right.verdict is Verdict.NOT_ENROLLED
+
+
+def test_policy_agreeing_with_the_settings_or_not_a_patch_definition_changes_nothing() -> None:
+    assessed_by_platform = replace(ENROLLED_VM, assessment_mode="AutomaticByPlatform")
+    states = [_state(_HOTPATCH_POLICY, "Compliant"), _state(_ASSESSMENT_POLICY, "Compliant")]
+    assert verdict_of(assessed_by_platform, policies=states).verdict is Verdict.CURRENT
+    other = _state("/providers/Microsoft.Authorization/policyDefinitions/other", "Compliant")
+    assert verdict_of(ENROLLED_VM, policies=[other]).verdict is Verdict.CURRENT
+    # the assessment definition vouches for a setting this VM does not have
+    mismatch = verdict_of(ENROLLED_VM, policies=states)
+    assert [r.rule for r in mismatch.reasons] == [Rule.POLICY_MISMATCH]
+    assert "assessmentMode is not set, not AutomaticByPlatform" in mismatch.reason.message
+
+
+def test_a_machine_nothing_makes_eligible_stays_not_eligible_whatever_policy_says() -> None:
+    linux = replace(ENROLLED_VM, os_type="Linux", enable_hotpatching=False)
+    judged = verdict_of(linux, policies=[_state(_HOTPATCH_POLICY, "Compliant")])
+    assert judged.verdict is Verdict.NOT_ELIGIBLE

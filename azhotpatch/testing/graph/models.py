@@ -2,9 +2,11 @@
 
 Tables: ``resources`` (VMs and Arc machines, shaped like ARG rows), ``patchassessmentresources``
 and ``patchinstallationresources`` (summary rows per assess/install run, on request or
-scheduled), and ``maintenanceresources``. Resource Graph indexes what other providers hold, so
-it does not know them: it is handed the documents and rows each provider contributes (see
-`GraphBackend`), and builds the patch tables from the world's patch runs.
+scheduled), ``maintenanceresources``, and ``policyresources`` (Azure Policy's states of the
+built-in patch orchestration definitions assigned, `graph.policy`). Resource Graph indexes
+what other providers hold, so it does not know them: it is handed the documents and rows
+each provider contributes (see `GraphBackend`), and builds the patch tables from the world's
+patch runs.
 
 Queries run through the emulator's KQL subset (`kql.SUPPORTED_SUBSET`); anything outside it
 is rejected the way ARG rejects a bad query, never guessed at. A query's rows are kept as a
@@ -24,6 +26,7 @@ from typing import Any
 from azhotpatch.testing import kql
 from azhotpatch.testing.arm.errors import ArmError
 from azhotpatch.testing.arm.exchange import iso
+from azhotpatch.testing.graph.policy import PolicyStates
 from azhotpatch.testing.patching.history import classification_counts
 from azhotpatch.testing.world.machines import ARC_TYPE, VM_TYPE, Machine
 from azhotpatch.testing.world.operations import PatchRun
@@ -39,12 +42,13 @@ _RUN_TYPES = {
     "assessPatches": ("patchAssessmentResults", "patchassessmentresults"),
     "installPatches": ("patchInstallationResults", "patchinstallationresults"),
 }
-# The tables built from the world's own state (the rest are handed in by the services);
-# a patch table's value is the kind of run its rows summarise.
+# The tables built here (the rest are handed in by the services); a patch table's value is
+# the kind of run its rows summarise.
 _BUILT_TABLES = {
     "resources": "",
     "patchassessmentresources": "assessPatches",
     "patchinstallationresources": "installPatches",
+    "policyresources": "",
 }
 _RUN_SUMMARY_KEYS = (
     "rebootPending",
@@ -77,6 +81,12 @@ class GraphBackend:
         self._parsed: dict[str, kql.Query] = {}
         self._tables: dict[str, tuple[int, list[Row]]] = {}  # name: (world version, rows)
         self._finished_rows: dict[str, dict[str, Row]] = {}  # run kind: {operation id: row}
+        self.policy = PolicyStates(world, self._documents)
+
+    def _documents(self) -> Iterable[tuple[str, dict[str, Any]]]:
+        for source in self._resources:
+            for machine, document in source():
+                yield machine.id, document
 
     # --- queries --------------------------------------------------------------------------
 
@@ -139,6 +149,8 @@ class GraphBackend:
                 for source in self._resources
                 for machine, document in source()
             ]
+        if name == "policyresources":
+            return self.policy.rows()
         if name in _BUILT_TABLES:
             kind = _BUILT_TABLES[name]
             return run_rows(self.world, kind, self._finished_rows.setdefault(kind, {}))
