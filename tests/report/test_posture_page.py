@@ -29,7 +29,11 @@ from .chromium import Page, chromium, require_browser
 from .test_report_assets import layout_names
 
 START = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
-INJECTED = "</script><script>document.title = 'injected'</script><img src=x onerror=alert(1)>"
+# A name cannot hold "/" (it ends a resource id), a reason's message can (it quotes Azure's
+# values, e.g. an image's SKU): between them, markup that would end the data's element and
+# start a script of its own, and add an image with a handler to the table.
+INJECTED_NAME = "vm-<script>document.title = 'injected'<img src=x onerror=alert(1)>"
+INJECTED_MESSAGE = "SKU '</script><script>document.title = 'injected'</script>' is not known"
 
 
 @pytest.fixture(scope="module")
@@ -242,12 +246,17 @@ async def test_the_table_sorts_by_a_column_and_filters_by_a_verdict(
 async def test_markup_in_a_machine_s_name_runs_nothing_and_shows_as_text(
     posture: Posture, tmp_path: Path
 ) -> None:
-    """A name that would end the data's element and start a script of its own, and add an
-    image with a handler to the table, is shown as the text it is, and the page's own script
-    still draws every machine."""
+    """A name with a script and an image with a handler, and a message that would end the
+    data's element and start a script of its own, are shown as the text they are, and the
+    page's own script still draws every machine."""
     browser = require_browser()
     first = posture.machines[0]
-    renamed = replace(first, resource=f"{first.resource}{INJECTED}")
+    reason = replace(first.reasons[0], message=INJECTED_MESSAGE)
+    renamed = replace(
+        first,
+        resource=f"{first.resource.rsplit('/', 1)[0]}/{INJECTED_NAME}",
+        reasons=(reason, *first.reasons[1:]),
+    )
     path = replace(posture, machines=(renamed, *posture.machines[1:])).write_html(
         tmp_path / "injected.html"
     )
@@ -258,7 +267,11 @@ async def test_markup_in_a_machine_s_name_runs_nothing_and_shows_as_text(
         )
         assert await _shown(page) == "300 of 300 machines"
         await page.type_into("#filter", "onerror")
-        assert await _column(page, "name") == [renamed.name]
+        assert await _column(page, "name") == [INJECTED_NAME]
+        tooltip = await page.evaluate(
+            "document.querySelector('#machines-table tbody td.code').title"
+        )
+        assert tooltip == INJECTED_MESSAGE
         assert await page.evaluate("document.querySelectorAll('#machines-table img').length") == 0
         assert page.requests == [path.as_uri()]
         assert page.errors == []
