@@ -237,8 +237,8 @@ def bar_chart(
             body.append(
                 f'<text x="{label_width - 6}" y="{y + bar_h - 4:.0f}" text-anchor="end">'
                 f"{html.escape(bar.label)}</text>"
-                f'<rect class="bar" x="{label_width}" y="{y:.0f}" width="{length:.1f}" '
-                f'height="{bar_h}" fill="{bar.color}"><title>{html.escape(bar.label)}: '
+                f'<rect x="{label_width}" y="{y:.0f}" width="{length:.1f}" height="{bar_h}" '
+                f'fill="{bar.color}"><title>{html.escape(bar.label)}: '
                 f"{html.escape(bar.note or _number(bar.value))}</title></rect>"
                 f'<text x="{label_width + length + 4:.1f}" y="{y + bar_h - 4:.0f}">'
                 f"{html.escape(bar.note)}</text>"

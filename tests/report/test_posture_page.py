@@ -125,7 +125,7 @@ async def test_the_page_opens_offline_with_its_counts_and_two_charts(
 
         # days since the last install: one bar per bin, each as long as its machines
         bars = await page.evaluate(
-            "[...document.querySelectorAll('#since-install svg rect.bar')].map("
+            "[...document.querySelectorAll('#since-install svg rect:has(title)')].map("
             "r => r.querySelector('title').textContent)"
         )
         ages = Counter(_days_bin(m, posture.taken) for m in posture.machines)
