@@ -1,4 +1,5 @@
-"""Small charts as self-contained SVG text: lines over time and horizontal bars.
+"""Small charts as self-contained SVG text: lines over time, horizontal bars, and horizontal
+bars stacked from parts (machines per verdict, per subscription).
 
 A run report and the performance page need a few plain charts that open anywhere with no
 network and no script. Hand-written SVG does that in a page of code: a plotting library
@@ -12,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Bar", "Line", "bar_chart", "line_chart", "nice_ticks"]
+__all__ = ["Bar", "Line", "Stack", "bar_chart", "line_chart", "nice_ticks", "stacked_bar_chart"]
 
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 AXIS = "#555"
@@ -37,6 +38,18 @@ class Bar:
     value: float
     color: str
     note: str = ""  # written after the bar (e.g. the value in its unit)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One bar made of parts, each ``(name, value, color)``, drawn left to right."""
+
+    label: str
+    parts: Sequence[tuple[str, float, str]]
+
+    @property
+    def total(self) -> float:
+        return sum(value for _, value, _ in self.parts)
 
 
 def nice_ticks(top: float, count: int = 5) -> list[float]:
@@ -236,3 +249,62 @@ def bar_chart(
         f'text-anchor="middle" fill="{AXIS}">{html.escape(x_label)}</text>'
     )
     return _svg(width, height, title, body)
+
+
+def stacked_bar_chart(
+    stacks: Sequence[Stack],
+    *,
+    title: str,
+    x_label: str,
+    width: int = 760,
+    label_width: int = 250,
+    note_width: int = 60,
+) -> str:
+    """One horizontal bar per stack, its parts side by side in their colours (each with its
+    name and value as a tooltip), its total after it, and a legend of the parts' names."""
+    bar_h, gap, top, bottom = 16, 4, 8, 58
+    height = top + bottom + len(stacks) * (bar_h + gap)
+    plot_w = width - label_width - note_width
+    ticks = nice_ticks(max((s.total for s in stacks), default=0.0) or 1.0)
+    scale = plot_w / ticks[-1]
+    plot_bottom = height - bottom
+    body = [f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>']
+    for tick in ticks:
+        x = label_width + tick * scale
+        body.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{plot_bottom}" stroke="{GRID}"/>'
+            f'<text x="{x:.1f}" y="{plot_bottom + 14}" text-anchor="middle" fill="{AXIS}">'
+            f"{_number(tick)}</text>"
+        )
+    for row, stack in enumerate(stacks):
+        body.append(_stack(stack, label_width, top + row * (bar_h + gap), bar_h, scale))
+    body.append(
+        f'<text x="{label_width + plot_w / 2:.0f}" y="{plot_bottom + 30}" '
+        f'text-anchor="middle" fill="{AXIS}">{html.escape(x_label)}</text>'
+    )
+    names = {name: color for stack in stacks for name, _, color in stack.parts}
+    legend = [Line(name, (), color) for name, color in names.items()]
+    body.append(_legend(legend, (), "", 8, height - 8))
+    return _svg(width, height, title, body)
+
+
+def _stack(stack: Stack, left: int, y: float, bar_h: int, scale: float) -> str:
+    label = html.escape(stack.label, quote=True)
+    parts = [
+        f'<text x="{left - 6}" y="{y + bar_h - 4:.0f}" text-anchor="end">'
+        f"{html.escape(stack.label)}</text>"
+    ]
+    x = float(left)
+    for name, value, color in stack.parts:
+        if value <= 0:
+            continue
+        length = value * scale
+        parts.append(
+            f'<rect class="part" data-part="{html.escape(name, quote=True)}" '
+            f'data-value="{value:g}" x="{x:.1f}" y="{y:.0f}" width="{length:.1f}" '
+            f'height="{bar_h}" fill="{color}"><title>{html.escape(stack.label)}: '
+            f"{html.escape(name)} {_number(value)}</title></rect>"
+        )
+        x += length
+    parts.append(f'<text x="{x + 4:.1f}" y="{y + bar_h - 4:.0f}">{_number(stack.total)}</text>')
+    return f'<g class="stack" data-label="{label}">' + "".join(parts) + "</g>"

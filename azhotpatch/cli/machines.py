@@ -216,6 +216,7 @@ def status(
     ] = False,
     csv: Annotated[bool, typer.Option("--csv", help="the posture as CSV")] = False,
     save: posture.SAVE = None,
+    html: posture.HTML = None,
     since: posture.SINCE = None,
     stale_after: posture.STALE_AFTER = 7.0,
     builds: posture.BUILDS = None,
@@ -230,7 +231,7 @@ def status(
     targets = machines(ids, fleet, emulated=emulated(chosen_settings))
     if not scheduled and not targets.ids:
         options = posture.PostureOptions.checked(
-            csv=csv, save=save, since=since, stale_after=stale_after, builds=builds
+            csv=csv, save=save, html=html, since=since, stale_after=stale_after, builds=builds
         )
         with connect(chosen_settings) as connection:
             keywords = targets.keywords(connection.subscriptions)

@@ -1,7 +1,8 @@
 """``status`` without resource ids: where every machine in the fleet filter stands (see
-`azhotpatch.aio.Hotpatch.posture`), as a table, JSON or CSV; ``--save`` keeps a snapshot and
-``--since`` compares with one. Exit 0 when every machine is current, 1 when some are not
-(as ``status --scheduled`` exits 1 for machines on no schedule).
+`azhotpatch.aio.Hotpatch.posture`), as a table, JSON or CSV; ``--html`` also writes it as a
+page that opens offline, ``--save`` keeps a snapshot and ``--since`` compares with one. Exit 0
+when every machine is current, 1 when some are not (as ``status --scheduled`` exits 1 for
+machines on no schedule).
 
 Every file named is checked before any request: a snapshot that cannot be read, a builds
 file that is not one, a path that cannot be written.
@@ -32,6 +33,14 @@ SAVE = Annotated[
     str | None,
     typer.Option("--save", help="also write the posture to this file, to compare later (--since)"),
 ]
+HTML = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        help="also write the posture as one self-contained HTML page (opens offline)",
+        show_default=False,
+    ),
+]
 SINCE = Annotated[
     str | None,
     typer.Option("--since", help="compare with a posture saved earlier (--save): what changed"),
@@ -55,6 +64,7 @@ class PostureOptions:
 
     csv: bool = False
     save: str | None = None
+    html: str | None = None
     since: Posture | None = None
     stale_after: timedelta = timedelta(days=7)
     builds: dict[str, dict[str, int]] | None = None
@@ -65,6 +75,7 @@ class PostureOptions:
         *,
         csv: bool,
         save: str | None,
+        html: str | None = None,
         since: str | None,
         stale_after: float,
         builds: str | None,
@@ -73,6 +84,8 @@ class PostureOptions:
 
         if save is not None:
             validation.output_file(save, "save", "posture.json")
+        if html is not None:
+            validation.output_file(html, "html", "posture.html")
         days = validation.optional_seconds(stale_after, "stale_after") or 0.0
         if days > 3650:
             raise InvalidArgumentError(
@@ -83,6 +96,7 @@ class PostureOptions:
         return cls(
             csv=csv,
             save=save,
+            html=html,
             since=Posture.load(since, argument="since") if since is not None else None,
             stale_after=timedelta(days=days),
             builds=_builds(builds),
@@ -116,13 +130,15 @@ def show_posture(
     keywords: dict[str, Any],
     options: PostureOptions,
 ) -> None:
-    """Read the posture, save it if asked, print it (and what changed), and exit 0 when
-    every machine is current, 1 when some are not."""
+    """Read the posture, save it and write its page if asked, print it (and what changed),
+    and exit 0 when every machine is current, 1 when some are not."""
     posture = connection.client.posture(
         stale_after=options.stale_after, builds=options.builds, **keywords
     ).in_words(COMMAND_LINE)
     if options.save is not None:
         posture.save(options.save)
+    if options.html is not None:
+        posture.write_html(options.html)
     changes = posture.since(options.since) if options.since is not None else None
     if options.csv:
         show(posture.to_csv())

@@ -46,7 +46,7 @@ from azhotpatch.fleet._folding import COLORS
 from azhotpatch.fleet._timeline import Timeline
 from azhotpatch.fleet.report import MachineResult, Outcome, Report, problem_of
 
-__all__ = ["render", "write"]
+__all__ = ["Column", "render", "table_data", "write"]
 
 UNFINISHED = "unfinished"
 DISPLAY_BINS = 120  # points per timeline chart
@@ -71,11 +71,18 @@ def render(report: Report) -> str:
         title=html.escape(title),
         script_hash=script_hash(script),
         style=asset(STYLE),
-        summary=_summary(report, run_time),
-        reasons=_reasons(report),
-        timeline=_timeline_section(report, run_time),
-        calendar=_calendar_section(report),
-        machine_data=_machine_data(report, run_time),
+        sections="\n".join(
+            [
+                _summary(report, run_time),
+                _reasons(report),
+                _timeline_section(report, run_time),
+                _calendar_section(report),
+            ]
+        ),
+        searched="name, group, reason, request id, message",
+        category="outcome",
+        elsewhere="the JSON report",
+        machine_data=table_data(machine_rows(report, run_time)),
         script=script,
     )
 
@@ -217,7 +224,7 @@ def _reasons(report: Report) -> str:
     if not found:
         return '<section id="reasons"><h2>Reasons</h2><p>Every machine succeeded.</p></section>'
     rows = "".join(
-        f'<tr data-outcome="{r.outcome}" data-code="{html.escape(r.code, quote=True)}">'
+        f'<tr data-category="{r.outcome}" data-code="{html.escape(r.code, quote=True)}">'
         f'<td><span class="pill {r.outcome}" style="background:{COLORS[r.outcome]}">'
         f"{r.outcome}</span></td>"
         f'<td><button type="button" class="code" title="show these machines">'
@@ -450,6 +457,26 @@ def _calendar_section(report: Report) -> str:
 # --- the machines -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column of a machines table: the field it shows, its heading, its cells' class
+    (``num`` aligns numbers) and the field shown as a cell's tooltip."""
+
+    key: str
+    label: str
+    cell_class: str = ""
+    title: str = ""
+
+    def data(self) -> dict[str, str]:
+        """The column as the table's script reads it."""
+        found = {"key": self.key, "label": self.label}
+        if self.cell_class:
+            found["class"] = self.cell_class
+        if self.title:
+            found["title"] = self.title
+        return found
+
+
 class _Row(NamedTuple):
     """One machine in the table's data. Its field names are the names the script reads
     values by: the data carries them once (``fields``), each row only its values."""
@@ -468,17 +495,28 @@ class _Row(NamedTuple):
 
 
 FIELDS = _Row._fields
-COLUMNS = (  # the table's columns, in order: (field, heading)
-    ("name", "machine"),
-    ("group", "resource group"),
-    ("kind", "kind"),
-    ("outcome", "outcome"),
-    ("code", "reason"),
-    ("azure", "Azure code"),
-    ("request", "request id"),
-    ("at", "concluded at"),
-    ("steps", "steps"),
-    ("message", "message"),
+COLUMNS = (  # the table's columns, in order: (field, heading, cell class, tooltip field)
+    Column("name", "machine", title="subscription"),
+    Column("group", "resource group"),
+    Column("kind", "kind"),
+    Column("outcome", "outcome"),
+    Column("code", "reason", "code"),
+    Column("azure", "Azure code"),
+    Column("request", "request id"),
+    Column("at", "concluded at", "num"),
+    Column("steps", "steps"),
+    Column("message", "message", "message"),
+)
+SEARCHED = (  # the fields the table's text filter searches
+    "name",
+    "subscription",
+    "group",
+    "kind",
+    "outcome",
+    "code",
+    "azure",
+    "request",
+    "message",
 )
 
 
@@ -518,11 +556,12 @@ def machine_rows(report: Report, run_time: _RunTime) -> dict[str, Any]:
         rows.append(_Row(name, index, group, "", UNFINISHED, "", "", "", None, "", 0))
     return {
         "fields": FIELDS,
-        "columns": [{"key": key, "label": label} for key, label in COLUMNS],
-        "outcomes": [*(o.value for o in Outcome), UNFINISHED],
+        "columns": [column.data() for column in COLUMNS],
+        "searched": SEARCHED,
+        "category": "outcome",
+        "categories": [*(o.value for o in Outcome), UNFINISHED],
         "colors": COLORS,
-        "subscriptions": list(subscriptions),
-        "messages": list(messages),
+        "shared": {"subscription": list(subscriptions), "message": list(messages)},
         "rows": rows,
     }
 
@@ -535,7 +574,7 @@ def _parts(resource: str) -> tuple[str, str, str]:
     return "", "", resource
 
 
-def _machine_data(report: Report, run_time: _RunTime) -> str:
+def table_data(data: dict[str, Any]) -> str:
     """The table's data as JSON that cannot end the script element it is written in."""
-    data = json.dumps(machine_rows(report, run_time), separators=(",", ":"))
-    return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = json.dumps(data, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

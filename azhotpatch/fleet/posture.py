@@ -1,6 +1,6 @@
 """Where the estate stands: each machine's verdict (`azhotpatch.posture_rules`) with what it
 was judged by, counted by verdict and by subscription, region and kind, as a table, JSON,
-CSV or a snapshot file; and two snapshots compared.
+CSV, an HTML page or a snapshot file; and two snapshots compared.
 
 `Hotpatch.posture` builds a `Posture` from a handful of Resource Graph queries
 (`azhotpatch.fleet._posture_reads`). A snapshot (`Posture.save`) keeps every machine's
@@ -32,15 +32,15 @@ from azhotpatch.posture_rules import Verdict
 __all__ = ["MachinePosture", "Posture", "PostureChanges"]
 
 SNAPSHOT_SCHEMA = 1
-_COLORS = {
+_COLORS = {  # one each, as the HTML page stacks them side by side in a bar
     Verdict.CURRENT: COLORS["succeeded"],
     Verdict.BEHIND: COLORS["failed"],
-    Verdict.RESTART_NEEDED: COLORS["skipped"],
+    Verdict.RESTART_NEEDED: "#f9a825",
     Verdict.NOT_ENROLLED: COLORS["skipped"],
     Verdict.NOT_ELIGIBLE: "#555",
-    Verdict.POLICY_MISMATCH: COLORS["failed"],
+    Verdict.POLICY_MISMATCH: "#ad1457",
     Verdict.STALE: COLORS["unfinished"],
-    Verdict.UNKNOWN: COLORS["unfinished"],
+    Verdict.UNKNOWN: "#90a4ae",
 }
 _CSV_COLUMNS = (
     "resource",
@@ -374,6 +374,15 @@ class Posture:
             )
             writer.writerow(row)
         return buffer.getvalue()
+
+    def write_html(self, path: str | os.PathLike[str]) -> Path:
+        """Write the posture as one self-contained HTML page that opens offline: the counts,
+        compliance by subscription, days since the last install, the fixes by reason and
+        every machine in a table that sorts and filters (see
+        `azhotpatch.fleet._posture_html`)."""
+        from azhotpatch.fleet import _posture_html
+
+        return _posture_html.write(self, Path(path))
 
     # --- snapshots ------------------------------------------------------------------------
 

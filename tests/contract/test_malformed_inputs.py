@@ -98,6 +98,7 @@ status --stale-after 1e308
 status --since {NOTSQLITE}
 status --since {DIR}
 status --save {DIR}
+status --html {DIR}
 status --builds {NOTSQLITE}
 status --location Mars
 status {VM} {SUB_NL}

@@ -100,6 +100,9 @@ COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
     "report --journal --html": lambda path, journal: [
         "report", "--journal", str(journal), "--html", str(path),
     ],
+    "status --html": lambda path, journal: [
+        "status", "--subscription", SUB, "--html", str(path),
+    ],
     "run --journal": lambda path, journal: [
         "run", "--subscription", SUB, "--actions", "assess", "--journal", str(path),
     ],

@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from azhotpatch.fleet import _report_html
 from azhotpatch.fleet.report import Report
@@ -103,23 +104,39 @@ def test_the_check_above_finds_a_skeleton_a_style_sheet_and_a_script() -> None:
 
 
 def _names_the_script_reads(script: str) -> set[str]:
-    """The fields the table's script reads: by ``value(row, "name")``, ``position.name``
-    and in its list of searched fields."""
-    searched = re.search(r"var searched = \[([^\]]*)\]", script)
-    assert searched is not None, "the script lists the fields its filter searches"
+    """The fields the table's script reads by a name of its own: by ``value(row, "name")``,
+    ``position.name`` or ``position["name"]``."""
     return {
         *re.findall(r'value\(\w+, "(\w+)"\)', script),
         *re.findall(r"position\.(\w+)", script),
-        *re.findall(r'"(\w+)"', searched.group(1)),
+        *re.findall(r'position\["(\w+)"\]', script),
+    }
+
+
+def layout_names(data: dict[str, Any]) -> set[str]:
+    """Every field a table's data names for the script to read: its columns and their
+    tooltips, the searched fields, the category, the shared lists."""
+    return {
+        *(column["key"] for column in data["columns"]),
+        *(column["title"] for column in data["columns"] if "title" in column),
+        *data["searched"],
+        data["category"],
+        *data["shared"],
     }
 
 
 def test_the_script_reads_the_table_by_the_names_python_writes() -> None:
+    """The script names no field: every name it reads comes from the data, which names only
+    fields its rows have."""
     script = _report_html.asset(_report_html.SCRIPT)
-    read = _names_the_script_reads(script)
-    assert {"name", "outcome", "code", "message", "subscription"} <= read
-    assert read <= set(_report_html.FIELDS)
-    assert {key for key, _ in _report_html.COLUMNS} <= set(_report_html.FIELDS)
+    assert _names_the_script_reads(script) == set()
+    assert "value(row, column.key)" in script  # what the check above would miss if renamed
+    data = _report_html.machine_rows(
+        Report(actions=("enable",), machines=(), elapsed=0.0), _report_html._RunTime(None)
+    )
+    names = layout_names(data)
+    assert {"name", "outcome", "code", "message", "subscription"} <= names
+    assert names <= set(data["fields"]) == set(_report_html.FIELDS)
     assert re.findall(r"\w\[\d+\]", script) == []  # no value read by its position
 
 

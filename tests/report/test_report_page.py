@@ -80,7 +80,7 @@ async def test_the_report_opens_offline_with_counts_timeline_and_a_table_that_so
         assert tiles == _counts(report)
         reasons = await page.evaluate(
             "[...document.querySelectorAll('#reasons-table tbody tr')].map("
-            "r => [r.dataset.outcome, r.dataset.code, Number(r.cells[2].textContent)])"
+            "r => [r.dataset.category, r.dataset.code, Number(r.cells[2].textContent)])"
         )
         assert sorted(map(tuple, reasons)) == sorted(
             (outcome.value, code, len(found)) for outcome, code, found in report.by_reason()
@@ -113,14 +113,14 @@ async def test_the_report_opens_offline_with_counts_timeline_and_a_table_that_so
 
         # filtering: by outcome, by typed text, and from a reason's row
         await page.evaluate(
-            "(() => { const s = document.getElementById('outcome'); s.value = 'skipped'; "
+            "(() => { const s = document.getElementById('category'); s.value = 'skipped'; "
             "s.dispatchEvent(new Event('change')); })()"
         )
         skipped = report.counts["skipped"]
         assert await _shown(page) == f"{skipped} of {total} machines"
         assert set(await _visible_column(page, 4)) == {"skipped"}
         await page.evaluate(
-            "(() => { const s = document.getElementById('outcome'); s.value = ''; "
+            "(() => { const s = document.getElementById('category'); s.value = ''; "
             "s.dispatchEvent(new Event('change')); })()"
         )
         one = next(m for m in report.machines if m.outcome is Outcome.FAILED)

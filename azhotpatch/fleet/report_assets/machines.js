@@ -1,28 +1,31 @@
-// The machine table of a run report (azhotpatch/fleet/_report_html.py renders the page).
-// Rows are drawn a page at a time from the embedded data, so a report of tens of thousands
-// of machines opens at once; sorting and filtering work on the data.
+// The machine table of an HTML page: a run report (azhotpatch/fleet/_report_html.py) or a
+// posture (azhotpatch/fleet/_posture_html.py). Rows are drawn a page at a time from the
+// embedded data, so a page of tens of thousands of machines opens at once; sorting and
+// filtering work on the data.
 //
-// The data names its own layout: "fields" is the order of the values in each row and
-// "columns" the table's columns ({key, label}), both written once, in Python. Everything
-// here reads a value by its field's name, never by its position.
+// The data names its own layout, written once, in Python: "fields" is the order of the values
+// in each row; "columns" the table's columns ({key, label, class, title}: a cell's class, and
+// the field shown as its tooltip); "searched" the fields the text filter searches;
+// "category" the field the select filters by and draws as a coloured pill ("categories" its
+// values, "colors" their colours); "shared" the fields whose rows hold a number into a list
+// written once (a subscription, a message). Everything here reads a value by its field's
+// name, never by its position, and names no field of its own.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("machine-data").textContent);
   var position = {};
   data.fields.forEach(function (name, i) { position[name] = i; });
-  var searched = ["name", "subscription", "group", "kind", "outcome", "code", "azure",
-                  "request", "message"];
   var pageSize = 100;
-  var state = {key: null, descending: false, text: "", outcome: "", page: 0};
+  var state = {key: null, descending: false, text: "", category: "", page: 0};
   var head = document.querySelector("#machines-table thead tr");
   var body = document.querySelector("#machines-table tbody");
   var filter = document.getElementById("filter");
-  var outcome = document.getElementById("outcome");
+  var category = document.getElementById("category");
   var rows = data.rows;
   var matching = rows;
 
   function value(row, name) {
-    if (!(name in position)) { throw new Error("the report has no field " + name); }
+    if (!(name in position)) { throw new Error("the page has no field " + name); }
     return row[position[name]];
   }
 
@@ -32,11 +35,12 @@
       .replace(/"/g, "&quot;");
   }
 
-  // Subscriptions and messages are written once each and referred to by number.
+  // Values written once each (subscriptions, messages) are referred to by number.
   rows.forEach(function (row) {
-    row[position.subscription] = data.subscriptions[value(row, "subscription")] || "";
-    row[position.message] = data.messages[value(row, "message")] || "";
-    row.haystack = searched.map(function (name) { return value(row, name); })
+    Object.keys(data.shared).forEach(function (name) {
+      row[position[name]] = data.shared[name][value(row, name)] || "";
+    });
+    row.haystack = data.searched.map(function (name) { return value(row, name); })
       .join(" ").toLowerCase();
   });
 
@@ -44,32 +48,21 @@
     return '<th><button type="button" data-key="' + escape(column.key) + '">' +
       escape(column.label) + "</button></th>";
   }).join("");
-  data.outcomes.forEach(function (name) {
+  data.categories.forEach(function (name) {
     var option = document.createElement("option");
     option.value = option.textContent = name;
-    outcome.appendChild(option);
+    category.appendChild(option);
   });
 
-  // How a column's cell looks, where it is more than its text.
-  var cells = {
-    name: function (row) {
-      return '<td title="' + escape(value(row, "subscription")) + '">' +
-        escape(value(row, "name")) + "</td>";
-    },
-    outcome: function (row) {
-      var name = value(row, "outcome");
-      return '<td><span class="pill ' + escape(name) + '" style="background:' +
-        escape(data.colors[name] || "") + '">' + escape(name) + "</span></td>";
-    },
-    code: function (row) { return '<td class="code">' + escape(value(row, "code")) + "</td>"; },
-    at: function (row) { return '<td class="num">' + escape(value(row, "at")) + "</td>"; },
-    message: function (row) {
-      return '<td class="message">' + escape(value(row, "message")) + "</td>";
+  function cell(row, column) {
+    var text = escape(value(row, column.key));
+    if (column.key === data.category) {
+      text = '<span class="pill ' + text + '" style="background:' +
+        escape(data.colors[value(row, column.key)] || "") + '">' + text + "</span>";
     }
-  };
-
-  function cell(row, key) {
-    return cells[key] ? cells[key](row) : "<td>" + escape(value(row, key)) + "</td>";
+    var title = column.title ? ' title="' + escape(value(row, column.title)) + '"' : "";
+    var kind = column["class"] ? ' class="' + escape(column["class"]) + '"' : "";
+    return "<td" + kind + title + ">" + text + "</td>";
   }
 
   function compare(a, b) {
@@ -84,7 +77,7 @@
   function select() {
     var text = state.text.toLowerCase();
     matching = rows.filter(function (row) {
-      return (!state.outcome || value(row, "outcome") === state.outcome) &&
+      return (!state.category || value(row, data.category) === state.category) &&
              (!text || row.haystack.indexOf(text) !== -1);
     });
     if (state.key) { matching = matching.slice().sort(compare); }
@@ -95,8 +88,8 @@
     state.page = Math.min(state.page, pages - 1);
     var start = state.page * pageSize;
     body.innerHTML = matching.slice(start, start + pageSize).map(function (row) {
-      return '<tr data-outcome="' + escape(value(row, "outcome")) + '">' +
-        data.columns.map(function (column) { return cell(row, column.key); }).join("") +
+      return '<tr data-category="' + escape(value(row, data.category)) + '">' +
+        data.columns.map(function (column) { return cell(row, column); }).join("") +
         "</tr>";
     }).join("");
     document.getElementById("shown").textContent =
@@ -125,8 +118,8 @@
   filter.addEventListener("input", function () {
     state.text = filter.value; state.page = 0; update();
   });
-  outcome.addEventListener("change", function () {
-    state.outcome = outcome.value; state.page = 0; update();
+  category.addEventListener("change", function () {
+    state.category = category.value; state.page = 0; update();
   });
   document.getElementById("previous").addEventListener("click", function () {
     state.page -= 1; draw();
@@ -134,10 +127,11 @@
   document.getElementById("next").addEventListener("click", function () {
     state.page += 1; draw();
   });
+  // A reason's row shows its machines: its category selected, its code as the filter.
   document.querySelectorAll("#reasons-table tr[data-code] button").forEach(function (button) {
     button.addEventListener("click", function () {
       var row = button.closest("tr");
-      outcome.value = state.outcome = row.getAttribute("data-outcome");
+      category.value = state.category = row.getAttribute("data-category");
       filter.value = state.text = row.getAttribute("data-code");
       state.page = 0;
       update();
