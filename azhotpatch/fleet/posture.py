@@ -19,13 +19,14 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from azhotpatch._files import write_atomically
 from azhotpatch.errors import PYTHON, Fix, InvalidArgumentError, Words
 from azhotpatch.fleet._folding import COLORS, Group, text_groups
+from azhotpatch.fleet.report import MachineResult, Outcome
 from azhotpatch.models import EnrollmentState, Reason, Rule
 from azhotpatch.posture_rules import Verdict
 
@@ -443,6 +444,38 @@ class Posture:
             appeared=_ids(m for key, m in now.items() if key not in before),
             disappeared=_ids(m for key, m in before.items() if key not in now),
         )
+
+    def since_run(self, journal: str | os.PathLike[str]) -> PostureChanges:
+        """What changed since the run the journal at ``journal`` records (read only, so a run
+        still going keeps its lock): the machines it enrolled that are no longer enrolled
+        (``lost_enrollment``: an update or a settings change took them out, which nothing in
+        Azure announces), and the machines it installed on that are behind again
+        (``newly_behind``). The other changes need a posture of before: see `since`."""
+        from azhotpatch.fleet._history import read_report
+
+        run = read_report(Path(journal))
+        now = self._index()
+        enrolled = _succeeded(run.machines, "enable")
+        installed = _succeeded(run.machines, "install")
+        timeline = run.timeline
+        began = timeline.attempts[0][0] if timeline is not None and timeline.attempts else None
+        return PostureChanges(
+            since=datetime.fromtimestamp(began, timezone.utc) if began else self.taken,
+            taken=self.taken,
+            lost_enrollment=_ids(now[r] for r in enrolled if r in now and not now[r].enrolled),
+            newly_behind=_ids(
+                now[r] for r in installed if r in now and now[r].verdict is Verdict.BEHIND
+            ),
+        )
+
+
+def _succeeded(machines: Iterable[MachineResult], action: str) -> list[str]:
+    """The machines (lower-cased ids) on which a run's ``action`` step succeeded."""
+    return [
+        m.resource.lower()
+        for m in machines
+        if any(s.action == action and s.outcome is Outcome.SUCCEEDED for s in m.steps)
+    ]
 
 
 def _became(before: MachinePosture, now: MachinePosture, verdict: Verdict) -> bool:

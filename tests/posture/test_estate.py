@@ -159,3 +159,28 @@ def test_a_snapshot_reads_back_as_it_was_written(tmp_path: Path) -> None:
     lines = posture.to_csv().splitlines()
     assert lines[0].startswith("resource,subscription")
     assert len(lines) == 41
+
+
+def test_a_run_s_journal_says_which_machines_it_enrolled_lost_it_since(tmp_path: Path) -> None:
+    """A run enrolls three machines; one is then taken out of Hotpatch (as an update or a
+    settings change would). Against the run's journal, that one has lost enrollment, and
+    the two others have not."""
+    with Emulator(fleet="sample:300", start=START, time_scale=2400) as emu:
+        truth = emu.truth()
+        eligible = sorted(
+            t.id
+            for t in truth.values()
+            if t.posture.verdict == "not-enrolled" and t.enable == "succeeded" and not t.blockers
+        )[:3]
+        journal = tmp_path / "run.sqlite"
+        with emu.client() as client:
+            run = client.run(machines=eligible, actions=["enable"], journal=journal)
+            assert {m.resource for m in run.machines if m.outcome.value == "succeeded"} == set(
+                eligible
+            )
+            client.disable(eligible[1])
+            now = client.posture(builds=builds(emu))
+    changes = now.since_run(journal)
+    assert changes.lost_enrollment == (now.of(eligible[1]).resource,)  # type: ignore[union-attr]
+    assert all(now.of(r).enrolled for r in (eligible[0], eligible[2]))  # type: ignore[union-attr]
+    assert changes.appeared == changes.disappeared == changes.newly_enrolled == ()
