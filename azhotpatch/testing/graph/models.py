@@ -42,14 +42,6 @@ _RUN_TYPES = {
     "assessPatches": ("patchAssessmentResults", "patchassessmentresults"),
     "installPatches": ("patchInstallationResults", "patchinstallationresults"),
 }
-# The tables built here (the rest are handed in by the services); a patch table's value is
-# the kind of run its rows summarise.
-_BUILT_TABLES = {
-    "resources": "",
-    "patchassessmentresources": "assessPatches",
-    "patchinstallationresources": "installPatches",
-    "policyresources": "",
-}
 _RUN_SUMMARY_KEYS = (
     "rebootPending",
     "availablePatchCountByClassification",
@@ -75,13 +67,20 @@ class GraphBackend:
     ) -> None:
         self.world = world
         self._resources = tuple(resources)
-        self._other_tables = dict(tables)
         self._snapshots: OrderedDict[str, list[Row]] = OrderedDict()
         self._ids = itertools.count(1)
         self._parsed: dict[str, kql.Query] = {}
         self._tables: dict[str, tuple[int, list[Row]]] = {}  # name: (world version, rows)
         self._finished_rows: dict[str, dict[str, Row]] = {}  # run kind: {operation id: row}
         self.policy = PolicyStates(world, self._documents)
+        # every table by name, with what builds its rows (the services hand in their own)
+        self._builders: dict[str, TableRows] = {
+            "resources": self._resource_rows,
+            "patchassessmentresources": lambda: self._run_rows("assessPatches"),
+            "patchinstallationresources": lambda: self._run_rows("installPatches"),
+            "policyresources": self.policy.rows,
+            **tables,
+        }
 
     def _documents(self) -> Iterable[tuple[str, dict[str, Any]]]:
         for source in self._resources:
@@ -103,7 +102,7 @@ class GraphBackend:
         readable = self.world.estate.can_read
         # only the table the query reads is built and filtered (a query reads one: the subset
         # has no join or union); the others are named, empty, for an unknown table's message
-        tables: dict[str, list[Row]] = {name: [] for name in self._table_names()}
+        tables: dict[str, list[Row]] = {name: [] for name in self._builders}
         tables[query.table] = [
             row
             for row in self._table(query.table)
@@ -127,34 +126,27 @@ class GraphBackend:
             return {str(s).lower() for s in subscriptions}
         return set(self.world.subscriptions)
 
-    def _table_names(self) -> list[str]:
-        return [*_BUILT_TABLES, *self._other_tables]
-
     def _table(self, name: str) -> list[Row]:
         """One table's rows, rebuilt when the world has changed since they were built. Rows
         that trail the world (`World.graph_lag`) change with time alone: never kept."""
-        if name not in self._table_names():
+        if name not in self._builders:
             return []
         built = self._tables.get(name)
         if built is not None and built[0] == self.world.version and self.world.graph_lag <= 0:
             return built[1]
-        rows = self._build(name)
+        rows = self._builders[name]()
         self._tables[name] = (self.world.version, rows)
         return rows
 
-    def _build(self, name: str) -> list[Row]:
-        if name == "resources":
-            return [
-                resource_row(self.world, machine, document)
-                for source in self._resources
-                for machine, document in source()
-            ]
-        if name == "policyresources":
-            return self.policy.rows()
-        if name in _BUILT_TABLES:
-            kind = _BUILT_TABLES[name]
-            return run_rows(self.world, kind, self._finished_rows.setdefault(kind, {}))
-        return self._other_tables[name]()
+    def _resource_rows(self) -> list[Row]:
+        return [
+            resource_row(self.world, machine, document)
+            for source in self._resources
+            for machine, document in source()
+        ]
+
+    def _run_rows(self, kind: str) -> list[Row]:
+        return run_rows(self.world, kind, self._finished_rows.setdefault(kind, {}))
 
     # --- paging ---------------------------------------------------------------------------
 
